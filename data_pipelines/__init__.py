@@ -1,0 +1,1 @@
+"""Everything between files on disk and a sharded batch (see DESIGN.md, "The batch")."""

@@ -1,0 +1,1 @@
+"""vla_runtime: torch-only runtime for policies exported by vla-jax."""
