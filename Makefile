@@ -1,4 +1,6 @@
 # The README's two commands: `make demo` and `make test`. Both build ./.venv first.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,7 +16,9 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e './runtime[server]'
+	@echo "Installing vla-jax, vla-runtime and their dependencies into $(VENV) (a few minutes the first time)..."
+	# Hosts with local package mirrors that are absent print one warning per package; hide only those.
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e './runtime[server]' 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $(STAMP)
 
 test: venv
