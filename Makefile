@@ -14,10 +14,10 @@ export MUJOCO_GL ?= egl
 
 venv: $(STAMP)
 
+# Hosts whose pip config names absent local mirrors print one warning per package; hide only those.
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing vla-jax, vla-runtime and their dependencies into $(VENV) (a few minutes the first time)..."
-	# Hosts with local package mirrors that are absent print one warning per package; hide only those.
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e './runtime[server]' 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $(STAMP)
 
