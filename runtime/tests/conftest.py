@@ -1,0 +1,7 @@
+"""Runtime tests run on CPU with the project's venv; the HF model is only a test-time reference."""
+
+import os
+import sys
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
