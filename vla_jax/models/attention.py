@@ -1,0 +1,47 @@
+"""Multi-head attention shared by the vision tower, the image-to-text projection and the text decoder.
+
+Parameter names (q_proj/k_proj/v_proj/out_proj, inner_attn_ln) mirror Hugging Face's Kosmos-2 so
+the conversion table reads one-to-one. The softmax itself is `jax.nn.dot_product_attention`, which
+picks a fused kernel (cuDNN) on GPU and the plain XLA path on CPU/TPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class MultiHeadAttention(nn.Module):
+    """Self- or cross-attention with biased projections, optionally with Kosmos-2's `inner_attn_ln`.
+
+    `inner_ln_eps` set -> a LayerNorm on the concatenated heads before `out_proj` (Kosmos-2's
+    "sub-LN"/Magneto trick in the text decoder; the vision tower and the projection have none).
+    """
+
+    num_heads: int
+    inner_ln_eps: float | None = None
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, kv: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
+        dim = x.shape[-1]
+        if dim % self.num_heads:
+            raise ValueError(f"embed dim {dim} is not divisible by num_heads {self.num_heads}")
+        head_dim = dim // self.num_heads
+        kv = x if kv is None else kv
+
+        def proj(name: str, inp: jax.Array) -> jax.Array:
+            y = nn.Dense(dim, dtype=self.dtype, param_dtype=jnp.float32, name=name)(inp)
+            return y.reshape(*y.shape[:-1], self.num_heads, head_dim)
+
+        q, k, v = proj("q_proj", x), proj("k_proj", kv), proj("v_proj", kv)
+        # mask: bool broadcastable to [B, heads, Tq, Tk]; True = may attend.
+        out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=head_dim**-0.5)
+        out = out.reshape(*out.shape[:-2], dim)
+        if self.inner_ln_eps is not None:
+            out = nn.LayerNorm(epsilon=self.inner_ln_eps, dtype=self.dtype, param_dtype=jnp.float32,
+                               name="inner_attn_ln")(out)
+        return nn.Dense(dim, dtype=self.dtype, param_dtype=jnp.float32, name="out_proj")(out)
