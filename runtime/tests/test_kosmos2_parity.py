@@ -37,7 +37,7 @@ def test_backbone_matches_hf(seed, overrides):
     img_hf = hf.get_image_features(pixels, return_dict=True)
     vis_ref = hf.vision_model.model.post_layernorm(img_hf.last_hidden_state)
     assert torch.allclose(ours.vision_features(pixels), vis_ref, atol=1e-5, rtol=0)
-    img = ours.encode_images(pixels)
+    img = ours.image_to_text(pixels)
     assert (img - img_hf.pooler_output).abs().max() < 1e-5
 
     # Full model: image tokens spliced in after <s>, text after, padding at the end of row 1.
@@ -56,6 +56,12 @@ def test_backbone_matches_hf(seed, overrides):
     out = ours.decode(emb, mask.bool())
     valid = mask.bool()
     assert (out - ref)[valid].abs().max() < 1e-5
+    # HF's input_ids path numbers positions by counting non-pad ids; explicit positions reproduce it.
+    ids_padded = ids.masked_fill(~valid, 1)
+    ref2 = hf(pixel_values=pixels, input_ids=ids_padded, image_embeds_position_mask=img_pos,
+              attention_mask=mask).last_hidden_state
+    pos = (torch.cumsum(valid.long(), 1) * valid.long()) + 1
+    assert ((ours.decode(emb, valid, positions=pos) - ref2)[valid]).abs().max() < 1e-5
 
 
 @torch.no_grad()

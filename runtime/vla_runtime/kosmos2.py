@@ -285,25 +285,34 @@ class TextTransformer(nn.Module):
         self.register_buffer("_positions", sinusoidal_table(c.max_position_embeddings + 2, c.embed_dim,
                                                             c.pad_token_id), persistent=False)
 
-    def positions(self, start: int, length: int) -> torch.Tensor:
+    def table(self, upto: int) -> torch.Tensor:
+        """The sinusoidal table with at least `upto` rows (grown on demand, like HF's)."""
+        if upto > self._positions.shape[0]:
+            self._positions = sinusoidal_table(upto + 2, self.config.embed_dim,
+                                               self.config.pad_token_id).to(self._positions.device)
+        return self._positions
+
+    def default_positions(self, start: int, length: int) -> torch.Tensor:
         """HF's inputs_embeds path: ids pad+1 .. pad+length, shifted by what the cache holds."""
         first = self.config.pad_token_id + 1 + start
-        if first + length > self._positions.shape[0]:
-            self._positions = sinusoidal_table(first + length + 2, self.config.embed_dim,
-                                               self.config.pad_token_id).to(self._positions.device)
-        return self._positions[first:first + length]
+        return torch.arange(first, first + length, device=self._positions.device)
 
     def forward(self, inputs_embeds: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-                cache: Optional[KVCache] = None) -> torch.Tensor:
+                cache: Optional[KVCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
         """inputs_embeds [B, S, D] already scaled (see `Kosmos2Backbone.embed_tokens`), mask bool [B, S].
 
         Returns the last hidden state after the final layer norm; when `cache` is
-        given the new keys/values are appended to it in place.
+        given the new keys/values are appended to it in place. `positions` [B, S]
+        overrides HF's default numbering (pad_token_id + 1 + cache length + [0..S)).
         """
         b, s, _ = inputs_embeds.shape
         start = cache.length if cache is not None else 0
         dtype = inputs_embeds.dtype
-        x = inputs_embeds + self.positions(start, s).to(dtype)[None]
+        if positions is None:
+            positions = self.default_positions(start, s)[None].expand(b, s)
+        positions = positions.to(self._positions.device)
+        table = self.table(int(positions.max()) + 1)
+        x = inputs_embeds + table[positions].to(device=inputs_embeds.device, dtype=dtype)
         if attention_mask is None:
             attention_mask = torch.ones(b, s, dtype=torch.bool, device=x.device)
         key_mask = attention_mask.bool()
@@ -365,21 +374,28 @@ class Kosmos2Backbone(nn.Module):
         vm = self.vision_model.model
         return vm.post_layernorm(vm(pixel_values))
 
-    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """NCHW CLIP-normalised pixels -> image tokens [N, latent_query_num, embed_dim] (unscaled)."""
-        feats = F.normalize(self.vision_features(pixel_values), dim=-1)
+    def image_to_text(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """HF's `image_embeds`: NCHW CLIP-normalised pixels -> [N, latent_query_num, embed_dim], unscaled."""
+        feats = self.vision_features(pixel_values)
+        feats = F.normalize(feats.float(), dim=-1).to(feats.dtype)
         return self.image_to_text_projection(feats)
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Image tokens ready to sit in the decoder's input: scaled like `embed_tokens` (as vla_jax)."""
+        return self.image_to_text(pixel_values) * self.text_model.model.embed_scale
 
     def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
         tm = self.text_model.model
         return tm.embed_tokens(token_ids) * tm.embed_scale
 
     def decode(self, inputs_embeds: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-               cache: Optional[KVCache] = None) -> torch.Tensor:
-        return self.text_model.model(inputs_embeds, attention_mask, cache)
+               cache: Optional[KVCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Causal decoder over already-scaled embeddings -> last hidden state after the final LN."""
+        return self.text_model.model(inputs_embeds, attention_mask, cache, positions)
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden @ self.text_model.model.embed_tokens.weight.to(hidden.dtype).t()
+        """Tied LM head, in float32 like vla_jax's."""
+        return hidden.float() @ self.text_model.model.embed_tokens.weight.float().t()
 
 
 def parameter_count(config: BackboneConfig) -> int:
