@@ -1,0 +1,171 @@
+"""HDF5 mobile episodes -> a real tfds RLDS dataset, in TFRecord *and* ArrayRecord.
+
+TFRecord is what `tf.data` (the RLDS mixture path, `vla-jax inspect-data`) streams;
+ArrayRecord is what grain reads by random access for exact-resume post-training.
+Both hold the same serialized examples and one `dataset_info.json` lists both
+formats, so `tfds.builder_from_directory` serves either.
+
+Layout: `{out}/{name}/1.0.0/` with splits `train` and `val` (chronological by
+episode, newest episodes are validation).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+
+import numpy as np
+
+from data_pipelines import mobile_episodes as me
+from data_pipelines.errors import BadDataCounter, DataError
+
+log = logging.getLogger("data_pipelines")
+DEFAULT_NAME = "mobile_episodes"
+VERSION = "1.0.0"
+
+
+def episode_features(image_size: int, action_dims: int, encoding: str = "jpeg"):
+    import tensorflow_datasets as tfds
+
+    return tfds.features.FeaturesDict({
+        "steps": tfds.features.Dataset({
+            "observation": tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(image_size, image_size, 3), encoding_format=encoding),
+            }),
+            "action": tfds.features.Tensor(shape=(action_dims,), dtype=np.float32),
+            "language_instruction": tfds.features.Text(),
+            "event_type": tfds.features.Text(),
+            "is_first": np.bool_,
+            "is_last": np.bool_,
+            "is_terminal": np.bool_,
+            "reward": np.float32,
+            "discount": np.float32,
+        }),
+        "episode_metadata": tfds.features.FeaturesDict({
+            "file_path": tfds.features.Text(),
+            "episode_name": tfds.features.Text(),
+            "num_steps": np.int32,
+            "mirrored": np.bool_,
+        }),
+    })
+
+
+def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
+    n = len(ep)
+    images, actions, text = ep.images, ep.actions, ep.instruction
+    if mirrored:
+        images, actions, text = me.mirror_frame(images, actions, text)
+    steps = [{
+        "observation": {"image": images[t]},
+        "action": actions[t],
+        "language_instruction": text,
+        "event_type": ep.event_types[t],
+        "is_first": t == 0,
+        "is_last": t == n - 1,
+        "is_terminal": t == n - 1,
+        "reward": np.float32(t == n - 1),
+        "discount": np.float32(1.0),
+    } for t in range(n)]
+    return {"steps": steps, "episode_metadata": {
+        "file_path": ep.path, "episode_name": ep.name, "num_steps": np.int32(n), "mirrored": mirrored}}
+
+
+def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, counter, min_length, progress):
+    from tqdm import tqdm
+
+    for path in tqdm(paths, desc=progress, unit="episode", disable=None):
+        try:
+            ep = me.read_episode(path, color_order=color_order, action_dims=action_dims,
+                                 min_length=min_length, image_size=image_size)
+        except DataError as err:
+            if not skip_bad:
+                raise
+            counter.record(err, reason="unreadable_or_invalid_episode")
+            continue
+        key = os.path.basename(path)
+        yield key, episode_to_rlds(ep)
+        if mirror:
+            yield key + "#mirror", episode_to_rlds(ep, mirrored=True)
+
+
+def add_array_record(builder_dir: str) -> list[str]:
+    """Rewrite every TFRecord shard as an ArrayRecord shard and register the format.
+
+    The records are the same serialized `tf.train.Example`s, so both formats
+    decode with the same feature spec; `group_size:1` keeps each record
+    individually addressable for grain's random access.
+    """
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+    from array_record.python.array_record_module import ArrayRecordWriter
+
+    written = []
+    for src in sorted(glob.glob(os.path.join(builder_dir, "*.tfrecord-*"))):
+        dst = src.replace(".tfrecord-", ".array_record-")
+        writer = ArrayRecordWriter(dst, "group_size:1")
+        for record in tf.data.TFRecordDataset(src):
+            writer.write(record.numpy())
+        writer.close()
+        written.append(dst)
+    info = tfds.builder_from_directory(builder_dir).info
+    if "array_record" not in [f.value for f in info.alternative_file_formats]:
+        info.add_alternative_file_format("array_record")
+        info.write_to_directory(builder_dir)
+    return written
+
+
+def convert(
+    src: str,
+    out: str,
+    *,
+    image_size: int = 224,
+    action_dims: int = 2,
+    val_fraction: float = 0.1,
+    mirror: bool = False,
+    color_order: str = "bgr",
+    name: str = DEFAULT_NAME,
+    encoding: str = "jpeg",
+    skip_bad_episodes: bool = False,
+    min_length: int = 2,
+    overwrite: bool = False,
+) -> tuple[str, BadDataCounter]:
+    """Convert a folder of episodes; returns (builder dir, counter of skipped episodes).
+
+    `mirror=True` adds a mirrored copy of every *train* episode (never of val,
+    so validation stays the robot's real distribution).
+    """
+    import tensorflow_datasets as tfds
+
+    paths = me.list_episodes(src)
+    train, val = me.split_train_val(paths, val_fraction)
+    final_dir = os.path.join(out, name, VERSION)
+    if os.path.exists(final_dir):
+        if not overwrite:
+            raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
+        shutil.rmtree(final_dir)
+    tmp_root = os.path.join(out, f".tmp_{name}_{os.getpid()}")
+    shutil.rmtree(tmp_root, ignore_errors=True)
+    counter = BadDataCounter(src)
+    common = dict(image_size=image_size, action_dims=action_dims, color_order=color_order,
+                  skip_bad=skip_bad_episodes, counter=counter, min_length=min_length)
+    splits = {"train": _examples(train, mirror=mirror, progress="convert train", **common)}
+    if val:
+        splits["val"] = _examples(val, mirror=False, progress="convert val", **common)
+    try:
+        builder = tfds.dataset_builders.store_as_tfds_dataset(
+            name=name, version=VERSION, features=episode_features(image_size, action_dims, encoding),
+            split_datasets=splits, data_dir=tmp_root, file_format="tfrecord", disable_shuffling=True,
+            description=f"Mobile-robot episodes converted from {os.path.abspath(src)} "
+                        f"(image {image_size}px RGB, {action_dims}-D actions, val_fraction={val_fraction}, "
+                        f"mirror={mirror}).",
+        )
+        add_array_record(str(builder.data_dir))
+        os.makedirs(os.path.dirname(final_dir), exist_ok=True)
+        shutil.move(str(builder.data_dir), final_dir)
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    if counter.count:
+        log.warning("convert-episodes: skipped %d bad episode(s): %s", counter.count, counter.summary())
+    return final_dir, counter

@@ -1,0 +1,111 @@
+"""Action statistics (mean, std, min, max, q01, q99) and normalisation.
+
+Statistics are computed once per dataset *and transform* and cached as JSON keyed
+by a hash of both: changing the standardization function or the action dims
+gives a new file instead of silently reusing stale numbers (a top source of
+"the robot drives at the wrong scale"). The dict is plain JSON so the trainer
+saves it with every checkpoint and the export ships it to the robot runtime.
+
+Modes: `bounds` maps [min, max] -> [-1, 1]; `bounds_q99` maps [q01, q99] -> [-1, 1]
+(robust to teleop spikes); both clip to [-1, 1]. `normal` is (x - mean) / std.
+Dims with mask False (grippers already in [0, 1]) are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+
+import numpy as np
+
+from data_pipelines.errors import DataError
+
+log = logging.getLogger("data_pipelines")
+MODES = ("bounds", "bounds_q99", "normal", "none")
+STAT_KEYS = ("mean", "std", "min", "max", "q01", "q99")
+_EPS = 1e-8
+
+
+def compute_statistics(actions: np.ndarray, mask=None, num_trajectories: int | None = None) -> dict:
+    """Statistics of an [N, A] action array as JSON-ready lists."""
+    actions = np.asarray(actions, np.float64)
+    if actions.ndim != 2 or actions.shape[0] == 0:
+        raise DataError(f"cannot compute statistics of actions with shape {actions.shape}; need [N>0, A]")
+    a = actions.shape[1]
+    mask = np.ones(a, bool) if mask is None else np.asarray(mask, bool)
+    stats = {
+        "mean": actions.mean(0), "std": actions.std(0), "min": actions.min(0), "max": actions.max(0),
+        "q01": np.quantile(actions, 0.01, axis=0), "q99": np.quantile(actions, 0.99, axis=0),
+    }
+    out = {k: [float(x) for x in v] for k, v in stats.items()}
+    out["mask"] = [bool(x) for x in mask]
+    return {"action": out, "num_transitions": int(actions.shape[0]),
+            "num_trajectories": int(num_trajectories) if num_trajectories is not None else None}
+
+
+def stats_hash(identity: dict) -> str:
+    """Stable hash of what determines the numbers: dataset identity + transform description."""
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("VLA_JAX_STATS_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "vla_jax", "stats"))
+
+
+def load_or_compute(name: str, identity: dict, compute_fn, cache_dir: str | None = None) -> dict:
+    """Return cached statistics for (name, identity) or compute them with `compute_fn()` and cache."""
+    cache_dir = cache_dir or default_cache_dir()
+    path = os.path.join(cache_dir, f"{name}_{stats_hash(identity)}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            try:
+                cached = json.load(f)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}: corrupt statistics cache ({err}); delete the file to recompute") from err
+        log.info("statistics of %s loaded from %s", name, path)
+        return cached
+    stats = compute_fn()
+    stats["identity"] = identity
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(stats, f, indent=1)
+    os.replace(tmp, path)  # atomic: concurrent hosts never read half a file
+    log.info("statistics of %s cached in %s", name, path)
+    return stats
+
+
+def _arrays(stats: dict, xp, dtype):
+    a = stats["action"] if "action" in stats else stats
+    return {k: xp.asarray(np.asarray(a[k], np.float32), dtype=dtype) for k in STAT_KEYS}, np.asarray(a["mask"], bool)
+
+
+def normalize(action, stats: dict, mode: str, xp=np):
+    """Normalise the last axis of `action` (numpy or `tf.experimental.numpy` via `xp`)."""
+    if mode not in MODES:
+        raise DataError(f"normalization mode {mode!r}: choose one of {MODES}")
+    if mode == "none":
+        return action
+    s, mask = _arrays(stats, xp, action.dtype)
+    if mode == "normal":
+        out = (action - s["mean"]) / (s["std"] + _EPS)
+    else:
+        lo, hi = (s["min"], s["max"]) if mode == "bounds" else (s["q01"], s["q99"])
+        out = xp.clip(2.0 * (action - lo) / xp.maximum(hi - lo, _EPS) - 1.0, -1.0, 1.0)
+    return xp.where(xp.asarray(mask), out, action)
+
+
+def denormalize(action, stats: dict, mode: str, xp=np):
+    """Inverse of `normalize` (exact inside the clip range); used by evaluation and export."""
+    if mode == "none":
+        return action
+    s, mask = _arrays(stats, xp, action.dtype)
+    if mode == "normal":
+        out = action * (s["std"] + _EPS) + s["mean"]
+    else:
+        lo, hi = (s["min"], s["max"]) if mode == "bounds" else (s["q01"], s["q99"])
+        out = (action + 1.0) / 2.0 * xp.maximum(hi - lo, _EPS) + lo
+    return xp.where(xp.asarray(mask), out, action)

@@ -1,0 +1,163 @@
+"""Tiny on-disk datasets for tests and benchmarks, written offline with the real tools.
+
+- `write_mobile_episode`: an HDF5 episode exactly in the collector's format (h5py).
+- `write_fractal_rlds` / `write_bridge_rlds`: RLDS datasets in the real OXE schemas of
+  `fractal20220817_data` (RT-1: nested action dict) and `bridge` (7-D action vector),
+  written with tfds writers so that `tfds.builder_from_directory` reads them back.
+
+Values are deterministic given `seed`, so tests can recompute expectations in numpy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+STEP_VALUES = np.array([-1.15, 0.0, 1.15], np.float32)
+
+
+def mobile_episode_arrays(num_frames: int, height: int = 48, width: int = 64, seed: int = 0):
+    """(images BGR uint8 [T,H,W,3], actions f32 [T,3], events) like the collector records them."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(num_frames, height, width, 3), dtype=np.uint8)
+    actions = rng.choice(STEP_VALUES, size=(num_frames, 3)).astype(np.float32)
+    actions[:, 2] *= rng.random(num_frames) < 0.2  # angular_z is rarely pressed
+    actions[0] = 0.0  # frame 0 is `episode_start` with a zero action
+    events = ["episode_start"] + ["start_action" if t % 2 else "stop_action" for t in range(1, num_frames)]
+    return images, actions, events
+
+
+def write_mobile_episode(
+    folder: str,
+    stamp: str = "20240501_120000",
+    side: str = "left",
+    num_frames: int = 6,
+    height: int = 48,
+    width: int = 64,
+    seed: int = 0,
+    instruction: str | None = None,
+    tokens: str = "1box_hori_{side}_core_medium",
+    **overrides,
+) -> str:
+    """Write one episode file; `overrides` replace datasets (value None deletes one) to make bad files."""
+    import h5py
+
+    images, actions, events = mobile_episode_arrays(num_frames, height, width, seed)
+    data = {"images": images, "actions": actions,
+            "action_event_types": np.array(events, dtype=h5py.string_dtype("utf-8"))}
+    if instruction is not None:
+        data["language_instruction"] = np.array([instruction.encode()], dtype="S256")
+    data.update(overrides)
+    name = f"episode_{stamp}_{tokens.format(side=side)}.h5" if tokens else f"episode_{stamp}.h5"
+    path = os.path.join(folder, name)
+    os.makedirs(folder, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        for key, value in data.items():
+            if value is None:
+                continue
+            if key == "images":
+                f.create_dataset(key, data=value, compression="gzip", compression_opts=1)
+            else:
+                f.create_dataset(key, data=value)
+        f.attrs["episode_name"] = name[:-3]
+        f.attrs["num_frames"] = num_frames
+        f.attrs["action_chunk_size"] = 8
+    return path
+
+
+def _write_rlds(name, data_dir, features, episodes):
+    import tensorflow_datasets as tfds
+
+    gen = ((f"ep{i}", ep) for i, ep in enumerate(episodes))
+    builder = tfds.dataset_builders.store_as_tfds_dataset(
+        name=name, version="0.1.0", features=features, split_datasets={"train": gen},
+        data_dir=data_dir, file_format="tfrecord", disable_shuffling=True)
+    return str(builder.data_dir)
+
+
+def fractal_episode_arrays(length: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return {
+        "world_vector": rng.uniform(-1, 1, (length, 3)).astype(np.float32),
+        "rotation_delta": rng.uniform(-0.5, 0.5, (length, 3)).astype(np.float32),
+        "gripper_closedness_action": rng.choice([-1.0, 0.0, 1.0], (length, 1)).astype(np.float32),
+        "terminate_episode": np.eye(3, dtype=np.int32)[rng.integers(0, 3, length)],
+        "image": rng.integers(0, 256, (length, 32, 40, 3), dtype=np.uint8),
+    }
+
+
+def write_fractal_rlds(data_dir: str, lengths=(5, 7, 3), seed: int = 0, bad_episode: int | None = None) -> str:
+    """RT-1 (`fractal20220817_data`) schema: nested action dict, `natural_language_instruction`.
+
+    `bad_episode`: index of an episode whose world_vector gets a NaN (bad-data tests).
+    """
+    import tensorflow_datasets as tfds
+
+    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
+        "observation": {
+            "image": tfds.features.Image(shape=(32, 40, 3), encoding_format="png"),
+            "natural_language_instruction": tfds.features.Text(),
+            "base_pose_tool_reached": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+        },
+        "action": {
+            "world_vector": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+            "rotation_delta": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+            "gripper_closedness_action": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+            "terminate_episode": tfds.features.Tensor(shape=(3,), dtype=np.int32),
+            "base_displacement_vector": tfds.features.Tensor(shape=(2,), dtype=np.float32),
+            "base_displacement_vertical_rotation": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+        },
+        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
+    })})
+
+    def episodes():
+        for i, n in enumerate(lengths):
+            a = fractal_episode_arrays(n, seed + i)
+            if bad_episode == i:
+                a["world_vector"][n // 2, 0] = np.nan
+            yield {"steps": [{
+                "observation": {"image": a["image"][t], "natural_language_instruction": f"pick object {i}",
+                                "base_pose_tool_reached": np.zeros(7, np.float32)},
+                "action": {"world_vector": a["world_vector"][t], "rotation_delta": a["rotation_delta"][t],
+                           "gripper_closedness_action": a["gripper_closedness_action"][t],
+                           "terminate_episode": a["terminate_episode"][t],
+                           "base_displacement_vector": np.zeros(2, np.float32),
+                           "base_displacement_vertical_rotation": np.zeros(1, np.float32)},
+                "is_first": t == 0, "is_last": t == n - 1, "is_terminal": t == n - 1, "reward": float(t == n - 1),
+            } for t in range(n)]}
+
+    return _write_rlds("fractal20220817_data", data_dir, features, episodes())
+
+
+def bridge_episode_arrays(length: int, seed: int):
+    rng = np.random.default_rng(seed)
+    action = rng.uniform(-0.05, 0.05, (length, 7)).astype(np.float32)
+    action[:, 6] = rng.choice([0.0, 1.0], length)
+    return {"action": action, "image": rng.integers(0, 256, (length, 32, 40, 3), dtype=np.uint8)}
+
+
+def write_bridge_rlds(data_dir: str, lengths=(6, 4), seed: int = 100) -> str:
+    """BridgeData V2 (`bridge_dataset`) schema: 7-D action vector, `image_0`, top-level `language_instruction`."""
+    import tensorflow_datasets as tfds
+
+    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
+        "observation": {
+            "image_0": tfds.features.Image(shape=(32, 40, 3), encoding_format="jpeg"),
+            "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+        },
+        "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+        "language_instruction": tfds.features.Text(),
+        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
+    })})
+
+    def episodes():
+        for i, n in enumerate(lengths):
+            a = bridge_episode_arrays(n, seed + i)
+            yield {"steps": [{
+                "observation": {"image_0": a["image"][t], "state": np.zeros(7, np.float32)},
+                "action": a["action"][t], "language_instruction": f"put the spoon in pot {i}",
+                "is_first": t == 0, "is_last": t == n - 1, "is_terminal": t == n - 1, "reward": 0.0,
+            } for t in range(n)]}
+
+    return _write_rlds("bridge_dataset", data_dir, features, episodes())

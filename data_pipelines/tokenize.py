@@ -1,0 +1,81 @@
+"""Instruction tokenization with the backbone's own tokenizer (`AutoTokenizer`).
+
+`train_tokenizer` builds a small byte-level BPE tokenizer offline with the
+`tokenizers` library and saves it as a folder `AutoTokenizer` loads - for tests
+and for the from-scratch demo model, which have no pretrained checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from data_pipelines.errors import DataError
+
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+
+def load_tokenizer(path: str):
+    """The tokenizer saved in a checkpoint / export folder (needs tokenizer.json or its HF files)."""
+    from transformers import AutoTokenizer
+
+    if not os.path.isdir(path):
+        raise DataError(f"{path}: tokenizer folder does not exist; pass the backbone checkpoint folder")
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot load a tokenizer ({err}); the folder needs tokenizer.json "
+                        "(or the backbone's tokenizer files) - copy them from the checkpoint") from err
+    if tok.pad_token_id is None:
+        raise DataError(f"{path}: tokenizer has no pad token; set pad_token in tokenizer_config.json")
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 512, model_max_length: int = 64):
+    """Train a byte-level BPE tokenizer on `texts`, save it to `out_dir`, return it (AutoTokenizer-loadable)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = list(SPECIAL_TOKENS.values())
+    tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    bos, eos = SPECIAL_TOKENS["bos_token"], SPECIAL_TOKENS["eos_token"]
+    # BOS/EOS around every instruction, as the Kosmos-2 / XLM-R family tokenizers do.
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}", special_tokens=[(bos, tok.token_to_id(bos)), (eos, tok.token_to_id(eos))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=model_max_length, **SPECIAL_TOKENS)
+    os.makedirs(out_dir, exist_ok=True)
+    fast.save_pretrained(out_dir)
+    return load_tokenizer(out_dir)
+
+
+class InstructionTokenizer:
+    """Pads/truncates instructions to `max_len`; caches ids because a dataset has few distinct texts."""
+
+    def __init__(self, tokenizer, max_len: int):
+        self.tokenizer = tokenizer
+        self.max_len = int(max_len)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def ids(self, text: str) -> np.ndarray:
+        if text not in self._cache:
+            ids = self.tokenizer(text, truncation=True, max_length=self.max_len)["input_ids"]
+            self._cache[text] = np.asarray(ids, np.int32)
+        return self._cache[text]
+
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """-> tokens int32 [b, max_len] (right-padded with pad id), token_mask bool [b, max_len]."""
+        pad = self.tokenizer.pad_token_id
+        tokens = np.full((len(texts), self.max_len), pad, np.int32)
+        mask = np.zeros((len(texts), self.max_len), bool)
+        for i, text in enumerate(texts):
+            ids = self.ids(text.decode() if isinstance(text, bytes) else str(text))
+            tokens[i, : len(ids)] = ids
+            mask[i, : len(ids)] = True
+        return tokens, mask
