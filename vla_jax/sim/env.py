@@ -40,6 +40,28 @@ class StepResult:
     done: bool
 
 
+# Opening a GL context and uploading a model to it costs ~0.5 s on a CPU (more
+# than a whole episode of rendering), so closed envs hand their (model, renderer)
+# back here and the next world reuses them. All worlds compile to models of the
+# same structure (scene.build_mjcf), so reuse is a copy of the arrays a layout sets.
+_POOL: dict[int, list] = {}
+_LAYOUT_FIELDS = ("body_pos", "body_quat", "geom_size", "geom_pos", "geom_quat", "geom_rgba", "geom_rbound",
+                  "geom_aabb", "light_pos", "light_dir", "light_diffuse", "mat_rgba")
+
+
+def _acquire_renderer(fresh_model, image_size: int):
+    free = _POOL.get(image_size)
+    if not free:
+        return fresh_model, make_renderer(fresh_model, image_size, image_size)
+    model, renderer = free.pop()
+    for name in _LAYOUT_FIELDS:
+        dst, src = getattr(model, name), getattr(fresh_model, name)
+        if dst.shape != src.shape:  # a structurally different scene: no reuse
+            return fresh_model, make_renderer(fresh_model, image_size, image_size)
+        dst[...] = src
+    return model, renderer
+
+
 class NavEnv:
     """One episode's world. `reset()` then `step(action)` until `done`; `path` is the dense base path."""
 
@@ -53,11 +75,14 @@ class NavEnv:
         self.substeps = substeps
         mujoco = import_mujoco()
         self._mj = mujoco
-        self.model = mujoco.MjModel.from_xml_string(build_mjcf(layout, image_size))
+        model = mujoco.MjModel.from_xml_string(build_mjcf(layout, image_size))
+        self._renderer = None
+        if render:
+            model, self._renderer = _acquire_renderer(model, image_size)
+        self.model = model
         self.data = mujoco.MjData(self.model)
         self._qadr = [self.model.joint(n).qposadr[0] for n in ("base_x", "base_y", "base_yaw")]
         self._camera = self.model.camera("front").id
-        self._renderer = make_renderer(self.model, image_size, image_size) if render else None
         self.reset()
 
     # -- state -----------------------------------------------------------------
@@ -130,7 +155,7 @@ class NavEnv:
 
     def close(self) -> None:
         if self._renderer is not None:
-            self._renderer.close()
+            _POOL.setdefault(self.image_size, []).append((self.model, self._renderer))
             self._renderer = None
 
     def __enter__(self):

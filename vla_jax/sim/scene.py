@@ -22,6 +22,7 @@ from vla_jax.errors import VLAJaxError
 from vla_jax.sim.scenarios import Layout
 
 ROBOT_RADIUS = 0.17
+MAX_OBSTACLES = 2
 CAMERA_FOVY = 80.0
 _GL_CANDIDATES = ("egl", "osmesa")
 _GL_HELP = (
@@ -91,20 +92,24 @@ def _rgba(values) -> str:
 
 def build_mjcf(layout: Layout, image_size: int = 224) -> str:
     """MJCF of one world: floor, the robot (kinematic base + front camera), basket, obstacles."""
-    floor = layout.floor_rgba
-    dark = tuple(c * 0.82 for c in floor[:3]) + (1.0,)
     lx, ly, lz = layout.light_dir
     diffuse = layout.light_diffuse
     tx, ty = layout.target_xy
+    # Fixed structure: MAX_OBSTACLES slots, each a box and a pot geom, the unused
+    # ones hidden under the floor. Every world then compiles to a model of the same
+    # shape, so `env.py` can reuse one GL context by copying the varying arrays.
     obstacles = []
-    for i, o in enumerate(layout.obstacles):
-        if o.kind == "pot":
-            geom = f'type="cylinder" size="{o.half_x:.4f} {o.height / 2:.4f}"'
-        else:
-            geom = f'type="box" size="{o.half_x:.4f} {o.half_y:.4f} {o.height / 2:.4f}"'
-        obstacles.append(
-            f'<geom name="obstacle{i}" {geom} pos="{o.x:.4f} {o.y:.4f} {o.height / 2:.4f}" rgba="{_rgba(o.rgba)}"/>'
-        )
+    for i in range(MAX_OBSTACLES):
+        o = layout.obstacles[i] if i < len(layout.obstacles) else None
+        for kind in ("box", "pot"):
+            if o is not None and o.kind == kind:
+                pos, rgba = f"{o.x:.4f} {o.y:.4f} {o.height / 2:.4f}", _rgba(o.rgba)
+                size = (f"{o.half_x:.4f} {o.height / 2:.4f} 0" if kind == "pot"
+                        else f"{o.half_x:.4f} {o.half_y:.4f} {o.height / 2:.4f}")
+            else:
+                pos, rgba, size = "0 0 -5", "0 0 0 0", "0.1 0.1 0.1"
+            gtype = "cylinder" if kind == "pot" else "box"
+            obstacles.append(f'<geom name="obstacle{i}_{kind}" type="{gtype}" size="{size}" pos="{pos}" rgba="{rgba}"/>')
     # Camera: MuJoCo cameras look along their -z; x right (= world -y), y up,
     # pitched 15 degrees down so the floor near the robot is in view.
     return f"""
@@ -116,8 +121,8 @@ def build_mjcf(layout: Layout, image_size: int = 224) -> str:
   </visual>
   <asset>
     <texture name="sky" type="skybox" builtin="gradient" rgb1="0.75 0.8 0.85" rgb2="0.45 0.5 0.55" width="64" height="64"/>
-    <texture name="floor" type="2d" builtin="checker" rgb1="{_rgba(floor[:3])}" rgb2="{_rgba(dark[:3])}" width="128" height="128"/>
-    <material name="floor" texture="floor" texrepeat="32 32"/>
+    <texture name="floor" type="2d" builtin="checker" rgb1="1 1 1" rgb2="0.82 0.82 0.82" width="128" height="128"/>
+    <material name="floor" texture="floor" texrepeat="32 32" rgba="{_rgba(layout.floor_rgba)}"/>
   </asset>
   <worldbody>
     <light directional="true" pos="0 0 4" dir="{lx:.3f} {ly:.3f} {lz:.3f}" diffuse="{diffuse:.3f} {diffuse:.3f} {diffuse:.3f}" castshadow="false"/>
