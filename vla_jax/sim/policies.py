@@ -1,0 +1,54 @@
+"""Open what `sim-eval --policy PATH` names: an export folder (torch runtime) or a training workdir (JAX).
+
+Both come back as an object with ``reset(instruction)`` and ``step(image) ->
+[C, A]`` in robot units, which is all `evaluate.py` needs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vla_jax.errors import VLAJaxError
+
+EXPORT_FILES = ("config.json", "model.safetensors", "preprocessing.json")
+
+
+def is_export_dir(path: Path) -> bool:
+    return all((path / name).is_file() for name in EXPORT_FILES)
+
+
+def is_workdir(path: Path) -> bool:
+    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
+
+
+def _export_channel_order(path: Path) -> str:
+    pre = json.loads((path / "preprocessing.json").read_text())
+    return str(pre.get("input_channel_order", "RGB")).upper()
+
+
+def load_policy(path: str | Path, *, device: str = "cpu", step: int | None = None,
+                channel_order: str = "auto") -> tuple[object, str, str]:
+    """(policy, channel order to feed it, "export" | "workdir")."""
+    path = Path(path)
+    if not path.is_dir():
+        raise VLAJaxError(f"--policy {path} is not a folder; pass an export folder (vla-jax export) or a workdir")
+    if is_export_dir(path):
+        try:
+            from vla_runtime import Policy
+        except ImportError as err:
+            raise VLAJaxError(
+                f"--policy {path} is an export folder but the torch runtime is not importable ({err}); "
+                "install it with `pip install -e ./runtime`"
+            ) from err
+        order = _export_channel_order(path) if channel_order == "auto" else channel_order
+        return Policy.load(str(path), device=device), order, "export"
+    if is_workdir(path):
+        from vla_jax.sim.jax_policy import JaxWorkdirPolicy
+
+        order = "RGB" if channel_order == "auto" else channel_order
+        return JaxWorkdirPolicy.load(path, step=step), order, "workdir"
+    raise VLAJaxError(
+        f"--policy {path} is neither an export folder (needs {', '.join(EXPORT_FILES)}) nor a training workdir "
+        "(needs config.json and checkpoints/); run `vla-jax export` or `vla-jax train` first"
+    )
