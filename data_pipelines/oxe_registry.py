@@ -108,7 +108,7 @@ def rel2abs_gripper(rel):
     thresholded = tf.where(rel > 0.5, 1.0, tf.where(rel < -0.5, -1.0, 0.0))  # +1 close, -1 open
     nonzero = tf.cast(tf.not_equal(thresholded, 0.0), tf.float32)
     first = tf.reduce_sum(thresholded * nonzero * tf.cast(tf.cumsum(nonzero) == 1.0, tf.float32))
-    start = tf.where(first > 0, 1.0, 0.0)  # openness before the first close command is 1
+    start = tf.where(first < 0, 0.0, 1.0)  # closed only if the first command opens it
 
     def step(carry, cmd):
         return tf.where(cmd > 0, 0.0, tf.where(cmd < 0, 1.0, carry))

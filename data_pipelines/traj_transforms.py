@@ -39,11 +39,11 @@ def window_indices_tf(n, window: int, chunk: int):
             tf.clip_by_value(act, 0, n - 1), action_mask)
 
 
-def chunk_trajectory_tf(traj: dict, window: int, chunk: int) -> dict:
+def chunk_trajectory_tf(traj: dict, window: int, chunk: int, obs_keys=("image",)) -> dict:
     """Turn a standardized trajectory into per-step samples with a history window and chunks.
 
-    In:  traj["observation"][k] [n, ...], traj["action"] [n, A], other per-step keys [n, ...].
-    Out: traj["observation"][k] [n, T, ...], "image_mask" [n, T],
+    In:  traj[k] [n, ...] for k in obs_keys, traj["action"] [n, A], other per-step keys [n, ...].
+    Out: traj[k] [n, T, ...], "image_mask" [n, T],
          traj["action"] [n, T, C, A], "action_mask" [n, T, C]; other keys unchanged.
     """
     import tensorflow as tf
@@ -51,7 +51,8 @@ def chunk_trajectory_tf(traj: dict, window: int, chunk: int) -> dict:
     n = tf.shape(traj["action"])[0]
     obs_idx, image_mask, act_idx, action_mask = window_indices_tf(n, window, chunk)
     out = dict(traj)
-    out["observation"] = tf.nest.map_structure(lambda x: tf.gather(x, obs_idx), traj["observation"])
+    for k in obs_keys:
+        out[k] = tf.gather(traj[k], obs_idx)
     out["image_mask"] = image_mask
     out["action"] = tf.gather(traj["action"], act_idx)
     out["action_mask"] = action_mask

@@ -1,0 +1,179 @@
+"""grain random access over the ArrayRecord RLDS written by `vla-jax convert-episodes`.
+
+Post-training data is small (tens to hundreds of episodes), so the loader is a
+pure function of the seed: a frame index (episode, step) -> this host's slice ->
+per-epoch shuffle -> `random_map` (window/chunk, decode, augment, mirror, with a
+per-element RNG grain derives from the seed and position) -> batch. The iterator
+state grain returns is a small dict (`next_index`), so `get_state`/`set_state`
+resume exactly, batch for batch, even with augmentation.
+
+Worker processes (`worker_count > 0`) run via grain's `mp_prefetch`; the
+transform re-opens the data source lazily in each worker. Scripts that use them
+need an `if __name__ == "__main__":` guard and parsed absl flags
+(`from absl import flags; flags.FLAGS.mark_as_parsed()`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from data_pipelines import frame_transforms as ft
+from data_pipelines import mobile_episodes as me
+from data_pipelines import oxe_registry as oxe
+from data_pipelines import rlds, statistics
+from data_pipelines import traj_transforms as tt
+from data_pipelines.errors import BadDataCounter, DataError
+from data_pipelines.tokenize import InstructionTokenizer
+
+log = logging.getLogger("data_pipelines")
+
+
+def _source(builder_dir: str, split: str):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_from_directory(builder_dir)
+    if "array_record" not in {f.value for f in builder.info.available_file_formats()}:
+        raise DataError(f"{builder_dir}: no ArrayRecord files; re-run `vla-jax convert-episodes` (it writes both "
+                        "TFRecord and ArrayRecord) for random access with grain")
+    if split not in builder.info.splits:
+        raise DataError(f"{builder_dir}: no split {split!r} (has {list(builder.info.splits)})")
+    return builder.as_data_source(split, decoders={"steps": {"observation": {"image": tfds.decode.SkipDecoding()}}})
+
+
+def _episode_arrays(ep) -> tuple[np.ndarray, list, str]:
+    steps = ep["steps"]
+    actions = np.stack([np.asarray(steps[j]["action"], np.float32) for j in range(len(steps))])
+    images = [steps[j]["observation"]["image"] for j in range(len(steps))]
+    text = steps[0]["language_instruction"]
+    return actions, images, text.decode() if isinstance(text, bytes) else str(text)
+
+
+class WindowTransform:
+    """(episode, step) index -> one sample with DESIGN.md keys (tokens added after batching)."""
+
+    def __init__(self, builder_dir, split, index, cfg, stats, train: bool):
+        self.builder_dir, self.split, self.index = builder_dir, split, index
+        self.window, self.chunk = int(cfg["window_size"]), int(cfg["action_chunk"])
+        self.action_dim, self.size, self.pad = int(cfg["action_dim"]), int(cfg["image_size"]), bool(cfg["resize_pad"])
+        self.mode, self.stats = cfg["normalization"], stats
+        self.augment = ft.AugmentConfig.from_dict(cfg["augment_kwargs"]) if (train and cfg["augment"]) else None
+        self.mirror = bool(train and cfg["mirror_augment"])
+        self._src = None
+
+    def __getstate__(self):  # ship the recipe, not the open files, to grain workers
+        return {**self.__dict__, "_src": None}
+
+    def __call__(self, i, rng: np.random.Generator) -> dict:
+        if self._src is None:
+            self._src = _source(self.builder_dir, self.split)
+        ep_idx, t = self.index[int(i)]
+        actions, images, text = _episode_arrays(self._src[int(ep_idx)])
+        n = len(actions)
+        obs_idx, image_mask, act_idx, action_mask = tt.window_indices_np(n, int(t), self.window, self.chunk)
+        frames = np.stack([ft.resize_np(ft.decode_np(images[j]), self.size, self.pad) for j in obs_idx])
+        chunk = actions[act_idx]  # [T, C, a]
+        if self.augment is not None:
+            frames = ft.augment_np(frames, rng, self.augment)
+        if self.mirror and rng.random() < 0.5:
+            frames, chunk, text = me.mirror_frame(frames, chunk, text)
+        frames = frames * image_mask[:, None, None, None].astype(np.uint8)
+        chunk = statistics.normalize(chunk.astype(np.float32), self.stats, self.mode).astype(np.float32)
+        chunk, dim_mask = tt.pad_action_dims_np(chunk, self.action_dim)
+        return {"image": frames, "image_mask": image_mask, "action": chunk, "action_mask": action_mask,
+                "action_dim_mask": dim_mask, "dataset_id": np.int32(0), "instruction": text}
+
+
+class MobileGrainLoader:
+    """Loader protocol over converted mobile episodes (kind="mobile_grain")."""
+
+    def __init__(self, cfg, *, tokenizer, global_batch_size, process_index, process_count, seed, train):
+        import grain
+
+        from data_pipelines.loader import _per_host
+
+        self.cfg, self.train, self.seed = cfg, train, int(seed)
+        self.batch_size = _per_host(global_batch_size, process_count)
+        self.bad_episodes = BadDataCounter("mobile")
+        self.spec = oxe.get_spec(oxe.get_mixture(cfg["mixture"])[0][0])
+        self.builder_dir = rlds.find_builder_dir(self.spec.tfds_name, cfg["data_dir"])
+        self.split = cfg.get("split") or (self.spec.train_split if train else self.spec.val_split)
+        src = _source(self.builder_dir, self.split)
+        stored = src.dataset_info.features["steps"]["action"].shape[-1]
+        if stored != self.spec.action_dim:
+            raise DataError(f"{self.builder_dir}: episodes have {stored}-D actions but mixture {cfg['mixture']!r} "
+                            f"expects {self.spec.action_dim}-D; use mixture 'mobile' for 2-D or 'mobile_3d' for 3-D")
+        self.index, lengths = self._frame_index(src, int(cfg["min_episode_length"]))
+        if self.spec.action_dim > int(cfg["action_dim"]):
+            raise DataError(f"data config action_dim={cfg['action_dim']} < {self.spec.action_dim} dims of "
+                            f"{self.spec.name}; raise action_dim")
+        self.statistics = {self.spec.name: {**self._statistics(), "normalization": cfg["normalization"]}}
+        self.tokenize = InstructionTokenizer(tokenizer, cfg["max_text_len"])
+        n = len(self.index)
+        if n < process_count:
+            raise DataError(f"{self.builder_dir} split {self.split}: {n} frames for {process_count} hosts")
+        ds = grain.MapDataset.range(n)[process_index::process_count]
+        if train:
+            ds = ds.shuffle(seed=self.seed).repeat(None)  # a new permutation every epoch, fixed by the seed
+        transform = WindowTransform(self.builder_dir, self.split, self.index, cfg,
+                                    self.statistics[self.spec.name], train)
+        ds = ds.random_map(transform, seed=self.seed).batch(self.batch_size, drop_remainder=train)
+        it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+        if int(cfg["worker_count"]) > 0:
+            it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
+                num_workers=int(cfg["worker_count"]), per_worker_buffer_size=int(cfg["worker_buffer_size"])))
+        self._iter = iter(it_ds)
+        log.info("mobile_grain: %d episodes, %d frames in %s/%s", len(lengths), n, self.builder_dir, self.split)
+
+    def _frame_index(self, src, min_length: int):
+        from tqdm import tqdm
+
+        index, lengths = [], []
+        for e in tqdm(range(len(src)), desc="index episodes", unit="episode", disable=None):
+            steps = src[e]["steps"]
+            n = len(steps)
+            if n < min_length:
+                err = DataError(f"{self.builder_dir} split {self.split}: episode {e} ({src[e]['episode_metadata']['file_path']}"
+                                f"): key `steps` has {n} steps < min_episode_length={min_length}")
+                if not self.cfg["skip_bad_episodes"]:
+                    raise err
+                self.bad_episodes.record(err, reason="too_short")
+                continue
+            lengths.append(n)
+            index.extend((e, t) for t in range(n))
+        if not index:
+            raise DataError(f"{self.builder_dir} split {self.split}: no usable episodes")
+        return np.asarray(index, np.int32), lengths
+
+    def _statistics(self) -> dict:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder_from_directory(self.builder_dir)
+        identity = {**rlds.dataset_identity(self.spec, builder, self.spec.train_split),
+                    "mirror": bool(self.cfg["mirror_augment"])}
+
+        def compute():
+            src = _source(self.builder_dir, self.spec.train_split)
+            acts = [_episode_arrays(src[e])[0] for e in range(len(src))]
+            a = np.concatenate(acts)[:, : self.spec.action_dim]
+            if self.cfg["mirror_augment"]:  # mirrored samples must stay inside the normalisation range
+                a = np.concatenate([a, a * me.MIRROR_SIGN[: a.shape[1]]])
+            return statistics.compute_statistics(a, self.spec.normalize_mask, len(acts))
+
+        return statistics.load_or_compute(self.spec.name, identity, compute, self.cfg.get("stats_cache_dir"))
+
+    def __iter__(self):
+        for batch in self._iter:
+            tokens, token_mask = self.tokenize(list(batch.pop("instruction")))
+            batch["tokens"], batch["token_mask"] = tokens, token_mask
+            yield batch
+
+    def get_state(self) -> dict:
+        return {"kind": "mobile_grain", "grain": self._iter.get_state()}
+
+    def set_state(self, state: dict) -> None:
+        if state.get("kind") != "mobile_grain":
+            raise DataError(f"loader state {str(state)[:200]} is not a mobile_grain state; resume with the original "
+                            "data config")
+        self._iter.set_state(state["grain"])

@@ -1,0 +1,117 @@
+"""Weighted interleaving of RLDS datasets into one frame-level tf.data pipeline.
+
+Per dataset: trajectories -> filters -> window/chunk -> subsample -> normalise
+(with that dataset's statistics) -> pad actions to the mixture's A -> frames.
+Then: sample by weight -> shuffle buffer (of still-encoded frames, so RAM holds
+kilobytes per frame, not a decoded window) -> decode/resize/augment -> batch.
+
+Parallelism: `read_threads` / `transform_threads` are budgets for the whole
+mixture, split across datasets by weight (each gets >= 1), like Octo's loader;
+None means tf.data AUTOTUNE. `ram_budget_gb` bounds tf.data's autotuned
+buffers so a TPU host with many datasets does not run out of memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from data_pipelines import frame_transforms as ft
+from data_pipelines import oxe_registry as oxe
+from data_pipelines import rlds, statistics, traj_transforms as tt
+from data_pipelines.errors import BadDataCounter, DataError
+
+log = logging.getLogger("data_pipelines")
+
+
+def _thread_split(total: int | None, weights: Sequence[float]) -> list[int | None]:
+    if total is None:
+        return [None] * len(weights)
+    s = sum(weights)
+    return [max(1, int(round(total * w / s))) for w in weights]
+
+
+def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, process_index: int,
+                  process_count: int, counter: BadDataCounter, reads: int | None, calls: int | None):
+    """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded)."""
+    import tensorflow as tf
+    import tensorflow.experimental.numpy as tnp
+
+    A = int(cfg["action_dim"])
+    if spec.action_dim > A:
+        raise DataError(f"data config action_dim={A} but dataset {spec.name} has {spec.action_dim} action dims; "
+                        f"set action_dim >= {spec.action_dim}")
+    ds, _ = rlds.trajectory_dataset(
+        spec, cfg["data_dir"], train=train, process_index=process_index, process_count=process_count, seed=seed,
+        num_parallel_reads=reads, num_parallel_calls=calls, skip_bad_episodes=cfg["skip_bad_episodes"],
+        counter=counter, min_episode_length=cfg["min_episode_length"], split=cfg.get("split"))
+    if cfg["filter_no_instruction"] and spec.language_key is not None and not spec.fixed_instruction:
+        ds = ds.filter(tt.has_instruction_tf)
+    if cfg.get("max_abs_action"):
+        ds = ds.filter(lambda t: tt.actions_within_tf(t, float(cfg["max_abs_action"])))
+    mode = cfg["normalization"]
+    dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
+
+    def to_samples(traj):
+        n = tf.shape(traj["action"])[0]
+        traj = dict(traj, action=statistics.normalize(traj["action"], stats, mode, xp=tnp))
+        traj = tt.chunk_trajectory_tf(traj, int(cfg["window_size"]), int(cfg["action_chunk"]), obs_keys=("image",))
+        traj["action"] = tf.pad(traj["action"], [[0, 0], [0, 0], [0, 0], [0, A - spec.action_dim]])
+        traj["action_dim_mask"] = tf.tile(dim_mask[None], [n, 1])
+        traj["dataset_id"] = tf.fill([n], tf.constant(dataset_id, tf.int32))
+        traj["episode_id"] = tf.fill([n], traj["episode_id"])
+        return tt.subsample_tf(traj, cfg.get("max_steps_per_episode"), seed=seed)
+
+    ds = ds.map(to_samples, num_parallel_calls=calls or tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
+    return ds.repeat() if train else ds
+
+
+def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentConfig | None, seed_pair):
+    """Decode/resize the T frames of a sample; zero the frames before the episode start."""
+    import tensorflow as tf
+
+    images = tf.map_fn(lambda im: ft.decode_and_resize_tf(im, image_size, pad), sample["image"],
+                       fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8))
+    if augment_cfg is not None:
+        images = ft.augment_tf(images, seed_pair, augment_cfg)
+    images = images * tf.cast(sample["image_mask"], tf.uint8)[:, None, None, None]
+    return dict(sample, image=images)
+
+
+def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, process_index: int,
+                         process_count: int, counter: BadDataCounter):
+    """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights)."""
+    import tensorflow as tf
+
+    entries = oxe.get_mixture(cfg["mixture"])
+    specs = [oxe.get_spec(n) for n, _ in entries]
+    stats = {s.name: rlds.dataset_statistics(s, cfg["data_dir"], cfg.get("stats_cache_dir"),
+                                             skip_bad_episodes=cfg["skip_bad_episodes"]) for s in specs}
+    weights = [w for _, w in entries]
+    if cfg["balance_weights"]:
+        weights = oxe.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
+    total = sum(weights)
+    weights = [w / total for w in weights]
+    reads = _thread_split(cfg.get("read_threads"), weights)
+    calls = _thread_split(cfg.get("transform_threads"), weights)
+    datasets = [frame_dataset(s, stats[s.name], cfg, dataset_id=i, train=train, seed=seed + i,
+                              process_index=process_index, process_count=process_count, counter=counter,
+                              reads=reads[i], calls=calls[i]) for i, s in enumerate(specs)]
+    ds = datasets[0] if len(datasets) == 1 else tf.data.Dataset.sample_from_datasets(
+        datasets, weights, seed=seed, stop_on_empty_dataset=False)
+    if train and cfg["shuffle_buffer"]:
+        ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=seed)
+    aug = ft.AugmentConfig.from_dict(cfg.get("augment_kwargs")) if (train and cfg["augment"]) else None
+    size, pad = int(cfg["image_size"]), bool(cfg["resize_pad"])
+    # Per-sample stateless seeds: augmentation is a pure function of (seed, sample position).
+    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
+    ds = ds.map(lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
+                num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=train)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.ram_budget = int(float(cfg["ram_budget_gb"]) * (1 << 30))
+    ds = ds.with_options(options).prefetch(2)
+    stats_out = {s.name: {**stats[s.name], "normalization": cfg["normalization"]} for s in specs}
+    return ds, stats_out, [(s.name, w) for s, w in zip(specs, weights)]
