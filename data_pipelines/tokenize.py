@@ -79,3 +79,18 @@ class InstructionTokenizer:
             tokens[i, : len(ids)] = ids
             mask[i, : len(ids)] = True
         return tokens, mask
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as tokens (ids 3..258; 0 pad, 1 bos, 2 eos) - for `inspect-data` without a checkpoint.
+
+    Only for looking at data: a model must use its backbone's tokenizer.
+    """
+
+    pad_token_id, bos_token_id, eos_token_id = 0, 1, 2
+
+    def __call__(self, text: str, truncation: bool = True, max_length: int | None = None) -> dict:
+        ids = [self.bos_token_id] + [b + 3 for b in text.encode("utf-8")] + [self.eos_token_id]
+        if truncation and max_length:
+            ids = ids[: max_length - 1] + [self.eos_token_id] if len(ids) > max_length else ids
+        return {"input_ids": ids}

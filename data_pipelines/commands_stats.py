@@ -1,0 +1,25 @@
+"""`vla-jax stats`: compute (or load cached) action statistics of a dataset or mixture and print them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mixture", required=True, help="mixture name (e.g. bridge, mobile) or a registered dataset")
+    parser.add_argument("--data-dir", required=True, help="folder holding <dataset>/<version>/ (local or gs://)")
+    parser.add_argument("--cache-dir", default=None, help="statistics cache (default ~/.cache/vla_jax/stats)")
+    parser.add_argument("--skip-bad-episodes", action="store_true", help="skip (and count) bad episodes")
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_pipelines import oxe_registry as oxe
+    from data_pipelines import rlds
+
+    for name, weight in oxe.get_mixture(args.mixture):
+        stats = rlds.dataset_statistics(oxe.get_spec(name), args.data_dir, args.cache_dir,
+                                        skip_bad_episodes=args.skip_bad_episodes)
+        stats = {k: v for k, v in stats.items() if k != "identity"}
+        print(json.dumps({"dataset": name, "weight": weight, **stats}))
+    return 0
