@@ -189,19 +189,21 @@ class GPTHead(nn.Module):
 
 
 def build_head(policy: Dict, feat_dim: int) -> Optional[nn.Module]:
-    """The head named by the exported policy config (None for the discrete structure)."""
+    """The head named by the exported policy config (vla_jax.vla.VLAConfig fields); None for discrete."""
     kind = policy["head"]
     common = dict(chunk=policy["fwd_pred_next_n"], action_dim=policy["action_dim"],
                   has_gripper=policy["has_gripper"], tanh_actions=policy.get("tanh_actions", True))
     hidden = policy.get("head_hidden_size", 1024)
-    layers = policy.get("head_layers", 2)
+    layers = policy.get("head_layers", 4)
     if kind == "mlp":
-        return MLPHead(feat_dim, hidden=hidden, layers=layers, history=policy.get("head_history", 1), **common)
+        # As vla_jax.vla: the policy-head MLP fuses the whole window, elsewhere it sees one step.
+        history = policy["window_size"] if policy["structure"] == "policy_head" else 1
+        return MLPHead(feat_dim, hidden=hidden, layers=layers, history=history, **common)
     if kind == "lstm":
         return LSTMHead(feat_dim, hidden=hidden, layers=layers, **common)
     if kind == "gpt":
         return GPTHead(feat_dim, window_size=policy["window_size"], hidden=hidden, layers=layers,
-                       heads=policy.get("head_attention_heads", 8), **common)
+                       heads=policy.get("head_heads", 8), **common)
     if kind == "discrete":
         return None
     raise ValueError(f"unknown head {kind!r}")

@@ -3,7 +3,7 @@
 `statistics.json` in an export holds one dataset's action statistics (what the
 training data loader used) and its normalisation mode:
 
-    {"dataset": NAME, "normalization": "bounds" | "bounds_q99" | "normal",
+    {"dataset": NAME, "normalization": "bounds" | "bounds_q99" | "normal" | "none",
      "action": {"mean": [A], "std": [A], "min": [A], "max": [A], "q01": [A], "q99": [A], "mask": [A]}}
 
 `mask[i]` false means dimension i was never normalised (a gripper in [0, 1]):
@@ -21,8 +21,8 @@ import numpy as np
 
 from .errors import RuntimeConfigError
 
-MODES = ("bounds", "bounds_q99", "normal")
-# Same guard the training pipeline uses against a constant dimension (max == min, std == 0).
+MODES = ("bounds", "bounds_q99", "normal", "none")
+# The same formulas and guard as data_pipelines/statistics.py (a constant dim: max == min, std == 0).
 EPS = 1e-8
 
 
@@ -82,21 +82,23 @@ class ActionStatistics:
     def normalize(self, action: np.ndarray) -> np.ndarray:
         """Robot units -> model units (what training targets looked like); float64 math."""
         x = np.asarray(action, dtype=np.float64)
+        if self.mode == "none":
+            return x
         if self.mode == "normal":
             y = (x - self.mean) / (self.std + EPS)
         else:
             lo, hi = self._low_high()
-            y = np.clip(2.0 * (x - lo) / (hi - lo + EPS) - 1.0, -1.0, 1.0)
+            y = np.clip(2.0 * (x - lo) / np.maximum(hi - lo, EPS) - 1.0, -1.0, 1.0)
         return np.where(self.mask, y, x)
 
     def denormalize(self, action: np.ndarray) -> np.ndarray:
         """Model units -> robot units, clipped to the range seen in training; masked dims untouched."""
         y = np.asarray(action, dtype=np.float64)
-        if self.mode == "normal":
-            x = y * (self.std + EPS) + self.mean
+        if self.mode in ("normal", "none"):
+            x = y * (self.std + EPS) + self.mean if self.mode == "normal" else y
             lo, hi = self.min, self.max
         else:
             lo, hi = self._low_high()
-            x = (np.clip(y, -1.0, 1.0) + 1.0) / 2.0 * (hi - lo + EPS) + lo
+            x = (np.clip(y, -1.0, 1.0) + 1.0) / 2.0 * np.maximum(hi - lo, EPS) + lo
         x = np.clip(x, lo, hi)
         return np.where(self.mask, x, y)

@@ -50,27 +50,19 @@ class InstructionTokenizer:
         except Exception as err:  # the tokenizers library raises a bare Exception on a bad file
             raise RuntimeConfigError(f"{path} could not be read by tokenizers ({err}); re-export the folder") from err
         self.spec = spec
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        # The fast tokenizer's own truncation/padding: the same code AutoTokenizer(truncation=True,
+        # max_length=L) runs in training, so special tokens survive truncation the same way.
+        self.tokenizer.enable_truncation(max_length=spec.max_length)
+        self.tokenizer.enable_padding(direction=spec.padding_side, pad_id=spec.pad_id,
+                                      length=spec.max_length)
 
     def __call__(self, instruction: str) -> Tuple[np.ndarray, np.ndarray]:
-        """-> (ids int64 [L], mask bool [L]); too-long instructions are cut like training's truncation."""
+        """-> (ids int64 [L], mask bool [L])."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction must be a str, got {type(instruction).__name__}")
         if not instruction.strip():
             raise InputError("instruction is empty; pass the task in words, e.g. "
                              "'Navigate around the obstacle on the left side and reach the target'")
         text = self.spec.template.format(instruction=instruction)
-        ids = self.tokenizer.encode(text, add_special_tokens=self.spec.add_special_tokens).ids
-        n = self.spec.max_length
-        if len(ids) > n:
-            # Keep the end-of-sequence token in place, as a HF truncation with special tokens does.
-            special_tail = self.spec.add_special_tokens and len(ids) > 0
-            ids = ids[:n - 1] + ids[-1:] if special_tail else ids[:n]
-        pad = [self.spec.pad_id] * (n - len(ids))
-        mask = [True] * len(ids) + [False] * len(pad)
-        if self.spec.padding_side == "left":
-            ids, mask = pad + ids, mask[len(ids):] + mask[:len(ids)]
-        else:
-            ids = ids + pad
-        return np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
+        enc = self.tokenizer.encode(text, add_special_tokens=self.spec.add_special_tokens)
+        return np.asarray(enc.ids, dtype=np.int64), np.asarray(enc.attention_mask, dtype=bool)

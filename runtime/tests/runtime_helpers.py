@@ -1,0 +1,85 @@
+"""Builders for runtime tests: a tiny tokenizer (tokenizers library) and tiny export folders.
+
+No jax here: runtime tests must run in an environment with torch only. The
+export is written by `vla_runtime.bundle.write_export` from random torch weights,
+the same writer `vla-jax export` uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+from vla_runtime.bundle import write_export
+from vla_runtime.structures import PolicyModel
+
+SENTENCES = [
+    "Navigate around the obstacle on the left side and reach the target",
+    "Navigate around the obstacle on the right side and reach the target",
+    "pick up the red block and put it in the gray basket",
+    "move forward slowly, then turn left",
+]
+
+
+def tiny_tokenizer(vocab_size: int = 120) -> Tokenizer:
+    """A BPE tokenizer with Kosmos-2's special ids (<s>=0, <pad>=1, </s>=2) and a `<s> $A </s>` template."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                  show_progress=False)
+    tok.train_from_iterator(SENTENCES * 4, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return tok
+
+
+def tiny_policy_config(structure: str = "policy_head", head: str = "lstm", window: int = 3, chunk: int = 2,
+                       action_dim: int = 3, has_gripper: bool = False) -> dict:
+    return {"structure": structure, "head": head, "window_size": window, "fwd_pred_next_n": chunk,
+            "action_dim": action_dim, "has_gripper": has_gripper, "head_hidden_size": 16, "head_layers": 2,
+            "head_heads": 2, "num_bins": 32, "tanh_actions": True}
+
+
+def tiny_backbone_config(vocab_size: int = 128) -> dict:
+    return {"vision_config": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  image_size=16, patch_size=8),
+            "text_config": dict(vocab_size=vocab_size, embed_dim=16, layers=2, ffn_dim=32, attention_heads=2,
+                                max_position_embeddings=256),
+            "latent_query_num": 3}
+
+
+def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:
+    rng = np.random.default_rng(0)
+    lo = -1.0 - rng.random(action_dim)
+    hi = 1.0 + rng.random(action_dim)
+    return {"dataset": "tiny", "normalization": mode,
+            "action": {"mean": ((lo + hi) / 2).tolist(), "std": ((hi - lo) / 4).tolist(), "min": lo.tolist(),
+                       "max": hi.tolist(), "q01": (lo * 0.9).tolist(), "q99": (hi * 0.9).tolist(),
+                       "mask": [True] * action_dim}}
+
+
+def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **policy_kwargs) -> str:
+    policy = tiny_policy_config(**policy_kwargs)
+    backbone = tiny_backbone_config()
+    config = {"backbone": backbone, "policy": policy}
+    torch.manual_seed(seed)
+    model = PolicyModel.from_config(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=backbone,
+                 tokenizer_json=tiny_tokenizer().to_str(),
+                 tokenizer_config={"max_length": 12, "pad_id": 1, "add_special_tokens": True},
+                 preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
+                 statistics=statistics(policy["action_dim"]), model_card="# tiny test export\n", dtype=dtype)
+    return out_dir
+
+
+def read_config(export_dir: str) -> dict:
+    with open(os.path.join(export_dir, "config.json")) as f:
+        return json.load(f)

@@ -1,0 +1,85 @@
+"""Tokenizer parity with the training tokenizer, action (de)normalisation, image checks, msgpack wire format."""
+
+import numpy as np
+import pytest
+
+from runtime_helpers import SENTENCES, statistics, tiny_tokenizer
+from vla_runtime import wire
+from vla_runtime.errors import InputError, RuntimeConfigError
+from vla_runtime.normalization import ActionStatistics
+from vla_runtime.preprocess import Preprocessing, check_frame, to_uint8_model_frame
+from vla_runtime.tokenizer import InstructionTokenizer, TokenizerSpec
+
+
+def test_tokenizer_matches_training_autotokenizer(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    tok = tiny_tokenizer()
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
+                                                eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(tmp_path / "tok")
+    auto = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    ours = InstructionTokenizer(str(tmp_path / "tok" / "tokenizer.json"),
+                                TokenizerSpec(max_length=9, pad_id=auto.pad_token_id))
+    texts = SENTENCES + ["left", "a completely unseen instruction with zebra words"]
+    for text in texts:
+        ref = auto(text, truncation=True, max_length=9, padding="max_length")
+        ids, mask = ours(text)
+        assert ids.tolist() == ref["input_ids"], text
+        assert mask.tolist() == [bool(m) for m in ref["attention_mask"]], text
+    assert ids[0] == 0 and 2 in ids.tolist()  # <s> ... </s> kept under truncation
+    with pytest.raises(InputError, match="empty"):
+        ours("   ")
+
+
+@pytest.mark.parametrize("mode", ["bounds", "bounds_q99", "normal"])
+def test_denormalise_round_trip(mode):
+    stats = ActionStatistics.from_dict(statistics(3, mode))
+    rng = np.random.default_rng(1)
+    lo, hi = (stats.q01, stats.q99) if mode == "bounds_q99" else (stats.min, stats.max)
+    robot = lo + rng.random((50, 3)) * (hi - lo)  # inside the seen range
+    back = stats.denormalize(stats.normalize(robot))
+    np.testing.assert_allclose(back, robot, atol=1e-9)
+    if mode != "normal":
+        assert np.abs(stats.normalize(robot)).max() <= 1.0
+    # Out-of-range model outputs never command more than the data ever did.
+    wild = stats.denormalize(np.full((1, 3), 50.0))
+    assert np.all(wild <= hi + 1e-12)
+
+
+def test_masked_dim_passes_through():
+    d = statistics(3)
+    d["action"]["mask"] = [True, True, False]
+    stats = ActionStatistics.from_dict(d)
+    y = np.array([[0.0, 0.0, 0.73]])
+    assert stats.denormalize(y)[0, 2] == 0.73
+    with pytest.raises(RuntimeConfigError, match="normalization"):
+        ActionStatistics.from_dict({**d, "normalization": "minmax"})
+
+
+def test_frame_checks_and_resize():
+    p = Preprocessing(image_size=(16, 16), input_channel_order="BGR")
+    with pytest.raises(InputError, match="dtype"):
+        check_frame(np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(InputError, match="channels"):
+        check_frame(np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(InputError, match=r"\(H, W, 3\)"):
+        check_frame(np.zeros((2, 8, 8, 3), np.uint8))
+    frame = np.zeros((72, 128, 3), np.uint8)
+    frame[..., 0] = 200  # blue in BGR
+    out = to_uint8_model_frame(frame, p)
+    assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    assert out[..., 2].min() == 200 and out[..., 0].max() == 0  # BGR -> RGB
+
+
+def test_wire_round_trip_and_rejects_bad_arrays():
+    msg = {"type": "step", "image": np.arange(24, dtype=np.uint8).reshape(2, 4, 3), "x": np.float32(1.5)}
+    back = wire.unpackb(wire.packb(msg))
+    np.testing.assert_array_equal(back["image"], msg["image"])
+    assert back["x"] == 1.5
+    bad = wire.packb({"a": {"__ndarray__": True, "dtype": "<f4", "shape": [10], "data": b"\x00" * 8}})
+    with pytest.raises(wire.WireError, match="needs 40 bytes"):
+        wire.unpackb(bad)
+    with pytest.raises(wire.WireError, match="not allowed"):
+        wire.unpackb(wire.packb({"a": {"__ndarray__": True, "dtype": "|O", "shape": [1], "data": b"x" * 8}}))
+    with pytest.raises(wire.WireError):
+        wire.unpackb(b"\xc1garbage")

@@ -1,0 +1,104 @@
+"""Policy API on tiny random exports: incremental == full window, errors, ensembling, int8 load."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from runtime_helpers import write_tiny_export
+from vla_runtime import InputError, Policy, RuntimeConfigError
+
+CASES = [("policy_head", "lstm"), ("policy_head", "gpt"), ("policy_head", "mlp"), ("interleaved", "mlp"),
+         ("one_step_continuous", "mlp"), ("one_step_discrete", "discrete")]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exports")
+    return {case: write_tiny_export(str(root / "_".join(case)), structure=case[0], head=case[1])
+            for case in CASES}
+
+
+def _frames(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (24 + 3 * i, 30, 3), dtype=np.uint8) for i in range(n)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
+def test_incremental_equals_full_window(exports, case):
+    inc = Policy.load(exports[case], incremental=True)
+    full = Policy.load(exports[case], incremental=False)
+    for p in (inc, full):
+        p.reset("Navigate around the obstacle on the left side and reach the target")
+    diffs = []
+    for frame in _frames(6):  # window 3: covers the growing and the sliding window
+        a, b = inc.predict_normalized(frame), full.predict_normalized(frame)
+        assert a.shape == (2, 3)
+        diffs.append(np.abs(a - b).max())
+    assert max(diffs) <= 1e-5, diffs
+    assert np.abs(b).max() > 1e-3  # not trivially zero
+
+
+def test_step_returns_robot_units_and_ensembles(exports):
+    p = Policy.load(exports[("policy_head", "lstm")], mode="ensemble", ensemble_decay=0.5)
+    p.reset("move forward slowly, then turn left")
+    stats = p.statistics
+    chunks = [p.step(f) for f in _frames(3)]
+    for c in chunks:
+        assert c.dtype == np.float32 and c.shape == (2, 3)
+        assert np.all(c >= stats.min - 1e-6) and np.all(c <= stats.max + 1e-6)
+    # Row 0 at step 3 mixes this step's first action with the previous step's second one.
+    ref = Policy.load(exports[("policy_head", "lstm")], mode="receding")
+    ref.reset("move forward slowly, then turn left")
+    raw = [ref.step(f) for f in _frames(3)]
+    w = np.exp(-0.5 * np.arange(2))
+    expected = (raw[2][0] * w[0] + raw[1][1] * w[1]) / w.sum()
+    np.testing.assert_allclose(chunks[2][0], expected, atol=1e-5)
+    np.testing.assert_allclose(chunks[2][1], raw[2][1], atol=1e-6)
+
+
+def test_clear_errors(exports, tmp_path):
+    src = exports[("policy_head", "mlp")]
+    p = Policy.load(src)
+    with pytest.raises(InputError, match="reset"):
+        p.step(_frames(1)[0])
+    with pytest.raises(InputError, match="empty"):
+        p.reset("")
+    p.reset("go left")
+    with pytest.raises(InputError, match="dtype"):
+        p.step(np.zeros((20, 20, 3), np.float32))
+    with pytest.raises(InputError, match="channels"):
+        p.step(np.zeros((20, 20, 1), np.uint8))
+
+    broken = tmp_path / "broken"
+    shutil.copytree(src, broken)
+    with open(broken / "statistics.json", "a") as f:
+        f.write(" ")
+    with pytest.raises(RuntimeConfigError, match="statistics.json was altered"):
+        Policy.load(str(broken))
+    os.remove(broken / "tokenizer.json")
+    with pytest.raises(RuntimeConfigError, match="tokenizer.json is missing"):
+        Policy.load(str(broken))
+    shutil.rmtree(broken)
+    shutil.copytree(src, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["format_version"] = 99
+    (broken / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RuntimeConfigError, match="format_version 99"):
+        Policy.load(str(broken))
+
+
+def test_int8_export_loads_close_to_float(tmp_path):
+    f32 = write_tiny_export(str(tmp_path / "f32"), seed=3)
+    q8 = write_tiny_export(str(tmp_path / "q8"), seed=3, dtype="int8")
+    assert os.path.getsize(os.path.join(q8, "model.safetensors")) < 0.6 * os.path.getsize(
+        os.path.join(f32, "model.safetensors"))
+    a, b = Policy.load(f32), Policy.load(q8)
+    assert next(b.model.backbone.parameters()).dtype == torch.float32
+    for p in (a, b):
+        p.reset("go left")
+    frame = _frames(1)[0]
+    assert np.abs(a.predict_normalized(frame) - b.predict_normalized(frame)).max() < 0.1
