@@ -107,7 +107,7 @@ def make_optimizer(config: Any, params: Any, mask: Any) -> tuple[optax.GradientT
             b2=float(opt_cfg.b2),
             eps=float(opt_cfg.eps),
             weight_decay=float(opt_cfg.weight_decay),
-            mask=decay_mask,
+            mask=decay_mask(params),
         )
     )
     labels = jax.tree.map(lambda trained: TRAINABLE if trained else FROZEN, mask)

@@ -1,0 +1,66 @@
+"""`vla-jax train --config configs/NAME.py --workdir DIR [--config.key=value ...]`.
+
+An existing workdir is resumed from its latest checkpoint (config, data
+iterator and all); ``--config.num_steps=N`` extends or shortens the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import types
+
+from vla_jax.errors import VLAJaxError
+
+EPILOG = """\
+overrides:
+  --config.KEY=VALUE      set any field of the config file, e.g. --config.num_steps=200
+                          --config.optimizer.learning_rate=3e-4 --config.mesh.fsdp=4
+                          --config.lora.enabled=true --config.init_from=/path/to/workdir
+examples:
+  vla-jax train --config configs/tiny.py --workdir /tmp/w          # ~1 min on a laptop CPU
+  vla-jax train --config configs/tiny.py --workdir /tmp/w --config.num_steps=400   # resume + extend
+multi-host: set VLA_JAX_COORDINATOR=host:port VLA_JAX_PROCESS_ID=i VLA_JAX_NUM_PROCESSES=n
+(Cloud TPU pods and SLURM are detected automatically); see launch/README.md.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("--config", required=True, metavar="FILE[:ARG]",
+                        help="config file defining get_config() (configs/tiny.py, ...)")
+    parser.add_argument("--workdir", required=True, help="run folder: config, statistics, checkpoints, logs; "
+                        "an existing one is resumed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # `--config.a.b=v` cannot be declared up front: collect it from argparse's leftovers. The
+    # dispatcher calls parse_args, so this parser's parse_args is redirected to a tolerant version.
+    strict = parser.parse_known_args
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = strict(args, namespace)
+        from vla_jax.train.config import split_override_args
+
+        try:
+            namespace.overrides, rest = split_override_args(extras)
+        except VLAJaxError as err:
+            self.error(str(err))
+        if rest:
+            self.error(f"unrecognized arguments: {' '.join(rest)} (config fields are set with --config.KEY=VALUE)")
+        return namespace
+
+    parser.parse_args = types.MethodType(parse_args, parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("vla_jax").setLevel(logging.INFO)  # ours informative; absl/orbax chatter stays quiet
+    from vla_jax.train.config import load_config
+    from vla_jax.train.loop import train
+
+    config = load_config(args.config, getattr(args, "overrides", []))
+    if args.quiet:
+        config.progress_bar = False
+    return train(config, args.workdir)

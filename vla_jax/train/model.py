@@ -1,0 +1,152 @@
+"""From the train config to the policy module, its loss, an init batch, and pretrained weights.
+
+``config.model`` holds every `VLAConfig` field plus ``backbone`` (every
+`Kosmos2Config` field, nested ``vision``/``text``), so each architecture knob
+can be overridden from the command line. ``config.init_from`` is the single
+field that starts from existing weights:
+
+* a ``vla-jax convert-hf`` output folder: its Kosmos-2 weights replace the
+  backbone (architecture must match ``config.model.backbone``); head fresh;
+* a training workdir (has ``config.json`` and ``checkpoints/``): its latest
+  params (LoRA folded in) replace ours leaf by leaf; leaves whose shape
+  changed (e.g. a 7-D pre-training head -> 2-D mobile head) must match
+  ``config.init_reinit`` and are freshly initialised, anything else is an error.
+  Optimizer state and data statistics always start fresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+from flax import traverse_util
+
+from vla_jax.errors import VLAJaxError
+
+
+@dataclasses.dataclass
+class ModelBundle:
+    module: Any  # flax.linen Module: module.apply({"params": p}, batch, deterministic=..., rngs=...)
+    loss_fn: Callable[[Any, dict], tuple[jax.Array, dict]]
+    backbone_key: str = "backbone"  # where the Kosmos-2 params live inside the policy's params
+
+
+def backbone_config(model_cfg: ml_collections.ConfigDict):
+    from vla_jax.models import kosmos2
+
+    d = model_cfg.backbone.to_dict()
+    try:
+        return kosmos2.Kosmos2Config(
+            vision=kosmos2.Kosmos2VisionConfig(**d.pop("vision")),
+            text=kosmos2.Kosmos2TextConfig(**d.pop("text")),
+            **d,
+        )
+    except TypeError as err:
+        raise VLAJaxError(f"config model.backbone: {err}; compare with vla_jax.models.kosmos2.Kosmos2Config") from None
+
+
+def backbone_config_dict(kosmos_config) -> dict:
+    """For config files: every Kosmos2Config field as a (nested) dict."""
+    return dataclasses.asdict(kosmos_config)
+
+
+def vla_config(config: ml_collections.ConfigDict):
+    from vla_jax.vla import VLAConfig
+
+    return VLAConfig.from_dict(config.model.to_dict())
+
+
+def build_model(config: ml_collections.ConfigDict) -> ModelBundle:
+    from vla_jax.losses import vla_loss
+    from vla_jax.vla import VLAPolicy
+
+    vcfg = vla_config(config)
+    return ModelBundle(module=VLAPolicy(vcfg), loss_fn=lambda outputs, batch: vla_loss(vcfg, outputs, batch))
+
+
+def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1) -> dict[str, np.ndarray]:
+    """Zeros with the DESIGN.md batch shapes the config implies (for `init` / `eval_shape`)."""
+    m, d = config.model, config.data
+    b, t, c, a = batch_size, m.window_size, m.fwd_pred_next_n, m.action_dim
+    s, n = m.backbone.vision.image_size, d.instruction_length
+    return {
+        "image": np.zeros((b, t, s, s, 3), np.uint8),
+        "image_mask": np.ones((b, t), bool),
+        "tokens": np.zeros((b, n), np.int32),
+        "token_mask": np.ones((b, n), bool),
+        "action": np.zeros((b, t, c, a), np.float32),
+        "action_mask": np.ones((b, t, c), bool),
+        "action_dim_mask": np.ones((b, a), bool),
+        "dataset_id": np.zeros((b,), np.int32),
+    }
+
+
+def _path(p: tuple) -> str:
+    return "/".join(map(str, p))
+
+
+def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple[Any, list[str]]:
+    """Copy ``source`` leaves onto ``target`` (host numpy trees); returns (tree, reinitialised paths)."""
+    flat_t, flat_s = traverse_util.flatten_dict(target), traverse_util.flatten_dict(source)
+    reinit = []
+    for path, leaf in flat_t.items():
+        name = _path(path)
+        if path not in flat_s:
+            if reinit_pattern and re.search(reinit_pattern, name):
+                reinit.append(name)
+                continue
+            raise VLAJaxError(
+                f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
+                f"or add it to --config.init_reinit (a regex of freshly initialised params)"
+            )
+        src = flat_s[path]
+        if tuple(src.shape) != tuple(leaf.shape):
+            if reinit_pattern and re.search(reinit_pattern, name):
+                reinit.append(name)
+                continue
+            raise VLAJaxError(
+                f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
+                f"this config; make config.model match it or add it to --config.init_reinit"
+            )
+        flat_t[path] = np.asarray(src, dtype=leaf.dtype)
+    return traverse_util.unflatten_dict(flat_t), reinit
+
+
+def load_pretrained(init_from: str, params: Any, config: ml_collections.ConfigDict, bundle: ModelBundle) -> tuple[Any, str]:
+    """Host params with pretrained values overlaid; returns (params, one-line description)."""
+    path = Path(init_from)
+    if not path.exists():
+        raise VLAJaxError(f"config init_from={init_from!r} does not exist; point it at convert-hf output or a training workdir")
+    params = jax.tree.map(np.asarray, params)
+    if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
+        from vla_jax.train.checkpoint import load_for_inference
+
+        _, source, _ = load_for_inference(path)
+        merged, reinit = _overlay(params, source, config.init_reinit, str(path))
+        note = f"initialised from training workdir {path}" + (f"; fresh: {', '.join(reinit)}" if reinit else "")
+        return merged, note
+    from vla_jax import convert
+
+    if not hasattr(convert, "load_converted"):
+        raise VLAJaxError("this build has no vla_jax.convert.load_converted; cannot read convert-hf output")
+    loaded = convert.load_converted(str(path))
+    source_cfg, source = (loaded if isinstance(loaded, tuple) else (None, loaded))
+    ours = backbone_config(config.model)
+    if source_cfg is not None and hasattr(source_cfg, "to_hf_dict") and source_cfg.to_hf_dict() != ours.to_hf_dict():
+        theirs, mine = source_cfg.to_hf_dict(), ours.to_hf_dict()
+        diff = [k for k in ("vision_config", "text_config", "latent_query_num") if theirs.get(k) != mine.get(k)]
+        raise VLAJaxError(
+            f"{path}: converted Kosmos-2 architecture differs from config.model.backbone in {', '.join(diff)}; "
+            "set config.model.backbone to the converted model's config (e.g. Kosmos2Config.full())"
+        )
+    key = bundle.backbone_key
+    if key not in params:
+        raise VLAJaxError(f"policy params have no {key!r} subtree to receive the converted backbone")
+    params = dict(params)
+    params[key], reinit = _overlay(params[key], source, "", str(path))
+    return params, f"backbone initialised from convert-hf output {path}"
