@@ -1,0 +1,367 @@
+"""The four RoboVLMs policy structures on a Kosmos-2 backbone.
+
+``VLAPolicy(config)(batch, deterministic)`` takes the batch of DESIGN.md
+(``image`` uint8 [B, T, H, W, 3], ``image_mask`` [B, T], ``tokens`` /
+``token_mask`` [B, L]; ``action`` [B, T, C, A] only for the discrete teacher
+forcing) and returns
+
+    {"action": f32 [B, T, C, A]          normalised units; gripper dim = probability,
+     "gripper_logits": f32 [B, T, C]     with a gripper,
+     "action_logits": f32 [B, T, C, A, num_bins]   one_step_discrete only}
+
+Outputs at steps whose ``image_mask`` is false are zero.
+
+Exact sequence layout (the torch runtime reproduces this; Q = latent_query_num)
+----------------------------------------------------------------------------
+Images: uint8 -> float /255 -> (x - CLIP_MEAN) / CLIP_STD, NHWC, then
+``backbone.encode_images`` -> Q vectors (already scaled like token embeddings).
+
+One frame's block, left to right:
+
+    tokens[:k]  [<image>]  image latents (Q)  [</image>]  tokens[k:]  tail
+
+with ``k = image_insert_index`` (default 1: after BOS, as Kosmos-2's
+``<s><image>..</image> text``; the brackets are the optional
+``image_bracket_tokens`` ids, embedded with the token embedding). Padded text
+entries (``token_mask`` false) are REMOVED, not masked in place: valid entries
+are packed to the front in order (padding goes to the end and is masked), so a
+block is the same however long the padding was. Positions are those of HF's
+``inputs_embeds`` path: ``pad_token_id + 1 + index`` over the packed sequence.
+
+Tails and what is read out:
+
+- ``one_step_continuous``: tail = [action_token] (a learned vector, added
+  unscaled, zero-initialised as RoboVLMs). Each step t is its own sequence
+  (frames folded into the batch); the LM hidden state at the action token goes
+  through the MLP head. Every step predicts from its current frame only, which
+  is RoboVLMs' one-step policy applied at each step of the window (with
+  window_size 1 it is exactly RoboVLMs).
+- ``one_step_discrete``: tail = the C*A action tokens of the target chunk
+  (chunk-major: c0a0, c0a1, ..., token ids from `vla_jax.actions`), teacher
+  forced when ``action`` is in the batch. The logits for token j are the LM
+  head's last ``num_bins`` columns at the slot just before it (the last text
+  token for j=0). Without ``action`` the tokens are decoded greedily (argmax),
+  one full forward per token. Per step as above.
+- ``interleaved``: ONE causal sequence per sample: the blocks of steps 0..T-1,
+  each with tail [action_token], concatenated; blocks of invalid frames
+  (``image_mask`` false) are removed like padding. The hidden state at each
+  block's action token goes through the MLP head (history comes from the LM).
+- ``policy_head``: per-frame sequences as in one_step_continuous; the action-
+  token features [B, T, D] are fused over the window by the head (LSTM / GPT /
+  MLP over the last window_size steps), see `vla_jax.heads`.
+
+Parameters: ``backbone`` (Kosmos-2, names as `vla_jax.models.kosmos2`),
+``action_token`` [D] (continuous structures) and ``head`` (see heads.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vla_jax import actions as act
+from vla_jax import heads as heads_lib
+from vla_jax.errors import VLAJaxError
+from vla_jax.losses import vla_loss  # noqa: F401  (the Policy seam: vla_jax.vla.vla_loss)
+from vla_jax.models.kosmos2 import Kosmos2Backbone, Kosmos2Config, Kosmos2TextConfig, Kosmos2VisionConfig
+
+# CLIP image statistics (Kosmos-2's processor); exported with the model.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
+HEADS_FOR_STRUCTURE = {
+    "one_step_continuous": ("mlp",),
+    "one_step_discrete": ("discrete",),
+    "interleaved": ("mlp",),
+    "policy_head": ("lstm", "gpt", "mlp"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class VLAConfig:
+    """A policy = backbone + structure + head. Defaults: RoboVLMs' best CALVIN model
+    (Kosmos-2, policy head, LSTM 4x1024, window 16, chunk 10, 7-D arm+gripper)."""
+
+    backbone: Kosmos2Config = Kosmos2Config()
+    structure: str = "policy_head"
+    head: str = "lstm"
+    window_size: int = 16
+    fwd_pred_next_n: int = 10
+    action_dim: int = 7
+    has_gripper: bool = True
+    head_hidden_size: int = 1024
+    head_layers: int = 4
+    head_heads: int = 8  # GPT head attention heads
+    head_dropout: float = 0.0
+    tanh_actions: bool = True
+    num_bins: int = act.DEFAULT_NUM_BINS
+    mu_law: float = 0.0
+    image_insert_index: int = 1
+    image_bracket_tokens: tuple[int, int] | None = None
+    loss_type: str = "huber"
+    huber_delta: float = 1.0
+    gripper_loss_ratio: float = 0.01
+
+    def __post_init__(self):
+        def bad(msg):
+            raise VLAJaxError(f"VLA config: {msg}")
+
+        if self.structure not in STRUCTURES:
+            bad(f"structure={self.structure!r} is unknown; use one of {', '.join(STRUCTURES)}")
+        allowed = HEADS_FOR_STRUCTURE[self.structure]
+        if self.head not in allowed:
+            bad(f"head={self.head!r} does not fit structure={self.structure!r}; use head in {allowed}"
+                + (" (the discrete head needs structure='one_step_discrete')" if self.head == "discrete" else ""))
+        for name in ("window_size", "fwd_pred_next_n", "action_dim", "head_hidden_size", "head_layers",
+                     "head_heads"):
+            if int(getattr(self, name)) < 1:
+                bad(f"{name}={getattr(self, name)} must be >= 1")
+        if self.has_gripper and self.action_dim < 2:
+            bad(f"has_gripper=True needs action_dim >= 2 (arm dims + gripper), got {self.action_dim}")
+        if self.head == "gpt" and self.head_hidden_size % self.head_heads:
+            bad(f"head_hidden_size={self.head_hidden_size} must be divisible by head_heads={self.head_heads}")
+        if self.loss_type not in ("huber", "mse"):
+            bad(f"loss_type={self.loss_type!r}; use 'huber' or 'mse'")
+        if self.image_insert_index < 0:
+            bad(f"image_insert_index={self.image_insert_index} must be >= 0")
+        vocab = self.backbone.text.vocab_size
+        if self.structure == "one_step_discrete":
+            act.ActionTokenizer(vocab, self.num_bins, self.mu_law, self.has_gripper)
+        if self.image_bracket_tokens is not None:
+            ids = tuple(int(i) for i in self.image_bracket_tokens)
+            if len(ids) != 2 or not all(0 <= i < vocab for i in ids):
+                bad(f"image_bracket_tokens={self.image_bracket_tokens} must be two token ids < vocab_size={vocab}")
+            object.__setattr__(self, "image_bracket_tokens", ids)
+
+    @property
+    def action_tokenizer(self) -> act.ActionTokenizer:
+        return act.ActionTokenizer(self.backbone.text.vocab_size, self.num_bins, self.mu_law, self.has_gripper)
+
+    def replace(self, **overrides) -> "VLAConfig":
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["image_bracket_tokens"] is not None:
+            d["image_bracket_tokens"] = list(d["image_bracket_tokens"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "VLAConfig":
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise VLAJaxError(f"VLA config: unknown keys {unknown}; known keys are {sorted(known)}")
+        bb = d.get("backbone")
+        if isinstance(bb, dict):
+            bb = dict(bb)
+            bb["vision"] = Kosmos2VisionConfig(**bb.get("vision", {}))
+            bb["text"] = Kosmos2TextConfig(**bb.get("text", {}))
+            d["backbone"] = Kosmos2Config(**bb)
+        if d.get("image_bracket_tokens") is not None:
+            d["image_bracket_tokens"] = tuple(d["image_bracket_tokens"])
+        return cls(**d)
+
+
+def normalize_images(images: jax.Array) -> jax.Array:
+    """uint8 [..., H, W, 3] -> CLIP-normalised float32 (done on device: images travel as uint8)."""
+    x = images.astype(jnp.float32) / 255.0
+    return (x - jnp.asarray(CLIP_MEAN, jnp.float32)) / jnp.asarray(CLIP_STD, jnp.float32)
+
+
+def pack(embeds: jax.Array, valid: jax.Array):
+    """Move the valid entries of each row to the front, keeping their order.
+
+    -> (packed embeds [N, S, D], packed valid [N, S], new index of every original slot [N, S]).
+    """
+    order = jnp.argsort(~valid, axis=1, stable=True)
+    packed = jnp.take_along_axis(embeds, order[..., None], axis=1)
+    new_index = jnp.cumsum(valid, axis=1) - 1
+    return packed, jnp.take_along_axis(valid, order, axis=1), new_index
+
+
+class VLAPolicy(nn.Module):
+    config: VLAConfig
+
+    def setup(self):
+        cfg = self.config
+        self.backbone = Kosmos2Backbone(cfg.backbone)
+        d = cfg.backbone.text.embed_dim
+        if cfg.structure != "one_step_discrete":
+            self.action_token = self.param("action_token", nn.initializers.zeros, (d,), jnp.float32)
+        common = dict(chunk=cfg.fwd_pred_next_n, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
+                      hidden=cfg.head_hidden_size, layers=cfg.head_layers, dropout=cfg.head_dropout,
+                      tanh_actions=cfg.tanh_actions)
+        if cfg.head == "mlp":
+            history = cfg.window_size if cfg.structure == "policy_head" else 1
+            self.head = heads_lib.MLPHead(history=history, **common)
+        elif cfg.head == "lstm":
+            self.head = heads_lib.LSTMHead(**common)
+        elif cfg.head == "gpt":
+            self.head = heads_lib.GPTHead(window_size=cfg.window_size, heads=cfg.head_heads, **common)
+        else:
+            self.head = heads_lib.DiscreteTokenHead(cfg.num_bins)
+
+    # -- sequence building ------------------------------------------------------------------------
+    def frame_blocks(self, image_embeds, text_embeds, token_mask, tail, tail_valid):
+        """Unpacked blocks [N, S, D] + valid [N, S] (layout in the module docstring); tail [N, K, D]."""
+        cfg = self.config
+        n = image_embeds.shape[0]
+        k = min(cfg.image_insert_index, text_embeds.shape[1])
+        image = [image_embeds]
+        if cfg.image_bracket_tokens is not None:
+            brackets = self.backbone.embed_tokens(jnp.asarray([cfg.image_bracket_tokens], jnp.int32))
+            brackets = jnp.broadcast_to(brackets, (n, 2, brackets.shape[-1])).astype(image_embeds.dtype)
+            image = [brackets[:, :1], image_embeds, brackets[:, 1:]]
+        image = jnp.concatenate(image, axis=1)
+        dt = image.dtype
+        embeds = jnp.concatenate([text_embeds[:, :k].astype(dt), image, text_embeds[:, k:].astype(dt),
+                                  tail.astype(dt)], axis=1)
+        ones = jnp.ones((n, image.shape[1]), bool)
+        valid = jnp.concatenate([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], axis=1)
+        return embeds, valid
+
+    def _prefix_inputs(self, batch):
+        """Per-frame image latents [B*T, Q, D] and the text repeated per frame."""
+        images = batch["image"]
+        b, t = images.shape[:2]
+        image_embeds = self.backbone.encode_images(normalize_images(images.reshape(b * t, *images.shape[2:])))
+        tokens = jnp.repeat(batch["tokens"], t, axis=0)
+        token_mask = jnp.repeat(batch["token_mask"].astype(bool), t, axis=0)
+        return image_embeds, self.backbone.embed_tokens(tokens), token_mask
+
+    def _action_token_tail(self, n):
+        return jnp.broadcast_to(self.action_token, (n, 1, self.action_token.shape[0])), jnp.ones((n, 1), bool)
+
+    # -- structures -------------------------------------------------------------------------------
+    def per_frame_features(self, batch, deterministic=True):
+        """Each frame its own sequence with an action token -> hidden at the token, [B, T, D]."""
+        b, t = batch["image"].shape[:2]
+        image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
+        tail, tail_valid = self._action_token_tail(b * t)
+        embeds, valid = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
+        packed, packed_valid, new_index = pack(embeds, valid)
+        hidden = self.backbone.decode(packed, packed_valid, deterministic)
+        idx = new_index[:, -1]
+        feats = jnp.take_along_axis(hidden, idx[:, None, None], axis=1)[:, 0]
+        return feats.reshape(b, t, -1)
+
+    def interleaved_features(self, batch, deterministic=True):
+        """All T blocks in one causal sequence -> hidden at each block's action token, [B, T, D]."""
+        b, t = batch["image"].shape[:2]
+        frame_valid = _frame_valid(batch)
+        image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
+        tail, tail_valid = self._action_token_tail(b * t)
+        embeds, valid = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
+        s = embeds.shape[1]
+        valid = valid & frame_valid.reshape(b * t, 1)
+        embeds = embeds.reshape(b, t * s, -1)
+        packed, packed_valid, new_index = pack(embeds, valid.reshape(b, t * s))
+        hidden = self.backbone.decode(packed, packed_valid, deterministic)
+        action_slots = jnp.arange(t) * s + (s - 1)
+        idx = jnp.clip(new_index[:, action_slots], 0, t * s - 1)  # invalid blocks: any slot, zeroed later
+        return jnp.take_along_axis(hidden, idx[..., None], axis=1)
+
+    def discrete_logits(self, batch, deterministic=True):
+        """-> action logits [B, T, C, A, bins] (teacher forced, or greedy without batch["action"])."""
+        cfg = self.config
+        b, t = batch["image"].shape[:2]
+        n, ca = b * t, cfg.fwd_pred_next_n * cfg.action_dim
+        tok = cfg.action_tokenizer
+        image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
+
+        def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]
+            tail = self.backbone.embed_tokens(action_ids)
+            embeds, valid = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, jnp.ones((n, ca), bool))
+            packed, packed_valid, new_index = pack(embeds, valid)
+            hidden = self.backbone.decode(packed, packed_valid, deterministic)
+            before = new_index[:, -ca:] - 1  # the slot that predicts each action token
+            hidden = jnp.take_along_axis(hidden, before[..., None], axis=1)
+            return self.head(hidden, self.backbone.lm_logits)
+
+        if "action" in batch:
+            ids = tok.encode(batch["action"].astype(jnp.float32)).reshape(n, ca)
+            logits = logits_for(ids)
+        else:
+            offset = act.action_token_offset(cfg.backbone.text.vocab_size, cfg.num_bins)
+
+            def body(mdl, carry):
+                j, ids, logits = carry
+                step_logits = logits_for(ids)[:, j]
+                ids = ids.at[:, j].set(jnp.argmax(step_logits, -1).astype(jnp.int32) + offset)
+                return j + 1, ids, logits.at[:, j].set(step_logits)
+
+            init = (0, jnp.full((n, ca), offset, jnp.int32), jnp.zeros((n, ca, cfg.num_bins), jnp.float32))
+            _, _, logits = nn.while_loop(lambda mdl, c: c[0] < ca, body, self, init)
+        return logits.reshape(b, t, cfg.fwd_pred_next_n, cfg.action_dim, cfg.num_bins)
+
+    # -- the policy -------------------------------------------------------------------------------
+    def __call__(self, batch, deterministic=True):
+        cfg = self.config
+        frame_valid = _frame_valid(batch)
+        if cfg.structure == "one_step_discrete":
+            logits = self.discrete_logits(batch, deterministic)
+            out = {"action_logits": logits, "action": cfg.action_tokenizer.from_bins(jnp.argmax(logits, -1))}
+            if cfg.has_gripper:
+                out["gripper_logits"] = _gripper_logits_from_bins(cfg, logits[..., -1, :])
+        else:
+            if cfg.structure == "interleaved":
+                feats = self.interleaved_features(batch, deterministic)
+            else:
+                feats = self.per_frame_features(batch, deterministic)
+            out = self.head(feats.astype(jnp.float32), frame_valid, deterministic=deterministic)
+        return {k: _zero_invalid(v, frame_valid) for k, v in out.items()}
+
+
+def _frame_valid(batch):
+    b, t = batch["image"].shape[:2]
+    if "image_mask" not in batch:
+        return jnp.ones((b, t), bool)
+    return batch["image_mask"].astype(bool)
+
+
+def _zero_invalid(x, frame_valid):
+    mask = frame_valid.reshape(frame_valid.shape + (1,) * (x.ndim - 2))
+    return jnp.where(mask, x, jnp.zeros_like(x))
+
+
+def _gripper_logits_from_bins(cfg: VLAConfig, logits):
+    """log P(gripper > 0.5) - log P(gripper <= 0.5) from the gripper's bin distribution."""
+    opening = cfg.action_tokenizer.from_bins(jnp.broadcast_to(jnp.arange(cfg.num_bins), (1, cfg.action_dim,
+                                                                                          cfg.num_bins))
+                                             .transpose(0, 2, 1))[0, :, -1]  # [bins]
+    hi = opening > 0.5
+    neg = jnp.finfo(jnp.float32).min
+    return (jax.nn.logsumexp(jnp.where(hi, logits, neg), -1) - jax.nn.logsumexp(jnp.where(hi, neg, logits), -1))
+
+
+def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None = None, *,
+                image_size: int | None = None, text_len: int = 8) -> dict:
+    """Random float32 params for `config`; builds a dummy batch when none is given."""
+    if isinstance(rng, int):
+        rng = jax.random.PRNGKey(rng)
+    if batch is None:
+        batch = dummy_batch(config, batch_size=1, image_size=image_size, text_len=text_len)
+    return VLAPolicy(config).init(rng, batch)["params"]
+
+
+def dummy_batch(config: VLAConfig, batch_size: int = 1, image_size: int | None = None, text_len: int = 8) -> dict:
+    """A zero batch with the DESIGN.md keys and this config's shapes (init, compile checks)."""
+    b, t, c, a = batch_size, config.window_size, config.fwd_pred_next_n, config.action_dim
+    hw = image_size or config.backbone.vision.image_size
+    return {
+        "image": jnp.zeros((b, t, hw, hw, 3), jnp.uint8),
+        "image_mask": jnp.ones((b, t), bool),
+        "tokens": jnp.ones((b, text_len), jnp.int32),
+        "token_mask": jnp.ones((b, text_len), bool),
+        "action": jnp.zeros((b, t, c, a), jnp.float32),
+        "action_mask": jnp.ones((b, t, c), bool),
+        "action_dim_mask": jnp.ones((b, a), bool),
+        "dataset_id": jnp.zeros((b,), jnp.int32),
+    }
