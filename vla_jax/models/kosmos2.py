@@ -436,4 +436,5 @@ def init_params(config: Kosmos2Config, rng: jax.Array | int = 0) -> dict:
     pixels = jnp.zeros((1, config.vision.image_size, config.vision.image_size, 3), jnp.float32)
     tokens = jnp.full((1, s), 2, jnp.int32)
     mask = jnp.arange(s)[None] >= 2
-    return Kosmos2Backbone(config).init(rng, pixels, tokens, mask)["params"]
+    # jit: one compile instead of op-by-op execution of every layer's initialisers.
+    return jax.jit(Kosmos2Backbone(config).init)(rng, pixels, tokens, mask)["params"]
