@@ -90,6 +90,26 @@ def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, 
             yield key + "#mirror", episode_to_rlds(ep, mirrored=True)
 
 
+def _prescan(paths, *, action_dims, color_order, min_length, skip_bad, counter) -> list[str]:
+    """Validate every file without decoding pixels (fast), so bad files fail before anything is written."""
+    from tqdm import tqdm
+
+    good = []
+    for path in tqdm(paths, desc="check episodes", unit="episode", disable=None):
+        try:
+            me.read_episode(path, color_order=color_order, action_dims=action_dims, min_length=min_length,
+                            load_images=False)
+        except DataError as err:
+            if not skip_bad:
+                raise
+            counter.record(err, reason="unreadable_or_invalid_episode")
+            continue
+        good.append(path)
+    if not good:
+        raise DataError(f"no valid episodes among {len(paths)} files (all skipped; see the warnings above)")
+    return good
+
+
 def add_array_record(builder_dir: str) -> list[str]:
     """Rewrite every TFRecord shard as an ArrayRecord shard and register the format.
 
@@ -138,7 +158,10 @@ def convert(
     """
     import tensorflow_datasets as tfds
 
-    paths = me.list_episodes(src)
+    counter = BadDataCounter(src)
+    paths = _prescan(me.list_episodes(src), action_dims=action_dims, color_order=color_order,
+                     min_length=min_length, skip_bad=skip_bad_episodes, counter=counter)
+    # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
     final_dir = os.path.join(out, name, VERSION)
     if os.path.exists(final_dir):
@@ -147,7 +170,6 @@ def convert(
         shutil.rmtree(final_dir)
     tmp_root = os.path.join(out, f".tmp_{name}_{os.getpid()}")
     shutil.rmtree(tmp_root, ignore_errors=True)
-    counter = BadDataCounter(src)
     common = dict(image_size=image_size, action_dims=action_dims, color_order=color_order,
                   skip_bad=skip_bad_episodes, counter=counter, min_length=min_length)
     splits = {"train": _examples(train, mirror=mirror, progress="convert train", **common)}

@@ -127,20 +127,9 @@ class RLDSLoader:
             process_index=self.process_index, process_count=self.process_count, counter=self.bad_episodes)
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        import tensorflow as tf
+        from data_pipelines.rlds import iterate_numpy
 
-        it = self.dataset.as_numpy_iterator()
-        while True:
-            try:
-                batch = next(it)
-            except StopIteration:
-                return
-            except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
-                msg = err.message if hasattr(err, "message") else str(err)
-                if "DataError" in msg or "dataset " in msg:
-                    line = next((ln for ln in msg.splitlines() if "episode" in ln), msg.splitlines()[0])
-                    raise DataError(line.split("DataError: ")[-1].strip()) from None
-                raise
+        for batch in iterate_numpy(self.dataset):
             tokens, token_mask = self.tokenize(list(batch.pop("language_instruction")))
             batch.pop("episode_id", None)
             batch["tokens"], batch["token_mask"] = tokens, token_mask

@@ -145,11 +145,14 @@ def read_episode(
     action_dims: int = 3,
     min_length: int = 2,
     image_size: int | None = None,
+    load_images: bool = True,
 ) -> MobileEpisode:
     """Read and validate one episode file; raise `DataError` naming file, episode and key.
 
     image_size: if given, frames are resized (square, bilinear via PIL) while
     reading, so a 500-episode folder never sits in RAM at 720x1280.
+    load_images=False validates everything but the pixels (fast pre-scan); the
+    returned `images` is then an empty [T, 0, 0, 3] placeholder.
     """
     import h5py
 
@@ -175,7 +178,8 @@ def read_episode(
                 raise DataError(f"{where}: key `images` has shape {images_ds.shape}; expected (T, H, W, 3)")
             if images_ds.dtype != np.uint8:
                 raise DataError(f"{where}: key `images` has dtype {images_ds.dtype}; expected uint8")
-            images = _read_images(images_ds, image_size)
+            images = _read_images(images_ds, image_size) if load_images else \
+                np.zeros((images_ds.shape[0], 0, 0, 3), np.uint8)
             events = _decode_strings(f["action_event_types"][()], path, "action_event_types") \
                 if "action_event_types" in f else None
             instruction = None

@@ -176,6 +176,24 @@ def trajectory_dataset(
     return ds.filter(_check_factory(where, min_episode_length, skip_bad_episodes, counter)), builder
 
 
+def iterate_numpy(ds):
+    """`ds.as_numpy_iterator()` that re-raises bad-data failures inside tf.data as one-line `DataError`s."""
+    import tensorflow as tf
+
+    it = ds.as_numpy_iterator()
+    while True:
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
+            msg = getattr(err, "message", str(err))
+            if "DataError" not in msg:
+                raise
+            line = next(ln for ln in msg.splitlines() if "DataError" in ln)
+            raise DataError(line.split("DataError: ", 1)[-1].strip()) from None
+
+
 def dataset_identity(spec: oxe.DatasetSpec, builder, split: str) -> dict:
     """What the statistics depend on: the files (name, version, split sizes) and the transform code."""
     info = builder.info
@@ -200,7 +218,7 @@ def dataset_statistics(spec: oxe.DatasetSpec, data_dir: str, cache_dir: str | No
                                    skip_bad_episodes=skip_bad_episodes)
         actions, n_traj = [], 0
         total = builder.info.splits[spec.train_split].num_examples
-        for traj in tqdm(ds.as_numpy_iterator(), total=total, desc=f"stats {spec.name}", unit="episode", disable=None):
+        for traj in tqdm(iterate_numpy(ds), total=total, desc=f"stats {spec.name}", unit="episode", disable=None):
             actions.append(traj["action"])
             n_traj += 1
         if not actions:
