@@ -15,6 +15,7 @@ need an `if __name__ == "__main__":` guard and parsed absl flags
 
 from __future__ import annotations
 
+import collections
 import logging
 
 import numpy as np
@@ -60,16 +61,31 @@ class WindowTransform:
         self.mode, self.stats = cfg["normalization"], stats
         self.augment = ft.AugmentConfig.from_dict(cfg["augment_kwargs"]) if (train and cfg["augment"]) else None
         self.mirror = bool(train and cfg["mirror_augment"])
+        self.cache_size = int(cfg["episode_cache"])
         self._src = None
+        self._cache: collections.OrderedDict = collections.OrderedDict()
 
-    def __getstate__(self):  # ship the recipe, not the open files, to grain workers
-        return {**self.__dict__, "_src": None}
+    def __getstate__(self):  # ship the recipe, not the open files or the cache, to grain workers
+        return {**self.__dict__, "_src": None, "_cache": collections.OrderedDict()}
 
-    def __call__(self, i, rng: np.random.Generator) -> dict:
+    def _episode(self, ep_idx: int):
+        """Parsed episode (actions, still-encoded frames, text), LRU-cached: parsing costs more than the
+        JPEG decode of the T frames actually used, and a cached episode is only its encoded bytes."""
+        if ep_idx in self._cache:
+            self._cache.move_to_end(ep_idx)
+            return self._cache[ep_idx]
         if self._src is None:
             self._src = _source(self.builder_dir, self.split)
+        ep = _episode_arrays(self._src[ep_idx])
+        if self.cache_size > 0:
+            self._cache[ep_idx] = ep
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return ep
+
+    def __call__(self, i, rng: np.random.Generator) -> dict:
         ep_idx, t = self.index[int(i)]
-        actions, images, text = _episode_arrays(self._src[int(ep_idx)])
+        actions, images, text = self._episode(int(ep_idx))
         n = len(actions)
         obs_idx, image_mask, act_idx, action_mask = tt.window_indices_np(n, int(t), self.window, self.chunk)
         frames = np.stack([ft.resize_np(ft.decode_np(images[j]), self.size, self.pad) for j in obs_idx])
