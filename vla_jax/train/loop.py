@@ -12,6 +12,7 @@ Workdir layout: see `vla_jax.train.checkpoint`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -169,6 +170,52 @@ class _Logger:
             self.wandb.finish()
 
 
+@dataclasses.dataclass
+class Trainer:
+    """Everything derived from (config, mesh, model) before any data or checkpoint is touched."""
+
+    bundle: ModelBundle
+    mask: Any  # bool tree: trainable leaves
+    optimizer: Any
+    schedule: Any
+    abstract_state: TrainState
+    state_shardings: Any
+    rng: jax.Array
+    init_state: Callable[[jax.Array], TrainState]  # jitted straight into state_shardings
+    step: Callable[[TrainState, dict], tuple[TrainState, dict]]  # jitted, state donated
+    use_lora: bool
+
+
+def build_trainer(config: ml_collections.ConfigDict, mesh, bundle: ModelBundle) -> Trainer:
+    init_batch = example_batch(config)
+    use_lora = bool(config.lora.enabled)
+
+    def init_params(rng):
+        param_rng, lora_rng = jax.random.split(rng)
+        params = bundle.module.init({"params": param_rng, "dropout": param_rng}, init_batch, deterministic=True)["params"]
+        if use_lora:
+            params = {"base": params, "lora": lora_lib.init_lora(params, config.lora, lora_rng)}
+        return params
+
+    rng = jax.random.key_data(jax.random.key(config.seed))
+    abstract_params = jax.eval_shape(init_params, rng)
+    mask = trainable_mask(abstract_params, config.freeze, lora_enabled=use_lora)
+    optimizer, schedule = make_optimizer(config, abstract_params, mask)
+
+    def init_state(rng):
+        return TrainState.create(init_params(rng), optimizer, jax.random.fold_in(rng, 1))
+
+    abstract_state = jax.eval_shape(init_state, rng)
+    state_shardings = sharding.tree_shardings(abstract_state, mesh, config.mesh.min_shard_size)
+    step = jit_step(
+        make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask,
+                     lora_cfg=config.lora, grad_accum_steps=int(config.optimizer.grad_accum_steps)),
+        state_shardings, list(init_batch), mesh,
+    )
+    return Trainer(bundle, mask, optimizer, schedule, abstract_state, state_shardings, rng,
+                   jax.jit(init_state, out_shardings=state_shardings), step, use_lora)
+
+
 def train(
     config: ml_collections.ConfigDict,
     workdir: str | Path,
@@ -207,27 +254,9 @@ def train(
     if main:
         ckpt.write_json(stats_path, statistics)
 
-    bundle = model or build_model(config)
-    init_batch = example_batch(config)
-    use_lora = bool(config.lora.enabled)
-
-    def init_params(rng):
-        param_rng, lora_rng = jax.random.split(rng)
-        params = bundle.module.init({"params": param_rng, "dropout": param_rng}, init_batch, deterministic=True)["params"]
-        if use_lora:
-            params = {"base": params, "lora": lora_lib.init_lora(params, config.lora, lora_rng)}
-        return params
-
-    rng = jax.random.key_data(jax.random.key(config.seed))
-    abstract_params = jax.eval_shape(init_params, rng)
-    mask = trainable_mask(abstract_params, config.freeze, lora_enabled=use_lora)
-    optimizer, schedule = make_optimizer(config, abstract_params, mask)
-
-    def init_state(rng):
-        return TrainState.create(init_params(rng), optimizer, jax.random.fold_in(rng, 1))
-
-    abstract_state = jax.eval_shape(init_state, rng)
-    state_shardings = sharding.tree_shardings(abstract_state, mesh, config.mesh.min_shard_size)
+    trainer = build_trainer(config, mesh, model or build_model(config))
+    state_shardings, abstract_state, use_lora = trainer.state_shardings, trainer.abstract_state, trainer.use_lora
+    rng = trainer.rng
 
     if resume_step is not None:
         target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_shardings)
@@ -235,11 +264,11 @@ def train(
         loader.set_state(data_state)
         note = f"resumed from {workdir / ckpt.CHECKPOINT_DIR / str(resume_step)}"
     else:
-        state = jax.jit(init_state, out_shardings=state_shardings)(rng)
+        state = trainer.init_state(rng)
         note = "fresh initialisation"
         if config.init_from:
             base = state.params["base"] if use_lora else state.params
-            host, note = load_pretrained(config.init_from, jax.device_get(base), config, bundle)
+            host, note = load_pretrained(config.init_from, jax.device_get(base), config, trainer.bundle)
             shard_tree = state_shardings.params["base"] if use_lora else state_shardings.params
             placed = jax.tree.map(lambda a, s: jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx]),
                                   host, shard_tree)
@@ -247,15 +276,12 @@ def train(
     start = int(jax.device_get(state.step))
     if main:
         n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(abstract_state.params))
-        n_train = sum(int(np.prod(x.shape)) for x, m in zip(jax.tree.leaves(abstract_state.params), jax.tree.leaves(mask)) if m)
+        n_train = sum(int(np.prod(x.shape)) for x, m in zip(jax.tree.leaves(abstract_state.params),
+                                                             jax.tree.leaves(trainer.mask)) if m)
         log.info("%s; step %d/%d; mesh %s; %d processes; params %d (trainable %d)",
                  note, start, total, dict(mesh.shape), jax.process_count(), n_params, n_train)
 
-    step_fn = jit_step(
-        make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask,
-                     lora_cfg=config.lora, grad_accum_steps=accum),
-        state_shardings, list(init_batch), mesh,
-    )
+    step_fn = trainer.step
     logger = _Logger(config, workdir, start, total)
     exit_code, step = 0, start
     iterator = iter(loader)
