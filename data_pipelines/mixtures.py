@@ -31,6 +31,21 @@ def _thread_split(total: int | None, weights: Sequence[float]) -> list[int | Non
     return [max(1, int(round(total * w / s))) for w in weights]
 
 
+def counting_filter(predicate, counter: BadDataCounter, reason: str, name: str):
+    """A tf.data filter that logs and counts every episode it drops (filtering is never silent)."""
+    import tensorflow as tf
+
+    def record(episode_id):
+        counter.record(f"dataset {name}: episode {episode_id.numpy().decode()} filtered out", reason=reason)
+        return False
+
+    def wrapped(traj):
+        return tf.cond(predicate(traj), lambda: tf.constant(True),
+                       lambda: tf.py_function(record, [traj["episode_id"]], tf.bool))
+
+    return wrapped
+
+
 def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, process_index: int,
                   process_count: int, counter: BadDataCounter, reads: int | None, calls: int | None):
     """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded)."""
@@ -46,9 +61,11 @@ def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, 
         num_parallel_reads=reads, num_parallel_calls=calls, skip_bad_episodes=cfg["skip_bad_episodes"],
         counter=counter, min_episode_length=cfg["min_episode_length"], split=cfg.get("split"))
     if cfg["filter_no_instruction"] and spec.language_key is not None and not spec.fixed_instruction:
-        ds = ds.filter(tt.has_instruction_tf)
+        ds = ds.filter(counting_filter(tt.has_instruction_tf, counter, "no_instruction", spec.name))
     if cfg.get("max_abs_action"):
-        ds = ds.filter(lambda t: tt.actions_within_tf(t, float(cfg["max_abs_action"])))
+        limit = float(cfg["max_abs_action"])
+        ds = ds.filter(counting_filter(lambda t: tt.actions_within_tf(t, limit), counter,
+                                       f"action_above_{limit:g}", spec.name))
     mode = cfg["normalization"]
     dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
 

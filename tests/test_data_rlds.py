@@ -229,3 +229,23 @@ def test_missing_key_and_unknown_config_field_are_clear_errors(oxe_dir, tok, tmp
         _rlds_loader(oxe_dir, tok, tmp_path, window=2)
     with pytest.raises(DataError, match="no prepared tfds dataset"):
         _rlds_loader(str(tmp_path / "empty"), tok, tmp_path)
+
+
+def test_filters_count_dropped_episodes_and_subsample_keeps_order(oxe_dir):
+    import tensorflow as tf
+
+    from data_pipelines.errors import BadDataCounter
+    from data_pipelines.mixtures import counting_filter
+
+    spec = oxe.get_spec("fractal20220817_data")
+    ds, _ = rlds.trajectory_dataset(spec, oxe_dir, split="train", shuffle_files=False, with_images=False)
+    counter = BadDataCounter()
+    kept = ds.filter(counting_filter(lambda t: tt.actions_within_tf(t, 0.999), counter, "absurd", spec.name))
+    limits = [np.abs(expected_fractal(i)).max() for i in range(len(FRACTAL_LENGTHS))]
+    n_kept = len(list(kept.as_numpy_iterator()))
+    assert n_kept == sum(m <= 0.999 for m in limits) and 0 < n_kept < len(limits)
+    assert counter.by_reason == {"absurd": sum(m > 0.999 for m in limits)}
+    traj = {"action": tf.range(10, dtype=tf.float32)[:, None], "language_instruction": tf.fill([10], "x")}
+    sub = tt.subsample_tf(traj, 4, seed=0)["action"].numpy()[:, 0]
+    assert len(sub) == 4 and np.all(np.diff(sub) > 0)
+    assert tt.has_instruction_tf({"language_instruction": tf.constant([" ", "a"])}).numpy() == False  # noqa: E712
