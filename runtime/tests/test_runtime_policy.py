@@ -96,6 +96,15 @@ def test_int8_export_loads_close_to_float(tmp_path):
     q8 = write_tiny_export(str(tmp_path / "q8"), seed=3, dtype="int8")
     assert os.path.getsize(os.path.join(q8, "model.safetensors")) < 0.6 * os.path.getsize(
         os.path.join(f32, "model.safetensors"))
+    # The size model used for the README's Jetson table predicts the real files (header aside).
+    from runtime_helpers import read_config
+    from vla_runtime.sizes import model_sizes
+
+    cfg = read_config(f32)
+    sizes = model_sizes(cfg["backbone"], cfg["policy"])["dtypes"]
+    for path, dtype in ((f32, "float32"), (q8, "int8")):
+        actual = os.path.getsize(os.path.join(path, "model.safetensors"))
+        assert 0 <= actual - sizes[dtype]["file_bytes"] < 32 * 1024, (dtype, actual, sizes[dtype])
     a, b = Policy.load(f32), Policy.load(q8)
     assert next(b.model.backbone.parameters()).dtype == torch.float32
     for p in (a, b):

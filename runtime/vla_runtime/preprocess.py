@@ -106,8 +106,10 @@ def to_uint8_model_frame(image: np.ndarray, p: Preprocessing) -> np.ndarray:
     """Camera frame -> uint8 [H, W, 3] in the model's channel order and size (what training stored)."""
     image = check_frame(image)
     if p.input_channel_order != p.channel_order:
-        image = image[..., ::-1]
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+        image = image[..., ::-1]  # a view; copied below
+    if not image.flags.writeable or not image.flags.c_contiguous:  # e.g. np.frombuffer of a network message
+        image = np.array(image, order="C")
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
     x = _fit(x, p.image_size, p.resize)
     return x.round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
 

@@ -1,0 +1,45 @@
+"""vla_runtime never imports jax, flax, tensorflow or transformers: run it with those imports blocked."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SCRIPT = textwrap.dedent("""
+    import importlib.abc, sys
+    BLOCKED = ("jax", "jaxlib", "flax", "tensorflow", "transformers", "optax", "orbax")
+
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"vla_runtime must not import {name}")
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    for name in list(sys.modules):
+        if name.split(".")[0] in BLOCKED:
+            del sys.modules[name]
+
+    import numpy as np, torch
+    torch.set_num_threads(1)
+    import vla_runtime, vla_runtime.server, vla_runtime.client, vla_runtime.cli, vla_runtime.sizes
+    from runtime_helpers import write_tiny_export
+    export = write_tiny_export(sys.argv[1], structure="interleaved", head="mlp")
+    policy = vla_runtime.Policy.load(export)
+    policy.reset("go left")
+    chunk = policy.step(np.zeros((50, 70, 3), np.uint8))
+    assert chunk.shape == (2, 3) and np.isfinite(chunk).all()
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & set(BLOCKED))
+    assert not loaded, loaded
+    print("ISOLATED-OK")
+""")
+
+
+def test_runtime_runs_with_heavy_frameworks_blocked(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(HERE), HERE])}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "export")], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ISOLATED-OK" in proc.stdout
