@@ -158,16 +158,14 @@ def convert(
     """
     import tensorflow_datasets as tfds
 
+    final_dir = os.path.join(out, name, VERSION)
+    if os.path.exists(final_dir) and not overwrite:
+        raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
     counter = BadDataCounter(src)
     paths = _prescan(me.list_episodes(src), action_dims=action_dims, color_order=color_order,
                      min_length=min_length, skip_bad=skip_bad_episodes, counter=counter)
     # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
-    final_dir = os.path.join(out, name, VERSION)
-    if os.path.exists(final_dir):
-        if not overwrite:
-            raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
-        shutil.rmtree(final_dir)
     tmp_root = os.path.join(out, f".tmp_{name}_{os.getpid()}")
     shutil.rmtree(tmp_root, ignore_errors=True)
     common = dict(image_size=image_size, action_dims=action_dims, color_order=color_order,
@@ -184,6 +182,8 @@ def convert(
                         f"mirror={mirror}).",
         )
         add_array_record(str(builder.data_dir))
+        if os.path.exists(final_dir):  # --overwrite: replace only once the new dataset is complete
+            shutil.rmtree(final_dir)
         os.makedirs(os.path.dirname(final_dir), exist_ok=True)
         shutil.move(str(builder.data_dir), final_dir)
     finally:

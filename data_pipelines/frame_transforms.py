@@ -101,7 +101,7 @@ def resize_np(image: np.ndarray, size: int, pad: bool = False) -> np.ndarray:
 
 def augment_np(frames: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
     """uint8 [T, H, W, 3] -> augmented uint8 [T, H, W, 3]; one draw shared by the window."""
-    from PIL import Image, ImageEnhance
+    from PIL import Image
 
     t, h, w, _ = frames.shape
     area = rng.uniform(*cfg.crop_scale)
@@ -112,16 +112,14 @@ def augment_np(frames: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig 
     brightness = rng.uniform(-cfg.brightness, cfg.brightness) * 255.0
     contrast, saturation = rng.uniform(*cfg.contrast), rng.uniform(*cfg.saturation)
     hue = int(round(rng.uniform(-cfg.hue, cfg.hue) * 256))
+    cropped = np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR, box=box)) for f in frames])
+    x = cropped.astype(np.float32) + brightness
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    x = np.clip(np.round((x - mean) * contrast + mean), 0, 255).astype(np.uint8)
     out = np.empty_like(frames)
-    for i in range(t):
-        img = Image.fromarray(frames[i]).resize((w, h), Image.BILINEAR, box=box)
-        x = np.asarray(img, np.float32) + brightness
-        x = (x - x.mean()) * contrast + x.mean()
-        img = Image.fromarray(np.clip(np.round(x), 0, 255).astype(np.uint8))
-        img = ImageEnhance.Color(img).enhance(saturation)
-        if hue:
-            hsv = np.asarray(img.convert("HSV")).copy()
-            hsv[..., 0] = (hsv[..., 0].astype(np.int16) + hue) % 256
-            img = Image.fromarray(hsv, "HSV").convert("RGB")
-        out[i] = np.asarray(img)
+    for i in range(t):  # saturation and hue in one HSV round trip per frame
+        hsv = np.asarray(Image.fromarray(x[i]).convert("HSV")).astype(np.int16)
+        hsv[..., 0] = (hsv[..., 0] + hue) % 256
+        hsv[..., 1] = np.clip(np.round(hsv[..., 1] * saturation), 0, 255)
+        out[i] = np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
     return out
