@@ -55,6 +55,13 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
         from data_pipelines.loader import make_loader
         from data_pipelines.tokenize import load_tokenizer
 
+        m = config.model
+        expected = {"window_size": m.window_size, "action_chunk": m.fwd_pred_next_n, "action_dim": m.action_dim,
+                    "image_size": m.backbone.vision.image_size, "max_text_len": data.instruction_length}
+        wrong = [f"data.config.{k}={data.config.get(k)} (needs {v})" for k, v in expected.items()
+                 if data.config.get(k) != v]
+        if wrong:
+            raise VLAJaxError(f"config: the data does not fit the model: {'; '.join(wrong)}; set them equal")
         if not data.tokenizer:
             raise VLAJaxError("config data.tokenizer is empty; set it to the converted model folder (tokenizer.json)")
         return make_loader(

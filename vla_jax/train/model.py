@@ -130,14 +130,11 @@ def load_pretrained(init_from: str, params: Any, config: ml_collections.ConfigDi
         merged, reinit = _overlay(params, source, config.init_reinit, str(path))
         note = f"initialised from training workdir {path}" + (f"; fresh: {', '.join(reinit)}" if reinit else "")
         return merged, note
-    from vla_jax import convert
+    from vla_jax.convert.converted import load_converted
 
-    if not hasattr(convert, "load_converted"):
-        raise VLAJaxError("this build has no vla_jax.convert.load_converted; cannot read convert-hf output")
-    loaded = convert.load_converted(str(path))
-    source_cfg, source = (loaded if isinstance(loaded, tuple) else (None, loaded))
     ours = backbone_config(config.model)
-    if source_cfg is not None and hasattr(source_cfg, "to_hf_dict") and source_cfg.to_hf_dict() != ours.to_hf_dict():
+    source_cfg, source = load_converted(str(path), scan_layers=ours.scan_layers)
+    if source_cfg.to_hf_dict() != ours.to_hf_dict():
         theirs, mine = source_cfg.to_hf_dict(), ours.to_hf_dict()
         diff = [k for k in ("vision_config", "text_config", "latent_query_num") if theirs.get(k) != mine.get(k)]
         raise VLAJaxError(
