@@ -25,8 +25,8 @@ from vla_jax.models.kosmos2 import Kosmos2Config, Kosmos2TextConfig, Kosmos2Visi
 from vla_jax.train.defaults import base_config
 from vla_jax.train.model import backbone_config_dict
 
-IMAGE_SIZE = 64
-WINDOW = 4
+IMAGE_SIZE = 48
+WINDOW = 2
 CHUNK = 4
 
 
@@ -43,7 +43,7 @@ def backbone() -> Kosmos2Config:
 def get_config(arg: str = "demo_out"):
     config = base_config()
     config.seed = 0
-    config.num_steps = 1500
+    config.num_steps = 1200
     config.batch_size = 32
     config.log_every = 50
 
