@@ -158,11 +158,12 @@ def convert(
     """
     import tensorflow_datasets as tfds
 
+    all_paths = me.list_episodes(src)
     final_dir = os.path.join(out, name, VERSION)
     if os.path.exists(final_dir) and not overwrite:
         raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
     counter = BadDataCounter(src)
-    paths = _prescan(me.list_episodes(src), action_dims=action_dims, color_order=color_order,
+    paths = _prescan(all_paths, action_dims=action_dims, color_order=color_order,
                      min_length=min_length, skip_bad=skip_bad_episodes, counter=counter)
     # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
