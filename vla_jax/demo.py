@@ -6,8 +6,8 @@ model of configs/demo.py from scratch -> export it to the torch runtime ->
 drive the simulator with the exported policy on held-out worlds -> print the
 success table, instruction sensitivity and wall times.
 
-Every stage goes through the same `vla-jax` subcommand a user would type, so
-the demo exercises the product, not a shortcut. A stage whose output already
+Every stage runs the same `vla-jax` subcommand a user would type, in its own
+process, so the demo exercises the product, not a shortcut. A stage whose output already
 exists is reused (rerunning after an interruption continues); `--fresh`
 starts over.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -39,10 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cli(argv: list[str]) -> None:
-    from vla_jax.cli import main
+    """Run one stage as its own `vla-jax` process, exactly as a user would type it.
 
+    Separate processes also keep TensorFlow (convert, the data loader), JAX and
+    torch out of each other's way and return each stage's memory to the system.
+    """
     print(f"\n$ vla-jax {' '.join(argv)}", flush=True)
-    code = main(argv)
+    code = subprocess.run([sys.executable, "-m", "vla_jax.cli", *argv]).returncode
     if code != 0:
         raise VLAJaxError(f"demo stage `vla-jax {argv[0]}` failed with exit code {code} (see the message above); "
                           f"fix it and rerun `vla-jax demo` to continue from this stage")

@@ -2,7 +2,8 @@
 
 Dynamics are kinematic: each action is a body-frame velocity held for 0.4 s
 and integrated in `substeps` pieces straight into the base's slide/hinge
-joints, then `mj_forward` places the camera. We chose this over velocity
+joints; the render worker (`render_worker.py`, a child process) runs
+`mj_forward` to place the camera and renders the frame. We chose this over velocity
 actuators on the joints because the users' omniwheel base tracks its velocity
 commands closely at these speeds, because a key press must move the robot the
 same distance every time (the users' data are 0.4 s key presses), and because
@@ -24,7 +25,8 @@ import numpy as np
 from vla_jax.errors import VLAJaxError
 from vla_jax.sim import success
 from vla_jax.sim.scenarios import Layout
-from vla_jax.sim.scene import build_mjcf, import_mujoco, make_renderer
+from vla_jax.sim import render_worker
+from vla_jax.sim.scene import build_mjcf
 
 KEY = 1.15  # one key press, the users' unit
 SECONDS_PER_STEP = 0.4
@@ -40,28 +42,6 @@ class StepResult:
     done: bool
 
 
-# Opening a GL context and uploading a model to it costs ~0.5 s on a CPU (more
-# than a whole episode of rendering), so closed envs hand their (model, renderer)
-# back here and the next world reuses them. All worlds compile to models of the
-# same structure (scene.build_mjcf), so reuse is a copy of the arrays a layout sets.
-_POOL: dict[int, list] = {}
-_LAYOUT_FIELDS = ("body_pos", "body_quat", "geom_size", "geom_pos", "geom_quat", "geom_rgba", "geom_rbound",
-                  "geom_aabb", "light_pos", "light_dir", "light_diffuse", "mat_rgba")
-
-
-def _acquire_renderer(fresh_model, image_size: int):
-    free = _POOL.get(image_size)
-    if not free:
-        return fresh_model, make_renderer(fresh_model, image_size, image_size)
-    model, renderer = free.pop()
-    for name in _LAYOUT_FIELDS:
-        dst, src = getattr(model, name), getattr(fresh_model, name)
-        if dst.shape != src.shape:  # a structurally different scene: no reuse
-            return fresh_model, make_renderer(fresh_model, image_size, image_size)
-        dst[...] = src
-    return model, renderer
-
-
 class NavEnv:
     """One episode's world. `reset()` then `step(action)` until `done`; `path` is the dense base path."""
 
@@ -73,27 +53,20 @@ class NavEnv:
         self.image_size = image_size
         self.max_steps = max_steps
         self.substeps = substeps
-        mujoco = import_mujoco()
-        self._mj = mujoco
-        model = mujoco.MjModel.from_xml_string(build_mjcf(layout, image_size))
-        self._renderer = None
+        self._pose = np.zeros(3)
+        self._handle = None
         if render:
-            model, self._renderer = _acquire_renderer(model, image_size)
-        self.model = model
-        self.data = mujoco.MjData(self.model)
-        self._qadr = [self.model.joint(n).qposadr[0] for n in ("base_x", "base_y", "base_yaw")]
-        self._camera = self.model.camera("front").id
+            self._handle = render_worker.client().load(build_mjcf(layout, image_size), image_size)
         self.reset()
 
     # -- state -----------------------------------------------------------------
     @property
     def pose(self) -> np.ndarray:
-        """(x, y, yaw) of the base."""
-        return self.data.qpos[self._qadr].copy()
+        """(x, y, yaw) of the base (the MJCF's base_x, base_y, base_yaw joint positions)."""
+        return self._pose.copy()
 
     def _set_pose(self, pose) -> None:
-        self.data.qpos[self._qadr] = pose
-        self._mj.mj_forward(self.model, self.data)
+        self._pose = np.asarray(pose, dtype=np.float64).copy()
 
     def reset(self) -> np.ndarray | None:
         self.steps = 0
@@ -107,10 +80,9 @@ class NavEnv:
 
     def render(self) -> np.ndarray | None:
         """RGB uint8 [H, W, 3] from the front camera (None when built without a renderer)."""
-        if self._renderer is None:
+        if self._handle is None:
             return None
-        self._renderer.update_scene(self.data, camera=self._camera)
-        return self._renderer.render().copy()
+        return render_worker.client().render(self._handle, self._pose)
 
     # -- dynamics --------------------------------------------------------------
     def step(self, action) -> tuple[np.ndarray | None, StepResult]:
@@ -154,9 +126,9 @@ class NavEnv:
         return success.judge(np.asarray(self.path), self.layout, instructed_side, self.steps)
 
     def close(self) -> None:
-        if self._renderer is not None:
-            _POOL.setdefault(self.image_size, []).append((self.model, self._renderer))
-            self._renderer = None
+        if self._handle is not None:
+            render_worker.client().free(self._handle)
+            self._handle = None
 
     def __enter__(self):
         return self

@@ -70,9 +70,9 @@ def offline_metrics(pred, target, mask=None, *, clamp: float | None = 1.0, deadb
 
 def format_metrics(metrics: dict) -> str:
     keys = ["mae", "rmse"] + [k for k in metrics if k.startswith("success@")] + ["direction_match"]
-    header = f"{'':<12}" + "".join(f"{k:>15}" for k in keys)
-    lines = [header, f"{'all dims':<12}" + "".join(f"{metrics[k]:>15.4f}" for k in keys)]
+    header = f"{'':<12}" + "".join(f"{k:>16}" for k in keys)
+    lines = [header, f"{'all dims':<12}" + "".join(f"{metrics[k]:>16.4f}" for k in keys)]
     for name, d in metrics["per_dim"].items():
-        lines.append(f"{name:<12}" + "".join(f"{d[k]:>15.4f}" for k in keys))
+        lines.append(f"{name:<12}" + "".join(f"{d[k]:>16.4f}" for k in keys))
     lines.append(f"({metrics['frames']} frames)")
     return "\n".join(lines)

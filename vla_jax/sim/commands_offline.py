@@ -1,0 +1,88 @@
+"""`vla-jax eval-offline --workdir DIR --data RLDS_DIR`: the users' per-frame metrics on held-out episodes.
+
+The workdir's model sees the validation split exactly as training saw its
+train split (same loader, window, chunk, image size; no augmentation), and its
+prediction for each frame (first action of the chunk at the newest history
+slot, the one the robot would execute) is de-normalised with the workdir's
+statistics and compared with the recorded action in robot units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", required=True, help="training workdir (vla-jax train)")
+    parser.add_argument("--data", required=True, help="RLDS data dir written by vla-jax convert-episodes")
+    parser.add_argument("--split", default=None, help="split to score (default: the dataset's validation split)")
+    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    parser.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default 32)")
+    parser.add_argument("--out", default=None, help="write the metrics JSON here (default <workdir>/eval_offline.json)")
+
+
+def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, step: int | None = None,
+                     batch_size: int = 32) -> dict:
+    import jax
+    import numpy as np
+    from tqdm import tqdm
+
+    from data_pipelines.loader import make_loader
+    from data_pipelines.statistics import denormalize
+    from data_pipelines.tokenize import load_tokenizer
+    from vla_jax.errors import VLAJaxError
+    from vla_jax.sim.offline_metrics import offline_metrics
+    from vla_jax.train.checkpoint import load_for_inference
+    from vla_jax.train.model import build_model
+
+    config, params, statistics = load_for_inference(workdir, step)
+    if config.data.get("source") != "loader" or not config.data.get("tokenizer"):
+        raise VLAJaxError(f"{workdir} was not trained on a dataset through data_pipelines (data.source="
+                          f"{config.data.get('source')!r}); offline metrics need a loader-trained workdir")
+    if len(statistics) != 1:
+        raise VLAJaxError(f"{workdir}/statistics.json holds {len(statistics)} datasets; eval-offline scores one")
+    stats = next(iter(statistics.values()))
+    mode = stats.get("normalization", "bounds_q99")
+    data_config = config.data.config.to_dict()
+    # Raw targets (no normalisation), the real frames (no augmentation, no mirroring).
+    data_config.update(data_dir=str(data_dir), normalization="none", augment=False, mirror_augment=False)
+    if split:
+        data_config["split"] = split
+    loader = make_loader(data_config, tokenizer=load_tokenizer(str(config.data.tokenizer)),
+                         global_batch_size=batch_size, seed=0, train=False)
+    module = build_model(config).module
+    apply = jax.jit(lambda p, b: module.apply({"params": p}, b, deterministic=True)["action"])
+    params = jax.tree.map(jax.numpy.asarray, params)
+    a = int(config.model.action_dim)
+    preds, targets, masks = [], [], []
+    for batch in tqdm(loader, desc="eval-offline", unit="batch"):
+        model_batch = {k: v for k, v in batch.items() if k != "instruction"}
+        n = len(model_batch["action"])
+        if n < batch_size:  # pad the last batch so it reuses the compiled shape
+            model_batch = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - n, axis=0)])
+                           for k, v in model_batch.items()}
+        out = np.asarray(apply(params, model_batch))[:n, -1, 0, :a]
+        if mode in ("bounds", "bounds_q99"):
+            out = np.clip(out, -1.0, 1.0)
+        preds.append(denormalize(out.astype(np.float32), stats, mode))
+        targets.append(batch["action"][:, -1, 0, :a])
+        masks.append(batch["action_mask"][:, -1, 0])
+    if not preds:
+        raise VLAJaxError(f"{data_dir}: the evaluation split is empty; convert with --val-fraction > 0")
+    names = ["linear_x", "linear_y", "angular_z"][:a] if a <= 3 else None
+    metrics = offline_metrics(np.concatenate(preds), np.concatenate(targets), np.concatenate(masks), dim_names=names)
+    metrics["workdir"], metrics["data"] = str(workdir), str(data_dir)
+    return metrics
+
+
+def run(args: argparse.Namespace) -> int:
+    from vla_jax.sim.offline_metrics import format_metrics
+
+    metrics = evaluate_offline(args.workdir, args.data, split=args.split, step=args.step, batch_size=args.batch_size)
+    out = Path(args.out) if args.out else Path(args.workdir) / "eval_offline.json"
+    out.write_text(json.dumps(metrics, indent=2))
+    print(format_metrics(metrics))
+    print(f"wrote {out}")
+    return 0
