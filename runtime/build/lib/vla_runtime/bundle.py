@@ -1,0 +1,135 @@
+"""The export folder: one definition of its files, written by `vla-jax export`, read by `Policy.load`.
+
+    model.safetensors    weights, torch names (HF names for the backbone); int8 = per-channel linear weights
+    config.json          format version, architecture, policy config, dtype, sha256 of every other file
+    tokenizer.json       the training tokenizer (Hugging Face `tokenizers` format)
+    preprocessing.json   image size, resize mode, mean/std, channel orders
+    statistics.json      action statistics + normalisation mode
+    MODEL_CARD.md        what the model is, how it was trained, how to run it
+
+Every file but config.json is hashed into config.json's `files`, so a truncated
+copy or a hand-edited statistics file is caught at load time instead of
+driving the robot with the wrong scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Dict, Mapping, Optional
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import quantize
+from .errors import RuntimeConfigError
+
+FORMAT = "vla-runtime-export"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+FILES = ("model.safetensors", "tokenizer.json", "preprocessing.json", "statistics.json", "MODEL_CARD.md")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+EXPORT_DTYPES = tuple(DTYPES) + ("int8",)
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_json(path: str, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy_config: Dict,
+                 backbone_config: Dict, tokenizer_json: str, tokenizer_config: Dict, preprocessing: Dict,
+                 statistics: Dict, model_card: str, dtype: str = "float32",
+                 extra: Optional[Dict] = None) -> Dict:
+    """Writes the folder (creating it) and returns config.json's content.
+
+    `state_dict` holds float32 tensors under the runtime's names; `dtype` picks
+    how they are stored. `tokenizer_json` is the text of a tokenizer.json.
+    """
+    if dtype not in EXPORT_DTYPES:
+        raise RuntimeConfigError(f"export dtype {dtype!r} is unknown; use one of {EXPORT_DTYPES}")
+    os.makedirs(out_dir, exist_ok=True)
+    if dtype == "int8":
+        tensors = quantize.quantize_state_dict(state_dict)
+    else:
+        tensors = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in state_dict.items()}
+    save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt", "dtype": dtype})
+    with open(os.path.join(out_dir, "tokenizer.json"), "w") as f:
+        f.write(tokenizer_json)
+    _write_json(os.path.join(out_dir, "preprocessing.json"), preprocessing)
+    _write_json(os.path.join(out_dir, "statistics.json"), statistics)
+    with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as f:
+        f.write(model_card)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": "kosmos2",
+        "backbone": backbone_config,
+        "policy": policy_config,
+        "tokenizer": tokenizer_config,
+        "dtype": dtype,
+        "files": {name: sha256(os.path.join(out_dir, name)) for name in FILES},
+    }
+    if extra:
+        config.update(extra)
+    _write_json(os.path.join(out_dir, "config.json"), config)
+    return config
+
+
+def read_config(export_dir: str, verify_files: bool = True) -> Dict:
+    """config.json, after checking the format version and (by default) every file's sha256."""
+    path = os.path.join(export_dir, "config.json")
+    if not os.path.isdir(export_dir):
+        raise RuntimeConfigError(f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export")
+    if not os.path.isfile(path):
+        raise RuntimeConfigError(f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
+                                 "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except json.JSONDecodeError as err:
+        raise RuntimeConfigError(f"{path} is not valid JSON ({err}); copy the export folder again") from err
+    if config.get("format") != FORMAT:
+        raise RuntimeConfigError(f"{path}: 'format' is {config.get('format')!r}, expected {FORMAT!r}")
+    version = config.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise RuntimeConfigError(
+            f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
+            "upgrade vla-runtime or re-export with a matching vla-jax")
+    if config.get("architecture") != "kosmos2":
+        raise RuntimeConfigError(f"{path}: architecture {config.get('architecture')!r} is unknown; expected 'kosmos2'")
+    if config.get("dtype") not in EXPORT_DTYPES:
+        raise RuntimeConfigError(f"{path}: dtype {config.get('dtype')!r} is unknown; expected one of {EXPORT_DTYPES}")
+    files = config.get("files") or {}
+    for name in FILES:
+        full = os.path.join(export_dir, name)
+        if name not in files:
+            raise RuntimeConfigError(f"{path}: no sha256 for {name} in 'files'; re-export the folder")
+        if not os.path.isfile(full):
+            raise RuntimeConfigError(f"{full} is missing from the export folder; copy the whole folder again")
+        if verify_files and sha256(full) != files[name]:
+            raise RuntimeConfigError(
+                f"{full} was altered or truncated (sha256 differs from config.json); copy the export folder again "
+                "or re-export it")
+    return config
+
+
+def read_json(export_dir: str, name: str) -> Dict:
+    with open(os.path.join(export_dir, name)) as f:
+        return json.load(f)
+
+
+def load_state_dict(export_dir: str, dtype: torch.dtype, device: str = "cpu") -> Dict[str, torch.Tensor]:
+    """model.safetensors -> tensors in `dtype` on `device` (int8 weights are dequantised here)."""
+    raw = load_file(os.path.join(export_dir, "model.safetensors"), device="cpu")
+    return {k: v.to(device=device, dtype=dtype) for k, v in quantize.dequantize_state_dict(raw).items()}

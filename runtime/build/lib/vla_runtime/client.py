@@ -1,0 +1,59 @@
+"""A small synchronous client for `vla-runtime serve` (what a ROS 2 node or a simulator loop calls)."""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from . import wire
+from .server import DEFAULT_MAX_MESSAGE_BYTES
+
+
+class PolicyError(RuntimeError):
+    """The server answered a request with an error message."""
+
+
+class PolicyClient:
+    def __init__(self, url: str = "ws://127.0.0.1:8000", timeout: float = 30.0,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+        from websockets.sync.client import connect
+
+        self._ws = connect(url, max_size=max_message_bytes, open_timeout=timeout, close_timeout=timeout,
+                           compression=None)
+        self.timeout = timeout
+        self.metadata: Dict = self._recv()
+        if self.metadata.get("type") != "metadata":
+            raise PolicyError(f"expected metadata on connect, got {self.metadata.get('type')!r}")
+
+    def _recv(self) -> Dict:
+        return wire.unpackb(self._ws.recv(timeout=self.timeout))
+
+    def request(self, message: Dict) -> Dict:
+        self._ws.send(wire.packb(message))
+        reply = self._recv()
+        if reply.get("type") == "error":
+            raise PolicyError(reply.get("message", "unknown error"))
+        return reply
+
+    def send_raw(self, data: bytes) -> Dict:
+        """Sends bytes as they are (for testing a server's handling of bad frames)."""
+        self._ws.send(data)
+        return self._recv()
+
+    def reset(self, instruction: str) -> None:
+        self.request({"type": "reset", "instruction": instruction})
+
+    def step(self, image: np.ndarray) -> Tuple[np.ndarray, Dict]:
+        """-> (action chunk [C, A] in robot units, timing dict in milliseconds)."""
+        reply = self.request({"type": "step", "image": np.asarray(image)})
+        return reply["action"], reply["timing"]
+
+    def close(self) -> None:
+        self._ws.close()
+
+    def __enter__(self) -> "PolicyClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,167 @@
+"""`Policy`: the robot-facing API. Load an export, `reset(instruction)`, `step(frame) -> [C, A]` in robot units.
+
+    policy = Policy.load("export/", device="cuda")
+    policy.reset("Navigate around the obstacle on the left side and reach the target")
+    while running:
+        chunk = policy.step(camera_frame_uint8)   # [C, A], robot units, clipped to the range seen in training
+        robot.send(chunk[0])                     # receding horizon: execute the first action, re-plan
+
+`mode="receding"` returns the newest chunk as predicted; `mode="ensemble"`
+returns, for every future step, the exponentially weighted mean of all chunks
+that predicted it (ACT-style temporal ensembling; weight exp(-k * age)).
+
+By default the policy is incremental: each step runs the backbone on the new
+frame only and keeps what it can of the history (per-frame action-token
+features for the policy-head structure, the KV cache for interleaved);
+`incremental=False` re-runs the whole window every step, the reference the
+incremental path is tested against.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import Deque, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from . import bundle
+from .errors import InputError, RuntimeConfigError
+from .normalization import ActionStatistics
+from .preprocess import Preprocessing, normalize_uint8, to_uint8_model_frame
+from .structures import PolicyModel
+from .tokenizer import InstructionTokenizer, TokenizerSpec
+
+MODES = ("receding", "ensemble")
+
+
+def _resolve_dtype(stored: str, device: str, dtype: Optional[str]) -> torch.dtype:
+    if dtype is not None:
+        if dtype not in bundle.DTYPES:
+            raise RuntimeConfigError(f"dtype {dtype!r} is unknown; use one of {tuple(bundle.DTYPES)}")
+        return bundle.DTYPES[dtype]
+    if stored in bundle.DTYPES:
+        return bundle.DTYPES[stored]
+    # int8 weights are dequantised at load: half precision on a GPU, float32 on a CPU (no fast fp16 there).
+    return torch.float16 if str(device).startswith("cuda") else torch.float32
+
+
+class Policy:
+    def __init__(self, model: PolicyModel, tokenizer: InstructionTokenizer, preprocessing: Preprocessing,
+                 statistics: ActionStatistics, config: Dict, device: str = "cpu", mode: str = "receding",
+                 incremental: bool = True, ensemble_decay: float = 0.01):
+        if mode not in MODES:
+            raise RuntimeConfigError(f"mode {mode!r} is unknown; use one of {MODES}")
+        self.model, self.tokenizer, self.preprocessing = model, tokenizer, preprocessing
+        self.statistics, self.config, self.device = statistics, config, torch.device(device)
+        self.mode, self.incremental, self.ensemble_decay = mode, incremental, ensemble_decay
+        self.window = int(config["policy"]["window_size"])
+        self.chunk = int(config["policy"]["fwd_pred_next_n"])
+        self.instruction: Optional[str] = None
+        self._reset_state()
+
+    # ------------------------------------------------------------------------------------------ load
+    @classmethod
+    def load(cls, export_dir: str, device: str = "cpu", dtype: Optional[str] = None, mode: str = "receding",
+             incremental: bool = True, ensemble_decay: float = 0.01, verify_files: bool = True) -> "Policy":
+        """Reads and checks an export folder (format version, sha256 of every file) and builds the model."""
+        config = bundle.read_config(export_dir, verify_files=verify_files)
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeConfigError("device='cuda' was asked for but torch sees no CUDA device; use device='cpu'")
+        torch_dtype = _resolve_dtype(config["dtype"], device, dtype)
+        model = PolicyModel.from_config(config)
+        state = bundle.load_state_dict(export_dir, torch.float32, "cpu")
+        expected = set(model.state_dict().keys())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise RuntimeConfigError(
+                f"{os.path.join(export_dir, 'model.safetensors')}: tensors do not fit the config "
+                f"(missing {missing[:5]}, unexpected {unexpected[:5]}); re-export with a matching vla-jax")
+        for name, tensor in model.state_dict().items():
+            if tuple(state[name].shape) != tuple(tensor.shape):
+                raise RuntimeConfigError(
+                    f"{os.path.join(export_dir, 'model.safetensors')}: {name} has shape {tuple(state[name].shape)}, "
+                    f"the config needs {tuple(tensor.shape)}; re-export")
+        model.load_state_dict(state, strict=True)
+        model = model.to(device=device, dtype=torch_dtype).eval()
+        tokenizer = InstructionTokenizer(os.path.join(export_dir, "tokenizer.json"),
+                                         TokenizerSpec.from_dict(config.get("tokenizer", {})))
+        pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))
+        stats = ActionStatistics.from_dict(bundle.read_json(export_dir, "statistics.json"))
+        return cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
+
+    def fork(self) -> "Policy":
+        """A policy with its own episode state over the same weights (one per server connection)."""
+        return Policy(self.model, self.tokenizer, self.preprocessing, self.statistics, self.config,
+                      str(self.device), self.mode, self.incremental, self.ensemble_decay)
+
+    def metadata(self) -> Dict:
+        p = self.config["policy"]
+        return {"structure": p["structure"], "head": p["head"], "window_size": self.window, "chunk": self.chunk,
+                "action_dim": self.statistics.action_dim, "image_size": list(self.preprocessing.image_size),
+                "input_channel_order": self.preprocessing.input_channel_order, "dtype": self.config["dtype"],
+                "normalization": self.statistics.mode, "mode": self.mode, "incremental": self.incremental}
+
+    # ------------------------------------------------------------------------------------------ episode
+    def _reset_state(self) -> None:
+        self._frames: Deque[torch.Tensor] = collections.deque(maxlen=self.window)  # uint8 [H, W, 3]
+        self._state = None  # the model's incremental state
+        self._chunks: List[np.ndarray] = []  # past chunks (ensemble mode), newest last
+        self.steps = 0
+
+    def reset(self, instruction: str) -> None:
+        """Starts an episode: clears the history and tokenizes the instruction."""
+        ids, mask = self.tokenizer(instruction)
+        self.instruction = instruction
+        self._tokens = torch.from_numpy(ids)[None].to(self.device)
+        self._token_mask = torch.from_numpy(mask)[None].to(self.device)
+        self._reset_state()
+
+    @torch.no_grad()
+    def predict_normalized(self, image: np.ndarray) -> np.ndarray:
+        """One control step in model units: [C, A] (float64), gripper as a probability."""
+        if self.instruction is None:
+            raise InputError("call policy.reset(instruction) before policy.step(image)")
+        frame = torch.from_numpy(to_uint8_model_frame(image, self.preprocessing)).to(self.device)
+        self._frames.append(frame)
+        self.steps += 1
+        dtype = next(self.model.parameters()).dtype
+        if self.incremental:
+            pixels = normalize_uint8(frame[None], self.preprocessing, dtype)
+            self._state, out = self.model.step(self._state, pixels, self._tokens, self._token_mask)
+        else:
+            t = len(self._frames)
+            frames = torch.stack(list(self._frames))  # [t, H, W, 3]
+            if t < self.window:  # history before the episode start: zero frames, masked out
+                frames = torch.cat([frames.new_zeros((self.window - t, *frames.shape[1:])), frames])
+            valid = torch.arange(self.window, device=self.device) >= self.window - t
+            pixels = normalize_uint8(frames, self.preprocessing, dtype)[None]
+            out = self.model.full(pixels, valid[None], self._tokens, self._token_mask)[:, -1]
+        return out[0].double().cpu().numpy()
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        """Camera frame (uint8 H x W x 3, any size) -> action chunk [C, A] in robot units (float32)."""
+        norm = self.predict_normalized(image)
+        n = self.statistics.action_dim
+        if norm.shape[-1] < n:
+            raise RuntimeConfigError(f"model predicts {norm.shape[-1]} action dims, statistics.json has {n}")
+        chunk = self.statistics.denormalize(norm[:, :n])
+        if self.mode == "ensemble":
+            chunk = self._ensemble(chunk)
+        return chunk.astype(np.float32)
+
+    def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
+        """Row j = weighted mean of every stored chunk's prediction for time now + j (older = smaller weight)."""
+        self._chunks.append(chunk)
+        self._chunks = self._chunks[-self.chunk:]
+        out = np.zeros_like(chunk)
+        for j in range(self.chunk):
+            preds, weights = [], []
+            for age, past in enumerate(reversed(self._chunks)):  # age 0 = this step's chunk
+                if age + j < self.chunk:
+                    preds.append(past[age + j])
+                    weights.append(np.exp(-self.ensemble_decay * age))
+            w = np.asarray(weights)[:, None]
+            out[j] = (np.asarray(preds) * w).sum(0) / w.sum()
+        return out

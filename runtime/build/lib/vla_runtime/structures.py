@@ -1,0 +1,260 @@
+"""The four RoboVLMs structures in torch, mirroring vla_jax/vla.py (read its docstring for the layout).
+
+One frame's block, left to right (padding entries removed, valid ones packed to the front):
+
+    tokens[:k]  [<image>]  image latents (Q)  [</image>]  tokens[k:]  tail
+
+positions pad_token_id + 1 + index over the packed sequence; tail = [action_token]
+for continuous structures, the C*A action tokens for the discrete one.
+
+Two ways to run, tested equal:
+
+* `full(pixels [B, T, 3, H, W], valid [B, T], tokens, token_mask)` -> action [B, T, C, A]: the
+  training-time computation over the whole window (the reference).
+* `step(state, pixels [1, 3, H, W], tokens, token_mask)` -> (state, action [1, C, A]) for the newest
+  frame of an episode, reusing the history:
+    - one-step structures: only the current frame matters;
+    - policy_head: the backbone runs on the new frame only; per-frame action-token features are
+      cached (and the LSTM carry while the episode is shorter than the window; once the window
+      slides, the training computation restarts the LSTM at the window's first frame, so the cheap
+      head is re-run over the cached features);
+    - interleaved: image latents are cached per frame and the decoder's KV cache grows by one block
+      per step while the episode is shorter than the window. When the window slides, every block's
+      position shifts, so the window's blocks are re-decoded from the cached latents (the vision
+      tower still runs on the new frame only);
+    - one_step_discrete: greedy decoding of the C*A action tokens with a KV cache (one token per
+      decoder call instead of a full re-run per token).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Deque, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .heads import LSTMHead, build_head
+from .kosmos2 import BackboneConfig, KVCache, Kosmos2Backbone
+
+STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
+
+
+def pack(embeds: torch.Tensor, valid: torch.Tensor):
+    """Valid entries of each row to the front, order kept -> (packed, packed valid, new index of each slot)."""
+    order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)
+    packed = torch.gather(embeds, 1, order[..., None].expand(-1, -1, embeds.shape[-1]))
+    new_index = torch.cumsum(valid.long(), dim=1) - 1
+    return packed, torch.gather(valid, 1, order), new_index
+
+
+def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool) -> torch.Tensor:
+    """vla_jax.actions.ActionTokenizer.from_bins in torch: bin centres, inverse mu-law, gripper to [0, 1]."""
+    y = -1.0 + (bins.double() + 0.5) * (2.0 / num_bins)
+    if mu:
+        y = torch.sign(y) * torch.expm1(y.abs() * torch.log1p(torch.tensor(float(mu), dtype=torch.float64))) / mu
+    y = y.float()
+    if has_gripper:
+        y = torch.cat([y[..., :-1], (y[..., -1:] + 1.0) / 2.0], dim=-1)
+    return y
+
+
+@dataclasses.dataclass
+class EpisodeState:
+    frames_seen: int = 0
+    features: Deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
+    latents: Deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
+    carry: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None
+    cache: Optional[KVCache] = None
+
+
+class PolicyModel(nn.Module):
+    def __init__(self, backbone: BackboneConfig, policy: Dict):
+        super().__init__()
+        if policy["structure"] not in STRUCTURES:
+            raise ValueError(f"structure {policy['structure']!r} is unknown; the runtime knows {STRUCTURES}")
+        self.policy = dict(policy)
+        self.structure = policy["structure"]
+        self.window = int(policy["window_size"])
+        self.chunk, self.action_dim = int(policy["fwd_pred_next_n"]), int(policy["action_dim"])
+        self.insert_index = int(policy.get("image_insert_index", 1))
+        brackets = policy.get("image_bracket_tokens")
+        self.brackets = None if brackets is None else [int(b) for b in brackets]
+        self.backbone = Kosmos2Backbone(backbone)
+        d = backbone.text.embed_dim
+        if self.structure != "one_step_discrete":
+            self.action_token = nn.Parameter(torch.zeros(d))
+        self.head = build_head(policy, d)
+
+    @classmethod
+    def from_config(cls, config: Dict) -> "PolicyModel":
+        return cls(BackboneConfig.from_hf_dict(config["backbone"]), config["policy"])
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return self.backbone.text_model.model.embed_tokens.weight.dtype
+
+    def to(self, *args, **kwargs):
+        """Casts the backbone (and action token) only: heads stay float32, as vla_jax computes them."""
+        dtype = kwargs.pop("dtype", None)
+        super().to(*args, **kwargs)
+        if dtype is not None:
+            self.backbone.to(dtype=dtype)
+            if hasattr(self, "action_token"):
+                self.action_token.data = self.action_token.data.to(dtype)
+        return self
+
+    # ------------------------------------------------------------------------------ sequences
+    def _block(self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
+               tail: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Unpacked block [N, S, D] + valid [N, S]; latents [N, Q, D] (scaled), tail [N, K, D]."""
+        n = latents.shape[0]
+        text = self.backbone.embed_tokens(tokens).to(latents.dtype)
+        k = min(self.insert_index, text.shape[1])
+        image = [latents]
+        if self.brackets is not None:
+            br = self.backbone.embed_tokens(torch.tensor([self.brackets], device=latents.device)).to(latents.dtype)
+            br = br.expand(n, -1, -1)
+            image = [br[:, :1], latents, br[:, 1:]]
+        image = torch.cat(image, dim=1)
+        embeds = torch.cat([text[:, :k], image, text[:, k:], tail.to(latents.dtype)], dim=1)
+        ones = torch.ones(n, image.shape[1], dtype=torch.bool, device=latents.device)
+        tail_valid = torch.ones(n, tail.shape[1], dtype=torch.bool, device=latents.device)
+        valid = torch.cat([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], dim=1)
+        return embeds, valid
+
+    def _action_tail(self, n: int) -> torch.Tensor:
+        return self.action_token.expand(n, 1, -1)
+
+    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode_images(pixels.to(self.compute_dtype))
+
+    def _frame_features(self, latents, tokens, token_mask) -> torch.Tensor:
+        """Per-frame sequences -> hidden at each one's action token, [N, D]."""
+        n = latents.shape[0]
+        embeds, valid = self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1), self._action_tail(n))
+        packed, packed_valid, new_index = pack(embeds, valid)
+        hidden = self.backbone.decode(packed, packed_valid)
+        idx = new_index[:, -1]
+        return hidden[torch.arange(n, device=hidden.device), idx]
+
+    def _head(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        out = self.head(features.float(), valid)
+        return out["action"]
+
+    # ------------------------------------------------------------------------------ full window
+    def full(self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor,
+             token_mask: torch.Tensor) -> torch.Tensor:
+        """The training computation (vla_jax.vla.VLAPolicy) -> action [B, T, C, A], zero at invalid steps."""
+        b, t = pixels.shape[:2]
+        token_mask = token_mask.bool()
+        tokens = tokens.repeat_interleave(t, dim=0)
+        tmask = token_mask.repeat_interleave(t, dim=0)
+        latents = self._encode(pixels.reshape(b * t, *pixels.shape[2:]))
+        if self.structure == "one_step_discrete":
+            action = self._greedy_tokens(latents, tokens, tmask, use_cache=False).reshape(
+                b, t, self.chunk, self.action_dim)
+        elif self.structure == "interleaved":
+            embeds, bvalid = self._block(latents, tokens, tmask, self._action_tail(b * t))
+            s = embeds.shape[1]
+            bvalid = bvalid & valid.reshape(b * t, 1)
+            packed, packed_valid, new_index = pack(embeds.reshape(b, t * s, -1), bvalid.reshape(b, t * s))
+            hidden = self.backbone.decode(packed, packed_valid)
+            slots = torch.arange(t, device=hidden.device) * s + (s - 1)
+            idx = new_index[:, slots].clamp(0, t * s - 1)
+            feats = torch.gather(hidden, 1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
+            action = self._head(feats, valid)
+        else:
+            feats = self._frame_features(latents, tokens, tmask).reshape(b, t, -1)
+            action = self._head(feats, valid)
+        return torch.where(valid[..., None, None], action, torch.zeros((), dtype=action.dtype,
+                                                                         device=action.device))
+
+    # ------------------------------------------------------------------------------ discrete
+    def _greedy_tokens(self, latents, tokens, token_mask, use_cache: bool) -> torch.Tensor:
+        """Greedy C*A action tokens -> de-binned actions [N, C*A] (model units)."""
+        p = self.policy
+        vocab, bins = self.backbone.config.text.vocab_size, int(p.get("num_bins", 256))
+        offset, ca, n = vocab - bins, self.chunk * self.action_dim, latents.shape[0]
+        ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
+        if use_cache:
+            empty = latents.new_zeros((n, 0, latents.shape[-1]))
+            embeds, valid = self._block(latents, tokens, token_mask, empty)
+            packed, packed_valid, _ = pack(embeds, valid)
+            length = int(packed_valid.sum(1).max())
+            cache = KVCache()
+            hidden = self.backbone.decode(packed[:, :length], packed_valid[:, :length], cache)
+            last = hidden[torch.arange(n), packed_valid.sum(1) - 1]
+            for j in range(ca):
+                choice = self.backbone.lm_logits(last)[..., -bins:].argmax(-1)
+                ids[:, j] = choice + offset
+                if j + 1 < ca:
+                    emb = self.backbone.embed_tokens(ids[:, j:j + 1]).to(latents.dtype)
+                    last = self.backbone.decode(emb, None, cache)[:, 0]
+        else:
+            for j in range(ca):  # exactly vla_jax: one full forward per token
+                tail = self.backbone.embed_tokens(ids).to(latents.dtype)
+                embeds, valid = self._block(latents, tokens, token_mask, tail)
+                packed, packed_valid, new_index = pack(embeds, valid)
+                hidden = self.backbone.decode(packed, packed_valid)
+                before = new_index[:, -ca + j] - 1
+                h = hidden[torch.arange(n), before]
+                ids[:, j] = self.backbone.lm_logits(h)[..., -bins:].argmax(-1) + offset
+        actions = decode_bins((ids - offset).reshape(n, self.chunk, self.action_dim), bins,
+                              float(p.get("mu_law", 0.0)), bool(p["has_gripper"]))
+        return actions.reshape(n, ca)
+
+    # ------------------------------------------------------------------------------ incremental
+    def step(self, state: Optional[EpisodeState], pixels: torch.Tensor, tokens: torch.Tensor,
+             token_mask: torch.Tensor) -> Tuple[EpisodeState, torch.Tensor]:
+        """Newest frame [1, 3, H, W] -> (state, action [1, C, A]) equal to `full(...)[:, -1]` on the window."""
+        state = state or EpisodeState()
+        state.frames_seen += 1
+        token_mask = token_mask.bool()
+        latents = self._encode(pixels)
+        if self.structure == "one_step_discrete":
+            action = self._greedy_tokens(latents, tokens, token_mask, use_cache=True)
+            return state, action.reshape(1, self.chunk, self.action_dim)
+        if self.structure == "interleaved":
+            feat = self._interleaved_step(state, latents, tokens, token_mask)
+            return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
+        feat = self._frame_features(latents, tokens, token_mask)  # [1, D]
+        if self.structure == "one_step_continuous":
+            return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
+        return state, self._policy_head_step(state, feat)
+
+    def _policy_head_step(self, state: EpisodeState, feat: torch.Tensor) -> torch.Tensor:
+        state.features.append(feat.float())
+        while len(state.features) > self.window:
+            state.features.popleft()
+        if isinstance(self.head, LSTMHead) and state.frames_seen <= self.window:
+            # Window still covers the episode start: the training computation is this running carry.
+            if state.carry is None:
+                state.carry = self.head.initial_carry(1, feat.device)
+            valid = torch.ones(1, dtype=torch.bool, device=feat.device)
+            state.carry, out = self.head.step(state.carry, feat.float(), valid)
+            return out["action"]
+        t = len(state.features)
+        feats = torch.cat(list(state.features), dim=0)[None]  # [1, t, D]
+        valid = torch.ones(1, self.window, dtype=torch.bool, device=feat.device)
+        if t < self.window:
+            feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
+            valid[:, :self.window - t] = False
+        return self._head(feats, valid)[:, -1]
+
+    def _interleaved_step(self, state: EpisodeState, latents, tokens, token_mask) -> torch.Tensor:
+        state.latents.append(latents)
+        if state.frames_seen <= self.window:
+            # Same positions as the full window (earlier blocks unchanged): extend the KV cache by one block.
+            if state.cache is None:
+                state.cache = KVCache()
+            embeds, valid = self._block(latents, tokens, token_mask, self._action_tail(1))
+            embeds = embeds[valid][None]
+            hidden = self.backbone.decode(embeds, None, state.cache)
+            return hidden[:, -1]
+        state.latents.popleft()
+        blocks = [self._block(lat, tokens, token_mask, self._action_tail(1)) for lat in state.latents]
+        embeds = torch.cat([e[v][None] for e, v in blocks], dim=1)
+        state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
+        return self.backbone.decode(embeds)[:, -1]

@@ -1,0 +1,49 @@
+"""A fresh venv with only runtime/ and torch==2.13.0 (+ numpy, safetensors, tokenizers) loads an export and steps it.
+
+Slow (~1-2 min: the torch wheel is installed from the local package index/cache).
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from runtime_helpers import write_tiny_export
+
+RUNTIME_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHECK = """
+import importlib.util, sys
+import numpy as np, torch
+import vla_runtime
+assert torch.__version__.startswith("2.13.0"), torch.__version__
+for heavy in ("jax", "flax", "tensorflow", "transformers"):
+    assert importlib.util.find_spec(heavy) is None, heavy + " leaked into the robot venv"
+policy = vla_runtime.Policy.load(sys.argv[1], device="cpu")
+policy.reset("go left")
+for i in range(3):
+    chunk = policy.step(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+assert chunk.shape == (2, 3) and np.isfinite(chunk).all()
+print("FRESH-VENV-OK", vla_runtime.__file__)
+"""
+
+
+@pytest.mark.slow
+def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
+    export = write_tiny_export(str(tmp_path / "export"), structure="policy_head", head="gpt")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = str(venv / "bin" / "python")
+    # --no-compile: byte-compiling torch's ~10k files is most of the install time and not what is tested.
+    pip = [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
+
+    def run(cmd, timeout):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path))
+        assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        return proc.stdout
+
+    run(pip + ["torch==2.13.0", "numpy", "safetensors", "tokenizers"], 600)
+    run(pip + ["--no-deps", RUNTIME_DIR], 300)
+    out = run([py, "-c", CHECK, export], 120)
+    assert "FRESH-VENV-OK" in out and str(venv) in out  # the installed copy, not the source tree
