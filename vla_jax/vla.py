@@ -186,6 +186,21 @@ def pack(embeds: jax.Array, valid: jax.Array):
     return packed, jnp.take_along_axis(valid, order, axis=1), new_index
 
 
+def make_head(cfg: VLAConfig) -> nn.Module:
+    """The head module of `cfg`; its params are the policy's ``params["head"]``."""
+    common = dict(chunk=cfg.fwd_pred_next_n, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
+                  hidden=cfg.head_hidden_size, layers=cfg.head_layers, dropout=cfg.head_dropout,
+                  tanh_actions=cfg.tanh_actions)
+    if cfg.head == "mlp":
+        history = cfg.window_size if cfg.structure == "policy_head" else 1
+        return heads_lib.MLPHead(history=history, **common)
+    if cfg.head == "lstm":
+        return heads_lib.LSTMHead(**common)
+    if cfg.head == "gpt":
+        return heads_lib.GPTHead(window_size=cfg.window_size, heads=cfg.head_heads, **common)
+    return heads_lib.DiscreteTokenHead(cfg.num_bins)
+
+
 class VLAPolicy(nn.Module):
     config: VLAConfig
 
@@ -195,18 +210,7 @@ class VLAPolicy(nn.Module):
         d = cfg.backbone.text.embed_dim
         if cfg.structure != "one_step_discrete":
             self.action_token = self.param("action_token", nn.initializers.zeros, (d,), jnp.float32)
-        common = dict(chunk=cfg.fwd_pred_next_n, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
-                      hidden=cfg.head_hidden_size, layers=cfg.head_layers, dropout=cfg.head_dropout,
-                      tanh_actions=cfg.tanh_actions)
-        if cfg.head == "mlp":
-            history = cfg.window_size if cfg.structure == "policy_head" else 1
-            self.head = heads_lib.MLPHead(history=history, **common)
-        elif cfg.head == "lstm":
-            self.head = heads_lib.LSTMHead(**common)
-        elif cfg.head == "gpt":
-            self.head = heads_lib.GPTHead(window_size=cfg.window_size, heads=cfg.head_heads, **common)
-        else:
-            self.head = heads_lib.DiscreteTokenHead(cfg.num_bins)
+        self.head = make_head(cfg)
 
     # -- sequence building ------------------------------------------------------------------------
     def frame_blocks(self, image_embeds, text_embeds, token_mask, tail, tail_valid):
@@ -288,6 +292,8 @@ class VLAPolicy(nn.Module):
         if "action" in batch:
             ids = tok.encode(batch["action"].astype(jnp.float32)).reshape(n, ca)
             logits = logits_for(ids)
+        elif self.is_initializing():  # params must exist before the decode loop can use them
+            logits = logits_for(jnp.full((n, ca), tok.encode(jnp.zeros(())), jnp.int32))
         else:
             offset = act.action_token_offset(cfg.backbone.text.vocab_size, cfg.num_bins)
 
@@ -342,13 +348,28 @@ def _gripper_logits_from_bins(cfg: VLAConfig, logits):
 
 
 def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None = None, *,
-                image_size: int | None = None, text_len: int = 8) -> dict:
-    """Random float32 params for `config`; builds a dummy batch when none is given."""
+                backbone_params: dict | None = None, image_size: int | None = None, text_len: int = 8) -> dict:
+    """Random float32 params for `config`.
+
+    With ``backbone_params`` (e.g. converted from Hugging Face by `vla_jax.convert`) only the
+    action token and the head are created, and the backbone is not traced at all (fast).
+    Otherwise the whole policy is initialised on ``batch`` (a dummy batch when None).
+    """
     if isinstance(rng, int):
         rng = jax.random.PRNGKey(rng)
+    if backbone_params is not None:
+        d = config.backbone.text.embed_dim
+        params = {"backbone": backbone_params}
+        if config.structure != "one_step_discrete":
+            params["action_token"] = jnp.zeros((d,), jnp.float32)
+            t = config.window_size
+            head = make_head(config)
+            params["head"] = jax.jit(lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"])(rng)
+        return params
     if batch is None:
         batch = dummy_batch(config, batch_size=1, image_size=image_size, text_len=text_len)
-    return VLAPolicy(config).init(rng, batch)["params"]
+    # Under jit: eager init dispatches every op separately and is several times slower.
+    return jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"])(rng, batch)
 
 
 def dummy_batch(config: VLAConfig, batch_size: int = 1, image_size: int | None = None, text_len: int = 8) -> dict:
