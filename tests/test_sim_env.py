@@ -1,5 +1,7 @@
 """Simulator: determinism, side-independence of worlds, success rules on hand-made paths, expert success rate."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,18 @@ def test_scripted_expert_solves_seeded_scenarios():
                 lengths.append(env.steps)
     assert np.mean(results) >= 0.95
     assert max(lengths) <= 17  # leaves the final stop frame inside the users' 18 frames
+
+
+def test_no_gl_library_in_the_calling_process():
+    # Mesa's llvmpipe and TensorFlow segfault in one process (exit 139, both carry LLVM), so frames
+    # come from a render worker and the caller never maps a GL/LLVM library.
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc (Linux)")
+    layout = sample_layout(Scenario(), 0)
+    with NavEnv(layout, image_size=32) as env:
+        before = env.render()
+    loaded = maps.read_text()
+    assert before.mean() > 10 and not any(lib in loaded for lib in ("libEGL", "libOSMesa", "libLLVM", "libGLX"))
+    with NavEnv(layout, image_size=32) as env:
+        np.testing.assert_array_equal(env.render(), before)  # a reused GL context renders the same frame

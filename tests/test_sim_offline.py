@@ -38,3 +38,10 @@ def test_mask_no_clamp_and_errors():
         offline_metrics(np.zeros((3, 2)), np.zeros((3, 3)))
     with pytest.raises(VLAJaxError, match="no frames"):
         offline_metrics(pred, gt, np.zeros((2, 3), bool))
+
+
+def test_eval_offline_needs_a_workdir(tmp_path, capsys):
+    from vla_jax.cli import main
+
+    assert main(["eval-offline", "--workdir", str(tmp_path), "--data", str(tmp_path)]) == 2
+    assert "not a vla-jax training workdir" in capsys.readouterr().err
