@@ -18,7 +18,7 @@ from vla_jax.train.optimizer import decay_mask, trainable_mask
 
 SMALL = [("model.backbone.vision.num_hidden_layers", "1"), ("model.backbone.text.layers", "1"),
          ("model.head", "mlp"), ("model.window_size", "1"), ("model.fwd_pred_next_n", "1"), ("batch_size", "4"),
-         ("optimizer.warmup_steps", "0"), ("optimizer.learning_rate", "0.01")]
+         ("optimizer.warmup_steps", "0"), ("optimizer.learning_rate", "0.01"), ("xla_fast_compile", "true")]
 
 
 def _flat(tree):
@@ -109,7 +109,7 @@ def test_grad_accumulation_over_4_micro_batches_equals_one_4x_batch():
     patterns = [("freeze.backbone_pattern", "^(vision|text|embed_tokens)/"), ("freeze.vision_pattern", "^vision/"),
                 ("freeze.text_embedding_pattern", "^embed_tokens/"), ("optimizer.warmup_steps", "0"),
                 ("optimizer.learning_rate", "0.05"), ("optimizer.grad_clip", "0.5"),
-                ("optimizer.weight_decay", "0.1")]
+                ("optimizer.weight_decay", "0.1"), ("xla_fast_compile", "true")]
     bundle = ModelBundle(_StandIn(), _mse)
     big = load_config("configs/tiny.py", patterns + [("batch_size", "8")])
     micro = load_config("configs/tiny.py", patterns + [("batch_size", "2"), ("optimizer.grad_accum_steps", "4")])

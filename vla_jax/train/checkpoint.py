@@ -56,9 +56,9 @@ class Checkpointer:
 
     def __init__(self, workdir: str | Path, *, every: int, keep: int, use_async: bool = True):
         self.directory = Path(workdir).absolute() / CHECKPOINT_DIR
+        self.every = int(every)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=int(keep),
-            save_interval_steps=int(every),
             enable_async_checkpointing=bool(use_async),
             create=True,
         )
@@ -67,8 +67,8 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, state: Any, data_state: dict[str, Any], *, force: bool = False) -> bool:
-        """Collective: every process calls it with its own loader state."""
+    def save(self, step: int, state: Any, data_state: dict[str, Any]) -> bool:
+        """Collective: every process calls it with its own loader state; the caller picks the steps."""
         states = _gather_json(data_state)
         data = {f"process_{i}": s for i, s in enumerate(states)}
         train = {"step": state.step, "opt_state": state.opt_state, "rng": state.rng}
@@ -79,7 +79,7 @@ class Checkpointer:
                 train=ocp.args.StandardSave(train),
                 data=ocp.args.JsonSave(data),
             ),
-            force=force,
+            force=True,
         )
 
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
@@ -138,7 +138,7 @@ def load_params(workdir: str | Path, step: int | None = None) -> tuple[int, Any]
     directory = Path(workdir).absolute() / CHECKPOINT_DIR
     if not directory.is_dir():
         raise VLAJaxError(f"{directory} not found: {workdir} has no checkpoints yet (train for at least one save)")
-    manager = ocp.CheckpointManager(directory, item_names=("params", "train", "data"))
+    manager = ocp.CheckpointManager(directory, item_handlers={"params": ocp.StandardCheckpointHandler()})
     try:
         steps = manager.all_steps()
         if not steps:
@@ -147,12 +147,10 @@ def load_params(workdir: str | Path, step: int | None = None) -> tuple[int, Any]
             step = max(steps)
         elif step not in steps:
             raise VLAJaxError(f"{directory}: no checkpoint at step {step}; available steps: {sorted(steps)}")
+        # Host numpy targets (np.empty allocates lazily): export/eval run anywhere, with any device count.
         metadata = manager.item_metadata(step)["params"]
-        # Restore as host numpy arrays: export/eval run anywhere, with any device count.
-        target = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata)
-        restored = manager.restore(
-            step, args=ocp.args.Composite(params=ocp.args.PyTreeRestore(restore_args=target))
-        )
+        target = jax.tree.map(lambda m: np.empty(m.shape, m.dtype), metadata)
+        restored = manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(target)))
         return step, restored["params"]
     finally:
         manager.close()

@@ -31,12 +31,12 @@ from vla_jax.train import lora as lora_lib
 from vla_jax.train.model import ModelBundle, build_model, example_batch, load_pretrained
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
-from vla_jax.train.step import jit_step, make_step_fn
+from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
 
 log = logging.getLogger("vla_jax.train")
 
 # Keys that may change when resuming a workdir; anything else must match the original config.
-RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar")
+RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar", "xla_fast_compile")
 
 
 def make_data(config: ml_collections.ConfigDict, process_index: int, process_count: int):
@@ -214,13 +214,14 @@ def build_trainer(config: ml_collections.ConfigDict, mesh, bundle: ModelBundle) 
 
     abstract_state = jax.eval_shape(init_state, rng)
     state_shardings = sharding.tree_shardings(abstract_state, mesh, config.mesh.min_shard_size)
+    options = FAST_COMPILE_OPTIONS if config.xla_fast_compile else None
     step = jit_step(
         make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask,
                      lora_cfg=config.lora, grad_accum_steps=int(config.optimizer.grad_accum_steps)),
-        state_shardings, list(init_batch), mesh,
+        state_shardings, list(init_batch), mesh, compiler_options=options,
     )
     return Trainer(bundle, mask, optimizer, schedule, abstract_state, state_shardings, rng,
-                   jax.jit(init_state, out_shardings=state_shardings), step, use_lora)
+                   jax.jit(init_state, out_shardings=state_shardings, compiler_options=options), step, use_lora)
 
 
 def train(
@@ -309,8 +310,8 @@ def train(
                 if on_step is not None:
                     on_step(step)
                 stop = stopper.should_stop()
-                if checkpointer.manager.should_save(step) or step == total or stop:
-                    checkpointer.save(step, state, loader.get_state(), force=stop or step == total)
+                if step % checkpointer.every == 0 or step == total or stop:
+                    checkpointer.save(step, state, loader.get_state())
                 if stop:
                     exit_code = 130 if stopper.signum == signal.SIGINT else 143
                     if main:

@@ -94,7 +94,11 @@ def make_step_fn(
     return step
 
 
-def jit_step(step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh) -> Callable:
+FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def jit_step(step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh,
+             compiler_options: dict | None = None) -> Callable:
     """Compile with explicit in/out shardings; the input state's buffers are donated."""
     batch_shardings = {key: batch_sharding(mesh) for key in batch_keys}
     return jax.jit(
@@ -102,4 +106,5 @@ def jit_step(step_fn: Callable, state_shardings: Any, batch_keys: list[str], mes
         in_shardings=(state_shardings, batch_shardings),
         out_shardings=(state_shardings, replicated(mesh)),
         donate_argnums=(0,),
+        compiler_options=compiler_options,
     )
