@@ -55,10 +55,18 @@ def make_batch(action_dim=3, seed=0, has_gripper=True):
     }
 
 
+# Tests compile ~10 tiny graphs and run each a few times: cheaper XLA optimisation halves compile time.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def jit(fn):
+    return jax.jit(fn, compiler_options=FAST_COMPILE)
+
+
 @functools.cache
 def _backbone_params():
     """One backbone init shared by every test (the policy's own init would retrace it each time)."""
-    return kosmos2.init_params(BACKBONE, 0)
+    return jit(lambda: kosmos2.init_params(BACKBONE, 0))()
 
 
 def init(cfg, seed=0):
@@ -66,7 +74,7 @@ def init(cfg, seed=0):
 
 
 def _apply_fn(cfg):
-    return jax.jit(lambda p, b: VLAPolicy(cfg).apply({"params": p}, b))
+    return jit(lambda p, b: VLAPolicy(cfg).apply({"params": p}, b))
 
 
 @pytest.mark.parametrize("structure,head", COMBOS)
@@ -75,7 +83,7 @@ def test_structure_jits_shapes_grads_and_masked_frames(structure, head):
     batch = make_batch()
     params = init(cfg)
 
-    @jax.jit
+    @jit
     def loss_and_grad(p, b):
         def f(p):
             out = VLAPolicy(cfg).apply({"params": p}, b)
@@ -142,20 +150,21 @@ def test_scan_and_unrolled_backbone_and_padding_length_give_the_same_policy():
 
 
 def test_tiny_policy_overfits_one_batch():
+    """2-D mobile action space, no gripper, MSE: the loss must fall at least 10x on one batch."""
     cfg = make_config("policy_head", "lstm", action_dim=2, has_gripper=False, loss_type="mse")
     batch = make_batch(action_dim=2, has_gripper=False)
     params = init(cfg)
-    opt = optax.adam(3e-3)
+    opt = optax.adam(1e-2)
     state = opt.init(params)
 
-    @jax.jit
+    @jit
     def step(p, s):
         loss, g = jax.value_and_grad(lambda p: vla_loss(cfg, VLAPolicy(cfg).apply({"params": p}, batch), batch)[0])(p)
         updates, s = opt.update(g, s, p)
         return optax.apply_updates(p, updates), s, loss
 
     losses = []
-    for _ in range(150):
+    for _ in range(50):
         params, state, loss = step(params, state)
         losses.append(float(loss))
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
