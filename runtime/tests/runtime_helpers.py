@@ -83,3 +83,39 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **pol
 def read_config(export_dir: str) -> dict:
     with open(os.path.join(export_dir, "config.json")) as f:
         return json.load(f)
+
+
+SMALL = {  # the benchmark-sized model (bench/ issue): vision 4x256 at 112 px, text 4x512, window 8, chunk 4
+    "backbone": {"vision_config": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                                       num_attention_heads=4, image_size=112, patch_size=14),
+                 "text_config": dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8,
+                                     max_position_embeddings=2048),
+                 "latent_query_num": 64},
+    "policy": {"window_size": 8, "fwd_pred_next_n": 4, "action_dim": 2, "has_gripper": False,
+               "head_hidden_size": 256, "head_layers": 2, "head_heads": 4, "num_bins": 64, "tanh_actions": True},
+}
+
+
+def write_small_export(out_dir: str, structure: str = "policy_head", head: str = "lstm", seed: int = 0) -> str:
+    """Random weights at the benchmark size (`python runtime_helpers.py OUT [structure head]`)."""
+    policy = {**SMALL["policy"], "structure": structure, "head": head}
+    config = {"backbone": SMALL["backbone"], "policy": policy}
+    torch.manual_seed(seed)
+    model = PolicyModel.from_config(config)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.02 if p.ndim > 1 else 0.1) + (1.0 if "norm" in name and
+                                                                             name.endswith("weight") else 0.0))
+    write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=SMALL["backbone"],
+                 tokenizer_json=tiny_tokenizer().to_str(),
+                 tokenizer_config={"max_length": 16, "pad_id": 1, "add_special_tokens": True},
+                 preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
+                 statistics=statistics(2), model_card="# small random export (benchmarks)\n")
+    return out_dir
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_small_export(sys.argv[1], *sys.argv[2:4])
+    print(sys.argv[1])

@@ -8,13 +8,22 @@ import textwrap
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 SCRIPT = textwrap.dedent("""
-    import importlib.abc, sys
+    import importlib.abc, importlib.machinery, sys
     BLOCKED = ("jax", "jaxlib", "flax", "tensorflow", "transformers", "optax", "orbax")
 
+    class Refuse(importlib.abc.Loader):
+        def create_module(self, spec):
+            raise ImportError(f"vla_runtime must not import {spec.name}")
+
+        def exec_module(self, module):
+            raise ImportError(f"vla_runtime must not import {module.__name__}")
+
     class Blocker(importlib.abc.MetaPathFinder):
+        # A spec without origin: probes such as torch's find_spec() see "no files" (as on a robot
+        # without these packages); an actual import fails.
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"vla_runtime must not import {name}")
+                return importlib.machinery.ModuleSpec(name, Refuse(), origin=None)
             return None
 
     sys.meta_path.insert(0, Blocker())
