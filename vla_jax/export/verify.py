@@ -15,9 +15,11 @@ from typing import Any, Dict, Mapping
 
 import numpy as np
 
-# Max abs difference of normalised actions accepted per export dtype. float32 is the
-# parity promise; the others are rounding of weights/activations (measured on tiny and demo models).
-TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 1e-1, "int8": 1e-1}
+# Max abs difference of normalised actions (range [-1, 1]) accepted per export dtype. float32 is
+# the parity promise. The others are weight/activation rounding; measured on tiny random models:
+# fp16 5e-5..2e-4, bf16 9e-4..3e-3, int8 1e-3..4e-3 (tests/test_export.py). Deeper models
+# accumulate more rounding, hence the margin.
+TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2, "int8": 5e-2}
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the target"
 _COMPILED: Dict[Any, Any] = {}
 
