@@ -202,6 +202,9 @@ def make_head(cfg: VLAConfig) -> nn.Module:
 
 
 class VLAPolicy(nn.Module):
+    """``apply({"params": p}, batch, deterministic)`` -> outputs (module docstring). Training with
+    dropout (``deterministic=False``) needs ``rngs={"dropout": key}``."""
+
     config: VLAConfig
 
     def setup(self):
@@ -293,7 +296,7 @@ class VLAPolicy(nn.Module):
             ids = tok.encode(batch["action"].astype(jnp.float32)).reshape(n, ca)
             logits = logits_for(ids)
         elif self.is_initializing():  # params must exist before the decode loop can use them
-            logits = logits_for(jnp.full((n, ca), tok.encode(jnp.zeros(())), jnp.int32))
+            logits = logits_for(jnp.full((n, ca), act.action_token_offset(tok.vocab_size, tok.num_bins), jnp.int32))
         else:
             offset = act.action_token_offset(cfg.backbone.text.vocab_size, cfg.num_bins)
 
@@ -339,12 +342,11 @@ def _zero_invalid(x, frame_valid):
 
 def _gripper_logits_from_bins(cfg: VLAConfig, logits):
     """log P(gripper > 0.5) - log P(gripper <= 0.5) from the gripper's bin distribution."""
-    opening = cfg.action_tokenizer.from_bins(jnp.broadcast_to(jnp.arange(cfg.num_bins), (1, cfg.action_dim,
-                                                                                          cfg.num_bins))
-                                             .transpose(0, 2, 1))[0, :, -1]  # [bins]
+    bins = jnp.broadcast_to(jnp.arange(cfg.num_bins)[:, None], (cfg.num_bins, cfg.action_dim))
+    opening = cfg.action_tokenizer.from_bins(bins)[:, -1]  # [num_bins], gripper value of each bin
     hi = opening > 0.5
     neg = jnp.finfo(jnp.float32).min
-    return (jax.nn.logsumexp(jnp.where(hi, logits, neg), -1) - jax.nn.logsumexp(jnp.where(hi, neg, logits), -1))
+    return jax.nn.logsumexp(jnp.where(hi, logits, neg), -1) - jax.nn.logsumexp(jnp.where(hi, neg, logits), -1)
 
 
 def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None = None, *,
@@ -364,7 +366,8 @@ def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None 
             params["action_token"] = jnp.zeros((d,), jnp.float32)
             t = config.window_size
             head = make_head(config)
-            params["head"] = jax.jit(lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"])(rng)
+            init_head = jax.jit(lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"])
+            params["head"] = init_head(rng)
         return params
     if batch is None:
         batch = dummy_batch(config, batch_size=1, image_size=image_size, text_len=text_len)
