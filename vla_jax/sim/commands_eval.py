@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "preprocessing.json input_channel_order, else RGB")
     parser.add_argument("--gifs", type=int, default=4, help="number of episodes saved as rollout GIFs (default 4)")
     parser.add_argument("--device", default="cpu", help="torch device for an export folder (cpu or cuda)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads for an export on CPU (default 1: fastest for small policies; "
+                             "0 = torch's default)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step of a workdir (default: latest)")
 
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     policy, channel_order, kind = load_policy(args.policy, device=args.device, step=args.step,
-                                              channel_order=args.channel_order)
+                                              channel_order=args.channel_order, torch_threads=args.torch_threads)
     results = evaluate(policy, args.episodes, seed=args.seed, image_size=args.image_size, max_steps=args.max_steps,
                        channel_order=channel_order, record_episodes=args.gifs)
     summary = summarize(results)
