@@ -149,3 +149,15 @@ def test_no_gl_library_in_the_calling_process():
     assert before.mean() > 10 and not any(lib in loaded for lib in ("libEGL", "libOSMesa", "libLLVM", "libGLX"))
     with NavEnv(layout, image_size=32) as env:
         np.testing.assert_array_equal(env.render(), before)  # a reused GL context renders the same frame
+
+
+def test_unusable_gl_backend_is_one_clear_error(monkeypatch):
+    from vla_jax.sim.render_worker import RenderClient
+
+    monkeypatch.setenv("MUJOCO_GL", "no-such-backend")
+    client = RenderClient()  # a fresh worker that inherits the broken setting
+    try:
+        with pytest.raises(VLAJaxError, match="MUJOCO_GL='no-such-backend'.*apt-get install"):
+            client.load("<mujoco/>", 32)
+    finally:
+        client.close()

@@ -69,8 +69,12 @@ def import_mujoco():
             os.environ["MUJOCO_GL"] = backend
             if backend in ("egl", "osmesa"):
                 os.environ.setdefault("PYOPENGL_PLATFORM", backend)
-    import mujoco
-
+    try:
+        import mujoco
+    except (ImportError, RuntimeError, OSError) as err:  # e.g. an invalid MUJOCO_GL, a missing libGL
+        raise VLAJaxError(
+            f"cannot import MuJoCo with MUJOCO_GL={os.environ.get('MUJOCO_GL', '')!r} ({err}); {_GL_HELP}"
+        ) from err
     return mujoco
 
 
