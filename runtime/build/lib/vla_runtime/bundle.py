@@ -129,7 +129,18 @@ def read_json(export_dir: str, name: str) -> Dict:
         return json.load(f)
 
 
-def load_state_dict(export_dir: str, dtype: torch.dtype, device: str = "cpu") -> Dict[str, torch.Tensor]:
-    """model.safetensors -> tensors in `dtype` on `device` (int8 weights are dequantised here)."""
+def load_state_dict(export_dir: str, dtype_for) -> Dict[str, torch.Tensor]:
+    """model.safetensors -> CPU tensors, each cast to `dtype_for(name)` (int8 weights dequantised here).
+
+    Tensors are cast one at a time so peak memory stays near the file size (no float32 detour
+    for a half-precision export).
+    """
     raw = load_file(os.path.join(export_dir, "model.safetensors"), device="cpu")
-    return {k: v.to(device=device, dtype=dtype) for k, v in quantize.dequantize_state_dict(raw).items()}
+    out: Dict[str, torch.Tensor] = {}
+    for name in [k for k in raw if not k.endswith(quantize.SCALE_SUFFIX)]:
+        tensor = raw.pop(name)
+        scale = raw.pop(name + quantize.SCALE_SUFFIX, None)
+        if scale is not None:
+            tensor = quantize.dequantize(tensor, scale)
+        out[name] = tensor.to(dtype_for(name))
+    return out

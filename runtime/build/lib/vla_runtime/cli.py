@@ -57,7 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Verify an export folder (sha256 of every file) and print its summary.")
     info.add_argument("export_dir")
     info.set_defaults(fn=_info)
+    bench = sub.add_parser("bench", help="per-step latency: incremental vs full re-run of the window",
+                           description="Per-step latency of Policy.step, incremental vs full re-run (JSON line).")
+    bench.add_argument("export_dir")
+    bench.add_argument("--steps", type=int, default=20, help="timed steps after the window has filled")
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                       help="compute dtype (default: the export's; int8 exports run fp16 on CUDA, fp32 on CPU)")
+    bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    bench.set_defaults(fn=_bench)
     return parser
+
+
+def _bench(args) -> int:
+    import torch
+
+    from .bench import main as bench_main
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return bench_main(args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -285,6 +285,11 @@ class TextTransformer(nn.Module):
         self.register_buffer("_positions", sinusoidal_table(c.max_position_embeddings + 2, c.embed_dim,
                                                             c.pad_token_id), persistent=False)
 
+    def reset_buffers(self) -> None:
+        """Recomputes the position table on the embedding's device (e.g. after a meta-device build)."""
+        self._positions = sinusoidal_table(self.config.max_position_embeddings + 2, self.config.embed_dim,
+                                           self.config.pad_token_id).to(self.embed_tokens.weight.device)
+
     def table(self, upto: int) -> torch.Tensor:
         """The sinusoidal table with at least `upto` rows (grown on demand, like HF's)."""
         if upto > self._positions.shape[0]:

@@ -70,21 +70,24 @@ class Policy:
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeConfigError("device='cuda' was asked for but torch sees no CUDA device; use device='cpu'")
         torch_dtype = _resolve_dtype(config["dtype"], device, dtype)
-        model = PolicyModel.from_config(config)
-        state = bundle.load_state_dict(export_dir, torch.float32, "cpu")
-        expected = set(model.state_dict().keys())
-        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        # Built on the meta device and filled with the file's tensors (assign=True): peak memory is
+        # the file, not a float32 model plus a second copy (6.8 GB each for the full-size policy).
+        with torch.device("meta"):
+            model = PolicyModel.from_config(config)
+        state = bundle.load_state_dict(export_dir, model.param_dtype_for(torch_dtype))
+        weights = os.path.join(export_dir, "model.safetensors")
+        expected = model.state_dict()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         if missing or unexpected:
-            raise RuntimeConfigError(
-                f"{os.path.join(export_dir, 'model.safetensors')}: tensors do not fit the config "
-                f"(missing {missing[:5]}, unexpected {unexpected[:5]}); re-export with a matching vla-jax")
-        for name, tensor in model.state_dict().items():
+            raise RuntimeConfigError(f"{weights}: tensors do not fit the config (missing {missing[:5]}, "
+                                     f"unexpected {unexpected[:5]}); re-export with a matching vla-jax")
+        for name, tensor in expected.items():
             if tuple(state[name].shape) != tuple(tensor.shape):
-                raise RuntimeConfigError(
-                    f"{os.path.join(export_dir, 'model.safetensors')}: {name} has shape {tuple(state[name].shape)}, "
-                    f"the config needs {tuple(tensor.shape)}; re-export")
-        model.load_state_dict(state, strict=True)
-        model = model.to(device=device, dtype=torch_dtype).eval()
+                raise RuntimeConfigError(f"{weights}: {name} has shape {tuple(state[name].shape)}, the config "
+                                         f"needs {tuple(tensor.shape)}; re-export")
+        model.load_state_dict(state, strict=True, assign=True)
+        del state
+        model = model.materialize(device).eval()
         tokenizer = InstructionTokenizer(os.path.join(export_dir, "tokenizer.json"),
                                          TokenizerSpec.from_dict(config.get("tokenizer", {})))
         pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))

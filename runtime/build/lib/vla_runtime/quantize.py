@@ -41,11 +41,5 @@ def quantize_state_dict(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Te
     return out
 
 
-def dequantize_state_dict(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    out: Dict[str, torch.Tensor] = {}
-    for name, t in state.items():
-        if name.endswith(SCALE_SUFFIX):
-            continue
-        scale = state.get(name + SCALE_SUFFIX)
-        out[name] = t.float() * scale[:, None] if scale is not None else t
-    return out
+def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return q.float() * scale.float()[:, None]

@@ -95,15 +95,15 @@ class PolicyModel(nn.Module):
     def compute_dtype(self) -> torch.dtype:
         return self.backbone.text_model.model.embed_tokens.weight.dtype
 
-    def to(self, *args, **kwargs):
-        """Casts the backbone (and action token) only: heads stay float32, as vla_jax computes them."""
-        dtype = kwargs.pop("dtype", None)
-        super().to(*args, **kwargs)
-        if dtype is not None:
-            self.backbone.to(dtype=dtype)
-            if hasattr(self, "action_token"):
-                self.action_token.data = self.action_token.data.to(dtype)
-        return self
+    def param_dtype_for(self, compute_dtype: torch.dtype):
+        """name -> dtype: the backbone and action token in the compute dtype, heads float32 (as vla_jax)."""
+        return lambda name: torch.float32 if name.startswith("head.") else compute_dtype
+
+    def materialize(self, device) -> "PolicyModel":
+        """After `load_state_dict(..., assign=True)` on a meta-device model: move to `device` and
+        rebuild the non-persistent buffers (the sinusoidal position table)."""
+        self.backbone.text_model.model.reset_buffers()
+        return self.to(device)
 
     # ------------------------------------------------------------------------------ sequences
     def _block(self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
