@@ -120,7 +120,7 @@ def _write_workdir(workdir, cfg, params, stats):
     ck = Checkpointer(workdir, every=1, keep=1, use_async=False)
     state = types.SimpleNamespace(step=np.int32(5), params=params, opt_state={"count": np.zeros((), np.int32)},
                                   rng=np.zeros((2,), np.uint32))
-    ck.save(5, state, {"step": 5}, force=True)
+    ck.save(5, state, {"step": 5})
     ck.wait()
     ck.close()
 
