@@ -8,6 +8,8 @@ import pytest
 from vla_jax.heads import DiscreteTokenHead, GPTHead, LSTMHead, MLPHead
 
 B, T, D, C, A = 2, 4, 8, 3, 4
+# Tiny graphs compiled once each: cheaper XLA optimisation keeps the test fast.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 def _heads(has_gripper):
@@ -29,7 +31,7 @@ def test_head_shapes_causality_and_invalid_steps(name, has_gripper):
     head = _heads(has_gripper)[name]
     f, valid = _inputs()
     params = head.init(jax.random.key(1), f, valid)
-    apply = jax.jit(head.apply)
+    apply = jax.jit(head.apply, compiler_options=FAST_COMPILE)
     out = apply(params, f, valid)
     assert out["action"].shape == (B, T, C, A)
     arm = out["action"][..., : A - 1] if has_gripper else out["action"]
@@ -58,7 +60,7 @@ def test_lstm_step_api_matches_full_window_and_skips_invalid_steps():
     params = head.init(jax.random.key(1), f, valid)
     full = head.apply(params, f, valid)
     carry = head.apply(params, B, method=LSTMHead.initial_carry)
-    step = jax.jit(lambda c, x, v: head.apply(params, c, x, v, method=LSTMHead.step))
+    step = jax.jit(lambda c, x, v: head.apply(params, c, x, v, method=LSTMHead.step), compiler_options=FAST_COMPILE)
     for t in range(T):
         carry, out = step(carry, f[:, t], valid[:, t])
         np.testing.assert_allclose(out["action"], full["action"][:, t], atol=1e-5)
