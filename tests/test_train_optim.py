@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
+from data_pipelines.device import to_global_batch
 from data_pipelines.synthetic import SyntheticLoader
 from vla_jax import cli
 from vla_jax.errors import VLAJaxError
@@ -37,7 +38,7 @@ def _run(config, bundle, batches):
     init = jax.device_get(state.params)
     losses = []
     for batch in batches:
-        state, metrics = trainer.step(state, sharding.to_global_batch(batch, mesh))
+        state, metrics = trainer.step(state, to_global_batch(batch, mesh))
         losses.append(float(metrics["loss"]))
     return trainer, init, state, losses
 

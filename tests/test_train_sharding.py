@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     import json, sys
     import jax, numpy as np
     from jax.sharding import PartitionSpec as P
-    from data_pipelines.synthetic import SyntheticLoader
+    from data_pipelines.device import to_global_batch
     from vla_jax.train import sharding
     from vla_jax.train.config import load_config
     from vla_jax.train.loop import build_trainer, make_data
@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent(
         sharded = sum(any(ax is not None for ax in s.spec) for s in jax.tree.leaves(trainer.state_shardings.params))
         losses = []
         for batch in batches:
-            state, metrics = trainer.step(state, sharding.to_global_batch(batch, mesh))
+            state, metrics = trainer.step(state, to_global_batch(batch, mesh))
             losses.append(float(metrics["loss"]))
         final = [np.asarray(x) for x in jax.tree.leaves(state.params)]
         np.savez(sys.argv[1] + f"/{name}.npz", *init, *final)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import jax
 import ml_collections
 import numpy as np
+from data_pipelines.device import to_global_batch
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
@@ -297,7 +298,10 @@ def train(
     try:
         with _Stopper() as stopper:
             while step < total:
-                batch = sharding.to_global_batch(next(iterator), mesh)
+                # Synchronous on purpose: the loader state saved with a checkpoint must be exactly the
+                # batches consumed; the jitted step is dispatched asynchronously, so the host builds
+                # the next batch while the devices run this one.
+                batch = to_global_batch(next(iterator), mesh)
                 state, metrics = step_fn(state, batch)
                 step += 1
                 logger.advance()

@@ -93,13 +93,3 @@ def check_global_batch(global_batch_size: int, mesh: Mesh) -> None:
         raise VLAJaxError(
             f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes"
         )
-
-
-def to_global_batch(host_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """Host-local numpy slices -> global arrays sharded on the batch axis.
-
-    Each process passes only its ``global_batch / process_count`` rows; JAX
-    stitches them into one logical array without any host seeing the others.
-    """
-    sharding = batch_sharding(mesh)
-    return {key: jax.make_array_from_process_local_data(sharding, np.asarray(value)) for key, value in host_batch.items()}
