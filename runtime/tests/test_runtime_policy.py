@@ -111,3 +111,33 @@ def test_int8_export_loads_close_to_float(tmp_path):
         p.reset("go left")
     frame = _frames(1)[0]
     assert np.abs(a.predict_normalized(frame) - b.predict_normalized(frame)).max() < 0.1
+
+
+@pytest.mark.parametrize("mode", ["bounds", "bounds_q99", "normal"])
+def test_normalise_run_denormalise_round_trip(tmp_path, mode):
+    """A model whose readout emits normalise(target) returns the target in robot units from step()."""
+    from runtime_helpers import statistics, tiny_backbone_config, tiny_policy_config, tiny_tokenizer
+    from vla_runtime.bundle import write_export
+    from vla_runtime.normalization import ActionStatistics
+    from vla_runtime.structures import PolicyModel
+
+    stats_d = statistics(3, mode)
+    stats = ActionStatistics.from_dict(stats_d)
+    lo, hi = (stats.q01, stats.q99) if mode == "bounds_q99" else (stats.min, stats.max)
+    target = lo + np.array([[0.2, 0.5, 0.9], [0.7, 0.1, 0.4]]) * (hi - lo)  # [C, A] robot units
+    model_units = stats.normalize(target)
+    if mode == "normal":
+        model_units = np.clip(model_units, -0.99, 0.99)
+        target = stats.denormalize(model_units)
+    policy_cfg, backbone = tiny_policy_config(), tiny_backbone_config()
+    model = PolicyModel.from_config({"backbone": backbone, "policy": policy_cfg})
+    state = model.state_dict()
+    state["head.readout.out.weight"].zero_()
+    state["head.readout.out.bias"].copy_(torch.from_numpy(np.arctanh(model_units).reshape(-1)))  # tanh head
+    write_export(str(tmp_path), state_dict=state, policy_config=policy_cfg, backbone_config=backbone,
+                 tokenizer_json=tiny_tokenizer().to_str(), tokenizer_config={"max_length": 8, "pad_id": 1},
+                 preprocessing={"image_size": [16, 16]}, statistics=stats_d, model_card="x")
+    policy = Policy.load(str(tmp_path))
+    policy.reset("go left")
+    for frame in _frames(2):
+        np.testing.assert_allclose(policy.step(frame), target, atol=1e-5)
