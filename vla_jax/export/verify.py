@@ -24,7 +24,11 @@ INSTRUCTION = "Navigate around the obstacle on the left side and reach the targe
 _COMPILED: Dict[Any, Any] = {}
 
 
-def _jax_actions(vla_config):
+# Tiny models (tests): XLA's cheap optimisation level compiles several times faster.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def _jax_actions(vla_config, fast_compile: bool = False):
     """Jitted float32 VLAPolicy -> actions, compiled once per config (verifying several dtypes reuses it)."""
     import dataclasses
 
@@ -33,12 +37,15 @@ def _jax_actions(vla_config):
     from vla_jax.vla import VLAPolicy
 
     f32 = vla_config.replace(backbone=dataclasses.replace(vla_config.backbone, dtype="float32"))
-    if f32 not in _COMPILED:
-        _COMPILED[f32] = jax.jit(lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"])
-    return _COMPILED[f32]
+    key = (f32, fast_compile)
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
+                                 compiler_options=FAST_COMPILE if fast_compile else None)
+    return _COMPILED[key]
 
 
-def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: int = 0) -> Dict[str, Any]:
+def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: int = 0,
+                  fast_compile: bool = False) -> Dict[str, Any]:
     import jax
     import torch
     from vla_runtime import Policy
@@ -56,7 +63,7 @@ def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: 
     ids, mask = policy.tokenizer(INSTRUCTION)
     batch = {"image": images, "image_mask": image_mask, "tokens": ids[None].astype(np.int32),
              "token_mask": mask[None]}
-    ref = np.asarray(_jax_actions(vla_config)(jax.tree.map(np.asarray, params), batch), np.float64)
+    ref = np.asarray(_jax_actions(vla_config, fast_compile)(jax.tree.map(np.asarray, params), batch), np.float64)
 
     model = policy.model
     mdtype = model.compute_dtype
