@@ -4,6 +4,7 @@ Slow (~1-2 min: the torch wheel is installed from the local package index/cache)
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -44,6 +45,10 @@ def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
         return proc.stdout
 
     run(pip + ["torch==2.13.0", "numpy", "safetensors", "tokenizers"], 600)
-    run(pip + ["--no-deps", RUNTIME_DIR], 300)
+    # Build from a copy: setuptools builds in the source tree and would leave runtime/build behind.
+    source = shutil.copytree(
+        RUNTIME_DIR, tmp_path / "runtime-src", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+    )
+    run(pip + ["--no-deps", str(source)], 300)
     out = run([py, "-c", CHECK, export], 120)
     assert "FRESH-VENV-OK" in out and str(venv) in out  # the installed copy, not the source tree
