@@ -165,7 +165,7 @@ class JaxTrainStep:
         from vla_jax.train.model import build_model, example_batch
         from vla_jax.train.optimizer import make_optimizer, trainable_mask
         from vla_jax.train.state import TrainState
-        from vla_jax.train.step import jit_step, make_step_fn
+        from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
 
         self.config = config
         self.mesh = sharding.make_mesh(1, 1, devices=jax.devices()[:1])
@@ -182,13 +182,14 @@ class JaxTrainStep:
         abstract = jax.eval_shape(lambda s: s, state)
         shardings = sharding.tree_shardings(abstract, self.mesh, config.mesh.min_shard_size)
         self.state = jax.device_put(state, shardings)
+        options = FAST_COMPILE_OPTIONS if config.get("xla_fast_compile", False) else None
         self.step_fn = jit_step(make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask),
-                                shardings, list(init_batch), self.mesh)
+                                shardings, list(init_batch), self.mesh, compiler_options=options)
 
     def place(self, batch: dict) -> dict:
-        from vla_jax.train import sharding
+        from data_pipelines.device import to_global_batch  # the trainer's own host -> device path
 
-        return sharding.to_global_batch(batch, self.mesh)
+        return to_global_batch(batch, self.mesh)
 
     def compile_seconds(self, batch: dict) -> float:
         """Lower + compile once (timed); later calls run this executable, so nothing compiles twice."""
