@@ -30,7 +30,9 @@ SCRIPT = textwrap.dedent(
     assert jax.device_count() == 8, jax.devices()
     # min_shard_size=0 so that every divisible leaf is really split over fsdp.
     config = load_config("configs/tiny.py", [("mesh.min_shard_size", "0"), ("batch_size", "8"),
-                                               ("xla_fast_compile", "true")])
+                                               ("xla_fast_compile", "true"),
+                                               ("model.backbone.vision.num_hidden_layers", "1"),
+                                               ("model.backbone.text.layers", "1")])
     bundle = build_model(config)
     loader = make_data(config, 0, 1)
     batches = [loader.batch_at(i) for i in range(3)]
