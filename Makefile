@@ -10,9 +10,22 @@ export JAX_PLATFORMS := cpu
 export TF_CPP_MIN_LOG_LEVEL := 3
 export MUJOCO_GL ?= egl
 
-.PHONY: venv test demo clean
+.PHONY: venv sysdeps test demo clean
 
-venv: $(STAMP)
+venv: sysdeps $(STAMP)
+
+# MuJoCo renders headless through EGL with Mesa's software driver (llvmpipe).
+# Install the two system libraries only when they are missing (fresh machines).
+sysdeps:
+	@if ! ldconfig -p | grep -q 'libEGL_mesa.so.0'; then \
+	  echo "Installing headless OpenGL (libegl1, libgl1-mesa-dri) for MuJoCo rendering..."; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libgl1-mesa-dri >/dev/null) \
+	      || { echo "error: apt-get could not install libegl1 libgl1-mesa-dri; install them (or libosmesa6 and set MUJOCO_GL=osmesa) and rerun"; exit 1; }; \
+	  else \
+	    echo "error: MuJoCo needs EGL: run 'sudo apt-get install libegl1 libgl1-mesa-dri' (or libosmesa6 with MUJOCO_GL=osmesa) and rerun"; exit 1; \
+	  fi; \
+	fi
 
 # Hosts whose pip config names absent local mirrors print one warning per package; hide only those.
 $(STAMP): pyproject.toml runtime/pyproject.toml
