@@ -6,17 +6,19 @@
 `ARG` (after the colon) is the demo folder holding `rlds/` (vla-jax convert-episodes)
 and `tokenizer/` (trained on the instructions); `vla-jax demo` creates both.
 
-Expect on a 2-core CPU: about 6 minutes for the training steps, loss (MSE on
-actions normalised to [-1, 1]) from about 0.5 to below 0.05; then closed-loop
-success and instruction sensitivity in the table `vla-jax demo` prints
-(docs/demo_trajectories.png shows a run).
+Expect on a 2-core CPU: about 8-9 minutes for the 1200 training steps (batch 32),
+the loss (Huber on actions normalised to [-1, 1]) going from ~0.19 (step 50) to ~0.06
+(step 1200); then the
+closed-loop table `vla-jax demo` prints (measured: success 92%, instruction
+sensitivity 100% on 50 held-out worlds; docs/demo_trajectories.png shows that run).
 
-Model: vision 2x64 at 64 px (patch 8), text 2x64, 16 latent queries, LSTM policy head,
-window 4 (1.6 s of history), chunk 4, 2-D actions [linear_x, linear_y] (the
-simulated expert, like the users, practically never turns). Data: the users'
-format through `data_pipelines` (grain over ArrayRecord), mirror augmentation
-so both sides are equally represented and the side must be read from the
-instruction.
+Model: vision 2x64 at 48 px (patch 8), text 2x64 (vocab 512), 16 latent queries,
+LSTM policy head (1x64), window 2 (0.8 s of history), chunk 4, 2-D actions
+[linear_x, linear_y] (the simulated expert, like the users, practically never turns).
+Window 4 at 64 px learned no better here and was about 3x slower per step.
+Data: the users' format through `data_pipelines` (grain over ArrayRecord), mirror
+augmentation so both sides are equally represented and the side must be read from
+the instruction.
 """
 
 import ml_collections
