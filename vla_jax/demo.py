@@ -64,7 +64,7 @@ def _train_tokenizer(out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from vla_jax.train.config import load_config_file
 
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # the workdir records data/tokenizer paths; absolute ones work from any cwd
     if args.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
