@@ -107,5 +107,5 @@ def test_compile_time(results):
     r = results["compile_time"]
     assert {p["scan"] for p in r["points"]} == {True, False}
     for p in r["points"]:
-        assert _pos(p["lower_s"]) and _pos(p["compile_s"]) and _pos(p["params"])
+        assert _pos(p["lower_s"]) and _pos(p["compile_s"]) and _pos(p["total_cpu_s"]) and _pos(p["params"])
     assert Path(r["plot"]).is_file() and Path(r["plot"]).stat().st_size > 1000
