@@ -164,7 +164,7 @@ def run(args) -> dict:
     if len(ok) == 2:
         result["speedup_vs_torch"] = result_sides["torch"]["median_s"] / result_sides["ours"]["median_s"]
         result["goal_met"] = bool(peak) and result_sides["ours"]["mfu"] >= 0.4 and result["speedup_vs_torch"] > 1
-    common.print_table(f"train step, bf16, {name}, batch {args.batch} x window {vcfg.window_size}",
+    common.print_table(f"train step, {vcfg.backbone.dtype}, {name}, batch {args.batch} x window {vcfg.window_size}",
                        ["side", "median s", "samples/s", "tokens/s", "model TFLOP/s", "MFU"], rows)
     return result
 
