@@ -174,14 +174,16 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=0, help="samples per step (default 4; quick 2)")
     p.add_argument("--window", type=int, default=16, help="history frames per sample (RoboVLMs CALVIN: 16)")
     p.add_argument("--text-len", type=int, default=16)
-    p.add_argument("--steps", type=int, default=0, help="timed steps per side (default 20; quick 3)")
+    p.add_argument("--steps", type=int, default=0, help="timed steps per side (default 20; quick 2)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak-tflops", type=float, default=None, help="peak to divide by when the device is not known")
     p.add_argument("--subprocess", action="store_true", help="run each side in its own process (default on GPU)")
     p.add_argument("--side", choices=("ours", "torch"), help=argparse_hidden())
     p.add_argument("--side-out", help=argparse_hidden())
     args = p.parse_args(argv)
-    args.steps = args.steps or (3 if args.quick else 20)
+    args.steps = args.steps or (2 if args.quick else 20)
+    if args.quick:
+        args.warmup = min(args.warmup, 1)
     if args.quick:
         quick = common.quick_train_config()
         args.batch, args.text_len = quick.batch_size, quick.data.instruction_length

@@ -90,6 +90,8 @@ def run(args) -> dict:
     # Torch runs at 1 thread and at every core: with other jobs on the host, OpenMP's spinning
     # barriers can make the multi-threaded run many times slower; the reference gets its best.
     threads = sorted({1, os.cpu_count() or 1}) if not args.torch_threads else [args.torch_threads]
+    if args.quick and not args.torch_threads:
+        threads = [1]
 
     def at(t, fn):
         def call():
