@@ -181,9 +181,19 @@ def pack(embeds: jax.Array, valid: jax.Array):
     -> (packed embeds [N, S, D], packed valid [N, S], new index of every original slot [N, S]).
     """
     order = jnp.argsort(~valid, axis=1, stable=True)
-    packed = jnp.take_along_axis(embeds, order[..., None], axis=1)
     new_index = jnp.cumsum(valid, axis=1) - 1
-    return packed, jnp.take_along_axis(valid, order, axis=1), new_index
+    return select_slots(embeds, order), jnp.take_along_axis(valid, order, axis=1), new_index
+
+
+def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
+    """``x[n, index[n, k]]`` for x [N, S, D], index [N, K] -> [N, K, D], exactly.
+
+    A one-hot matmul instead of a gather: a gather's gradient is a scatter-add, which XLA runs
+    several times slower than this small batched matmul on CPU (the train-step benchmark's text
+    path went from ~1.2 s to ~0.5 s), and no faster on TPU/GPU. One nonzero per row keeps it exact.
+    """
+    one_hot = jax.nn.one_hot(index, x.shape[1], dtype=x.dtype)
+    return jnp.einsum("nks,nsd->nkd", one_hot, x, precision=jax.lax.Precision.HIGHEST)
 
 
 def make_head(cfg: VLAConfig) -> nn.Module:
@@ -256,7 +266,7 @@ class VLAPolicy(nn.Module):
         packed, packed_valid, new_index = pack(embeds, valid)
         hidden = self.backbone.decode(packed, packed_valid, deterministic)
         idx = new_index[:, -1]
-        feats = jnp.take_along_axis(hidden, idx[:, None, None], axis=1)[:, 0]
+        feats = select_slots(hidden, idx[:, None])[:, 0]
         return feats.reshape(b, t, -1)
 
     def interleaved_features(self, batch, deterministic=True):
@@ -273,7 +283,7 @@ class VLAPolicy(nn.Module):
         hidden = self.backbone.decode(packed, packed_valid, deterministic)
         action_slots = jnp.arange(t) * s + (s - 1)
         idx = jnp.clip(new_index[:, action_slots], 0, t * s - 1)  # invalid blocks: any slot, zeroed later
-        return jnp.take_along_axis(hidden, idx[..., None], axis=1)
+        return select_slots(hidden, idx)
 
     def discrete_logits(self, batch, deterministic=True):
         """-> action logits [B, T, C, A, bins] (teacher forced, or greedy without batch["action"])."""
@@ -289,7 +299,7 @@ class VLAPolicy(nn.Module):
             packed, packed_valid, new_index = pack(embeds, valid)
             hidden = self.backbone.decode(packed, packed_valid, deterministic)
             before = new_index[:, -ca:] - 1  # the slot that predicts each action token
-            hidden = jnp.take_along_axis(hidden, before[..., None], axis=1)
+            hidden = select_slots(hidden, before)
             return self.head(hidden, self.backbone.lm_logits)
 
         if "action" in batch:
