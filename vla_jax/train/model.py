@@ -69,21 +69,11 @@ def build_model(config: ml_collections.ConfigDict) -> ModelBundle:
     return ModelBundle(module=VLAPolicy(vcfg), loss_fn=lambda outputs, batch: vla_loss(vcfg, outputs, batch))
 
 
-def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1) -> dict[str, np.ndarray]:
+def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1) -> dict:
     """Zeros with the DESIGN.md batch shapes the config implies (for `init` / `eval_shape`)."""
-    m, d = config.model, config.data
-    b, t, c, a = batch_size, m.window_size, m.fwd_pred_next_n, m.action_dim
-    s, n = m.backbone.vision.image_size, d.instruction_length
-    return {
-        "image": np.zeros((b, t, s, s, 3), np.uint8),
-        "image_mask": np.ones((b, t), bool),
-        "tokens": np.zeros((b, n), np.int32),
-        "token_mask": np.ones((b, n), bool),
-        "action": np.zeros((b, t, c, a), np.float32),
-        "action_mask": np.ones((b, t, c), bool),
-        "action_dim_mask": np.ones((b, a), bool),
-        "dataset_id": np.zeros((b,), np.int32),
-    }
+    from vla_jax.vla import dummy_batch
+
+    return dummy_batch(vla_config(config), batch_size=batch_size, text_len=config.data.instruction_length)
 
 
 def _path(p: tuple) -> str:
@@ -96,23 +86,20 @@ def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple
     reinit = []
     for path, leaf in flat_t.items():
         name = _path(path)
-        if path not in flat_s:
+        src = flat_s.get(path)
+        if src is None:
+            problem = (f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
+                       f"or add it to --config.init_reinit (a regex of freshly initialised params)")
+        elif tuple(src.shape) != tuple(leaf.shape):
+            problem = (f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
+                       f"this config; make config.model match it or add it to --config.init_reinit")
+        else:
+            problem = None
+        if problem:
             if reinit_pattern and re.search(reinit_pattern, name):
                 reinit.append(name)
                 continue
-            raise VLAJaxError(
-                f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
-                f"or add it to --config.init_reinit (a regex of freshly initialised params)"
-            )
-        src = flat_s[path]
-        if tuple(src.shape) != tuple(leaf.shape):
-            if reinit_pattern and re.search(reinit_pattern, name):
-                reinit.append(name)
-                continue
-            raise VLAJaxError(
-                f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
-                f"this config; make config.model match it or add it to --config.init_reinit"
-            )
+            raise VLAJaxError(problem)
         flat_t[path] = np.asarray(src, dtype=leaf.dtype)
     return traverse_util.unflatten_dict(flat_t), reinit
 
