@@ -31,7 +31,7 @@ sysdeps:
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing vla-jax, vla-runtime and their dependencies into $(VENV) (a few minutes the first time)..."
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e './runtime[server]' 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+	$(PY) -m pip install -q --disable-pip-version-check -e './runtime[server]' -e '.[export,dev]' 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $(STAMP)
 
 test: venv

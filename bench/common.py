@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import math
 import os
 import platform
 import statistics
@@ -98,10 +97,6 @@ def jax_sync(x):
 
 
 # ------------------------------------------------------------------------------------------------ output
-def finite_positive(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
-
-
 def write_result(path: str | os.PathLike, result: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +198,7 @@ class JaxTrainStep:
 
 
 def random_batch(config, *, seed: int = 0, image_size: int | None = None) -> dict:
-    """A full (no padding) random batch with the DESIGN.md keys for a train config; numpy."""
+    """A full (no padding) random batch with the docs/design.md keys for a train config; numpy."""
     import numpy as np
 
     m = config.model

@@ -1,1 +1,1 @@
-"""Everything between files on disk and a sharded batch (see DESIGN.md, "The batch")."""
+"""Everything between files on disk and a sharded batch (see docs/design.md, "The batch")."""

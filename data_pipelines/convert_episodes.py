@@ -20,6 +20,8 @@ import numpy as np
 
 from data_pipelines import mobile_episodes as me
 from data_pipelines.errors import BadDataCounter, DataError
+from tqdm import tqdm
+from array_record.python.array_record_module import ArrayRecordWriter
 
 log = logging.getLogger("data_pipelines")
 DEFAULT_NAME = "mobile_episodes"
@@ -73,8 +75,6 @@ def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
 
 
 def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, counter, min_length, progress):
-    from tqdm import tqdm
-
     for path in tqdm(paths, desc=progress, unit="episode", disable=None):
         try:
             ep = me.read_episode(path, color_order=color_order, action_dims=action_dims,
@@ -92,8 +92,6 @@ def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, 
 
 def _prescan(paths, *, action_dims, color_order, min_length, skip_bad, counter) -> list[str]:
     """Validate every file without decoding pixels (fast), so bad files fail before anything is written."""
-    from tqdm import tqdm
-
     good = []
     for path in tqdm(paths, desc="check episodes", unit="episode", disable=None):
         try:
@@ -119,8 +117,6 @@ def add_array_record(builder_dir: str) -> list[str]:
     """
     import tensorflow as tf
     import tensorflow_datasets as tfds
-    from array_record.python.array_record_module import ArrayRecordWriter
-
     written = []
     for src in sorted(glob.glob(os.path.join(builder_dir, "*.tfrecord-*"))):
         dst = src.replace(".tfrecord-", ".array_record-")

@@ -4,6 +4,10 @@ Every message names the file, the episode and the key, and says how to fix it.
 The `vla-jax` CLI prints it as one line.
 """
 
+import collections
+import logging
+import threading
+
 
 class DataError(Exception):
     """Bad input data; the message is the whole explanation."""
@@ -18,9 +22,6 @@ class BadDataCounter:
     """
 
     def __init__(self, source: str = "data"):
-        import collections
-        import threading
-
         self.source = source
         self._lock = threading.Lock()
         self.by_reason: collections.Counter[str] = collections.Counter()
@@ -31,8 +32,6 @@ class BadDataCounter:
         return sum(self.by_reason.values())
 
     def record(self, err: "DataError | str", reason: str = "bad_episode") -> None:
-        import logging
-
         message = str(err)
         with self._lock:
             self.by_reason[reason] += 1

@@ -15,6 +15,8 @@ import dataclasses
 import io
 
 import numpy as np
+from PIL import Image
+from PIL import Image, ImageOps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,15 +84,11 @@ def decode_np(data) -> np.ndarray:
     """Encoded image bytes (JPEG/PNG) or an array -> uint8 [H, W, 3]."""
     if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 3:
         return data
-    from PIL import Image
-
     with Image.open(io.BytesIO(bytes(data))) as img:
         return np.asarray(img.convert("RGB"))
 
 
 def resize_np(image: np.ndarray, size: int, pad: bool = False) -> np.ndarray:
-    from PIL import Image, ImageOps
-
     if image.shape[:2] == (size, size):
         return image
     img = Image.fromarray(image)
@@ -101,8 +99,6 @@ def resize_np(image: np.ndarray, size: int, pad: bool = False) -> np.ndarray:
 
 def augment_np(frames: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
     """uint8 [T, H, W, 3] -> augmented uint8 [T, H, W, 3]; one draw shared by the window."""
-    from PIL import Image
-
     t, h, w, _ = frames.shape
     area = rng.uniform(*cfg.crop_scale)
     ratio = rng.uniform(*cfg.crop_ratio)

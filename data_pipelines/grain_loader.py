@@ -18,13 +18,16 @@ from __future__ import annotations
 import collections
 import logging
 
+import grain
 import numpy as np
+from tqdm import tqdm
 
 from data_pipelines import frame_transforms as ft
 from data_pipelines import mobile_episodes as me
 from data_pipelines import oxe_registry as oxe
 from data_pipelines import rlds, statistics
 from data_pipelines import traj_transforms as tt
+from data_pipelines.batch import host_batch_size
 from data_pipelines.errors import BadDataCounter, DataError
 from data_pipelines.tokenize import InstructionTokenizer
 
@@ -52,7 +55,7 @@ def _episode_arrays(ep) -> tuple[np.ndarray, list, str]:
 
 
 class WindowTransform:
-    """(episode, step) index -> one sample with DESIGN.md keys (tokens added after batching)."""
+    """(episode, step) index -> one sample with docs/design.md keys (tokens added after batching)."""
 
     def __init__(self, builder_dir, split, index, cfg, stats, train: bool):
         self.builder_dir, self.split, self.index = builder_dir, split, index
@@ -105,12 +108,8 @@ class MobileGrainLoader:
     """Loader protocol over converted mobile episodes (kind="mobile_grain")."""
 
     def __init__(self, cfg, *, tokenizer, global_batch_size, process_index, process_count, seed, train):
-        import grain
-
-        from data_pipelines.loader import _per_host
-
         self.cfg, self.train, self.seed = cfg, train, int(seed)
-        self.batch_size = _per_host(global_batch_size, process_count)
+        self.batch_size = host_batch_size(global_batch_size, process_count)
         self.bad_episodes = BadDataCounter("mobile")
         self.spec = oxe.get_spec(oxe.get_mixture(cfg["mixture"])[0][0])
         self.builder_dir = rlds.find_builder_dir(self.spec.tfds_name, cfg["data_dir"])
@@ -143,8 +142,6 @@ class MobileGrainLoader:
         log.info("mobile_grain: %d episodes, %d frames in %s/%s", len(lengths), n, self.builder_dir, self.split)
 
     def _frame_index(self, src, min_length: int):
-        from tqdm import tqdm
-
         index, lengths = [], []
         for e in tqdm(range(len(src)), desc="index episodes", unit="episode", disable=None):
             steps = src[e]["steps"]

@@ -1,4 +1,8 @@
-"""`make_loader`: the one entry point the trainer calls (docs/INTERFACES.md, "Data").
+"""`make_loader`: the one entry point the trainer calls (docs/INTERFACES.md, "Data"), and the data config.
+
+The loaders are siblings behind one protocol (`data_pipelines.batch.Loader`):
+`rlds_loader.RLDSLoader` (kind "rlds_mixture"), `grain_loader.MobileGrainLoader`
+(kind "mobile_grain") and, for generated data, `synthetic.SyntheticLoader`.
 
     loader = make_loader(data_config, tokenizer=tok, global_batch_size=256,
                          process_index=jax.process_index(), process_count=jax.process_count(), seed=0)
@@ -7,7 +11,7 @@
     loader.statistics                  # {dataset: {"action": {mean,std,min,max,q01,q99,mask}, "normalization": mode}}
     loader.bad_episodes                # BadDataCounter: skipped episodes by reason (skip_bad_episodes=True)
 
-Batch keys (DESIGN.md): image uint8 [b,T,H,W,3], image_mask bool [b,T], tokens int32 [b,L],
+Batch keys (docs/design.md): image uint8 [b,T,H,W,3], image_mask bool [b,T], tokens int32 [b,L],
 token_mask bool [b,L], action f32 [b,T,C,A], action_mask bool [b,T,C], action_dim_mask bool [b,A],
 dataset_id int32 [b].
 
@@ -46,16 +50,12 @@ data_config fields (ml_collections.ConfigDict or dict; unset fields take DEFAULT
 from __future__ import annotations
 
 import copy
-import json
-import logging
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
-
-from data_pipelines.errors import BadDataCounter, DataError
-from data_pipelines.tokenize import InstructionTokenizer
-
-log = logging.getLogger("data_pipelines")
+from data_pipelines.batch import Loader
+from data_pipelines.errors import DataError
+from data_pipelines.grain_loader import MobileGrainLoader
+from data_pipelines.rlds_loader import RLDSLoader
 
 DEFAULTS: dict[str, Any] = {
     "kind": "rlds_mixture", "data_dir": None, "mixture": None, "split": None,
@@ -67,7 +67,6 @@ DEFAULTS: dict[str, Any] = {
     "read_threads": None, "transform_threads": None, "ram_budget_gb": 32,
     "worker_count": 0, "worker_buffer_size": 2, "episode_cache": 1024,
 }
-BATCH_KEYS = ("image", "image_mask", "tokens", "token_mask", "action", "action_mask", "action_dim_mask", "dataset_id")
 
 
 def resolve_config(data_config) -> dict:
@@ -93,71 +92,12 @@ def resolve_config(data_config) -> dict:
     return out
 
 
-def _per_host(global_batch_size: int, process_count: int) -> int:
-    if global_batch_size % process_count:
-        raise DataError(f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}; "
-                        "pick a multiple of the number of hosts")
-    return global_batch_size // process_count
-
-
-class RLDSLoader:
-    """tf.data mixture loader.
-
-    Resume: `get_state` records (seed, batches served). `set_state` restarts the
-    pipeline with a seed derived from both, so a resumed run sees a fresh,
-    deterministic order instead of repeating the first batches; tf.data shuffle
-    buffers are not serialised (they would be gigabytes). Use `mobile_grain` when
-    bit-exact resume matters.
-    """
-
-    def __init__(self, cfg, *, tokenizer, global_batch_size, process_index, process_count, seed, train):
-        self.cfg, self.train, self.seed = cfg, train, int(seed)
-        self.process_index, self.process_count = process_index, process_count
-        self.batch_size = _per_host(global_batch_size, process_count)
-        self.tokenize = InstructionTokenizer(tokenizer, cfg["max_text_len"])
-        self.bad_episodes = BadDataCounter("rlds")
-        self._batches = 0
-        self._restart_seed = self.seed
-        self._build()
-
-    def _build(self):
-        from data_pipelines import mixtures
-
-        self.dataset, self.statistics, self.weights = mixtures.make_mixture_dataset(
-            self.cfg, batch_size=self.batch_size, train=self.train, seed=self._restart_seed,
-            process_index=self.process_index, process_count=self.process_count, counter=self.bad_episodes)
-
-    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        from data_pipelines.rlds import iterate_numpy
-
-        for batch in iterate_numpy(self.dataset):
-            tokens, token_mask = self.tokenize(list(batch.pop("language_instruction")))
-            batch.pop("episode_id", None)
-            batch["tokens"], batch["token_mask"] = tokens, token_mask
-            self._batches += 1
-            yield {k: batch[k] for k in BATCH_KEYS}
-
-    def get_state(self) -> dict:
-        return {"kind": "rlds_mixture", "seed": self.seed, "restart_seed": self._restart_seed,
-                "batches": self._batches}
-
-    def set_state(self, state: dict) -> None:
-        if state.get("kind") != "rlds_mixture":
-            raise DataError(f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state; "
-                            "resume with the data config the checkpoint was written with")
-        self._batches = int(state["batches"])
-        self._restart_seed = (int(state["restart_seed"]) * 1_000_003 + self._batches) % (2**31 - 1)
-        self._build()
+LOADERS = {"rlds_mixture": RLDSLoader, "mobile_grain": MobileGrainLoader}
 
 
 def make_loader(data_config, *, tokenizer, global_batch_size: int, process_index: int = 0,
-                process_count: int = 1, seed: int = 0, train: bool = True):
+                process_count: int = 1, seed: int = 0, train: bool = True) -> Loader:
     """Build the loader named by `data_config.kind` (see the module docstring for the fields)."""
     cfg = resolve_config(data_config)
-    if cfg["kind"] == "mobile_grain":
-        from data_pipelines.grain_loader import MobileGrainLoader
-
-        return MobileGrainLoader(cfg, tokenizer=tokenizer, global_batch_size=global_batch_size,
-                                 process_index=process_index, process_count=process_count, seed=seed, train=train)
-    return RLDSLoader(cfg, tokenizer=tokenizer, global_batch_size=global_batch_size, process_index=process_index,
-                      process_count=process_count, seed=seed, train=train)
+    return LOADERS[cfg["kind"]](cfg, tokenizer=tokenizer, global_batch_size=global_batch_size,
+                                process_index=process_index, process_count=process_count, seed=seed, train=train)

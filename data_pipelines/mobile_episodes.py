@@ -1,4 +1,4 @@
-"""Reader for the users' HDF5 mobile-robot episodes (see shared/MOBILE_EPISODES.md).
+"""Reader for the users' HDF5 mobile-robot episodes (see docs/mobile_episodes.md).
 
 The files are accepted exactly as the ROS 2 collector writes them: BGR frames
 (configurable), `[linear_x, linear_y, angular_z]` key-press actions, event types,
@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from data_pipelines.errors import DataError
+import h5py
+from PIL import Image
 
 EVENT_TYPES = ("episode_start", "start_action", "stop_action")
 # Lateral (linear_y) and angular (angular_z) velocities change sign under a left-right mirror.
@@ -154,8 +156,6 @@ def read_episode(
     load_images=False validates everything but the pixels (fast pre-scan); the
     returned `images` is then an empty [T, 0, 0, 3] placeholder.
     """
-    import h5py
-
     name = os.path.basename(path)
     where = f"{path}: episode {name}"
     if color_order not in ("bgr", "rgb"):
@@ -234,8 +234,6 @@ def read_episode(
 def _read_images(ds, image_size: int | None) -> np.ndarray:
     if image_size is None:
         return np.asarray(ds[()])
-    from PIL import Image
-
     out = np.empty((ds.shape[0], image_size, image_size, 3), np.uint8)
     for t in range(ds.shape[0]):  # frame by frame: peak RAM is one full-resolution frame
         out[t] = np.asarray(Image.fromarray(ds[t]).resize((image_size, image_size), Image.BILINEAR))

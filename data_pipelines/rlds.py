@@ -21,6 +21,8 @@ import numpy as np
 
 from data_pipelines import oxe_registry as oxe
 from data_pipelines.errors import BadDataCounter, DataError
+from tqdm import tqdm
+from data_pipelines import statistics
 
 log = logging.getLogger("data_pipelines")
 MAX_EPISODE_STEPS = 1 << 20
@@ -206,10 +208,6 @@ def dataset_identity(spec: oxe.DatasetSpec, builder, split: str) -> dict:
 def dataset_statistics(spec: oxe.DatasetSpec, data_dir: str, cache_dir: str | None = None,
                        skip_bad_episodes: bool = False) -> dict:
     """Cached action statistics over the train split of one dataset (all hosts compute the same numbers)."""
-    from tqdm import tqdm
-
-    from data_pipelines import statistics
-
     builder = open_builder(spec.tfds_name, data_dir)
     identity = dataset_identity(spec, builder, spec.train_split)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import h5py
 
 STEP_VALUES = np.array([-1.15, 0.0, 1.15], np.float32)
 
@@ -41,8 +42,6 @@ def write_mobile_episode(
     **overrides,
 ) -> str:
     """Write one episode file; `overrides` replace datasets (value None deletes one) to make bad files."""
-    import h5py
-
     images, actions, events = mobile_episode_arrays(num_frames, height, width, seed)
     data = {"images": images, "actions": actions,
             "action_event_types": np.array(events, dtype=h5py.string_dtype("utf-8"))}

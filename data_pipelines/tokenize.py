@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from data_pipelines.errors import DataError
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -35,7 +36,6 @@ def load_tokenizer(path: str):
 
 def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 512, model_max_length: int = 64):
     """Train a byte-level BPE tokenizer on `texts`, save it to `out_dir`, return it (AutoTokenizer-loadable)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = list(SPECIAL_TOKENS.values())

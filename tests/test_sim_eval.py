@@ -7,8 +7,8 @@ import pytest
 
 from vla_jax.cli import main
 from vla_jax.errors import VLAJaxError
-from vla_jax.sim import evaluate as ev
-from vla_jax.sim import plots
+from vla_jax.evaluate import closed_loop as ev
+from vla_jax.evaluate import plots
 from vla_jax.sim.env import KEY
 
 
@@ -79,7 +79,7 @@ def test_policy_with_a_bad_chunk_is_a_clear_error():
 
 
 def test_sim_eval_command_smoke(tmp_path, monkeypatch, capsys):
-    from vla_jax.sim import policies
+    from vla_jax.evaluate import policies
 
     monkeypatch.setattr(policies, "load_policy", lambda path, **kw: (SideFollower(), "RGB", "export"))
     out = tmp_path / "eval"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vla_jax.errors import VLAJaxError
-from vla_jax.sim.offline_metrics import format_metrics, offline_metrics
+from vla_jax.evaluate.offline_metrics import format_metrics, offline_metrics
 
 
 def test_metrics_on_hand_made_arrays():

@@ -32,7 +32,7 @@ def make_config(structure, head, **kw):
 
 
 def make_batch(action_dim=3, seed=0, has_gripper=True):
-    """DESIGN.md keys built by hand; sample 1 starts one frame into the window and has padded text."""
+    """docs/design.md keys built by hand; sample 1 starts one frame into the window and has padded text."""
     rng = np.random.default_rng(seed)
     action = rng.uniform(-0.9, 0.9, (B, T, C, action_dim)).astype(np.float32)
     if has_gripper:

@@ -49,11 +49,6 @@ def bin_width(num_bins: int, low: float = -1.0, high: float = 1.0) -> float:
     return (high - low) / num_bins
 
 
-def bin_centers(num_bins: int, low: float = -1.0, high: float = 1.0) -> np.ndarray:
-    """Centres of the uniform bins, in the (companded) ``[low, high]`` space."""
-    return low + (np.arange(num_bins, dtype=np.float64) + 0.5) * bin_width(num_bins, low, high)
-
-
 def _to_unit(x, low, high):
     return (x - low) / (high - low) * 2.0 - 1.0
 

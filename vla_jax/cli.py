@@ -1,9 +1,14 @@
 """`vla-jax` command line: one subcommand per thing a user can do.
 
-Subcommands live next to the code they drive; this file only dispatches. Each
-entry names a module that defines `add_arguments(parser)` and `run(args) -> int`
-so that importing the CLI (and `--help`) stays fast and a broken optional
-subsystem cannot take the other subcommands down.
+One naming rule: subcommand `NAME` is the module `vla_jax.commands.NAME` (dashes
+become underscores). A command module defines `add_arguments(parser)` and
+`run(args) -> int`; it stays thin and calls the code it drives. Only the chosen
+module is imported, so `--help` stays fast and a broken optional subsystem cannot
+take the other subcommands down.
+
+Arguments the subcommand's parser does not declare are an error, unless the
+module sets ``ACCEPTS_EXTRA_ARGS = True``: then they arrive as
+``args.extra_args`` (``vla-jax train`` takes ``--config.KEY=VALUE`` that way).
 """
 
 from __future__ import annotations
@@ -13,27 +18,28 @@ import importlib
 import os
 import sys
 
-# name -> (module, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "convert-hf": ("vla_jax.convert.commands_convert", "Convert a Hugging Face Kosmos-2 checkpoint folder to vla-jax params."),
-    "verify-hf": ("vla_jax.convert.commands_verify", "Check our Flax Kosmos-2 against the Hugging Face torch model on random inputs."),
-    "train": ("vla_jax.train.commands", "Train or post-train a VLA from a config file (resumes an existing workdir)."),
-    "stats": ("data_pipelines.commands_stats", "Compute and print action statistics of a dataset or mixture."),
-    "convert-episodes": ("data_pipelines.commands_convert", "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset."),
-    "inspect-data": ("data_pipelines.commands_inspect", "Print batch shapes/statistics of a mixture and save an image grid."),
-    "export": ("vla_jax.export.commands", "Export a training workdir to a torch runtime folder (vla_runtime)."),
-    "sim-collect": ("vla_jax.sim.commands_collect", "Collect scripted-expert episodes in the MuJoCo mobile-navigation scene (HDF5)."),
-    "sim-eval": ("vla_jax.sim.commands_eval", "Closed-loop evaluation of an export or a workdir in the MuJoCo scene."),
-    "eval-offline": ("vla_jax.sim.commands_offline", "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match)."),
-    "demo": ("vla_jax.demo", "The main job end to end: collect, convert, post-train, export, drive."),
+from data_pipelines.errors import DataError
+from vla_jax.errors import VLAJaxError
+
+# name -> one-line help (the module is vla_jax.commands.<name with _ for ->)
+SUBCOMMANDS: dict[str, str] = {
+    "convert-hf": "Convert a Hugging Face Kosmos-2 checkpoint folder to vla-jax params.",
+    "verify-hf": "Check our Flax Kosmos-2 against the Hugging Face torch model on random inputs.",
+    "train": "Train or post-train a VLA from a config file (resumes an existing workdir).",
+    "stats": "Compute and print action statistics of a dataset or mixture.",
+    "convert-episodes": "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset.",
+    "inspect-data": "Print batch shapes/statistics of a mixture and save an image grid.",
+    "export": "Export a training workdir to a torch runtime folder (vla_runtime).",
+    "sim-collect": "Collect scripted-expert episodes in the MuJoCo mobile-navigation scene (HDF5).",
+    "sim-eval": "Closed-loop evaluation of an export or a workdir in the MuJoCo scene.",
+    "eval-offline": "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match).",
+    "demo": "The main job end to end: collect, convert, post-train, export, drive.",
 }
+USER_ERRORS = (VLAJaxError, DataError)
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from data_pipelines.errors import DataError
-    from vla_jax.errors import VLAJaxError
-
-    return (VLAJaxError, DataError)
+def command_module(name: str) -> str:
+    return "vla_jax.commands." + name.replace("-", "_")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,9 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_text) in SUBCOMMANDS.items():
+    for name, help_text in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text, add_help=False)
     return parser
+
+
+def parse_command_args(name: str, module, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"vla-jax {name}", description=SUBCOMMANDS[name])
+    module.add_arguments(parser)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(module, "ACCEPTS_EXTRA_ARGS", False):
+        args.extra_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     name = argv[0]
     if name not in SUBCOMMANDS:
         parser.error(f"unknown command {name!r}; choose one of: {', '.join(SUBCOMMANDS)}")
-    module_name, help_text = SUBCOMMANDS[name]
+    module_name = command_module(name)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
@@ -67,14 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vla-jax {name}: not available in this build ({module_name} is missing)", file=sys.stderr)
             return 2
         raise
-    sub_parser = argparse.ArgumentParser(prog=f"vla-jax {name}", description=help_text)
-    module.add_arguments(sub_parser)
-    args = sub_parser.parse_args(argv[1:])
+    args = parse_command_args(name, module, argv[1:])
     if debug:
         return int(module.run(args) or 0)
     try:
         return int(module.run(args) or 0)
-    except _user_error_types() as err:
+    except USER_ERRORS as err:
         print(f"vla-jax {name}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """The four RoboVLMs policy structures on a Kosmos-2 backbone.
 
-``VLAPolicy(config)(batch, deterministic)`` takes the batch of DESIGN.md
+``VLAPolicy(config)(batch, deterministic)`` takes the batch of docs/design.md
 (``image`` uint8 [B, T, H, W, 3], ``image_mask`` [B, T], ``tokens`` /
 ``token_mask`` [B, L]; ``action`` [B, T, C, A] only for the discrete teacher
 forcing) and returns
@@ -386,7 +386,7 @@ def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None 
 
 
 def dummy_batch(config: VLAConfig, batch_size: int = 1, image_size: int | None = None, text_len: int = 8) -> dict:
-    """A zero batch with the DESIGN.md keys and this config's shapes (init, compile checks)."""
+    """A zero batch with the docs/design.md keys and this config's shapes (init, compile checks)."""
     b, t, c, a = batch_size, config.window_size, config.fwd_pred_next_n, config.action_dim
     hw = image_size or config.backbone.vision.image_size
     return {

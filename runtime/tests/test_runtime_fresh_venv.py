@@ -8,8 +8,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from runtime_helpers import write_tiny_export
 
 RUNTIME_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +28,6 @@ print("FRESH-VENV-OK", vla_runtime.__file__)
 """
 
 
-@pytest.mark.slow
 def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
     export = write_tiny_export(str(tmp_path / "export"), structure="policy_head", head="gpt")
     venv = tmp_path / "venv"

@@ -18,6 +18,7 @@ from typing import Dict
 
 import numpy as np
 import torch
+from .policy import Policy
 
 
 def _time_steps(policy, frames) -> list:
@@ -34,8 +35,6 @@ def _time_steps(policy, frames) -> list:
 
 def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
               camera=(480, 640)) -> Dict:
-    from .policy import Policy
-
     inc = Policy.load(export_dir, device=device, dtype=dtype, incremental=True)
     full = Policy.load(export_dir, device=device, dtype=dtype, incremental=False)
     warmup = inc.window + 1

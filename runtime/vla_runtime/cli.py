@@ -10,10 +10,14 @@ import sys
 from typing import List, Optional
 
 from .errors import InputError, RuntimeConfigError
+from .policy import Policy
+from .bundle import read_config
+from .sizes import model_sizes
+from .bench import main as bench_main
+import torch
 
 
 def _serve(args) -> int:
-    from .policy import Policy
     from .server import PolicyServer
 
     policy = Policy.load(args.export_dir, device=args.device, mode=args.mode)
@@ -29,9 +33,6 @@ def _serve(args) -> int:
 
 
 def _info(args) -> int:
-    from .bundle import read_config
-    from .sizes import model_sizes
-
     config = read_config(args.export_dir)
     summary = {k: config[k] for k in ("architecture", "dtype", "format_version")}
     summary["policy"] = config["policy"]
@@ -70,10 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bench(args) -> int:
-    import torch
-
-    from .bench import main as bench_main
-
     if args.threads:
         torch.set_num_threads(args.threads)
     return bench_main(args)

@@ -21,6 +21,7 @@ from typing import Dict
 import torch
 
 from .quantize import is_linear_weight
+from .structures import PolicyModel
 
 FULL_KOSMOS2 = {
     "latent_query_num": 64,
@@ -35,8 +36,6 @@ FULL_POLICY = {"structure": "policy_head", "head": "lstm", "window_size": 16, "f
 
 
 def model_sizes(backbone: Dict, policy: Dict) -> Dict:
-    from .structures import PolicyModel
-
     with torch.device("meta"):
         model = PolicyModel.from_config({"backbone": backbone, "policy": policy})
     head = {f"head.{k}" for k, _ in model.head.named_parameters()} if model.head is not None else set()

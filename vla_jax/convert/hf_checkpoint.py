@@ -23,6 +23,7 @@ from safetensors import safe_open
 from vla_jax.convert.kosmos2_table import IGNORED_HF_TENSORS, hf_shape, mapping_table, to_ours
 from vla_jax.errors import VLAJaxError
 from vla_jax.models.kosmos2 import Kosmos2Config, init_params
+from vla_jax.models.stacking import unstack_layers
 
 
 def read_hf_config(src: str | Path, **knobs: Any) -> Kosmos2Config:
@@ -116,7 +117,5 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
         flat[row.ours] = np.stack(arrays) if row.num_layers else arrays[0]
     params = traverse_util.unflatten_dict(flat, sep="/")
     if not config.scan_layers:
-        from vla_jax.models.stacking import unstack_layers
-
         params = unstack_layers(params)
     return config, params

@@ -17,6 +17,14 @@ import torch
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.export import mapping
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from data_pipelines.errors import DataError
+from data_pipelines.tokenize import load_tokenizer
+from vla_runtime.bundle import EXPORT_DTYPES, write_export
+from vla_runtime.preprocess import Preprocessing
+from vla_jax.vla import CLIP_MEAN, CLIP_STD
+from vla_jax.train.checkpoint import load_for_inference
+from vla_jax.train.model import vla_config as make_vla_config
 
 # Written into the model card and config.json so a robot-side file says where it came from.
 EXPORTER = "vla-jax export"
@@ -49,8 +57,6 @@ def synthetic_tokenizer_json(vocab_size: int) -> str:
     Ids follow the synthetic generator: <s>=0, <pad>=1, </s>=2, "left"=5, "right"=6, so
     "go left" -> [<s>, <unk>=3 ... ] keeps the side token meaningful; every other id is a placeholder word.
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "left": 5, "right": 6}
     vocab.update({f"w{i}": i for i in range(7, vocab_size)})
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -63,9 +69,6 @@ def tokenizer_files(tokenizer: Optional[str], vocab_size: int) -> tuple[str, int
     """(tokenizer.json text, pad id) from a tokenizer folder; the synthetic one when `tokenizer` is None."""
     if tokenizer is None:
         return synthetic_tokenizer_json(vocab_size), 1
-    from data_pipelines.errors import DataError
-    from data_pipelines.tokenize import load_tokenizer
-
     try:
         tok = load_tokenizer(tokenizer)
     except DataError as err:
@@ -158,11 +161,6 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
 
     tokenizer: folder AutoTokenizer can load (tokenizer.json inside), or None for a synthetic-data model.
     """
-    from vla_runtime.bundle import EXPORT_DTYPES, write_export
-    from vla_runtime.preprocess import Preprocessing
-
-    from vla_jax.vla import CLIP_MEAN, CLIP_STD
-
     if dtype not in EXPORT_DTYPES:
         raise VLAJaxError(f"export: --dtype {dtype!r} is unknown; use one of {', '.join(EXPORT_DTYPES)}")
     if input_channel_order not in ("RGB", "BGR"):
@@ -192,9 +190,6 @@ def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dt
                    dataset: Optional[str] = None, tokenizer: Optional[str] = None,
                    input_channel_order: str = "RGB"):
     """`vla-jax export`: (vla_config, params, config.json content) of the written export."""
-    from vla_jax.train.checkpoint import load_for_inference
-    from vla_jax.train.model import vla_config as make_vla_config
-
     config, params, statistics = load_for_inference(workdir, step)
     vcfg = make_vla_config(config)
     data = config.get("data", {})

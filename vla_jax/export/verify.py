@@ -14,6 +14,12 @@ import os
 from typing import Any, Dict, Mapping
 
 import numpy as np
+import dataclasses
+import jax
+from vla_jax.vla import VLAPolicy
+import torch
+from vla_runtime import Policy
+from vla_runtime.preprocess import normalize_uint8
 
 # Max abs difference of normalised actions (range [-1, 1]) accepted per export dtype. float32 is
 # the parity promise. The others are weight/activation rounding; measured on tiny random models:
@@ -30,12 +36,6 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive
 
 def _jax_actions(vla_config, fast_compile: bool = False):
     """Jitted float32 VLAPolicy -> actions, compiled once per config (verifying several dtypes reuses it)."""
-    import dataclasses
-
-    import jax
-
-    from vla_jax.vla import VLAPolicy
-
     f32 = vla_config.replace(backbone=dataclasses.replace(vla_config.backbone, dtype="float32"))
     key = (f32, fast_compile)
     if key not in _COMPILED:
@@ -46,11 +46,6 @@ def _jax_actions(vla_config, fast_compile: bool = False):
 
 def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: int = 0,
                   fast_compile: bool = False) -> Dict[str, Any]:
-    import jax
-    import torch
-    from vla_runtime import Policy
-    from vla_runtime.preprocess import normalize_uint8
-
     policy = Policy.load(export_dir, device="cpu")
     dtype = policy.config["dtype"]
     t, size = vla_config.window_size, vla_config.backbone.vision.image_size

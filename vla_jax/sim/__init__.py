@@ -1,1 +1,4 @@
-"""vla_jax.sim"""
+"""vla_jax.sim: the simulated mobile-navigation task (MuJoCo scene, robot, scripted expert, data collection).
+
+Evaluation of policies in it lives in `vla_jax.evaluate`.
+"""

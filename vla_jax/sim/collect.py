@@ -1,4 +1,4 @@
-"""Scripted-expert episodes written as the users' HDF5 files (MOBILE_EPISODES.md), byte for byte in format.
+"""Scripted-expert episodes written as the users' HDF5 files (docs/mobile_episodes.md), byte for byte in format.
 
 Each file: ``images`` uint8 (T, H, W, 3) gzip BGR, ``actions`` float32 (T, 3)
 key presses, ``action_event_types`` UTF-8 strings, optional

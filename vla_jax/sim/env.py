@@ -12,7 +12,7 @@ wheel contacts. Collisions are judged geometrically on the dense path
 (`success.py`), the same rule the evaluation uses; a collision ends the episode.
 
 Action units are the users': ``[linear_x, linear_y(, angular_z)]`` key presses
-of magnitude 1.15 (MOBILE_EPISODES.md). Larger commands saturate at 1.15, as
+of magnitude 1.15 (docs/mobile_episodes.md). Larger commands saturate at 1.15, as
 the robot's motor limits would.
 """
 

@@ -29,6 +29,8 @@ import threading
 import numpy as np
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.sim.scene import import_mujoco
+from vla_jax.sim.scene import make_renderer
 
 _LAYOUT_FIELDS = ("body_pos", "body_quat", "geom_size", "geom_pos", "geom_quat", "geom_rgba", "geom_rbound",
                   "geom_aabb", "light_pos", "light_dir", "light_diffuse", "mat_rgba")
@@ -51,8 +53,6 @@ def _recv(stream) -> dict | None:
 # ---------------------------------------------------------------------------- worker side
 class _Worker:
     def __init__(self):
-        from vla_jax.sim.scene import import_mujoco
-
         self.mj = import_mujoco()
         self.live: dict[int, tuple] = {}  # handle -> (model, data, renderer, size)
         # Opening a GL context and uploading a model costs ~0.5 s on a CPU, more than a
@@ -63,8 +63,6 @@ class _Worker:
         self.next_handle = 0
 
     def load(self, xml: str, size: int) -> int:
-        from vla_jax.sim.scene import make_renderer
-
         fresh = self.mj.MjModel.from_xml_string(xml)
         model, renderer = fresh, None
         pool = self.free.get(size)

@@ -2,7 +2,7 @@
 
 The users name every episode file after its scenario:
 ``{1box|2box}_{hori|vert}_{left|right}_{core|variant}_{close|medium|far}``
-(MOBILE_EPISODES.md). We lay the simulated world out from exactly these tokens
+(docs/mobile_episodes.md). We lay the simulated world out from exactly these tokens
 so that collected files look like theirs and closed-loop results can be
 reported per scenario.
 
@@ -69,7 +69,7 @@ class Scenario:
 
     @property
     def instruction(self) -> str:
-        """The fixed evaluation instruction (MOBILE_EPISODES.md: evaluation uses one fixed phrasing)."""
+        """The fixed evaluation instruction (docs/mobile_episodes.md: evaluation uses one fixed phrasing)."""
         return instruction_for_side(self.side)
 
     def with_side(self, side: str) -> "Scenario":

@@ -30,6 +30,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vla_jax.errors import VLAJaxError
+from jax.experimental import multihost_utils
+from vla_jax.train import lora
 
 CONFIG_FILE = "config.json"
 STATISTICS_FILE = "statistics.json"
@@ -41,8 +43,6 @@ def _gather_json(obj: Any) -> list[Any]:
     """Every process's JSON-able ``obj``, in process order (collective when multi-process)."""
     if jax.process_count() == 1:
         return [obj]
-    from jax.experimental import multihost_utils
-
     raw = np.frombuffer(json.dumps(obj).encode(), np.uint8)
     lengths = multihost_utils.process_allgather(np.asarray([raw.size], np.int32))
     padded = np.zeros((int(np.max(lengths)),), np.uint8)
@@ -165,7 +165,5 @@ def load_for_inference(workdir: str | Path, step: int | None = None) -> tuple[ml
     config = read_config(workdir)
     _, params = load_params(workdir, step)
     if config.get("lora", {}).get("enabled", False):
-        from vla_jax.train import lora
-
         params = jax.tree.map(np.asarray, lora.merge(params["base"], params["lora"], config.lora))
     return config, params, read_statistics(workdir)

@@ -33,6 +33,12 @@ from vla_jax.train.model import ModelBundle, build_model, example_batch, load_pr
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
 from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
+from jax.experimental import multihost_utils
+from tqdm import tqdm
+from tensorboardX import SummaryWriter
+from data_pipelines.synthetic import SyntheticLoader
+from data_pipelines.loader import make_loader
+from data_pipelines.tokenize import load_tokenizer
 
 log = logging.getLogger("vla_jax.train")
 
@@ -43,8 +49,6 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar
 def make_data(config: ml_collections.ConfigDict, process_index: int, process_count: int):
     data = config.data
     if data.source == "synthetic":
-        from data_pipelines.synthetic import SyntheticLoader
-
         m = config.model
         return SyntheticLoader(
             global_batch_size=config.batch_size, process_index=process_index, process_count=process_count,
@@ -53,9 +57,6 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
             vocab_size=m.backbone.text.vocab_size,
         )
     if data.source == "loader":
-        from data_pipelines.loader import make_loader
-        from data_pipelines.tokenize import load_tokenizer
-
         m = config.model
         expected = {"window_size": m.window_size, "action_chunk": m.fwd_pred_next_n, "action_dim": m.action_dim,
                     "image_size": m.backbone.vision.image_size, "max_text_len": data.instruction_length}
@@ -109,8 +110,6 @@ class _Stopper:
     def should_stop(self) -> bool:
         flag = np.int32(self.signum or 0)
         if jax.process_count() > 1:  # every host must stop at the same step to save collectively
-            from jax.experimental import multihost_utils
-
             flag = np.max(multihost_utils.process_allgather(flag))
             if flag and self.signum is None:
                 self.signum = int(flag)
@@ -126,13 +125,9 @@ class _Logger:
         self.bar = self.tb = self.wandb = None
         if not self.active:
             return
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True,
                         disable=not config.progress_bar)
         self.metrics_file = open(workdir / ckpt.METRICS_FILE, "a")
-        from tensorboardX import SummaryWriter
-
         self.tb = SummaryWriter(str(workdir / "tensorboard"))
         if config.wandb.enabled:
             try:

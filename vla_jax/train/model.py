@@ -27,6 +27,13 @@ import numpy as np
 from flax import traverse_util
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.train.checkpoint import load_for_inference
+from vla_jax.convert.converted import load_converted
+from vla_jax.models import kosmos2
+from vla_jax.vla import VLAConfig
+from vla_jax.losses import vla_loss
+from vla_jax.vla import VLAPolicy
+from vla_jax.vla import dummy_batch
 
 
 @dataclasses.dataclass
@@ -37,8 +44,6 @@ class ModelBundle:
 
 
 def backbone_config(model_cfg: ml_collections.ConfigDict):
-    from vla_jax.models import kosmos2
-
     d = model_cfg.backbone.to_dict()
     try:
         return kosmos2.Kosmos2Config(
@@ -56,23 +61,16 @@ def backbone_config_dict(kosmos_config) -> dict:
 
 
 def vla_config(config: ml_collections.ConfigDict):
-    from vla_jax.vla import VLAConfig
-
     return VLAConfig.from_dict(config.model.to_dict())
 
 
 def build_model(config: ml_collections.ConfigDict) -> ModelBundle:
-    from vla_jax.losses import vla_loss
-    from vla_jax.vla import VLAPolicy
-
     vcfg = vla_config(config)
     return ModelBundle(module=VLAPolicy(vcfg), loss_fn=lambda outputs, batch: vla_loss(vcfg, outputs, batch))
 
 
 def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1) -> dict:
-    """Zeros with the DESIGN.md batch shapes the config implies (for `init` / `eval_shape`)."""
-    from vla_jax.vla import dummy_batch
-
+    """Zeros with the docs/design.md batch shapes the config implies (for `init` / `eval_shape`)."""
     return dummy_batch(vla_config(config), batch_size=batch_size, text_len=config.data.instruction_length)
 
 
@@ -111,14 +109,10 @@ def load_pretrained(init_from: str, params: Any, config: ml_collections.ConfigDi
         raise VLAJaxError(f"config init_from={init_from!r} does not exist; point it at convert-hf output or a training workdir")
     params = jax.tree.map(np.asarray, params)
     if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
-        from vla_jax.train.checkpoint import load_for_inference
-
         _, source, _ = load_for_inference(path)
         merged, reinit = _overlay(params, source, config.init_reinit, str(path))
         note = f"initialised from training workdir {path}" + (f"; fresh: {', '.join(reinit)}" if reinit else "")
         return merged, note
-    from vla_jax.convert.converted import load_converted
-
     ours = backbone_config(config.model)
     source_cfg, source = load_converted(str(path), scan_layers=ours.scan_layers)
     if source_cfg.to_hf_dict() != ours.to_hf_dict():

@@ -20,6 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from vla_jax.errors import VLAJaxError
+from jax.experimental import mesh_utils
 
 BATCH_AXES = ("data", "fsdp")
 
@@ -41,8 +42,6 @@ def make_mesh(data: int = -1, fsdp: int = 1, devices: list | None = None) -> Mes
             "set --config.mesh.data=-1 to use them all"
         )
     # mesh_utils orders devices so that the fsdp axis follows the fast interconnect on TPU.
-    from jax.experimental import mesh_utils
-
     if len(devices) == jax.device_count() and devices == list(jax.devices()):
         grid = mesh_utils.create_device_mesh((data, fsdp), devices=devices, allow_split_physical_axes=True)
     else:

@@ -11,6 +11,7 @@ from typing import Any
 
 import flax.struct
 import jax
+import jax.numpy as jnp
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -23,6 +24,4 @@ class TrainState(flax.struct.PyTreeNode):
 
     @classmethod
     def create(cls, params: Any, optimizer, rng: jax.Array) -> "TrainState":
-        import jax.numpy as jnp
-
         return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params), rng=rng)

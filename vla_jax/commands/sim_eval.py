@@ -7,6 +7,9 @@ import json
 import time
 from pathlib import Path
 
+from vla_jax.evaluate import plots, policies
+from vla_jax.evaluate.closed_loop import evaluate, format_table, summarize
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", required=True,
@@ -30,12 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_jax.sim import plots
-    from vla_jax.sim.evaluate import evaluate, format_table, summarize
-    from vla_jax.sim.policies import load_policy
-
     start = time.perf_counter()
-    policy, channel_order, kind = load_policy(args.policy, device=args.device, step=args.step,
+    policy, channel_order, kind = policies.load_policy(args.policy, device=args.device, step=args.step,
                                               channel_order=args.channel_order, torch_threads=args.torch_threads)
     results = evaluate(policy, args.episodes, seed=args.seed, image_size=args.image_size, max_steps=args.max_steps,
                        channel_order=channel_order, record_episodes=args.gifs)

@@ -1,4 +1,4 @@
-"""The users' offline, per-frame metrics (MOBILE_EPISODES.md), so our numbers compare with theirs.
+"""The users' offline, per-frame metrics (docs/mobile_episodes.md), so our numbers compare with theirs.
 
 MAE, RMSE, "success" = |pred - gt| < threshold (0.1 and 0.2) per dimension and
 for all dimensions at once, and "direction match" = sign agreement. The users

@@ -15,18 +15,19 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import jax
 import numpy as np
+from PIL import Image
 
+from data_pipelines.statistics import denormalize
+from data_pipelines.tokenize import InstructionTokenizer, load_tokenizer
 from vla_jax.errors import VLAJaxError
+from vla_jax.train.checkpoint import load_for_inference
+from vla_jax.train.model import build_model
 
 
 class JaxWorkdirPolicy:
     def __init__(self, config, params, statistics: dict):
-        import jax
-
-        from data_pipelines.tokenize import InstructionTokenizer, load_tokenizer
-        from vla_jax.train.model import build_model
-
         if not config.data.get("tokenizer"):
             raise VLAJaxError("the workdir's config has no data.tokenizer folder; a JAX policy needs the tokenizer "
                               "training used (export the workdir and evaluate the export instead)")
@@ -47,8 +48,6 @@ class JaxWorkdirPolicy:
 
     @classmethod
     def load(cls, workdir: str | Path, step: int | None = None) -> "JaxWorkdirPolicy":
-        from vla_jax.train.checkpoint import load_for_inference
-
         config, params, statistics = load_for_inference(workdir, step)
         return cls(config, params, statistics)
 
@@ -61,14 +60,10 @@ class JaxWorkdirPolicy:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise VLAJaxError(f"frame must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
         if image.shape[:2] != (self.image_size, self.image_size):
-            from PIL import Image
-
             image = np.asarray(Image.fromarray(image).resize((self.image_size, self.image_size), Image.BILINEAR))
         return image
 
     def step(self, image: np.ndarray) -> np.ndarray:
-        from data_pipelines.statistics import denormalize
-
         if self.tokens is None:
             raise VLAJaxError("call reset(instruction) with a non-empty instruction before step()")
         self.history.append(self._frame(image))

@@ -2,7 +2,7 @@
 
 Any object with ``reset(instruction)`` and ``step(image) -> [C, A]`` (action
 chunk in the robot's units) can be evaluated: the torch runtime's
-``vla_runtime.Policy``, the JAX workdir adapter (`policies.py`), or a test
+``vla_runtime.Policy``, the JAX reference policy (`jax_policy.py`), or a test
 double. Each control step the policy sees the current camera frame and the
 first action of its chunk is held for 0.4 s (receding horizon; a policy that
 ensembles chunks does so inside ``step``).

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patches  # noqa: E402
 
-from vla_jax.sim.evaluate import EpisodeResult  # noqa: E402
+from vla_jax.evaluate.closed_loop import EpisodeResult  # noqa: E402
 from vla_jax.sim.success import TARGET_REGION  # noqa: E402
 
 _SIDE_COLOR = {"left": "tab:blue", "right": "tab:orange"}

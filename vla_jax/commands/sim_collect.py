@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from vla_jax.sim.collect import collect
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=72, help="number of episodes (default 72, the users' first data set)")
@@ -16,8 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_jax.sim.collect import collect
-
     start = time.perf_counter()
     paths = collect(args.out, args.episodes, image_size=args.image_size, seed=args.seed,
                     instruction_fraction=args.instruction_fraction)

@@ -1,4 +1,4 @@
-"""`vla-jax eval-offline --workdir DIR --data RLDS_DIR`: the users' per-frame metrics on held-out episodes.
+"""The users' per-frame metrics of a training workdir on held-out episodes (`vla-jax eval-offline`).
 
 The workdir's model sees the validation split exactly as training saw its
 train split (same loader, window, chunk, image size; no augmentation), and its
@@ -9,34 +9,21 @@ statistics and compared with the recorded action in robot units.
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
+import jax
+import numpy as np
+from tqdm import tqdm
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", required=True, help="training workdir (vla-jax train)")
-    parser.add_argument("--data", required=True, help="RLDS data dir written by vla-jax convert-episodes")
-    parser.add_argument("--split", default=None, help="split to score (default: the dataset's validation split)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    parser.add_argument("--batch-size", type=int, default=32, help="frames per forward pass (default 32)")
-    parser.add_argument("--out", default=None, help="write the metrics JSON here (default <workdir>/eval_offline.json)")
+from data_pipelines.loader import make_loader
+from data_pipelines.statistics import denormalize
+from data_pipelines.tokenize import load_tokenizer
+from vla_jax.errors import VLAJaxError
+from vla_jax.evaluate.offline_metrics import offline_metrics
+from vla_jax.train.checkpoint import load_for_inference
+from vla_jax.train.model import build_model
 
 
 def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, step: int | None = None,
                      batch_size: int = 32) -> dict:
-    import jax
-    import numpy as np
-    from tqdm import tqdm
-
-    from data_pipelines.loader import make_loader
-    from data_pipelines.statistics import denormalize
-    from data_pipelines.tokenize import load_tokenizer
-    from vla_jax.errors import VLAJaxError
-    from vla_jax.sim.offline_metrics import offline_metrics
-    from vla_jax.train.checkpoint import load_for_inference
-    from vla_jax.train.model import build_model
-
     config, params, statistics = load_for_inference(workdir, step)
     if config.data.get("source") != "loader" or not config.data.get("tokenizer"):
         raise VLAJaxError(f"{workdir} was not trained on a dataset through data_pipelines (data.source="
@@ -75,14 +62,3 @@ def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, s
     metrics = offline_metrics(np.concatenate(preds), np.concatenate(targets), np.concatenate(masks), dim_names=names)
     metrics["workdir"], metrics["data"] = str(workdir), str(data_dir)
     return metrics
-
-
-def run(args: argparse.Namespace) -> int:
-    from vla_jax.sim.offline_metrics import format_metrics
-
-    metrics = evaluate_offline(args.workdir, args.data, split=args.split, step=args.step, batch_size=args.batch_size)
-    out = Path(args.out) if args.out else Path(args.workdir) / "eval_offline.json"
-    out.write_text(json.dumps(metrics, indent=2))
-    print(format_metrics(metrics))
-    print(f"wrote {out}")
-    return 0

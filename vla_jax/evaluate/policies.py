@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.evaluate.jax_policy import JaxWorkdirPolicy
 
 EXPORT_FILES = ("config.json", "model.safetensors", "preprocessing.json")
 
@@ -54,8 +55,6 @@ def load_policy(path: str | Path, *, device: str = "cpu", step: int | None = Non
             torch.set_num_threads(int(torch_threads))
         return Policy.load(str(path), device=device), order, "export"
     if is_workdir(path):
-        from vla_jax.sim.jax_policy import JaxWorkdirPolicy
-
         order = "RGB" if channel_order == "auto" else channel_order
         return JaxWorkdirPolicy.load(path, step=step), order, "workdir"
     raise VLAJaxError(

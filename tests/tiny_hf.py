@@ -1,4 +1,4 @@
-"""Build a tiny random Hugging Face Kosmos-2 checkpoint (torch) for tests, benchmarks and docs.
+"""Test fixture: a tiny random Hugging Face Kosmos-2 checkpoint (torch) for tests and for trying convert-hf.
 
 HF initialises every LayerNorm to weight=1, bias=0 and leaves some biases at zero; a mapping bug
 (swapped or transposed norm/bias) would then be invisible. We overwrite *every* parameter with
@@ -62,3 +62,9 @@ def save_tiny_random_kosmos2(out_dir: str | Path, *, seed: int = 0, **overrides:
     model = build_tiny_random_kosmos2(seed=seed, **overrides)
     model.save_pretrained(out, safe_serialization=True)
     return out
+
+
+if __name__ == "__main__":  # python tests/tiny_hf.py OUT_DIR: a checkpoint to try convert-hf / verify-hf on
+    import sys
+
+    print(save_tiny_random_kosmos2(sys.argv[1]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from data_pipelines.convert_episodes import convert
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", required=True, help="folder of episode_*.h5 files (the collector's output)")
@@ -27,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_pipelines.convert_episodes import convert
-
     out_dir, counter = convert(
         args.src, args.out, image_size=args.image_size, action_dims=args.action_dims,
         val_fraction=args.val_fraction, mirror=args.mirror, color_order=args.color_order, name=args.name,

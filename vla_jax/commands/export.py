@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from tqdm import tqdm
+
 from vla_jax.errors import VLAJaxError
+from vla_jax.export.export import dump_json_line, export_workdir
+from vla_jax.export.verify import verify_export
 
 DTYPES = ("float32", "bfloat16", "float16", "int8")
 
@@ -29,10 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from vla_jax.export.export import dump_json_line, export_workdir
-
     with tqdm(total=2 if args.verify else 1, desc="export", unit="stage") as bar:
         vcfg, params, written = export_workdir(args.workdir, args.out, step=args.step, dtype=args.dtype,
                                                dataset=args.dataset, tokenizer=args.tokenizer,
@@ -42,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {args.out} ({written['dtype']}, {written['policy']['structure']}/"
                   f"{written['policy']['head']})")
             return 0
-        from vla_jax.export.verify import verify_export
-
         bar.set_description("verify")
         result = verify_export(vcfg, params, args.out)
         bar.update()

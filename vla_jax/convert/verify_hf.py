@@ -1,26 +1,21 @@
-"""`vla-jax verify-hf --src HF_DIR`: our Flax Kosmos-2 vs the Hugging Face torch model, same inputs.
+"""Our Flax Kosmos-2 vs the Hugging Face torch model on the same random inputs (`vla-jax verify-hf`).
 
-Prints one JSON line with the max |difference| of (a) the vision tower's last hidden state,
+`compare_with_hf` returns the max |difference| of (a) the vision tower's last hidden state,
 (b) the image-to-text projection output, (c) the text decoder's last hidden state on the real
 Kosmos-2 input path (input_ids + image_embeds + image_embeds_position_mask, one right-padded
-row). Exit code 1 when any exceeds --tol.
+row), plus `ok`: every difference within `tol`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--src", required=True, type=Path, help="Hugging Face Kosmos-2 folder (needs torch installed)")
-    parser.add_argument("--tol", type=float, default=1e-4, help="max allowed abs difference (float32); default 1e-4")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random pixels and token ids")
-    parser.add_argument("--batch", type=int, default=2, help="batch size of the random inputs")
-    parser.add_argument("--text-len", type=int, default=6, help="text tokens after the image slots")
+from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
+from vla_jax.models.kosmos2 import Kosmos2Backbone
 
 
 def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, np.ndarray]:
@@ -59,11 +54,6 @@ def hf_outputs(src: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
 
 def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    import jax
-    import jax.numpy as jnp
-
-    from vla_jax.models.kosmos2 import Kosmos2Backbone
-
     model = Kosmos2Backbone(config)
     pixels = jnp.asarray(inputs["pixel_values"].transpose(0, 2, 3, 1))  # NCHW -> NHWC
     variables = {"params": params}
@@ -79,8 +69,6 @@ def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.
 def compare_with_hf(src: str | Path, *, tol: float = 1e-4, seed: int = 0, batch: int = 2, text_len: int = 6,
                     scan_layers: bool = True) -> dict:
     """Max abs differences per stage plus `tol` and `ok`, as printed by `vla-jax verify-hf`."""
-    from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
-
     config, params = load_hf_checkpoint(src, scan_layers=scan_layers)
     inputs = random_inputs(config, seed=seed, batch=batch, text_len=text_len)
     ours, theirs = flax_outputs(config, params, inputs), hf_outputs(Path(src), inputs)
@@ -88,9 +76,3 @@ def compare_with_hf(src: str | Path, *, tol: float = 1e-4, seed: int = 0, batch:
     result["tol"] = tol
     result["ok"] = all(v <= tol for k, v in result.items() if k != "tol")
     return result
-
-
-def run(args: argparse.Namespace) -> int:
-    result = compare_with_hf(args.src, tol=args.tol, seed=args.seed, batch=args.batch, text_len=args.text_len)
-    print(json.dumps(result))
-    return 0 if result["ok"] else 1

@@ -22,9 +22,12 @@ import sys
 import time
 from pathlib import Path
 
+from data_pipelines.mobile_episodes import DEFAULT_INSTRUCTION
+from data_pipelines.tokenize import train_tokenizer
 from vla_jax.errors import VLAJaxError
+from vla_jax.train.config import load_config_file
 
-_DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.py"
+_DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.py"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,16 +57,11 @@ def _cli(argv: list[str]) -> None:
 
 
 def _train_tokenizer(out: Path) -> None:
-    from data_pipelines.mobile_episodes import DEFAULT_INSTRUCTION
-    from data_pipelines.tokenize import train_tokenizer
-
     texts = [DEFAULT_INSTRUCTION.format(side=side) for side in ("left", "right")] * 4
     train_tokenizer(texts, str(out), vocab_size=512)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_jax.train.config import load_config_file
-
     out = Path(args.out).resolve()  # the workdir records data/tokenizer paths; absolute ones work from any cwd
     if args.fresh and out.exists():
         shutil.rmtree(out)

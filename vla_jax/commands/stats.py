@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from data_pipelines import oxe_registry as oxe
+from data_pipelines import rlds
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixture", required=True, help="mixture name (e.g. bridge, mobile) or a registered dataset")
@@ -14,9 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_pipelines import oxe_registry as oxe
-    from data_pipelines import rlds
-
     for name, weight in oxe.get_mixture(args.mixture):
         stats = rlds.dataset_statistics(oxe.get_spec(name), args.data_dir, args.cache_dir,
                                         skip_bad_episodes=args.skip_bad_episodes)

@@ -12,7 +12,15 @@ import json
 import textwrap
 import time
 
+import matplotlib
 import numpy as np
+
+from data_pipelines import oxe_registry as oxe
+from data_pipelines.loader import make_loader
+from data_pipelines.tokenize import ByteTokenizer, load_tokenizer
+
+matplotlib.use("Agg")  # headless: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     b = min(len(batch["image"]), 16)
     cols = min(4, b)
     rows = (b + cols - 1) // cols
@@ -67,10 +70,6 @@ def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_pipelines import oxe_registry as oxe
-    from data_pipelines.loader import make_loader
-    from data_pipelines.tokenize import ByteTokenizer, load_tokenizer
-
     entries = oxe.get_mixture(args.mixture)
     action_dim = args.action_dim or max(oxe.get_spec(n).action_dim for n, _ in entries)
     cfg = dict(kind=args.kind, data_dir=args.data_dir, mixture=args.mixture, window_size=args.window_size,

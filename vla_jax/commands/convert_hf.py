@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+import jax
+
+from vla_jax.convert.converted import PARAMS_FILE, save_converted
+from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
 from vla_jax.errors import VLAJaxError
 
 
@@ -19,15 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_jax.convert.converted import PARAMS_FILE, save_converted
-    from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
-
     if (args.out / PARAMS_FILE).exists() and not args.force:
         raise VLAJaxError(f"{args.out / PARAMS_FILE} already exists; pass --force to overwrite or choose another --out")
     config, params = load_hf_checkpoint(args.src)
     save_converted(args.out, config, params, tokenizer_src=args.src)
-    import jax
-
     n = sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
     print(json.dumps({"out": str(args.out), "parameters": n, "vision_layers": config.vision.num_hidden_layers,
                       "text_layers": config.text.layers, "latent_query_num": config.latent_query_num}))

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import types
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.train.config import load_config, split_override_args
+from vla_jax.train.loop import train
+
+# `--config.a.b=v` cannot be declared up front: the dispatcher hands them over as args.extra_args.
+ACCEPTS_EXTRA_ARGS = True
 
 EPILOG = """\
 overrides:
@@ -34,33 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="run folder: config, statistics, checkpoints, logs; "
                         "an existing one is resumed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    # `--config.a.b=v` cannot be declared up front: collect it from argparse's leftovers. The
-    # dispatcher calls parse_args, so this parser's parse_args is redirected to a tolerant version.
-    strict = parser.parse_known_args
-
-    def parse_args(self, args=None, namespace=None):
-        namespace, extras = strict(args, namespace)
-        from vla_jax.train.config import split_override_args
-
-        try:
-            namespace.overrides, rest = split_override_args(extras)
-        except VLAJaxError as err:
-            self.error(str(err))
-        if rest:
-            self.error(f"unrecognized arguments: {' '.join(rest)} (config fields are set with --config.KEY=VALUE)")
-        return namespace
-
-    parser.parse_args = types.MethodType(parse_args, parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    overrides, rest = split_override_args(args.extra_args)
+    if rest:
+        raise VLAJaxError(f"unrecognized arguments: {' '.join(rest)} (config fields are set with --config.KEY=VALUE)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("vla_jax").setLevel(logging.INFO)  # ours informative; absl/orbax chatter stays quiet
-    from vla_jax.train.config import load_config
-    from vla_jax.train.loop import train
-
-    config = load_config(args.config, getattr(args, "overrides", []))
+    config = load_config(args.config, overrides)
     if args.quiet:
         config.progress_bar = False
     return train(config, args.workdir)
