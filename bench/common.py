@@ -125,7 +125,7 @@ def _fmt(v) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ train step
-def train_config(model: dict, *, batch_size: int, text_len: int, lr: float = 1e-4, weight_decay: float = 0.01,
+def train_config(model: dict, *, batch_size: int, instruction_length: int, lr: float = 1e-4, weight_decay: float = 0.01,
                  grad_clip: float = 1.0):
     """A trainer config (vla_jax.train.defaults) with a constant LR, so steps are comparable across frameworks."""
     import ml_collections
@@ -136,7 +136,7 @@ def train_config(model: dict, *, batch_size: int, text_len: int, lr: float = 1e-
     config.batch_size = batch_size
     config.num_steps = 1000
     config.model = ml_collections.ConfigDict(model)
-    config.data.instruction_length = text_len
+    config.data.instruction_length = instruction_length
     config.optimizer.learning_rate = lr
     config.optimizer.warmup_steps = 0
     config.optimizer.schedule = "constant"
@@ -202,7 +202,7 @@ def random_batch(config, *, seed: int = 0, image_size: int | None = None) -> dic
     import numpy as np
 
     m = config.model
-    b, t, c, a = config.batch_size, m.window_size, m.fwd_pred_next_n, m.action_dim
+    b, t, c, a = config.batch_size, m.window_size, m.action_chunk, m.action_dim
     s = image_size or m.backbone.vision.image_size
     n = config.data.instruction_length
     rng = np.random.default_rng(seed)

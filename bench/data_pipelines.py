@@ -58,10 +58,10 @@ def main() -> None:
         dt.write_mobile_episode(src, stamp=f"202406{i // 28 + 1:02d}_{i % 24:02d}0000", side=("left", "right")[i % 2],
                                 num_frames=18, height=240, width=320, seed=i)
     t = time.perf_counter()
-    convert(src, os.path.join(tmp, "rlds"), image_size=size, action_dims=2, val_fraction=0.1)
+    convert(src, os.path.join(tmp, "rlds"), image_size=size, action_dim=2, val_fraction=0.1)
     convert_s = time.perf_counter() - t
     base = dict(data_dir=os.path.join(tmp, "rlds"), mixture="mobile", window_size=2, action_chunk=4, action_dim=2,
-                image_size=size, max_text_len=64, stats_cache_dir=os.path.join(tmp, "stats"), augment=True)
+                image_size=size, instruction_length=64, stats_cache_dir=os.path.join(tmp, "stats"), augment=True)
     tok = ByteTokenizer()
     try:
         results = _run_all(base, tok, batches)

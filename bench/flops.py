@@ -39,7 +39,7 @@ def text_forward(t, seq: int) -> int:
 def head_forward(vla, steps: int) -> int:
     """The LSTM / MLP / GPT head over ``steps`` window steps of one sample (dense matmuls only)."""
     d, h, layers = vla.backbone.text.embed_dim, vla.head_hidden_size, vla.head_layers
-    out = vla.fwd_pred_next_n * vla.action_dim
+    out = vla.action_chunk * vla.action_dim
     if vla.head == "lstm":
         return steps * (_mm(1, d, h) + layers * _mm(1, 2 * h, 4 * h) + _mm(1, h, h) + _mm(1, h, out))
     if vla.head == "gpt":
@@ -50,17 +50,17 @@ def head_forward(vla, steps: int) -> int:
     return steps * (_mm(1, d * hist, h) + (layers - 1) * _mm(1, h, h) + _mm(1, h, out))
 
 
-def sequence_length(vla, text_len: int) -> int:
+def sequence_length(vla, instruction_length: int) -> int:
     """Tokens of one frame's sequence: text + Q image latents (+2 brackets if used) + the action token."""
     brackets = 2 if vla.image_bracket_tokens is not None else 0
-    return text_len + vla.backbone.latent_query_num + brackets + 1
+    return instruction_length + vla.backbone.latent_query_num + brackets + 1
 
 
-def train_step_flops(vla, batch: int, text_len: int) -> dict:
+def train_step_flops(vla, batch: int, instruction_length: int) -> dict:
     """Model FLOPs of one train step (forward x 3) for the per-frame (policy_head / one_step) structures."""
     bb = vla.backbone
     frames = batch * vla.window_size
-    seq = sequence_length(vla, text_len)
+    seq = sequence_length(vla, instruction_length)
     vis = vision_forward(bb.vision, bb.latent_query_num, bb.text.embed_dim)
     fwd = {
         "vision_tower": frames * vis["vision_tower"],

@@ -34,15 +34,15 @@ def vla_config(quick: bool, window: int):
         return common.vla_config_of(common.quick_train_config())
     backbone = Kosmos2Config.full(dtype="bfloat16", text={"dropout": 0.0})
     # RoboVLMs' best CALVIN model: LSTM 4x1024 head, chunk 10, 7-D arm + gripper.
-    return VLAConfig(backbone=backbone, window_size=window, fwd_pred_next_n=10, head_hidden_size=1024, head_layers=4)
+    return VLAConfig(backbone=backbone, window_size=window, action_chunk=10, head_hidden_size=1024, head_layers=4)
 
 
-def _train_config(vcfg, batch: int, text_len: int):
+def _train_config(vcfg, batch: int, instruction_length: int):
     import dataclasses
 
     model = vcfg.to_dict()
     model["backbone"] = dataclasses.asdict(vcfg.backbone)
-    return common.train_config(model, batch_size=batch, text_len=text_len)
+    return common.train_config(model, batch_size=batch, instruction_length=instruction_length)
 
 
 def device_name() -> str:
@@ -70,7 +70,7 @@ def peak_for(name: str, override: float | None) -> float | None:
 def run_side(side: str, args) -> dict:
     """Time one side in this process -> {"median_s", "compile_s", ...}."""
     vcfg = vla_config(args.quick, args.window)
-    config = common.quick_train_config() if args.quick else _train_config(vcfg, args.batch, args.text_len)
+    config = common.quick_train_config() if args.quick else _train_config(vcfg, args.batch, args.instruction_length)
     batch_np = common.random_batch(config, seed=0)
     if side == "ours":
         step = common.JaxTrainStep(config)
@@ -112,7 +112,7 @@ def _side_in_subprocess(side: str, args) -> dict:
         path = f.name
     cmd = [sys.executable, "-m", "bench.gpu_mfu", "--side", side, "--side-out", path, "--batch", str(args.batch),
            "--window", str(args.window), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--text-len", str(args.text_len)] + (["--quick"] if args.quick else [])
+           "--instruction-length", str(args.instruction_length)] + (["--quick"] if args.quick else [])
     proc = subprocess.run(cmd, check=False)
     if proc.returncode != 0:
         return {"error": f"side {side} exited {proc.returncode}"}
@@ -122,7 +122,7 @@ def _side_in_subprocess(side: str, args) -> dict:
 
 def run(args) -> dict:
     vcfg = vla_config(args.quick, args.window)
-    count = flops.train_step_flops(vcfg, args.batch, args.text_len)
+    count = flops.train_step_flops(vcfg, args.batch, args.instruction_length)
     name = device_name()
     peak = peak_for(name, args.peak_tflops)
     on_gpu = "cpu" not in name.lower()
@@ -150,7 +150,7 @@ def run(args) -> dict:
         "machine": common.machine_info({"device": name}),
         "config": {"model": "Kosmos-2 tiny (toy)" if args.quick else "Kosmos-2 full (microsoft/kosmos-2-patch14-224)",
                    "head": f"lstm {vcfg.head_layers}x{vcfg.head_hidden_size}", "batch": args.batch,
-                   "window": vcfg.window_size, "chunk": vcfg.fwd_pred_next_n, "text_len": args.text_len,
+                   "window": vcfg.window_size, "chunk": vcfg.action_chunk, "text_len": args.instruction_length,
                    "compute_dtype": vcfg.backbone.dtype, "params_dtype": "float32", "steps": args.steps},
         "flops": count,
         "matmul_params": flops.matmul_params(vcfg),
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     p = common.parser("gpu_mfu", __doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=0, help="samples per step (default 4; quick 2)")
     p.add_argument("--window", type=int, default=16, help="history frames per sample (RoboVLMs CALVIN: 16)")
-    p.add_argument("--text-len", type=int, default=16)
+    p.add_argument("--instruction-length", type=int, default=16)
     p.add_argument("--steps", type=int, default=0, help="timed steps per side (default 20; quick 2)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak-tflops", type=float, default=None, help="peak to divide by when the device is not known")
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
         args.warmup = min(args.warmup, 1)
     if args.quick:
         quick = common.quick_train_config()
-        args.batch, args.text_len = quick.batch_size, quick.data.instruction_length
+        args.batch, args.instruction_length = quick.batch_size, quick.data.instruction_length
     args.batch = args.batch or 4
     if args.side:
         with open(args.side_out, "w") as f:

@@ -78,7 +78,7 @@ def write_mobile(src: str, out: str, episodes: int, length: int, image_size: int
         write_mobile_episode(src, stamp=f"20240501_12{i:04d}", side="left" if i % 2 else "right", num_frames=length,
                              height=480, width=640, seed=i)
     t0 = time.perf_counter()
-    final, _ = convert_episodes.convert(src, out, image_size=image_size, action_dims=2, val_fraction=0.1)
+    final, _ = convert_episodes.convert(src, out, image_size=image_size, action_dim=2, val_fraction=0.1)
     return final, episodes * length / (time.perf_counter() - t0)
 
 
@@ -128,9 +128,9 @@ def _run(args, tmp: str) -> dict:
     rows, entries = [], {}
     for name, config in configs.items():
         m = config.model
-        size, window, chunk, batch = m.backbone.vision.image_size, m.window_size, m.fwd_pred_next_n, config.batch_size
-        text_len = config.data.instruction_length
-        common_cfg = dict(window_size=window, action_chunk=chunk, image_size=size, max_text_len=text_len,
+        size, window, chunk, batch = m.backbone.vision.image_size, m.window_size, m.action_chunk, config.batch_size
+        instruction_length = config.data.instruction_length
+        common_cfg = dict(window_size=window, action_chunk=chunk, image_size=size, instruction_length=instruction_length,
                           stats_cache_dir=os.path.join(tmp, "stats"))
         rlds_loader = make_loader(dict(kind="rlds_mixture", data_dir=os.path.join(tmp, "rlds"), mixture="bridge",
                                        action_dim=7, shuffle_buffer=256, augment=True, **common_cfg),

@@ -58,7 +58,7 @@ def latency_for(vcfg, steps: int, tmp: str) -> dict:
 
     from vla_jax.vla import VLAPolicy, init_policy
 
-    params = jax.device_get(init_policy(vcfg, 0, text_len=8))
+    params = jax.device_get(init_policy(vcfg, 0, instruction_length=8))
     out = os.path.join(tmp, f"export_w{vcfg.window_size}")
     export_small(vcfg, params, out, "float32")
     size = vcfg.backbone.vision.image_size
@@ -105,7 +105,7 @@ def export_sizes(vcfg, tmp: str) -> dict:
     from vla_jax.export.export import runtime_policy_config
     from vla_jax.vla import init_policy
 
-    params = jax.device_get(init_policy(vcfg, 0, text_len=8))
+    params = jax.device_get(init_policy(vcfg, 0, instruction_length=8))
     predicted = model_sizes(vcfg.backbone.to_hf_dict(), runtime_policy_config(vcfg))
     small = {"parameters": predicted["parameters"], "dtypes": {}}
     for dtype in ("float32", "bfloat16", "int8"):

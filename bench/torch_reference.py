@@ -81,7 +81,7 @@ class TorchPolicy(nn.Module):
         self.embed_scale = math.sqrt(d) if bb.text.scale_embedding else 1.0
         self.action_token = nn.Parameter(torch.zeros(d))
         self.head = TorchLSTMHead(d, vla_config.head_hidden_size, vla_config.head_layers,
-                                  vla_config.fwd_pred_next_n, vla_config.action_dim, vla_config.has_gripper)
+                                  vla_config.action_chunk, vla_config.action_dim, vla_config.has_gripper)
         for name, p in self.head.lstm.named_parameters():
             if name.startswith("bias_ih"):
                 p.data.zero_()
@@ -176,7 +176,7 @@ def build_matched(vla_config, seed: int = 0, attn_implementation: str | None = N
         model.kosmos.save_pretrained(tmp, safe_serialization=True)
         _, backbone = load_hf_checkpoint(tmp, dtype=vla_config.backbone.dtype,
                                          scan_layers=vla_config.backbone.scan_layers)
-    params = jax.device_get(init_policy(vla_config, seed, text_len=4))
+    params = jax.device_get(init_policy(vla_config, seed, instruction_length=4))
     params = dict(params)
     ours = traverse_util.flatten_dict(params["backbone"])
     theirs = traverse_util.flatten_dict(backbone)

@@ -37,7 +37,7 @@ def vla_config(size: dict):
     backbone = Kosmos2Config(vision=Kosmos2VisionConfig(**size["vision"]), text=Kosmos2TextConfig(**size["text"]),
                              latent_query_num=size["latent_query_num"])
     return VLAConfig(backbone=backbone, structure="policy_head", head="lstm", window_size=size["window"],
-                     fwd_pred_next_n=size["chunk"], action_dim=size["action_dim"], has_gripper=True,
+                     action_chunk=size["chunk"], action_dim=size["action_dim"], has_gripper=True,
                      head_hidden_size=size["head_hidden"], head_layers=size["head_layers"], loss_type="huber")
 
 
@@ -46,7 +46,7 @@ def train_config_for(vcfg, size: dict):
 
     model = vcfg.to_dict()
     model["backbone"] = dataclasses.asdict(vcfg.backbone)
-    return common.train_config(model, batch_size=size["batch"], text_len=size["text_len"])
+    return common.train_config(model, batch_size=size["batch"], instruction_length=size["text_len"])
 
 
 def run(args) -> dict:
@@ -63,7 +63,7 @@ def run(args) -> dict:
         config = common.quick_train_config()
         vcfg = common.vla_config_of(config)
         size = {"model": "configs/tiny.py", "batch": config.batch_size, "window": vcfg.window_size,
-                "chunk": vcfg.fwd_pred_next_n, "text_len": config.data.instruction_length}
+                "chunk": vcfg.action_chunk, "text_len": config.data.instruction_length}
     else:
         size = FULL
         vcfg = vla_config(size)

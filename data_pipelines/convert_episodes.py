@@ -28,7 +28,7 @@ DEFAULT_NAME = "mobile_episodes"
 VERSION = "1.0.0"
 
 
-def episode_features(image_size: int, action_dims: int, encoding: str = "jpeg"):
+def episode_features(image_size: int, action_dim: int, encoding: str = "jpeg"):
     import tensorflow_datasets as tfds
 
     return tfds.features.FeaturesDict({
@@ -36,7 +36,7 @@ def episode_features(image_size: int, action_dims: int, encoding: str = "jpeg"):
             "observation": tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(image_size, image_size, 3), encoding_format=encoding),
             }),
-            "action": tfds.features.Tensor(shape=(action_dims,), dtype=np.float32),
+            "action": tfds.features.Tensor(shape=(action_dim,), dtype=np.float32),
             "language_instruction": tfds.features.Text(),
             "event_type": tfds.features.Text(),
             "is_first": np.bool_,
@@ -74,10 +74,10 @@ def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
         "file_path": ep.path, "episode_name": ep.name, "num_steps": np.int32(n), "mirrored": mirrored}}
 
 
-def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, counter, min_length, progress):
+def _examples(paths, *, image_size, action_dim, channel_order, mirror, skip_bad, counter, min_length, progress):
     for path in tqdm(paths, desc=progress, unit="episode", disable=None):
         try:
-            ep = me.read_episode(path, color_order=color_order, action_dims=action_dims,
+            ep = me.read_episode(path, channel_order=channel_order, action_dim=action_dim,
                                  min_length=min_length, image_size=image_size)
         except DataError as err:
             if not skip_bad:
@@ -90,12 +90,12 @@ def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, 
             yield key + "#mirror", episode_to_rlds(ep, mirrored=True)
 
 
-def _prescan(paths, *, action_dims, color_order, min_length, skip_bad, counter) -> list[str]:
+def _prescan(paths, *, action_dim, channel_order, min_length, skip_bad, counter) -> list[str]:
     """Validate every file without decoding pixels (fast), so bad files fail before anything is written."""
     good = []
     for path in tqdm(paths, desc="check episodes", unit="episode", disable=None):
         try:
-            me.read_episode(path, color_order=color_order, action_dims=action_dims, min_length=min_length,
+            me.read_episode(path, channel_order=channel_order, action_dim=action_dim, min_length=min_length,
                             load_images=False)
         except DataError as err:
             if not skip_bad:
@@ -137,10 +137,10 @@ def convert(
     out: str,
     *,
     image_size: int = 224,
-    action_dims: int = 2,
+    action_dim: int = 2,
     val_fraction: float = 0.1,
     mirror: bool = False,
-    color_order: str = "bgr",
+    channel_order: str = "BGR",
     name: str = DEFAULT_NAME,
     encoding: str = "jpeg",
     skip_bad_episodes: bool = False,
@@ -159,23 +159,23 @@ def convert(
     if os.path.exists(final_dir) and not overwrite:
         raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
     counter = BadDataCounter(src)
-    paths = _prescan(all_paths, action_dims=action_dims, color_order=color_order,
+    paths = _prescan(all_paths, action_dim=action_dim, channel_order=channel_order,
                      min_length=min_length, skip_bad=skip_bad_episodes, counter=counter)
     # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
     tmp_root = os.path.join(out, f".tmp_{name}_{os.getpid()}")
     shutil.rmtree(tmp_root, ignore_errors=True)
-    common = dict(image_size=image_size, action_dims=action_dims, color_order=color_order,
+    common = dict(image_size=image_size, action_dim=action_dim, channel_order=channel_order,
                   skip_bad=skip_bad_episodes, counter=counter, min_length=min_length)
     splits = {"train": _examples(train, mirror=mirror, progress="convert train", **common)}
     if val:
         splits["val"] = _examples(val, mirror=False, progress="convert val", **common)
     try:
         builder = tfds.dataset_builders.store_as_tfds_dataset(
-            name=name, version=VERSION, features=episode_features(image_size, action_dims, encoding),
+            name=name, version=VERSION, features=episode_features(image_size, action_dim, encoding),
             split_datasets=splits, data_dir=tmp_root, file_format="tfrecord", disable_shuffling=True,
             description=f"Mobile-robot episodes converted from {os.path.abspath(src)} "
-                        f"(image {image_size}px RGB, {action_dims}-D actions, val_fraction={val_fraction}, "
+                        f"(image {image_size}px RGB, {action_dim}-D actions, val_fraction={val_fraction}, "
                         f"mirror={mirror}).",
         )
         add_array_record(str(builder.data_dir))

@@ -124,7 +124,7 @@ class MobileGrainLoader:
             raise DataError(f"data config action_dim={cfg['action_dim']} < {self.spec.action_dim} dims of "
                             f"{self.spec.name}; raise action_dim")
         self.statistics = {self.spec.name: {**self._statistics(), "normalization": cfg["normalization"]}}
-        self.tokenize = InstructionTokenizer(tokenizer, cfg["max_text_len"])
+        self.tokenize = InstructionTokenizer(tokenizer, cfg["instruction_length"])
         n = len(self.index)
         if n < process_count:
             raise DataError(f"{self.builder_dir} split {self.split}: {n} frames for {process_count} hosts")

@@ -27,7 +27,7 @@ data_config fields (ml_collections.ConfigDict or dict; unset fields take DEFAULT
     action_dim          A, actions are zero-padded to this many dims (>= every dataset's dims; default 7)
     image_size          output H = W (default 224)
     resize_pad          keep aspect ratio with black padding instead of stretching (default False)
-    max_text_len        L, instruction tokens incl. BOS/EOS (default 32)
+    instruction_length        L, instruction tokens incl. BOS/EOS (default 32)
     normalization       "bounds_q99" (default) | "bounds" | "normal" | "none"
     stats_cache_dir     where statistics JSON files are cached (default ~/.cache/vla_jax/stats)
     shuffle_buffer      frames in the shuffle buffer (rlds; default 10000, images still encoded)
@@ -60,7 +60,7 @@ from data_pipelines.rlds_loader import RLDSLoader
 DEFAULTS: dict[str, Any] = {
     "kind": "rlds_mixture", "data_dir": None, "mixture": None, "split": None,
     "window_size": 1, "action_chunk": 1, "action_dim": 7, "image_size": 224, "resize_pad": False,
-    "max_text_len": 32, "normalization": "bounds_q99", "stats_cache_dir": None,
+    "instruction_length": 32, "normalization": "bounds_q99", "stats_cache_dir": None,
     "shuffle_buffer": 10000, "augment": True, "augment_kwargs": {}, "mirror_augment": False,
     "skip_bad_episodes": False, "min_episode_length": 1, "filter_no_instruction": True,
     "max_abs_action": None, "max_steps_per_episode": None, "balance_weights": False,
@@ -86,7 +86,7 @@ def resolve_config(data_config) -> dict:
         out["mixture"] = "mobile" if out["kind"] == "mobile_grain" else None
         if out["mixture"] is None:
             raise DataError("data config mixture is empty; set a mixture name such as 'oxe_magic_soup' or 'bridge'")
-    for key in ("window_size", "action_chunk", "action_dim", "image_size", "max_text_len"):
+    for key in ("window_size", "action_chunk", "action_dim", "image_size", "instruction_length"):
         if int(out[key]) < 1:
             raise DataError(f"data config {key}={out[key]}: must be >= 1")
     return out

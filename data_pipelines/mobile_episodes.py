@@ -32,7 +32,7 @@ class MobileEpisode:
     path: str
     name: str
     images: np.ndarray  # uint8 [T, H, W, 3], RGB
-    actions: np.ndarray  # float32 [T, action_dims]
+    actions: np.ndarray  # float32 [T, action_dim]
     event_types: list[str]
     instruction: str
     attrs: dict
@@ -143,8 +143,8 @@ def _decode_strings(values, path: str, key: str) -> list[str]:
 def read_episode(
     path: str,
     *,
-    color_order: str = "bgr",
-    action_dims: int = 3,
+    channel_order: str = "BGR",
+    action_dim: int = 3,
     min_length: int = 2,
     image_size: int | None = None,
     load_images: bool = True,
@@ -158,10 +158,11 @@ def read_episode(
     """
     name = os.path.basename(path)
     where = f"{path}: episode {name}"
-    if color_order not in ("bgr", "rgb"):
-        raise DataError(f"color_order={color_order!r}: must be 'bgr' (collector default) or 'rgb'")
-    if action_dims not in (2, 3):
-        raise DataError(f"action_dims={action_dims}: must be 2 (linear_x, linear_y) or 3 (+ angular_z)")
+    channel_order = str(channel_order).upper()
+    if channel_order not in ("BGR", "RGB"):
+        raise DataError(f"channel_order={channel_order!r}: must be 'BGR' (collector default) or 'RGB'")
+    if action_dim not in (2, 3):
+        raise DataError(f"action_dim={action_dim}: must be 2 (linear_x, linear_y) or 3 (+ angular_z)")
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError) as err:
@@ -195,12 +196,12 @@ def read_episode(
         except (OSError, RuntimeError, ValueError, KeyError) as err:
             raise DataError(f"{where}: cannot read data (truncated or corrupt HDF5?): {err}; re-copy or delete it") from err
 
-    if actions.ndim != 2 or actions.shape[1] < action_dims:
+    if actions.ndim != 2 or actions.shape[1] < action_dim:
         raise DataError(f"{where}: key `actions` has shape {actions.shape}; expected (T, 3) "
-                        f"[linear_x, linear_y, angular_z] (need >= {action_dims} columns)")
+                        f"[linear_x, linear_y, angular_z] (need >= {action_dim} columns)")
     if not np.issubdtype(actions.dtype, np.floating):
         raise DataError(f"{where}: key `actions` has dtype {actions.dtype}; expected float32")
-    actions = actions[:, :action_dims].astype(np.float32)
+    actions = actions[:, :action_dim].astype(np.float32)
     if len(actions) == 0:
         raise DataError(f"{where}: key `actions` is empty (0 frames); delete the file or re-record the episode")
     if len(actions) < min_length:
@@ -222,7 +223,7 @@ def read_episode(
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
         raise DataError(f"{where}: key `action_event_types` has unknown values {unknown}; expected {EVENT_TYPES}")
-    if color_order == "bgr":
+    if channel_order == "BGR":
         images = images[..., ::-1]
     if instruction is None:
         instruction = instruction_from_filename(path)

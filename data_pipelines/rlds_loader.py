@@ -28,7 +28,7 @@ class RLDSLoader:
         self.cfg, self.train, self.seed = cfg, train, int(seed)
         self.process_index, self.process_count = process_index, process_count
         self.batch_size = host_batch_size(global_batch_size, process_count)
-        self.tokenize = InstructionTokenizer(tokenizer, cfg["max_text_len"])
+        self.tokenize = InstructionTokenizer(tokenizer, cfg["instruction_length"])
         self.bad_episodes = BadDataCounter("rlds")
         self._batches = 0
         self._restart_seed = self.seed

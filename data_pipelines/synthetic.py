@@ -33,7 +33,7 @@ class SyntheticLoader:
         seed: int = 0,
         image_size: int = 32,
         window_size: int = 1,
-        chunk: int = 1,
+        action_chunk: int = 1,
         action_dim: int = 2,
         instruction_length: int = 8,
         vocab_size: int = 64,
@@ -50,7 +50,7 @@ class SyntheticLoader:
         self.per_host = global_batch_size // process_count
         self.row_offset = process_index * self.per_host
         self.seed = seed
-        self.image_size, self.window_size, self.chunk = image_size, window_size, chunk
+        self.image_size, self.window_size, self.action_chunk = image_size, window_size, action_chunk
         self.action_dim, self.instruction_length, self.vocab_size = action_dim, instruction_length, vocab_size
         self.noise = noise
         self._step = 0
@@ -99,7 +99,7 @@ class SyntheticLoader:
 
     def _sample(self, step: int, row: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, step, row])
-        t, c, a, s, n = self.window_size, self.chunk, self.action_dim, self.image_size, self.instruction_length
+        t, c, a, s, n = self.window_size, self.action_chunk, self.action_dim, self.image_size, self.instruction_length
         colour = rng.uniform(16, 240, size=3)
         image = colour + rng.normal(0, self.noise, size=(t, s, s, 3))
         image = np.clip(image, 0, 255).astype(np.uint8)

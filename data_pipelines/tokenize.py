@@ -56,24 +56,24 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 512, m
 
 
 class InstructionTokenizer:
-    """Pads/truncates instructions to `max_len`; caches ids because a dataset has few distinct texts."""
+    """Pads/truncates instructions to `instruction_length` tokens; caches ids because a dataset has few distinct texts."""
 
-    def __init__(self, tokenizer, max_len: int):
+    def __init__(self, tokenizer, instruction_length: int):
         self.tokenizer = tokenizer
-        self.max_len = int(max_len)
+        self.instruction_length = int(instruction_length)
         self._cache: dict[str, np.ndarray] = {}
 
     def ids(self, text: str) -> np.ndarray:
         if text not in self._cache:
-            ids = self.tokenizer(text, truncation=True, max_length=self.max_len)["input_ids"]
+            ids = self.tokenizer(text, truncation=True, max_length=self.instruction_length)["input_ids"]
             self._cache[text] = np.asarray(ids, np.int32)
         return self._cache[text]
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """-> tokens int32 [b, max_len] (right-padded with pad id), token_mask bool [b, max_len]."""
+        """-> tokens int32 [b, L] (right-padded with pad id), token_mask bool [b, L]."""
         pad = self.tokenizer.pad_token_id
-        tokens = np.full((len(texts), self.max_len), pad, np.int32)
-        mask = np.zeros((len(texts), self.max_len), bool)
+        tokens = np.full((len(texts), self.instruction_length), pad, np.int32)
+        mask = np.zeros((len(texts), self.instruction_length), bool)
         for i, text in enumerate(texts):
             ids = self.ids(text.decode() if isinstance(text, bytes) else str(text))
             tokens[i, : len(ids)] = ids

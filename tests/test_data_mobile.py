@@ -14,13 +14,13 @@ from data_pipelines.errors import DataError
 
 def test_read_episode_bgr_to_rgb_and_instruction_from_filename(tmp_path):
     path = dt.write_mobile_episode(str(tmp_path), side="right", num_frames=5, seed=3)
-    ep = me.read_episode(path, action_dims=3)
+    ep = me.read_episode(path, action_dim=3)
     images, actions, events = dt.mobile_episode_arrays(5, seed=3)
     np.testing.assert_array_equal(ep.images, images[..., ::-1])  # BGR -> RGB
     np.testing.assert_array_equal(ep.actions, actions)
     assert ep.event_types == events and ep.event_types[0] == "episode_start"
     assert ep.instruction == "Navigate around the obstacle on the right side and reach the target"
-    rgb = me.read_episode(path, color_order="rgb", action_dims=2)
+    rgb = me.read_episode(path, channel_order="rgb", action_dim=2)
     np.testing.assert_array_equal(rgb.images, images)
     assert rgb.actions.shape == (5, 2)
 
@@ -104,7 +104,7 @@ def converted(tmp_path_factory):
     dt.write_mobile_episode(src, stamp="20240502_090000", num_frames=3,
                             actions=np.full((3, 3), np.nan, np.float32))
     _truncate(dt.write_mobile_episode(src, stamp="20240503_090000", num_frames=3))
-    out_dir, counter = convert(src, str(root / "rlds"), image_size=32, action_dims=2, val_fraction=0.25,
+    out_dir, counter = convert(src, str(root / "rlds"), image_size=32, action_dim=2, val_fraction=0.25,
                                mirror=True, skip_bad_episodes=True, encoding="png")
     return {"root": root, "src": src, "dir": out_dir, "counter": counter}
 
@@ -157,7 +157,7 @@ def _grain_loader(converted, tok, **over):
     from data_pipelines.loader import make_loader
 
     cfg = dict(kind="mobile_grain", data_dir=str(converted["root"] / "rlds"), window_size=2, action_chunk=5,
-               action_dim=3, image_size=32, max_text_len=16, normalization="bounds",
+               action_dim=3, image_size=32, instruction_length=16, normalization="bounds",
                stats_cache_dir=str(converted["root"] / "stats"), augment=True)
     cfg.update(over)
     return make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7)

@@ -132,7 +132,7 @@ def _rlds_loader(oxe_dir, tok, tmp_path, **over):
     from data_pipelines.loader import make_loader
 
     cfg = dict(kind="rlds_mixture", data_dir=oxe_dir, mixture=[("fractal20220817_data", 1.0), ("bridge_dataset", 1.0)],
-               split="train", window_size=2, action_chunk=3, image_size=32, max_text_len=12,
+               split="train", window_size=2, action_chunk=3, image_size=32, instruction_length=12,
                stats_cache_dir=str(tmp_path), shuffle_buffer=64, normalization="bounds")
     cfg.update(over)
     return make_loader(cfg, tokenizer=tok, global_batch_size=16, seed=3)

@@ -43,7 +43,7 @@ def case_config(structure, head):
 
 
 def tiny_config(structure, head, **kw):
-    base = dict(backbone=Kosmos2Config.tiny(), structure=structure, head=head, window_size=3, fwd_pred_next_n=2,
+    base = dict(backbone=Kosmos2Config.tiny(), structure=structure, head=head, window_size=3, action_chunk=2,
                 action_dim=3, has_gripper=False, head_hidden_size=32, head_layers=2, head_heads=2, num_bins=64)
     base.update(kw)
     return VLAConfig(**base)

@@ -14,7 +14,7 @@ B, T, C = 2, 3, 2
 
 def _cfg(**kw):
     base = dict(backbone=Kosmos2Config.tiny(text=dict(vocab_size=300)), structure="policy_head", head="lstm",
-                window_size=T, fwd_pred_next_n=C, action_dim=3, has_gripper=True)
+                window_size=T, action_chunk=C, action_dim=3, has_gripper=True)
     base.update(kw)
     return VLAConfig(**base)
 

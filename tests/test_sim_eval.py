@@ -64,7 +64,7 @@ def test_bgr_frames_reach_the_policy_flipped():
     rgb, bgr = SideFollower(), SideFollower()
     plan = ev.eval_plan(2, 0)
     ev.run_episode(rgb, plan[0][1], plan[0][2], image_size=32)
-    ev.run_episode(bgr, plan[0][1], plan[0][2], image_size=32, channel_order="BGR")
+    ev.run_episode(bgr, plan[0][1], plan[0][2], image_size=32, input_channel_order="BGR")
     np.testing.assert_array_equal(rgb.images[0], bgr.images[0][..., ::-1])
 
 

@@ -34,12 +34,12 @@ def tiny(tmp_path_factory):
         "model": {"backbone": backbone_config_dict(Kosmos2Config.tiny(
                       text=dataclasses.replace(Kosmos2Config.tiny().text, vocab_size=300, layers=1,
                                                max_position_embeddings=64))),
-                  "structure": "policy_head", "head": "lstm", "window_size": 2, "fwd_pred_next_n": 2,
+                  "structure": "policy_head", "head": "lstm", "window_size": 2, "action_chunk": 2,
                   "action_dim": 2, "has_gripper": False, "head_hidden_size": 16, "head_layers": 1},
         "data": {"tokenizer": str(root / "tok"), "instruction_length": 16},
     })
     vcfg = vla_config(config)
-    params = init_policy(vcfg, 0, image_size=32, text_len=16)
+    params = init_policy(vcfg, 0, image_size=32, instruction_length=16)
     export_policy(vcfg, params, STATS, str(root / "tok"), str(root / "export"), instruction_length=16)
     return root, config, params
 

@@ -18,7 +18,7 @@ from vla_jax.train.model import ModelBundle, build_model, example_batch
 from vla_jax.train.optimizer import decay_mask, trainable_mask
 
 SMALL = [("model.backbone.vision.num_hidden_layers", "1"), ("model.backbone.text.layers", "1"),
-         ("model.head", "mlp"), ("model.window_size", "1"), ("model.fwd_pred_next_n", "1"), ("batch_size", "4"),
+         ("model.head", "mlp"), ("model.window_size", "1"), ("model.action_chunk", "1"), ("batch_size", "4"),
          ("optimizer.warmup_steps", "0"), ("optimizer.learning_rate", "0.01"), ("xla_fast_compile", "true")]
 
 
@@ -69,7 +69,7 @@ def test_lora_trains_only_adapters_and_frozen_params_do_not_change():
     config = load_config("configs/tiny.py", SMALL + [
         ("lora.enabled", "true"), ("lora.rank", "4"), ("lora.dropout", "0.1"), ("freeze.freeze_backbone", "true"),
         ("freeze.train_vision", "false"), ("freeze.train_text_embedding", "false")])
-    loader = SyntheticLoader(global_batch_size=4, image_size=32, window_size=1, chunk=1, action_dim=2,
+    loader = SyntheticLoader(global_batch_size=4, image_size=32, window_size=1, action_chunk=1, action_dim=2,
                              instruction_length=config.data.instruction_length, vocab_size=1024)
     trainer, init, state, losses = _run(config, build_model(config), [loader.batch_at(i) for i in range(3)])
     before, after = _flat(init), _flat(jax.device_get(state.params))
@@ -114,7 +114,7 @@ def test_grad_accumulation_over_4_micro_batches_equals_one_4x_batch():
     bundle = ModelBundle(_StandIn(), _mse)
     big = load_config("configs/tiny.py", patterns + [("batch_size", "8")])
     micro = load_config("configs/tiny.py", patterns + [("batch_size", "2"), ("optimizer.grad_accum_steps", "4")])
-    loader = SyntheticLoader(global_batch_size=8, image_size=32, window_size=2, chunk=2, action_dim=2, vocab_size=64)
+    loader = SyntheticLoader(global_batch_size=8, image_size=32, window_size=2, action_chunk=2, action_dim=2, vocab_size=64)
     big_batches = [loader.batch_at(i) for i in range(2)]
     micro_batches = [{k: v[j:j + 2] for k, v in b.items()} for b in big_batches for j in range(0, 8, 2)]
     _, init_a, big_state, _ = _run(big, bundle, big_batches)

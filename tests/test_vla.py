@@ -25,7 +25,7 @@ COMBOS = [("one_step_continuous", "mlp"), ("one_step_discrete", "discrete"), ("i
 
 
 def make_config(structure, head, **kw):
-    base = dict(backbone=BACKBONE, structure=structure, head=head, window_size=T, fwd_pred_next_n=C,
+    base = dict(backbone=BACKBONE, structure=structure, head=head, window_size=T, action_chunk=C,
                 action_dim=3, has_gripper=True, head_hidden_size=32, head_layers=1, head_heads=2, num_bins=32)
     base.update(kw)
     return VLAConfig(**base)

@@ -43,15 +43,15 @@ import jax.numpy as jnp
 class ActionReadout(nn.Module):
     """Dense -> [..., C, A]; tanh on arm dims, sigmoid(logit) on the gripper."""
 
-    chunk: int
+    action_chunk: int
     action_dim: int
     has_gripper: bool
     tanh_actions: bool = True
 
     @nn.compact
     def __call__(self, x):
-        raw = nn.Dense(self.chunk * self.action_dim, name="out")(x)
-        raw = raw.reshape(*x.shape[:-1], self.chunk, self.action_dim)
+        raw = nn.Dense(self.action_chunk * self.action_dim, name="out")(x)
+        raw = raw.reshape(*x.shape[:-1], self.action_chunk, self.action_dim)
         n_arm = self.action_dim - 1 if self.has_gripper else self.action_dim
         arm = raw[..., :n_arm]
         if self.tanh_actions:
@@ -82,7 +82,7 @@ def _mask_features(features, valid):
 
 
 class MLPHead(nn.Module):
-    chunk: int
+    action_chunk: int
     action_dim: int
     has_gripper: bool
     hidden: int = 1024
@@ -99,7 +99,7 @@ class MLPHead(nn.Module):
             shifted = [jnp.pad(x, ((0, 0), (k, 0), (0, 0)))[:, : x.shape[1]] for k in range(self.history)]
             x = jnp.concatenate(shifted[::-1], axis=-1)
         x = MLP(self.hidden, self.layers, self.dropout, name="mlp")(x, deterministic)
-        return ActionReadout(self.chunk, self.action_dim, self.has_gripper, self.tanh_actions, name="readout")(x)
+        return ActionReadout(self.action_chunk, self.action_dim, self.has_gripper, self.tanh_actions, name="readout")(x)
 
 
 class _LSTMStack(nn.Module):
@@ -119,7 +119,7 @@ class _LSTMStack(nn.Module):
 
 
 class LSTMHead(nn.Module):
-    chunk: int
+    action_chunk: int
     action_dim: int
     has_gripper: bool
     hidden: int = 1024
@@ -131,7 +131,7 @@ class LSTMHead(nn.Module):
         self.input_proj = nn.Dense(self.hidden)
         self.lstm = _LSTMStack(self.hidden, self.layers)
         self.readout_mlp = MLP(self.hidden, 1, self.dropout)
-        self.readout = ActionReadout(self.chunk, self.action_dim, self.has_gripper, self.tanh_actions)
+        self.readout = ActionReadout(self.action_chunk, self.action_dim, self.has_gripper, self.tanh_actions)
 
     def initial_carry(self, batch_size: int):
         """Zero (c, h) for every layer: the state at the episode start."""
@@ -171,7 +171,7 @@ class _Block(nn.Module):
 
 
 class GPTHead(nn.Module):
-    chunk: int
+    action_chunk: int
     action_dim: int
     has_gripper: bool
     window_size: int
@@ -197,7 +197,7 @@ class GPTHead(nn.Module):
         for i in range(self.layers):
             x = _Block(self.heads, self.dropout, name=f"block_{i}")(x, mask, deterministic)
         x = nn.LayerNorm(name="ln_f")(x)
-        return ActionReadout(self.chunk, self.action_dim, self.has_gripper, self.tanh_actions, name="readout")(x)
+        return ActionReadout(self.action_chunk, self.action_dim, self.has_gripper, self.tanh_actions, name="readout")(x)
 
 
 class DiscreteTokenHead(nn.Module):

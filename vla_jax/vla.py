@@ -91,7 +91,7 @@ class VLAConfig:
     structure: str = "policy_head"
     head: str = "lstm"
     window_size: int = 16
-    fwd_pred_next_n: int = 10
+    action_chunk: int = 10
     action_dim: int = 7
     has_gripper: bool = True
     head_hidden_size: int = 1024
@@ -117,7 +117,7 @@ class VLAConfig:
         if self.head not in allowed:
             bad(f"head={self.head!r} does not fit structure={self.structure!r}; use head in {allowed}"
                 + (" (the discrete head needs structure='one_step_discrete')" if self.head == "discrete" else ""))
-        for name in ("window_size", "fwd_pred_next_n", "action_dim", "head_hidden_size", "head_layers",
+        for name in ("window_size", "action_chunk", "action_dim", "head_hidden_size", "head_layers",
                      "head_heads"):
             if int(getattr(self, name)) < 1:
                 bad(f"{name}={getattr(self, name)} must be >= 1")
@@ -198,7 +198,7 @@ def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
 
 def make_head(cfg: VLAConfig) -> nn.Module:
     """The head module of `cfg`; its params are the policy's ``params["head"]``."""
-    common = dict(chunk=cfg.fwd_pred_next_n, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
+    common = dict(action_chunk=cfg.action_chunk, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
                   hidden=cfg.head_hidden_size, layers=cfg.head_layers, dropout=cfg.head_dropout,
                   tanh_actions=cfg.tanh_actions)
     if cfg.head == "mlp":
@@ -289,7 +289,7 @@ class VLAPolicy(nn.Module):
         """-> action logits [B, T, C, A, bins] (teacher forced, or greedy without batch["action"])."""
         cfg = self.config
         b, t = batch["image"].shape[:2]
-        n, ca = b * t, cfg.fwd_pred_next_n * cfg.action_dim
+        n, ca = b * t, cfg.action_chunk * cfg.action_dim
         tok = cfg.action_tokenizer
         image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
 
@@ -318,7 +318,7 @@ class VLAPolicy(nn.Module):
 
             init = (0, jnp.full((n, ca), offset, jnp.int32), jnp.zeros((n, ca, cfg.num_bins), jnp.float32))
             _, _, logits = nn.while_loop(lambda mdl, c: c[0] < ca, body, self, init)
-        return logits.reshape(b, t, cfg.fwd_pred_next_n, cfg.action_dim, cfg.num_bins)
+        return logits.reshape(b, t, cfg.action_chunk, cfg.action_dim, cfg.num_bins)
 
     # -- the policy -------------------------------------------------------------------------------
     def __call__(self, batch, deterministic=True):
@@ -360,7 +360,7 @@ def _gripper_logits_from_bins(cfg: VLAConfig, logits):
 
 
 def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None = None, *,
-                backbone_params: dict | None = None, image_size: int | None = None, text_len: int = 8) -> dict:
+                backbone_params: dict | None = None, image_size: int | None = None, instruction_length: int = 8) -> dict:
     """Random float32 params for `config`.
 
     With ``backbone_params`` (e.g. converted from Hugging Face by `vla_jax.convert`) only the
@@ -380,20 +380,20 @@ def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None 
             params["head"] = init_head(rng)
         return params
     if batch is None:
-        batch = dummy_batch(config, batch_size=1, image_size=image_size, text_len=text_len)
+        batch = dummy_batch(config, batch_size=1, image_size=image_size, instruction_length=instruction_length)
     # Under jit: eager init dispatches every op separately and is several times slower.
     return jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"])(rng, batch)
 
 
-def dummy_batch(config: VLAConfig, batch_size: int = 1, image_size: int | None = None, text_len: int = 8) -> dict:
+def dummy_batch(config: VLAConfig, batch_size: int = 1, image_size: int | None = None, instruction_length: int = 8) -> dict:
     """A zero batch with the docs/design.md keys and this config's shapes (init, compile checks)."""
-    b, t, c, a = batch_size, config.window_size, config.fwd_pred_next_n, config.action_dim
+    b, t, c, a = batch_size, config.window_size, config.action_chunk, config.action_dim
     hw = image_size or config.backbone.vision.image_size
     return {
         "image": jnp.zeros((b, t, hw, hw, 3), jnp.uint8),
         "image_mask": jnp.ones((b, t), bool),
-        "tokens": jnp.ones((b, text_len), jnp.int32),
-        "token_mask": jnp.ones((b, text_len), bool),
+        "tokens": jnp.ones((b, instruction_length), jnp.int32),
+        "token_mask": jnp.ones((b, instruction_length), bool),
         "action": jnp.zeros((b, t, c, a), jnp.float32),
         "action_mask": jnp.ones((b, t, c), bool),
         "action_dim_mask": jnp.ones((b, a), bool),

@@ -40,7 +40,7 @@ def tiny_tokenizer(vocab_size: int = 120) -> Tokenizer:
 
 def tiny_policy_config(structure: str = "policy_head", head: str = "lstm", window: int = 3, chunk: int = 2,
                        action_dim: int = 3, has_gripper: bool = False) -> dict:
-    return {"structure": structure, "head": head, "window_size": window, "fwd_pred_next_n": chunk,
+    return {"structure": structure, "head": head, "window_size": window, "action_chunk": chunk,
             "action_dim": action_dim, "has_gripper": has_gripper, "head_hidden_size": 16, "head_layers": 2,
             "head_heads": 2, "num_bins": 32, "tanh_actions": True}
 
@@ -74,7 +74,7 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **pol
             p.copy_(torch.randn_like(p) * 0.3)
     write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=backbone,
                  tokenizer_json=tiny_tokenizer().to_str(),
-                 tokenizer_config={"max_length": 12, "pad_id": 1, "add_special_tokens": True},
+                 tokenizer_config={"instruction_length": 12, "pad_id": 1, "add_special_tokens": True},
                  preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
                  statistics=statistics(policy["action_dim"]), model_card="# tiny test export\n", dtype=dtype)
     return out_dir
@@ -91,7 +91,7 @@ SMALL = {  # the benchmark-sized model (bench/ issue): vision 4x256 at 112 px, t
                  "text_config": dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8,
                                      max_position_embeddings=2048),
                  "latent_query_num": 64},
-    "policy": {"window_size": 8, "fwd_pred_next_n": 4, "action_dim": 2, "has_gripper": False,
+    "policy": {"window_size": 8, "action_chunk": 4, "action_dim": 2, "has_gripper": False,
                "head_hidden_size": 256, "head_layers": 2, "head_heads": 4, "num_bins": 64, "tanh_actions": True},
 }
 
@@ -108,7 +108,7 @@ def write_small_export(out_dir: str, structure: str = "policy_head", head: str =
                                                                              name.endswith("weight") else 0.0))
     write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=SMALL["backbone"],
                  tokenizer_json=tiny_tokenizer().to_str(),
-                 tokenizer_config={"max_length": 16, "pad_id": 1, "add_special_tokens": True},
+                 tokenizer_config={"instruction_length": 16, "pad_id": 1, "add_special_tokens": True},
                  preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
                  statistics=statistics(2), model_card="# small random export (benchmarks)\n")
     return out_dir

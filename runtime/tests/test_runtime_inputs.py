@@ -19,7 +19,7 @@ def test_tokenizer_matches_training_autotokenizer(tmp_path):
     fast.save_pretrained(tmp_path / "tok")
     auto = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
     ours = InstructionTokenizer(str(tmp_path / "tok" / "tokenizer.json"),
-                                TokenizerSpec(max_length=9, pad_id=auto.pad_token_id))
+                                TokenizerSpec(instruction_length=9, pad_id=auto.pad_token_id))
     texts = SENTENCES + ["left", "a completely unseen instruction with zebra words"]
     for text in texts:
         ref = auto(text, truncation=True, max_length=9, padding="max_length")

@@ -135,7 +135,7 @@ def test_normalise_run_denormalise_round_trip(tmp_path, mode):
     state["head.readout.out.weight"].zero_()
     state["head.readout.out.bias"].copy_(torch.from_numpy(np.arctanh(model_units).reshape(-1)))  # tanh head
     write_export(str(tmp_path), state_dict=state, policy_config=policy_cfg, backbone_config=backbone,
-                 tokenizer_json=tiny_tokenizer().to_str(), tokenizer_config={"max_length": 8, "pad_id": 1},
+                 tokenizer_json=tiny_tokenizer().to_str(), tokenizer_config={"instruction_length": 8, "pad_id": 1},
                  preprocessing={"image_size": [16, 16]}, statistics=stats_d, model_card="x")
     policy = Policy.load(str(tmp_path))
     policy.reset("go left")

@@ -27,7 +27,7 @@ def test_round_trip_matches_local_policy(server):
     local.reset("go left")
     frames = [np.random.default_rng(i).integers(0, 256, (40, 60, 3), dtype=np.uint8) for i in range(3)]
     with PolicyClient(srv.url) as client:
-        assert client.metadata["structure"] == "policy_head" and client.metadata["chunk"] == 2
+        assert client.metadata["structure"] == "policy_head" and client.metadata["action_chunk"] == 2
         client.reset("go left")
         for frame in frames:
             action, timing = client.step(frame)

@@ -26,8 +26,10 @@ from . import quantize
 from .errors import RuntimeConfigError
 
 FORMAT = "vla-runtime-export"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+# 2: one name per concept (policy `action_chunk`, tokenizer `instruction_length`, preprocessing `resize_mode`)
+# and preprocessing written from vla_runtime.policy_io. Format 1 exports must be re-exported.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (2,)
 FILES = ("model.safetensors", "tokenizer.json", "preprocessing.json", "statistics.json", "MODEL_CARD.md")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 EXPORT_DTYPES = tuple(DTYPES) + ("int8",)
@@ -102,6 +104,10 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     if config.get("format") != FORMAT:
         raise RuntimeConfigError(f"{path}: 'format' is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
+    if version == 1:
+        raise RuntimeConfigError(
+            f"{path}: format_version 1 (written by an older vla-jax) is no longer read: its field names and "
+            "preprocessing differ; re-export the training workdir: vla-jax export --workdir DIR --out EXPORT_DIR")
     if version not in SUPPORTED_VERSIONS:
         raise RuntimeConfigError(
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "

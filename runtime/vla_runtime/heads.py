@@ -27,13 +27,14 @@ def _LN(d: int) -> nn.LayerNorm:
 
 
 class ActionReadout(nn.Module):
-    def __init__(self, in_dim: int, chunk: int, action_dim: int, has_gripper: bool, tanh_actions: bool = True):
+    def __init__(self, in_dim: int, action_chunk: int, action_dim: int, has_gripper: bool, tanh_actions: bool = True):
         super().__init__()
-        self.chunk, self.action_dim, self.has_gripper, self.tanh_actions = chunk, action_dim, has_gripper, tanh_actions
-        self.out = nn.Linear(in_dim, chunk * action_dim)
+        self.action_chunk, self.action_dim = action_chunk, action_dim
+        self.has_gripper, self.tanh_actions = has_gripper, tanh_actions
+        self.out = nn.Linear(in_dim, action_chunk * action_dim)
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        raw = self.out(x).reshape(*x.shape[:-1], self.chunk, self.action_dim)
+        raw = self.out(x).reshape(*x.shape[:-1], self.action_chunk, self.action_dim)
         n_arm = self.action_dim - 1 if self.has_gripper else self.action_dim
         arm = raw[..., :n_arm]
         if self.tanh_actions:
@@ -63,11 +64,11 @@ def _mask_features(features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 
 class MLPHead(nn.Module):
-    def __init__(self, feat_dim, chunk, action_dim, has_gripper, hidden=1024, layers=2, history=1, tanh_actions=True):
+    def __init__(self, feat_dim, action_chunk, action_dim, has_gripper, hidden=1024, layers=2, history=1, tanh_actions=True):
         super().__init__()
         self.history = history
         self.mlp = MLP(feat_dim * history, hidden, layers)
-        self.readout = ActionReadout(hidden if layers else feat_dim * history, chunk, action_dim, has_gripper,
+        self.readout = ActionReadout(hidden if layers else feat_dim * history, action_chunk, action_dim, has_gripper,
                                      tanh_actions)
 
     def forward(self, features, valid):
@@ -101,13 +102,13 @@ class LSTMStack(nn.Module):
 
 
 class LSTMHead(nn.Module):
-    def __init__(self, feat_dim, chunk, action_dim, has_gripper, hidden=1024, layers=4, tanh_actions=True):
+    def __init__(self, feat_dim, action_chunk, action_dim, has_gripper, hidden=1024, layers=4, tanh_actions=True):
         super().__init__()
         self.hidden, self.num_layers = hidden, layers
         self.input_proj = nn.Linear(feat_dim, hidden)
         self.lstm = LSTMStack(hidden, layers)
         self.readout_mlp = MLP(hidden, hidden, 1)
-        self.readout = ActionReadout(hidden, chunk, action_dim, has_gripper, tanh_actions)
+        self.readout = ActionReadout(hidden, action_chunk, action_dim, has_gripper, tanh_actions)
 
     def initial_carry(self, batch: int, device=None) -> Carry:
         z = torch.zeros(batch, self.hidden, device=device)
@@ -165,7 +166,7 @@ class Block(nn.Module):
 
 
 class GPTHead(nn.Module):
-    def __init__(self, feat_dim, chunk, action_dim, has_gripper, window_size, hidden=512, layers=4, heads=8,
+    def __init__(self, feat_dim, action_chunk, action_dim, has_gripper, window_size, hidden=512, layers=4, heads=8,
                  tanh_actions=True):
         super().__init__()
         self.window_size, self.num_layers = window_size, layers
@@ -174,7 +175,7 @@ class GPTHead(nn.Module):
         for i in range(layers):
             self.add_module(f"block_{i}", Block(hidden, heads))
         self.ln_f = _LN(hidden)
-        self.readout = ActionReadout(hidden, chunk, action_dim, has_gripper, tanh_actions)
+        self.readout = ActionReadout(hidden, action_chunk, action_dim, has_gripper, tanh_actions)
 
     def forward(self, features, valid):
         t = features.shape[1]
@@ -191,7 +192,7 @@ class GPTHead(nn.Module):
 def build_head(policy: Dict, feat_dim: int) -> Optional[nn.Module]:
     """The head named by the exported policy config (vla_jax.vla.VLAConfig fields); None for discrete."""
     kind = policy["head"]
-    common = dict(chunk=policy["fwd_pred_next_n"], action_dim=policy["action_dim"],
+    common = dict(action_chunk=policy["action_chunk"], action_dim=policy["action_dim"],
                   has_gripper=policy["has_gripper"], tanh_actions=policy.get("tanh_actions", True))
     hidden = policy.get("head_hidden_size", 1024)
     layers = policy.get("head_layers", 4)

@@ -57,7 +57,7 @@ class Policy:
         self.statistics, self.config, self.device = statistics, config, torch.device(device)
         self.mode, self.incremental, self.ensemble_decay = mode, incremental, ensemble_decay
         self.window = int(config["policy"]["window_size"])
-        self.chunk = int(config["policy"]["fwd_pred_next_n"])
+        self.action_chunk = int(config["policy"]["action_chunk"])
         self.instruction: Optional[str] = None
         self._reset_state()
 
@@ -101,7 +101,7 @@ class Policy:
 
     def metadata(self) -> Dict:
         p = self.config["policy"]
-        return {"structure": p["structure"], "head": p["head"], "window_size": self.window, "chunk": self.chunk,
+        return {"structure": p["structure"], "head": p["head"], "window_size": self.window, "action_chunk": self.action_chunk,
                 "action_dim": self.statistics.action_dim, "image_size": list(self.preprocessing.image_size),
                 "input_channel_order": self.preprocessing.input_channel_order, "dtype": self.config["dtype"],
                 "normalization": self.statistics.mode, "mode": self.mode, "incremental": self.incremental}
@@ -157,12 +157,12 @@ class Policy:
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
         """Row j = weighted mean of every stored chunk's prediction for time now + j (older = smaller weight)."""
         self._chunks.append(chunk)
-        self._chunks = self._chunks[-self.chunk:]
+        self._chunks = self._chunks[-self.action_chunk:]
         out = np.zeros_like(chunk)
-        for j in range(self.chunk):
+        for j in range(self.action_chunk):
             preds, weights = [], []
             for age, past in enumerate(reversed(self._chunks)):  # age 0 = this step's chunk
-                if age + j < self.chunk:
+                if age + j < self.action_chunk:
                     preds.append(past[age + j])
                     weights.append(np.exp(-self.ensemble_decay * age))
             w = np.asarray(weights)[:, None]

@@ -31,7 +31,7 @@ FULL_KOSMOS2 = {
                     "max_position_embeddings": 2048, "scale_embedding": True, "pad_token_id": 1},
 }
 # RoboVLMs' best CALVIN policy (vla_jax.vla.VLAConfig defaults).
-FULL_POLICY = {"structure": "policy_head", "head": "lstm", "window_size": 16, "fwd_pred_next_n": 10, "action_dim": 7,
+FULL_POLICY = {"structure": "policy_head", "head": "lstm", "window_size": 16, "action_chunk": 10, "action_dim": 7,
                "has_gripper": True, "head_hidden_size": 1024, "head_layers": 4, "head_heads": 8}
 
 

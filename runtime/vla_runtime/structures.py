@@ -77,7 +77,7 @@ class PolicyModel(nn.Module):
         self.policy = dict(policy)
         self.structure = policy["structure"]
         self.window = int(policy["window_size"])
-        self.chunk, self.action_dim = int(policy["fwd_pred_next_n"]), int(policy["action_dim"])
+        self.action_chunk, self.action_dim = int(policy["action_chunk"]), int(policy["action_dim"])
         self.insert_index = int(policy.get("image_insert_index", 1))
         brackets = policy.get("image_bracket_tokens")
         self.brackets = None if brackets is None else [int(b) for b in brackets]
@@ -154,7 +154,7 @@ class PolicyModel(nn.Module):
         latents = self._encode(pixels.reshape(b * t, *pixels.shape[2:]))
         if self.structure == "one_step_discrete":
             action = self._greedy_tokens(latents, tokens, tmask, use_cache=False).reshape(
-                b, t, self.chunk, self.action_dim)
+                b, t, self.action_chunk, self.action_dim)
         elif self.structure == "interleaved":
             embeds, bvalid = self._block(latents, tokens, tmask, self._action_tail(b * t))
             s = embeds.shape[1]
@@ -176,7 +176,7 @@ class PolicyModel(nn.Module):
         """Greedy C*A action tokens -> de-binned actions [N, C*A] (model units)."""
         p = self.policy
         vocab, bins = self.backbone.config.text.vocab_size, int(p.get("num_bins", 256))
-        offset, ca, n = vocab - bins, self.chunk * self.action_dim, latents.shape[0]
+        offset, ca, n = vocab - bins, self.action_chunk * self.action_dim, latents.shape[0]
         ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
         if use_cache:
             empty = latents.new_zeros((n, 0, latents.shape[-1]))
@@ -201,7 +201,7 @@ class PolicyModel(nn.Module):
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
                 ids[:, j] = self.backbone.lm_logits(h)[..., -bins:].argmax(-1) + offset
-        actions = decode_bins((ids - offset).reshape(n, self.chunk, self.action_dim), bins,
+        actions = decode_bins((ids - offset).reshape(n, self.action_chunk, self.action_dim), bins,
                               float(p.get("mu_law", 0.0)), bool(p["has_gripper"]))
         return actions.reshape(n, ca)
 
@@ -215,7 +215,7 @@ class PolicyModel(nn.Module):
         latents = self._encode(pixels)
         if self.structure == "one_step_discrete":
             action = self._greedy_tokens(latents, tokens, token_mask, use_cache=True)
-            return state, action.reshape(1, self.chunk, self.action_dim)
+            return state, action.reshape(1, self.action_chunk, self.action_dim)
         if self.structure == "interleaved":
             feat = self._interleaved_step(state, latents, tokens, token_mask)
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]

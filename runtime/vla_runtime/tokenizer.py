@@ -4,7 +4,7 @@ The export copies the training tokenizer's `tokenizer.json` (the fast tokenizer'
 own serialisation), so `Tokenizer.from_file(...).encode(text)` runs the same
 normaliser, pre-tokeniser, model and post-processor (`<s> ... </s>`) as
 `AutoTokenizer` did in training. config.json's `tokenizer` block says how the ids
-were laid out: `{"max_length": L, "pad_id": int, "add_special_tokens": true,
+were laid out: `{"instruction_length": L, "pad_id": int, "add_special_tokens": true,
 "padding_side": "right", "template": "{instruction}"}`.
 """
 
@@ -21,7 +21,7 @@ from .errors import InputError, RuntimeConfigError
 
 @dataclasses.dataclass(frozen=True)
 class TokenizerSpec:
-    max_length: int
+    instruction_length: int
     pad_id: int
     add_special_tokens: bool = True
     padding_side: str = "right"
@@ -30,7 +30,7 @@ class TokenizerSpec:
     @classmethod
     def from_dict(cls, d: Dict) -> "TokenizerSpec":
         try:
-            spec = cls(max_length=int(d["max_length"]), pad_id=int(d["pad_id"]),
+            spec = cls(instruction_length=int(d["instruction_length"]), pad_id=int(d["pad_id"]),
                        add_special_tokens=bool(d.get("add_special_tokens", True)),
                        padding_side=d.get("padding_side", "right"), template=d.get("template", "{instruction}"))
         except (KeyError, TypeError, ValueError) as err:
@@ -52,9 +52,9 @@ class InstructionTokenizer:
         self.spec = spec
         # The fast tokenizer's own truncation/padding: the same code AutoTokenizer(truncation=True,
         # max_length=L) runs in training, so special tokens survive truncation the same way.
-        self.tokenizer.enable_truncation(max_length=spec.max_length)
+        self.tokenizer.enable_truncation(max_length=spec.instruction_length)
         self.tokenizer.enable_padding(direction=spec.padding_side, pad_id=spec.pad_id,
-                                      length=spec.max_length)
+                                      length=spec.instruction_length)
 
     def __call__(self, instruction: str) -> Tuple[np.ndarray, np.ndarray]:
         """-> (ids int64 [L], mask bool [L])."""

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "rlds_mixture":
         cfg["shuffle_buffer"] = args.shuffle_buffer
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else ByteTokenizer()
-    cfg["max_text_len"] = 32 if args.tokenizer else 160  # bytes are ~4x more tokens than BPE pieces
+    cfg["instruction_length"] = 32 if args.tokenizer else 160  # bytes are ~4x more tokens than BPE pieces
     loader = make_loader(cfg, tokenizer=tokenizer, global_batch_size=args.batch_size, seed=args.seed)
     for name, stats in loader.statistics.items():
         a = stats["action"]

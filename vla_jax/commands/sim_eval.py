@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                     "(default: <policy>/sim_eval)")
     parser.add_argument("--image-size", type=int, default=224, help="camera resolution in pixels (default 224)")
     parser.add_argument("--max-steps", type=int, default=18, help="control steps per episode, 0.4 s each (default 18)")
-    parser.add_argument("--channel-order", choices=("auto", "RGB", "BGR"), default="auto",
+    parser.add_argument("--input-channel-order", "--channel-order", choices=("auto", "RGB", "BGR"), default="auto",
                         help="channel order of the frames given to the policy; auto = the export's "
                              "preprocessing.json input_channel_order, else RGB")
     parser.add_argument("--gifs", type=int, default=4, help="number of episodes saved as rollout GIFs (default 4)")
@@ -34,12 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    policy, channel_order, kind = policies.load_policy(args.policy, device=args.device, step=args.step,
-                                              channel_order=args.channel_order, torch_threads=args.torch_threads)
+    policy, input_channel_order, kind = policies.load_policy(args.policy, device=args.device, step=args.step,
+                                              input_channel_order=args.input_channel_order, torch_threads=args.torch_threads)
     results = evaluate(policy, args.episodes, seed=args.seed, image_size=args.image_size, max_steps=args.max_steps,
-                       channel_order=channel_order, record_episodes=args.gifs)
+                       input_channel_order=input_channel_order, record_episodes=args.gifs)
     summary = summarize(results)
-    summary["policy"] = {"path": str(args.policy), "kind": kind, "channel_order": channel_order}
+    summary["policy"] = {"path": str(args.policy), "kind": kind, "input_channel_order": input_channel_order}
     summary["settings"] = {"episodes": args.episodes, "seed": args.seed, "image_size": args.image_size,
                            "max_steps": args.max_steps, "seconds": round(time.perf_counter() - start, 1)}
     out = Path(args.out) if args.out else Path(args.policy) / "sim_eval"

@@ -77,12 +77,12 @@ def eval_plan(num_episodes: int, seed: int) -> list[tuple[int, Scenario, int]]:
     return plan
 
 
-def _frame_for_policy(rgb: np.ndarray, channel_order: str) -> np.ndarray:
-    return np.ascontiguousarray(rgb[..., ::-1]) if channel_order == "BGR" else rgb
+def _frame_for_policy(rgb: np.ndarray, input_channel_order: str) -> np.ndarray:
+    return np.ascontiguousarray(rgb[..., ::-1]) if input_channel_order == "BGR" else rgb
 
 
 def run_episode(policy: Policy, scenario: Scenario, layout_seed: int, *, pair: int = 0, image_size: int = 224,
-                max_steps: int = MAX_STEPS, channel_order: str = "RGB", record: bool = False) -> EpisodeResult:
+                max_steps: int = MAX_STEPS, input_channel_order: str = "RGB", record: bool = False) -> EpisodeResult:
     layout = sample_layout(scenario, layout_seed)
     policy.reset(scenario.instruction)
     actions, frames = [], []
@@ -91,7 +91,7 @@ def run_episode(policy: Policy, scenario: Scenario, layout_seed: int, *, pair: i
         while not env.done:
             if record:
                 frames.append(image)
-            chunk = np.asarray(policy.step(_frame_for_policy(image, channel_order)), dtype=np.float64)
+            chunk = np.asarray(policy.step(_frame_for_policy(image, input_channel_order)), dtype=np.float64)
             if chunk.ndim == 1:
                 chunk = chunk[None]
             if chunk.ndim != 2 or chunk.shape[1] not in (2, 3):
@@ -107,17 +107,17 @@ def run_episode(policy: Policy, scenario: Scenario, layout_seed: int, *, pair: i
 
 
 def evaluate(policy: Policy, num_episodes: int = 50, *, seed: int = 0, image_size: int = 224,
-             max_steps: int = MAX_STEPS, channel_order: str = "RGB", record_episodes: int = 4,
+             max_steps: int = MAX_STEPS, input_channel_order: str = "RGB", record_episodes: int = 4,
              progress: bool = True) -> list[EpisodeResult]:
     """Run the paired evaluation; the first `record_episodes` episodes keep their frames (for GIFs)."""
-    if channel_order not in ("RGB", "BGR"):
-        raise VLAJaxError(f"channel order {channel_order!r} must be RGB or BGR")
+    if input_channel_order not in ("RGB", "BGR"):
+        raise VLAJaxError(f"channel order {input_channel_order!r} must be RGB or BGR")
     results = []
     plan = eval_plan(num_episodes, seed)
     for k, (pair, scenario, layout_seed) in enumerate(tqdm(plan, desc="sim-eval", unit="episode",
                                                            disable=not progress)):
         results.append(run_episode(policy, scenario, layout_seed, pair=pair, image_size=image_size,
-                                   max_steps=max_steps, channel_order=channel_order, record=k < record_episodes))
+                                   max_steps=max_steps, input_channel_order=input_channel_order, record=k < record_episodes))
     return results
 
 

@@ -76,8 +76,8 @@ class JaxWorkdirPolicy:
             "image_mask": np.asarray(valid)[None],
             "tokens": self.tokens,
             "token_mask": self.token_mask,
-            "action": np.zeros((1, self.window, int(self.config.model.fwd_pred_next_n), a), np.float32),
-            "action_mask": np.ones((1, self.window, int(self.config.model.fwd_pred_next_n)), bool),
+            "action": np.zeros((1, self.window, int(self.config.model.action_chunk), a), np.float32),
+            "action_mask": np.ones((1, self.window, int(self.config.model.action_chunk)), bool),
             "action_dim_mask": np.ones((1, a), bool),
             "dataset_id": np.zeros((1,), np.int32),
         }

@@ -23,13 +23,13 @@ def is_workdir(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
 
 
-def _export_channel_order(path: Path) -> str:
+def _export_input_channel_order(path: Path) -> str:
     pre = json.loads((path / "preprocessing.json").read_text())
     return str(pre.get("input_channel_order", "RGB")).upper()
 
 
 def load_policy(path: str | Path, *, device: str = "cpu", step: int | None = None,
-                channel_order: str = "auto", torch_threads: int | None = 1) -> tuple[object, str, str]:
+                input_channel_order: str = "auto", torch_threads: int | None = 1) -> tuple[object, str, str]:
     """(policy, channel order to feed it, "export" | "workdir").
 
     torch_threads: intra-op threads for an export on CPU. One is the default
@@ -48,14 +48,14 @@ def load_policy(path: str | Path, *, device: str = "cpu", step: int | None = Non
                 f"--policy {path} is an export folder but the torch runtime is not importable ({err}); "
                 "install it with `pip install -e ./runtime`"
             ) from err
-        order = _export_channel_order(path) if channel_order == "auto" else channel_order
+        order = _export_input_channel_order(path) if input_channel_order == "auto" else input_channel_order
         if torch_threads and device == "cpu":
             import torch
 
             torch.set_num_threads(int(torch_threads))
         return Policy.load(str(path), device=device), order, "export"
     if is_workdir(path):
-        order = "RGB" if channel_order == "auto" else channel_order
+        order = "RGB" if input_channel_order == "auto" else input_channel_order
         return JaxWorkdirPolicy.load(path, step=step), order, "workdir"
     raise VLAJaxError(
         f"--policy {path} is neither an export folder (needs {', '.join(EXPORT_FILES)}) nor a training workdir "

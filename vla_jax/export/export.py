@@ -125,7 +125,7 @@ from `{source}`{(' (step ' + str(extra['step']) + ')') if extra.get('step') is n
 | | |
 |---|---|
 | structure / head | {p.structure} / {p.head} |
-| history window T / action chunk C / action dims A | {p.window_size} / {p.fwd_pred_next_n} / {p.action_dim} |
+| history window T / action chunk C / action dims A | {p.window_size} / {p.action_chunk} / {p.action_dim} |
 | gripper | {'last dim, probability in [0, 1]' if p.has_gripper else 'none'} |
 | backbone | vision {bb.vision.num_hidden_layers}x{bb.vision.hidden_size} at {bb.vision.image_size} px, \
 text {bb.text.layers}x{bb.text.embed_dim}, vocab {bb.text.vocab_size} |
@@ -180,7 +180,7 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
     return write_export(
         out_dir, state_dict=state, policy_config=runtime_policy_config(vla_config),
         backbone_config=vla_config.backbone.to_hf_dict(), tokenizer_json=tok_json,
-        tokenizer_config={"max_length": int(instruction_length), "pad_id": pad_id, "add_special_tokens": True,
+        tokenizer_config={"instruction_length": int(instruction_length), "pad_id": pad_id, "add_special_tokens": True,
                           "padding_side": "right"},
         preprocessing=pre.to_dict(), statistics=stats,
         model_card=model_card(vla_config, stats, dtype, source, extra), dtype=dtype, extra=extra)

@@ -119,11 +119,37 @@ def write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+# Config keys renamed since workdirs were first written (old dotted path -> new one): a workdir written
+# before a rename still exports, evaluates and resumes.
+RENAMED_KEYS = {
+    "model.fwd_pred_next_n": "model.action_chunk",
+    "data.config.max_text_len": "data.config.instruction_length",
+}
+
+
+def upgrade_saved_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A workdir's config.json content in today's key names (see RENAMED_KEYS)."""
+    for old, new in RENAMED_KEYS.items():
+        *old_parents, old_leaf = old.split(".")
+        *new_parents, new_leaf = new.split(".")
+        node = saved
+        for part in old_parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or old_leaf not in node:
+            continue
+        value = node.pop(old_leaf)
+        target = saved
+        for part in new_parents:
+            target = target.setdefault(part, {})
+        target.setdefault(new_leaf, value)
+    return saved
+
+
 def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
     path = Path(workdir) / CONFIG_FILE
     if not path.is_file():
         raise VLAJaxError(f"{path} not found: {workdir} is not a vla-jax training workdir (run `vla-jax train` first)")
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    return ml_collections.ConfigDict(upgrade_saved_config(json.loads(path.read_text())))
 
 
 def read_statistics(workdir: str | Path) -> dict[str, Any]:

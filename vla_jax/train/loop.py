@@ -53,13 +53,13 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
         return SyntheticLoader(
             global_batch_size=config.batch_size, process_index=process_index, process_count=process_count,
             seed=config.seed, image_size=m.backbone.vision.image_size, window_size=m.window_size,
-            chunk=m.fwd_pred_next_n, action_dim=m.action_dim, instruction_length=data.instruction_length,
+            action_chunk=m.action_chunk, action_dim=m.action_dim, instruction_length=data.instruction_length,
             vocab_size=m.backbone.text.vocab_size,
         )
     if data.source == "loader":
         m = config.model
-        expected = {"window_size": m.window_size, "action_chunk": m.fwd_pred_next_n, "action_dim": m.action_dim,
-                    "image_size": m.backbone.vision.image_size, "max_text_len": data.instruction_length}
+        expected = {"window_size": m.window_size, "action_chunk": m.action_chunk, "action_dim": m.action_dim,
+                    "image_size": m.backbone.vision.image_size, "instruction_length": data.instruction_length}
         wrong = [f"data.config.{k}={data.config.get(k)} (needs {v})" for k, v in expected.items()
                  if data.config.get(k) != v]
         if wrong:
@@ -74,7 +74,7 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
 
 
 def _check_resumed_config(workdir: Path, config: ml_collections.ConfigDict) -> None:
-    saved = json.loads((workdir / ckpt.CONFIG_FILE).read_text())
+    saved = ckpt.upgrade_saved_config(json.loads((workdir / ckpt.CONFIG_FILE).read_text()))
     now = json.loads(config.to_json())
     diffs = [k for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_KEYS and saved.get(k) != now.get(k)]
     if diffs:

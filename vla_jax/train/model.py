@@ -71,7 +71,7 @@ def build_model(config: ml_collections.ConfigDict) -> ModelBundle:
 
 def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1) -> dict:
     """Zeros with the docs/design.md batch shapes the config implies (for `init` / `eval_shape`)."""
-    return dummy_batch(vla_config(config), batch_size=batch_size, text_len=config.data.instruction_length)
+    return dummy_batch(vla_config(config), batch_size=batch_size, instruction_length=config.data.instruction_length)
 
 
 def _path(p: tuple) -> str:
