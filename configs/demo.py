@@ -63,14 +63,10 @@ def get_config(arg: str = "demo_out"):
     config.data.source = "loader"
     config.data.tokenizer = f"{arg}/tokenizer"
     config.data.instruction_length = 16
-    config.data.config = ml_collections.ConfigDict(dict(
+    # Shapes (window, chunk, action dims, image size, instruction length) come from the model above.
+    config.data.config.update(dict(
         kind="mobile_grain",
         data_dir=f"{arg}/rlds",
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=2,
-        image_size=IMAGE_SIZE,
-        instruction_length=16,
         normalization="bounds",
         augment=False,
         mirror_augment=True,

@@ -1,6 +1,6 @@
 """Post-train the Kosmos-2 policy on the users' mobile-robot episodes (2-D velocity actions).
 
-    vla-jax convert-episodes --src H5_DIR --out /data/mobile_rlds --image-size 224 --action-dims 2
+    vla-jax convert-episodes --src H5_DIR --out /data/mobile_rlds --image-size 224 --action-dim 2
     vla-jax train --config configs/posttrain_mobile_kosmos2.py:/data/mobile_rlds,/runs/oxe_kosmos2 \\
         --workdir /runs/mobile1
 
@@ -22,7 +22,7 @@ from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.train.defaults import base_config
 from vla_jax.train.model import backbone_config_dict
 
-WINDOW, CHUNK, IMAGE, TEXT = 8, 8, 224, 32
+WINDOW, CHUNK, TEXT = 8, 8, 32
 
 
 def get_config(arg: str = "/data/mobile_rlds,/runs/oxe_kosmos2"):
@@ -51,14 +51,9 @@ def get_config(arg: str = "/data/mobile_rlds,/runs/oxe_kosmos2"):
     config.data.source = "loader"
     config.data.tokenizer = tokenizer
     config.data.instruction_length = TEXT
-    config.data.config = ml_collections.ConfigDict(dict(
+    config.data.config.update(dict(  # shapes come from config.model and data.instruction_length
         kind="mobile_grain",
         data_dir=data_dir,
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=2,
-        image_size=IMAGE,
-        instruction_length=TEXT,
         normalization="bounds",
         augment=True,
         mirror_augment=True,

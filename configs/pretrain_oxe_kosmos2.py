@@ -22,7 +22,7 @@ from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.train.defaults import base_config
 from vla_jax.train.model import backbone_config_dict
 
-WINDOW, CHUNK, IMAGE, TEXT = 16, 10, 224, 32
+WINDOW, CHUNK, TEXT = 16, 10, 32
 
 
 def get_config(arg: str = "gs://BUCKET/oxe,/mnt/ckpt/kosmos2"):
@@ -48,15 +48,10 @@ def get_config(arg: str = "gs://BUCKET/oxe,/mnt/ckpt/kosmos2"):
     config.data.source = "loader"
     config.data.tokenizer = converted
     config.data.instruction_length = TEXT
-    config.data.config = ml_collections.ConfigDict(dict(
+    config.data.config.update(dict(  # shapes come from config.model and data.instruction_length
         kind="rlds_mixture",
         data_dir=data_dir,
         mixture="oxe_magic_soup",
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=7,
-        image_size=IMAGE,
-        instruction_length=TEXT,
         normalization="bounds_q99",
         augment=True,
         shuffle_buffer=100_000,

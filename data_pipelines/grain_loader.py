@@ -32,6 +32,8 @@ from data_pipelines.errors import BadDataCounter, DataError
 from data_pipelines.tokenize import InstructionTokenizer
 
 log = logging.getLogger("data_pipelines")
+# The registry's mobile specs by the action dims a converted dataset stores.
+MOBILE_MIXTURE_FOR_DIMS = {2: "mobile", 3: "mobile_3d"}
 
 
 def _source(builder_dir: str, split: str):
@@ -111,19 +113,22 @@ class MobileGrainLoader:
         self.cfg, self.train, self.seed = cfg, train, int(seed)
         self.batch_size = host_batch_size(global_batch_size, process_count)
         self.bad_episodes = BadDataCounter("mobile")
-        self.spec = oxe.get_spec(oxe.get_mixture(cfg["mixture"])[0][0])
-        self.builder_dir = rlds.find_builder_dir(self.spec.tfds_name, cfg["data_dir"])
+        self.builder_dir, stored = self._find_dataset(cfg)
+        mixture = cfg["mixture"] or MOBILE_MIXTURE_FOR_DIMS.get(stored)
+        if mixture is None:
+            raise DataError(f"{self.builder_dir}: episodes have {stored}-D actions; mobile episodes have 2 or 3")
+        self.spec = oxe.get_spec(oxe.get_mixture(mixture)[0][0])
+        self.name = cfg["dataset_name"] or self.spec.name  # the statistics' key, as the export names it
+        if stored != self.spec.action_dim:
+            raise DataError(f"{self.builder_dir}: episodes have {stored}-D actions but mixture {mixture!r} "
+                            f"expects {self.spec.action_dim}-D; use mixture 'mobile' for 2-D or 'mobile_3d' for 3-D")
         self.split = cfg.get("split") or (self.spec.train_split if train else self.spec.val_split)
         src = _source(self.builder_dir, self.split)
-        stored = src.dataset_info.features["steps"]["action"].shape[-1]
-        if stored != self.spec.action_dim:
-            raise DataError(f"{self.builder_dir}: episodes have {stored}-D actions but mixture {cfg['mixture']!r} "
-                            f"expects {self.spec.action_dim}-D; use mixture 'mobile' for 2-D or 'mobile_3d' for 3-D")
         self.index, lengths = self._frame_index(src, int(cfg["min_episode_length"]))
         if self.spec.action_dim > int(cfg["action_dim"]):
             raise DataError(f"data config action_dim={cfg['action_dim']} < {self.spec.action_dim} dims of "
                             f"{self.spec.name}; raise action_dim")
-        self.statistics = {self.spec.name: {**self._statistics(), "normalization": cfg["normalization"]}}
+        self.statistics = {self.name: {**self._statistics(), "normalization": cfg["normalization"]}}
         self.tokenize = InstructionTokenizer(tokenizer, cfg["instruction_length"])
         n = len(self.index)
         if n < process_count:
@@ -132,7 +137,7 @@ class MobileGrainLoader:
         if train:
             ds = ds.shuffle(seed=self.seed).repeat(None)  # a new permutation every epoch, fixed by the seed
         transform = WindowTransform(self.builder_dir, self.split, self.index, cfg,
-                                    self.statistics[self.spec.name], train)
+                                    self.statistics[self.name], train)
         ds = ds.random_map(transform, seed=self.seed).batch(self.batch_size, drop_remainder=train)
         it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
         if int(cfg["worker_count"]) > 0:
@@ -140,6 +145,20 @@ class MobileGrainLoader:
                 num_workers=int(cfg["worker_count"]), per_worker_buffer_size=int(cfg["worker_buffer_size"])))
         self._iter = iter(it_ds)
         log.info("mobile_grain: %d episodes, %d frames in %s/%s", len(lengths), n, self.builder_dir, self.split)
+
+    @staticmethod
+    def _find_dataset(cfg) -> tuple[str, int]:
+        """(builder dir, stored action dims) of the converted dataset `dataset_name` (or the registry's) in data_dir."""
+        import tensorflow_datasets as tfds
+
+        name = cfg["dataset_name"] or oxe.get_spec(oxe.get_mixture(cfg["mixture"] or "mobile")[0][0]).tfds_name
+        try:
+            builder_dir = rlds.find_builder_dir(name, cfg["data_dir"])
+        except DataError as err:
+            raise DataError(f"{err}; if `vla-jax convert-episodes --name NAME` wrote it, set "
+                            "data.config.dataset_name=NAME") from None
+        features = tfds.builder_from_directory(builder_dir).info.features
+        return builder_dir, int(features["steps"]["action"].shape[-1])
 
     def _frame_index(self, src, min_length: int):
         index, lengths = [], []
@@ -174,7 +193,7 @@ class MobileGrainLoader:
                 a = np.concatenate([a, a * me.MIRROR_SIGN[: a.shape[1]]])
             return statistics.compute_statistics(a, self.spec.normalize_mask, len(acts))
 
-        return statistics.load_or_compute(self.spec.name, identity, compute, self.cfg.get("stats_cache_dir"))
+        return statistics.load_or_compute(self.name, identity, compute, self.cfg.get("stats_cache_dir"))
 
     def __iter__(self):
         for batch in self._iter:

@@ -15,19 +15,24 @@ Batch keys (docs/design.md): image uint8 [b,T,H,W,3], image_mask bool [b,T], tok
 token_mask bool [b,L], action f32 [b,T,C,A], action_mask bool [b,T,C], action_dim_mask bool [b,A],
 dataset_id int32 [b].
 
-data_config fields (ml_collections.ConfigDict or dict; unset fields take DEFAULTS):
+data_config fields (ml_collections.ConfigDict or dict; unset fields take DEFAULTS). A train config holds
+every field but the shapes in `config.data.config` (vla_jax.train.defaults.base_config); the shapes
+(SHAPE_KEYS) are derived from `config.model` by vla_jax.train.model.data_shapes.
     kind                "rlds_mixture" (tf.data over RLDS/OXE, pre-training) or
                         "mobile_grain" (grain over the ArrayRecord written by `vla-jax convert-episodes`)
     data_dir            folder holding <dataset>/<version>/ (local or gs://)
     mixture             mixture name (oxe_magic_soup, bridge, rt_1, mobile, mobile_3d), a registered dataset
-                        name, or a list of [name, weight]; mobile_grain: the dataset name (default "mobile")
+                        name, or a list of [name, weight]; mobile_grain: "mobile" / "mobile_3d" (default: the
+                        one whose action dims the converted dataset has)
+    dataset_name        mobile_grain: folder name of the converted dataset under data_dir (what
+                        `convert-episodes --name` wrote; default: the registry's, mobile_episodes)
     split               override the split (default: the spec's train_split / val_split by `train`)
     window_size         T, history frames per sample (default 1)
     action_chunk        C, future actions per history frame (any C, also C > T; default 1)
     action_dim          A, actions are zero-padded to this many dims (>= every dataset's dims; default 7)
     image_size          output H = W (default 224)
     resize_pad          keep aspect ratio with black padding instead of stretching (default False)
-    instruction_length        L, instruction tokens incl. BOS/EOS (default 32)
+    instruction_length  L, instruction tokens incl. BOS/EOS (default 32)
     normalization       "bounds_q99" (default) | "bounds" | "normal" | "none"
     stats_cache_dir     where statistics JSON files are cached (default ~/.cache/vla_jax/stats)
     shuffle_buffer      frames in the shuffle buffer (rlds; default 10000, images still encoded)
@@ -58,7 +63,7 @@ from data_pipelines.grain_loader import MobileGrainLoader
 from data_pipelines.rlds_loader import RLDSLoader
 
 DEFAULTS: dict[str, Any] = {
-    "kind": "rlds_mixture", "data_dir": None, "mixture": None, "split": None,
+    "kind": "rlds_mixture", "data_dir": None, "mixture": None, "dataset_name": None, "split": None,
     "window_size": 1, "action_chunk": 1, "action_dim": 7, "image_size": 224, "resize_pad": False,
     "instruction_length": 32, "normalization": "bounds_q99", "stats_cache_dir": None,
     "shuffle_buffer": 10000, "augment": True, "augment_kwargs": {}, "mirror_augment": False,
@@ -67,6 +72,13 @@ DEFAULTS: dict[str, Any] = {
     "read_threads": None, "transform_threads": None, "ram_budget_gb": 32,
     "worker_count": 0, "worker_buffer_size": 2, "episode_cache": 1024,
 }
+# The type of every field whose default is None (so a typed config can hold and override it).
+OPTIONAL_TYPES: dict[str, type] = {
+    "data_dir": str, "mixture": str, "dataset_name": str, "split": str, "stats_cache_dir": str,
+    "max_abs_action": float, "max_steps_per_episode": int, "read_threads": int, "transform_threads": int,
+}
+# Fields that must agree with the model; a train config derives them (vla_jax.train.model.data_shapes).
+SHAPE_KEYS = ("window_size", "action_chunk", "action_dim", "image_size", "instruction_length")
 
 
 def resolve_config(data_config) -> dict:
@@ -78,15 +90,16 @@ def resolve_config(data_config) -> dict:
                         "(see data_pipelines/loader.py)")
     out = copy.deepcopy(DEFAULTS)
     out.update({k: v for k, v in cfg.items()})
+    for key in OPTIONAL_TYPES:  # "" in a config means unset, as None does
+        if out[key] == "":
+            out[key] = None
     if out["kind"] not in ("rlds_mixture", "mobile_grain"):
         raise DataError(f"data config kind={out['kind']!r}: choose 'rlds_mixture' or 'mobile_grain'")
     if not out["data_dir"]:
         raise DataError("data config data_dir is empty; set it to the folder holding the tfds datasets")
-    if out["mixture"] is None:
-        out["mixture"] = "mobile" if out["kind"] == "mobile_grain" else None
-        if out["mixture"] is None:
-            raise DataError("data config mixture is empty; set a mixture name such as 'oxe_magic_soup' or 'bridge'")
-    for key in ("window_size", "action_chunk", "action_dim", "image_size", "instruction_length"):
+    if out["mixture"] is None and out["kind"] == "rlds_mixture":
+        raise DataError("data config mixture is empty; set a mixture name such as 'oxe_magic_soup' or 'bridge'")
+    for key in SHAPE_KEYS:
         if int(out[key]) < 1:
             raise DataError(f"data config {key}={out[key]}: must be >= 1")
     return out

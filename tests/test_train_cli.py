@@ -84,10 +84,9 @@ def test_reference_run_writes_the_workdir_layout(reference):
 DRIVER = textwrap.dedent(
     """
     import os, signal, sys
-    from vla_jax.train.config import load_config, split_override_args
+    from vla_jax.train.config import load_config
     from vla_jax.train.loop import train
-    overrides, _ = split_override_args(sys.argv[2:])
-    config = load_config("configs/tiny.py", overrides)
+    config = load_config("configs/tiny.py", sys.argv[2:])
     config.progress_bar = False
     def on_step(step):
         if step == 3:  # pre-emption notice right after step 3

@@ -26,6 +26,7 @@ from data_pipelines.mobile_episodes import DEFAULT_INSTRUCTION
 from data_pipelines.tokenize import train_tokenizer
 from vla_jax.errors import VLAJaxError
 from vla_jax.train.config import load_config_file
+from vla_jax.train.model import data_shapes
 
 _DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.py"
 
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     config = load_config_file(f"{args.config}:{out}")
-    image_size = args.image_size or int(config.data.config.image_size)
+    shapes = data_shapes(config)
+    image_size = args.image_size or shapes["image_size"]
     paths = {name: out / name for name in ("episodes", "rlds", "tokenizer", "workdir", "export", "eval")}
     times: dict[str, float] = {}
     start = time.perf_counter()
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "--image-size", str(image_size), "--seed", str(args.seed)]))
     stage("convert", (paths["rlds"] / "dataset_done").is_file(), lambda: (_cli([
         "convert-episodes", "--src", str(paths["episodes"]), "--out", str(paths["rlds"]),
-        "--image-size", str(config.data.config.image_size), "--action-dims", str(config.model.action_dim),
+        "--image-size", str(shapes["image_size"]), "--action-dim", str(shapes["action_dim"]),
         "--overwrite"]), (paths["rlds"] / "dataset_done").touch()))
     stage("tokenizer", (paths["tokenizer"] / "tokenizer.json").is_file(), lambda: _train_tokenizer(paths["tokenizer"]))
     train_argv = ["train", "--config", f"{args.config}:{out}", "--workdir", str(paths["workdir"])]

@@ -10,8 +10,7 @@ import argparse
 import logging
 import os
 
-from vla_jax.errors import VLAJaxError
-from vla_jax.train.config import load_config, split_override_args
+from vla_jax.train.config import load_config
 from vla_jax.train.loop import train
 
 # `--config.a.b=v` cannot be declared up front: the dispatcher hands them over as args.extra_args.
@@ -41,13 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides, rest = split_override_args(args.extra_args)
-    if rest:
-        raise VLAJaxError(f"unrecognized arguments: {' '.join(rest)} (config fields are set with --config.KEY=VALUE)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("vla_jax").setLevel(logging.INFO)  # ours informative; absl/orbax chatter stays quiet
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, args.extra_args)  # unknown keys and bad values fail before anything runs
     if args.quiet:
         config.progress_bar = False
     return train(config, args.workdir)

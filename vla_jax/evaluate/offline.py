@@ -19,7 +19,7 @@ from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
 from vla_jax.evaluate.offline_metrics import offline_metrics
 from vla_jax.train.checkpoint import load_for_inference
-from vla_jax.train.model import build_model
+from vla_jax.train.model import build_model, loader_config
 
 
 def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, step: int | None = None,
@@ -32,11 +32,9 @@ def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, s
         raise VLAJaxError(f"{workdir}/statistics.json holds {len(statistics)} datasets; eval-offline scores one")
     stats = next(iter(statistics.values()))
     mode = stats.get("normalization", "bounds_q99")
-    data_config = config.data.config.to_dict()
     # Raw targets (no normalisation), the real frames (no augmentation, no mirroring).
-    data_config.update(data_dir=str(data_dir), normalization="none", augment=False, mirror_augment=False)
-    if split:
-        data_config["split"] = split
+    data_config = loader_config(config, data_dir=str(data_dir), normalization="none", augment=False,
+                                mirror_augment=False, **({"split": split} if split else {}))
     loader = make_loader(data_config, tokenizer=load_tokenizer(str(config.data.tokenizer)),
                          global_batch_size=batch_size, seed=0, train=False)
     module = build_model(config).module

@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from data_pipelines import loader
 from vla_jax.errors import VLAJaxError
 from jax.experimental import multihost_utils
 from vla_jax.train import lora
@@ -123,12 +124,15 @@ def write_json(path: Path, obj: Any) -> None:
 # before a rename still exports, evaluates and resumes.
 RENAMED_KEYS = {
     "model.fwd_pred_next_n": "model.action_chunk",
-    "data.config.max_text_len": "data.config.instruction_length",
 }
 
 
+# Keys workdirs once stated and today's configs derive (vla_jax.train.model.data_shapes): dropped on read.
+DERIVED_KEYS = tuple(f"data.config.{k}" for k in (*loader.SHAPE_KEYS, "max_text_len"))
+
+
 def upgrade_saved_config(saved: dict[str, Any]) -> dict[str, Any]:
-    """A workdir's config.json content in today's key names (see RENAMED_KEYS)."""
+    """A workdir's config.json content in today's key names (RENAMED_KEYS, DERIVED_KEYS dropped)."""
     for old, new in RENAMED_KEYS.items():
         *old_parents, old_leaf = old.split(".")
         *new_parents, new_leaf = new.split(".")
@@ -142,6 +146,9 @@ def upgrade_saved_config(saved: dict[str, Any]) -> dict[str, Any]:
         for part in new_parents:
             target = target.setdefault(part, {})
         target.setdefault(new_leaf, value)
+    data_config = saved.get("data", {}).get("config", {})
+    for key in DERIVED_KEYS:
+        data_config.pop(key.rsplit(".", 1)[1], None)
     return saved
 
 

@@ -1,10 +1,15 @@
-"""Config files and ``--config.key=value`` overrides (ml_collections, big_vision style).
+"""Config files and ``--config.key=value`` overrides (ml_collections' config flags, big_vision style).
 
 A config file is a Python module with ``get_config(arg=None) -> ConfigDict``;
-``--config configs/x.py:ARG`` passes ``ARG``. Overrides are typed by the field
-they replace (bool/int/float/str; tuples, lists, dicts and None via Python
-literals), so ``--config.num_steps=1e3`` is an error rather than a float where
-an int belongs. An unknown key is an error listing the closest valid keys.
+``--config configs/x.py:ARG`` passes ``ARG``. It starts from
+`vla_jax.train.defaults.base_config`, so every key exists before the command
+line is read. Overrides are parsed by ml_collections' `config_flags` (absl
+flags), typed by the field they replace: ``--config.num_steps=1e3`` is an error
+rather than a float where an int belongs, ``--config.model.head=gpt`` a string,
+tuples as ``'(1, 2)'``. What we add: an unknown key is one line listing the
+closest valid keys, a bad value one line naming the expected type, and
+``--config.group={'a': 1}`` sets the group's fields one by one instead of
+replacing the group.
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import ml_collections
+from absl import flags
+from ml_collections import config_flags
 
+from data_pipelines import loader
 from vla_jax.errors import VLAJaxError
 
 PREFIX = "--config."
@@ -38,7 +47,23 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     config = module.get_config(arg) if arg else module.get_config()
     if not isinstance(config, ml_collections.ConfigDict):
         raise VLAJaxError(f"config file {path}: get_config() returned {type(config).__name__}, not a ConfigDict")
+    check_data_config(config, str(path))
     return config
+
+
+def check_data_config(config: ml_collections.ConfigDict, where: str) -> None:
+    """config.data.config holds loader fields only, and never the shapes the model implies."""
+    data = config.get("data", {}).get("config", {})
+    keys = set(data.keys()) if isinstance(data, ml_collections.ConfigDict) else set()
+    derived = sorted(keys & set(loader.SHAPE_KEYS))
+    if derived:
+        raise VLAJaxError(f"{where}: config.data.config sets {', '.join(derived)}; data shapes derive from the model "
+                          "(config.model.window_size / action_chunk / action_dim, the backbone's image_size, "
+                          "config.data.instruction_length): remove them there")
+    unknown = sorted(keys - set(loader.DEFAULTS))
+    if unknown:
+        raise VLAJaxError(f"{where}: config.data.config has unknown field(s) {unknown}; valid fields: "
+                          f"{sorted(set(loader.DEFAULTS) - set(loader.SHAPE_KEYS))}")
 
 
 def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
@@ -51,89 +76,93 @@ def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _parse_value(key: str, text: str, current: Any) -> Any:
-    def literal():
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return text
-
-    try:
-        if isinstance(current, bool):
-            lowered = text.lower()
-            if lowered in ("true", "1", "yes"):
-                return True
-            if lowered in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if isinstance(current, int):
-            return int(text)
-        if isinstance(current, float):
-            return float(text)
-        if isinstance(current, str):
-            return text
-    except ValueError:
-        raise VLAJaxError(
-            f"--config.{key}={text!r}: expected a {type(current).__name__} like the default {current!r}"
-        ) from None
-    value = literal()
-    if isinstance(current, (tuple, list)) and not isinstance(value, (tuple, list)):
-        raise VLAJaxError(f"--config.{key}={text!r}: expected a {type(current).__name__} such as {current!r}")
-    if isinstance(current, tuple) and isinstance(value, list):
-        value = tuple(value)
-    return value
+def _lookup(config: ml_collections.ConfigDict, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
-def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:
-    parts = key.split(".")
-    node = config
-    for i, part in enumerate(parts):
-        is_last = i == len(parts) - 1
-        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-            valid = flat_keys(config)
-            close = difflib.get_close_matches(key, valid, n=5, cutoff=0.5)
-            hint = f"did you mean: {', '.join(close)}?" if close else f"valid top-level keys: {', '.join(config.keys())}"
-            raise VLAJaxError(f"unknown config key {key!r}; {hint}")
-        if is_last:
-            current = node[part]
-            if isinstance(current, ml_collections.ConfigDict):
-                value = _parse_value(key, text, None)
-                if not isinstance(value, dict):
-                    raise VLAJaxError(f"--config.{key} is a group; set one of its fields, e.g. --config.{key}.{next(iter(current.keys()))}=...")
-                for sub_key, sub_value in value.items():
-                    apply_override(config, f"{key}.{sub_key}", repr(sub_value) if not isinstance(sub_value, str) else sub_value)
-                return
-            value = _parse_value(key, text, current)
-            with node.ignore_type():
-                node[part] = value
-        else:
-            node = node[part]
+def _unknown_key(config: ml_collections.ConfigDict, key: str) -> VLAJaxError:
+    leaf = key.rsplit(".", 1)[-1]
+    if key.startswith("data.config.") and leaf in loader.SHAPE_KEYS:
+        target = "model.backbone.vision.image_size" if leaf == "image_size" else (
+            "data.instruction_length" if leaf == "instruction_length" else f"model.{leaf}")
+        return VLAJaxError(f"unknown config key {key!r}; data shapes derive from the model: set --config.{target}")
+    close = difflib.get_close_matches(key, flat_keys(config), n=5, cutoff=0.5)
+    hint = f"did you mean: {', '.join(close)}?" if close else f"valid top-level keys: {', '.join(config.keys())}"
+    return VLAJaxError(f"unknown config key {key!r}; {hint}")
 
 
-def split_override_args(extras: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """(``[(key, value)]`` from ``--config.k=v`` / ``--config.k v``, tokens that are not overrides)."""
-    overrides, rest = [], []
+def override_tokens(overrides: Iterable[tuple[str, str] | str]) -> list[str]:
+    """``--config.k=v`` tokens from (key, value) pairs or command-line tokens (``--config.k v`` joined)."""
+    items = list(overrides)
+    tokens: list[str] = []
     i = 0
-    while i < len(extras):
-        token = extras[i]
-        if token.startswith(PREFIX):
-            body = token[len(PREFIX):]
-            if "=" in body:
-                key, value = body.split("=", 1)
-            elif i + 1 < len(extras):
-                key, value = body, extras[i + 1]
-                i += 1
-            else:
-                raise VLAJaxError(f"{token} has no value; write {token}=VALUE")
-            overrides.append((key, value))
+    while i < len(items):
+        item = items[i]
+        if isinstance(item, tuple):
+            tokens.append(f"{PREFIX}{item[0]}={item[1]}")
+        elif item.startswith(PREFIX) and "=" not in item and i + 1 < len(items) \
+                and isinstance(items[i + 1], str) and not items[i + 1].startswith("--"):
+            tokens.append(f"{item}={items[i + 1]}")
+            i += 1
         else:
-            rest.append(token)
+            tokens.append(item)
         i += 1
-    return overrides, rest
+    return tokens
 
 
-def load_config(spec: str, overrides: list[tuple[str, str]] = ()) -> ml_collections.ConfigDict:
-    config = load_config_file(spec)
-    for key, value in overrides:
-        apply_override(config, key, value)
+def _expand_groups(config: ml_collections.ConfigDict, tokens: Sequence[str]) -> list[str]:
+    """--config.group={'a': 1} -> --config.group.a=1 (ml_collections would replace the whole group)."""
+    out = []
+    for token in tokens:
+        key, _, text = token[len(PREFIX):].partition("=")
+        try:
+            current = _lookup(config, key)
+        except (KeyError, AttributeError):
+            raise _unknown_key(config, key) from None
+        if not isinstance(current, ml_collections.ConfigDict):
+            out.append(token)
+            continue
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = None
+        if not isinstance(value, dict):
+            first = next(iter(current.keys()), "KEY")
+            raise VLAJaxError(f"--config.{key} is a group; set one of its fields, e.g. --config.{key}.{first}=...")
+        out.extend(_expand_groups(config, [f"{PREFIX}{key}.{k}={v if isinstance(v, str) else repr(v)}"
+                                           for k, v in value.items()]))
+    return out
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[tuple[str, str] | str]
+                    ) -> ml_collections.ConfigDict:
+    """Set ``--config.KEY=VALUE`` overrides on ``config`` in place (through ml_collections' config flags)."""
+    tokens = override_tokens(overrides)
+    rest = [t for t in tokens if not t.startswith(PREFIX)]
+    if rest:
+        raise VLAJaxError(f"unrecognized arguments: {' '.join(rest)} (config fields are set with --config.KEY=VALUE)")
+    tokens = _expand_groups(config, tokens)
+    if not tokens:
+        return config
+    argv = ["vla-jax", *tokens]
+    values = flags.FlagValues()
+    try:
+        config_flags.DEFINE_config_dict("config", config, flag_values=values, lock_config=False, sys_argv=argv)
+        values(argv)
+    except flags.IllegalFlagValueError as err:
+        key = str(err).split("=", 1)[0].removeprefix("flag --config.")
+        parent, _, leaf = key.rpartition(".")
+        holder = _lookup(config, parent) if parent else config
+        current, kind = holder[leaf], holder.get_type(leaf).__name__  # placeholders know their type too
+        text = next((t.split("=", 1)[1] for t in reversed(tokens) if t.startswith(f"{PREFIX}{key}=")), "")
+        raise VLAJaxError(f"--config.{key}={text!r}: expected a {kind} like the default {current!r}") from None
+    except flags.Error as err:
+        raise VLAJaxError(f"config overrides: {err}") from None
     return config
+
+
+def load_config(spec: str, overrides: Iterable[tuple[str, str] | str] = ()) -> ml_collections.ConfigDict:
+    return apply_overrides(load_config_file(spec), overrides)

@@ -6,9 +6,31 @@ and lets an unknown key be reported with its closest valid neighbours.
 
 from __future__ import annotations
 
-import ml_collections
+import dataclasses
 
+import ml_collections
+from ml_collections import config_dict
+
+from data_pipelines import loader
+from data_pipelines.frame_transforms import AugmentConfig
 from vla_jax.train.lora import DEFAULT_TARGET
+
+
+def data_loader_defaults() -> ml_collections.ConfigDict:
+    """Every `data_pipelines.loader` field except the shapes, which come from `config.model` (see
+    vla_jax.train.model.data_shapes); fields that default to None hold a typed placeholder."""
+    c = ml_collections.ConfigDict()
+    for key, value in loader.DEFAULTS.items():
+        if key in loader.SHAPE_KEYS:
+            continue
+        if value is None:
+            c[key] = config_dict.placeholder(loader.OPTIONAL_TYPES[key])
+        elif key == "augment_kwargs":  # every augmentation knob, so each one overrides on its own
+            c[key] = ml_collections.ConfigDict(
+                {k: tuple(v) if isinstance(v, list) else v for k, v in dataclasses.asdict(AugmentConfig()).items()})
+        else:
+            c[key] = value
+    return c
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -31,7 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.source = "synthetic"  # "synthetic" | "loader" (data_pipelines.loader.make_loader)
     c.data.instruction_length = 16
     c.data.tokenizer = ""  # folder with tokenizer.json (convert-hf output) for source="loader"
-    c.data.config = ml_collections.ConfigDict()  # passed to make_loader as data_config
+    c.data.config = data_loader_defaults()  # with data_shapes(config), the make_loader data_config
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # -1: all devices not used by fsdp

@@ -29,7 +29,8 @@ from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
 from vla_jax.train import distributed, sharding
 from vla_jax.train import lora as lora_lib
-from vla_jax.train.model import ModelBundle, build_model, example_batch, load_pretrained
+from vla_jax.train.model import ModelBundle, build_model, data_shapes, example_batch, load_pretrained, loader_config
+from vla_jax.train.defaults import base_config
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
 from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
@@ -49,33 +50,31 @@ RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar
 def make_data(config: ml_collections.ConfigDict, process_index: int, process_count: int):
     data = config.data
     if data.source == "synthetic":
-        m = config.model
         return SyntheticLoader(
             global_batch_size=config.batch_size, process_index=process_index, process_count=process_count,
-            seed=config.seed, image_size=m.backbone.vision.image_size, window_size=m.window_size,
-            action_chunk=m.action_chunk, action_dim=m.action_dim, instruction_length=data.instruction_length,
-            vocab_size=m.backbone.text.vocab_size,
+            seed=config.seed, vocab_size=config.model.backbone.text.vocab_size, **data_shapes(config),
         )
     if data.source == "loader":
-        m = config.model
-        expected = {"window_size": m.window_size, "action_chunk": m.action_chunk, "action_dim": m.action_dim,
-                    "image_size": m.backbone.vision.image_size, "instruction_length": data.instruction_length}
-        wrong = [f"data.config.{k}={data.config.get(k)} (needs {v})" for k, v in expected.items()
-                 if data.config.get(k) != v]
-        if wrong:
-            raise VLAJaxError(f"config: the data does not fit the model: {'; '.join(wrong)}; set them equal")
         if not data.tokenizer:
             raise VLAJaxError("config data.tokenizer is empty; set it to the converted model folder (tokenizer.json)")
         return make_loader(
-            data.config, tokenizer=load_tokenizer(data.tokenizer), global_batch_size=config.batch_size,
+            loader_config(config), tokenizer=load_tokenizer(data.tokenizer), global_batch_size=config.batch_size,
             process_index=process_index, process_count=process_count, seed=config.seed, train=True,
         )
     raise VLAJaxError(f"config data.source={data.source!r}: choose 'synthetic' or 'loader'")
 
 
+def _with_defaults(saved: Any, defaults: Any) -> Any:
+    if not (isinstance(saved, dict) and isinstance(defaults, dict)):
+        return saved
+    return {**defaults, **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
+
+
 def _check_resumed_config(workdir: Path, config: ml_collections.ConfigDict) -> None:
     saved = ckpt.upgrade_saved_config(json.loads((workdir / ckpt.CONFIG_FILE).read_text()))
     now = json.loads(config.to_json())
+    # A key the saved config lacks (added to base_config since) counts as its default.
+    saved = _with_defaults(saved, json.loads(base_config().to_json()))
     diffs = [k for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_KEYS and saved.get(k) != now.get(k)]
     if diffs:
         raise VLAJaxError(

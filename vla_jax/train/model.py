@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
+from data_pipelines import loader
 from vla_jax.errors import VLAJaxError
 from vla_jax.train.checkpoint import load_for_inference
 from vla_jax.convert.converted import load_converted
@@ -58,6 +59,25 @@ def backbone_config(model_cfg: ml_collections.ConfigDict):
 def backbone_config_dict(kosmos_config) -> dict:
     """For config files: every Kosmos2Config field as a (nested) dict."""
     return dataclasses.asdict(kosmos_config)
+
+
+def data_shapes(config: ml_collections.ConfigDict) -> dict[str, int]:
+    """The data's shapes, derived from the model: the one place they are stated (T, C, A, image size, L)."""
+    m = config.model
+    return {"window_size": int(m.window_size), "action_chunk": int(m.action_chunk), "action_dim": int(m.action_dim),
+            "image_size": int(m.backbone.vision.image_size),
+            "instruction_length": int(config.data.instruction_length)}
+
+
+def loader_config(config: ml_collections.ConfigDict, **overrides: Any) -> dict[str, Any]:
+    """`config.data.config` plus the derived shapes: the data_config `make_loader` gets."""
+    data = config.data.config.to_dict()
+    stated = sorted(set(data) & set(loader.SHAPE_KEYS))
+    if stated:
+        raise VLAJaxError(f"config data.config sets {', '.join(stated)}: data shapes derive from the model; "
+                          "remove them (set config.model.window_size / action_chunk / action_dim, the backbone's "
+                          "image_size and config.data.instruction_length instead)")
+    return {**data, **data_shapes(config), **overrides}
 
 
 def vla_config(config: ml_collections.ConfigDict):
