@@ -17,8 +17,9 @@ import platform
 import statistics
 import subprocess
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +47,7 @@ def _cpu_model() -> str:
 def machine_info(extra: dict | None = None) -> dict:
     """Device, CPU model, cores, load average, date and library versions (the context of every number)."""
     info = {
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "cpu_model": _cpu_model(),
         "cpu_cores": os.cpu_count(),
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],

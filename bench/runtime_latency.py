@@ -54,9 +54,9 @@ def export_small(vcfg, params, out: str, dtype: str) -> int:
 def latency_for(vcfg, steps: int, tmp: str) -> dict:
     import jax
     import torch
-    from vla_runtime import Policy
 
     from vla_jax.vla import VLAPolicy, init_policy
+    from vla_runtime import Policy
 
     params = jax.device_get(init_policy(vcfg, 0, instruction_length=8))
     out = os.path.join(tmp, f"export_w{vcfg.window_size}")
@@ -72,7 +72,7 @@ def latency_for(vcfg, steps: int, tmp: str) -> dict:
         for f in frames[:vcfg.window_size + 1]:  # fill the window (+1: the sliding regime)
             policy.step(f)
         it = iter(frames[vcfg.window_size + 1:])
-        res[name] = common.summary(common.time_calls(lambda: policy.step(next(it)), warmup=1, iters=steps))
+        res[name] = common.summary(common.time_calls(lambda p=policy, i=it: p.step(next(i)), warmup=1, iters=steps))
     # One frame's backbone pass in the runtime (vision + projection + decoder), no head.
     model = policy.model
     pixels = torch.from_numpy(frames[:1]).permute(0, 3, 1, 2).float() / 255.0
@@ -100,10 +100,10 @@ def latency_for(vcfg, steps: int, tmp: str) -> dict:
 
 def export_sizes(vcfg, tmp: str) -> dict:
     import jax
-    from vla_runtime.sizes import FULL_KOSMOS2, FULL_POLICY, model_sizes
 
     from vla_jax.export.export import runtime_policy_config
     from vla_jax.vla import init_policy
+    from vla_runtime.sizes import FULL_KOSMOS2, FULL_POLICY, model_sizes
 
     params = jax.device_get(init_policy(vcfg, 0, instruction_length=8))
     predicted = model_sizes(vcfg.backbone.to_hf_dict(), runtime_policy_config(vcfg))

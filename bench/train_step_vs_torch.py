@@ -18,8 +18,6 @@ import os
 import time
 import traceback
 
-import numpy as np
-
 from bench import common
 
 FULL = dict(vision=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,

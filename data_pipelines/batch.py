@@ -7,7 +7,8 @@ action f32 [b,T,C,A], action_mask bool [b,T,C], action_dim_mask bool [b,A], data
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import numpy as np
 

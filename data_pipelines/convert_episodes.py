@@ -17,11 +17,11 @@ import os
 import shutil
 
 import numpy as np
+from array_record.python.array_record_module import ArrayRecordWriter
+from tqdm import tqdm
 
 from data_pipelines import mobile_episodes as me
 from data_pipelines.errors import BadDataCounter, DataError
-from tqdm import tqdm
-from array_record.python.array_record_module import ArrayRecordWriter
 
 log = logging.getLogger("data_pipelines")
 DEFAULT_NAME = "mobile_episodes"

@@ -8,8 +8,8 @@ data-parallel layout of docs/design.md (with fsdp=1 it is pmap's layout).
 
 from __future__ import annotations
 
-import numpy as np
 import jax
+import numpy as np
 from jax.sharding import PartitionSpec as P
 
 BATCH_AXES = ("data", "fsdp")

@@ -15,7 +15,6 @@ import dataclasses
 import io
 
 import numpy as np
-from PIL import Image
 from PIL import Image, ImageOps
 
 
@@ -29,7 +28,7 @@ class AugmentConfig:
     hue: float = 0.05  # fraction of a full turn
 
     @classmethod
-    def from_dict(cls, d) -> "AugmentConfig":
+    def from_dict(cls, d) -> AugmentConfig:
         d = dict(d or {})
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 

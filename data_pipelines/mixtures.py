@@ -14,11 +14,12 @@ buffers so a TPU host with many datasets does not run out of memory.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from data_pipelines import frame_transforms as ft
 from data_pipelines import oxe_registry as oxe
-from data_pipelines import rlds, statistics, traj_transforms as tt
+from data_pipelines import rlds, statistics
+from data_pipelines import traj_transforms as tt
 from data_pipelines.errors import BadDataCounter, DataError
 
 log = logging.getLogger("data_pipelines")

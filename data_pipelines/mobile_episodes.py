@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
+import h5py
 import numpy as np
+from PIL import Image
 
 from data_pipelines.errors import DataError
-import h5py
-from PIL import Image
 
 EVENT_TYPES = ("episode_start", "start_action", "stop_action")
 # Lateral (linear_y) and angular (angular_z) velocities change sign under a left-right mirror.

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from data_pipelines.errors import DataError
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from tqdm import tqdm
 
 from data_pipelines import oxe_registry as oxe
-from data_pipelines.errors import BadDataCounter, DataError
-from tqdm import tqdm
 from data_pipelines import statistics
+from data_pipelines.errors import BadDataCounter, DataError
 
 log = logging.getLogger("data_pipelines")
 MAX_EPISODE_STEPS = 1 << 20

@@ -11,7 +11,8 @@ token carries, so a policy that reads image and text drives the loss down.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import h5py
+import numpy as np
 
 STEP_VALUES = np.array([-1.15, 0.0, 1.15], np.float32)
 

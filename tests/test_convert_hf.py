@@ -9,12 +9,12 @@ import jax
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+from tiny_hf import build_tiny_random_kosmos2, save_tiny_random_kosmos2
 
 from vla_jax.cli import main
 from vla_jax.convert.converted import load_converted
 from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
 from vla_jax.errors import VLAJaxError
-from tiny_hf import build_tiny_random_kosmos2, save_tiny_random_kosmos2
 
 OVERRIDES = dict(vision_num_hidden_layers=1, text_layers=2, vision_patch_size=16, latent_query_num=3)
 

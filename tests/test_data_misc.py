@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 from data_pipelines import frame_transforms as ft
 from data_pipelines import testing as dt

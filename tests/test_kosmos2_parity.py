@@ -6,12 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tiny_hf import save_tiny_random_kosmos2
 
-from vla_jax.convert.verify_hf import compare_with_hf, flax_outputs, hf_outputs, random_inputs
 from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
+from vla_jax.convert.verify_hf import compare_with_hf, flax_outputs, hf_outputs, random_inputs
 from vla_jax.models.kosmos2 import Kosmos2Backbone, Kosmos2Config, init_params, position_ids_from_tokens
 from vla_jax.models.stacking import stack_layers, unstack_layers
-from tiny_hf import save_tiny_random_kosmos2
 
 # Two deliberately different shapes: depth, width, heads, patch size, image size, vocab, query count.
 CONFIG_A = {}

@@ -1,7 +1,6 @@
 """Losses: hand-computed values, masks really remove entries, discrete cross-entropy."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

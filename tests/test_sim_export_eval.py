@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("vla_runtime")
 
 from vla_jax.cli import main  # noqa: E402
-from vla_jax.models.kosmos2 import Kosmos2Config  # noqa: E402
 from vla_jax.evaluate import closed_loop as ev  # noqa: E402
+from vla_jax.models.kosmos2 import Kosmos2Config  # noqa: E402
 from vla_jax.train.model import backbone_config_dict, vla_config  # noqa: E402
 
 STATS = {"mobile_episodes": {
@@ -57,9 +57,8 @@ def test_sim_eval_two_episodes_with_a_tiny_export(tiny, capsys):
 
 
 def test_jax_adapter_drives_like_the_export(tiny):
-    from vla_runtime import Policy
-
     from vla_jax.evaluate.jax_policy import JaxWorkdirPolicy
+    from vla_runtime import Policy
 
     root, config, params = tiny
     torch_policy = Policy.load(str(root / "export"))

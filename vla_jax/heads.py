@@ -33,7 +33,7 @@ Heads compute in float32: they are small and their outputs feed the losses.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

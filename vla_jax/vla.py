@@ -142,7 +142,7 @@ class VLAConfig:
     def action_tokenizer(self) -> act.ActionTokenizer:
         return act.ActionTokenizer(self.backbone.text.vocab_size, self.num_bins, self.mu_law, self.has_gripper)
 
-    def replace(self, **overrides) -> "VLAConfig":
+    def replace(self, **overrides) -> VLAConfig:
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +152,7 @@ class VLAConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VLAConfig":
+    def from_dict(cls, d: dict[str, Any]) -> VLAConfig:
         d = dict(d)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from runtime_helpers import SENTENCES, statistics, tiny_tokenizer
+
 from vla_runtime import wire
 from vla_runtime.errors import InputError, RuntimeConfigError
 from vla_runtime.normalization import ActionStatistics

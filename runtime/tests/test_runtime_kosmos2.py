@@ -8,7 +8,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from vla_runtime.kosmos2 import BackboneConfig, KVCache, Kosmos2Backbone, parameter_count
+from vla_runtime.kosmos2 import BackboneConfig, Kosmos2Backbone, KVCache, parameter_count  # noqa: E402
 
 
 def _tiny_hf(seed: int, **text_overrides):

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from runtime_helpers import write_tiny_export
+
 from vla_runtime import InputError, Policy, RuntimeConfigError
 
 CASES = [("policy_head", "lstm"), ("policy_head", "gpt"), ("policy_head", "mlp"), ("interleaved", "mlp"),
@@ -98,6 +98,7 @@ def test_int8_export_loads_close_to_float(tmp_path):
         os.path.join(f32, "model.safetensors"))
     # The size model used for the README's Jetson table predicts the real files (header aside).
     from runtime_helpers import read_config
+
     from vla_runtime.sizes import model_sizes
 
     cfg = read_config(f32)
@@ -117,6 +118,7 @@ def test_int8_export_loads_close_to_float(tmp_path):
 def test_normalise_run_denormalise_round_trip(tmp_path, mode):
     """A model whose readout emits normalise(target) returns the target in robot units from step()."""
     from runtime_helpers import statistics, tiny_backbone_config, tiny_policy_config, tiny_tokenizer
+
     from vla_runtime.bundle import write_export
     from vla_runtime.normalization import ActionStatistics
     from vla_runtime.structures import PolicyModel

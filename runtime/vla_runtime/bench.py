@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from typing import Dict
 
 import numpy as np
 import torch
+
 from .policy import Policy
 
 
@@ -34,7 +34,7 @@ def _time_steps(policy, frames) -> list:
 
 
 def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
-              camera=(480, 640)) -> Dict:
+              camera=(480, 640)) -> dict:
     inc = Policy.load(export_dir, device=device, dtype=dtype, incremental=True)
     full = Policy.load(export_dir, device=device, dtype=dtype, incremental=False)
     warmup = inc.window + 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -49,10 +49,10 @@ def _write_json(path: str, obj) -> None:
         f.write("\n")
 
 
-def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy_config: Dict,
-                 backbone_config: Dict, tokenizer_json: str, tokenizer_config: Dict, preprocessing: Dict,
-                 statistics: Dict, model_card: str, dtype: str = "float32",
-                 extra: Optional[Dict] = None) -> Dict:
+def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy_config: dict,
+                 backbone_config: dict, tokenizer_json: str, tokenizer_config: dict, preprocessing: dict,
+                 statistics: dict, model_card: str, dtype: str = "float32",
+                 extra: dict | None = None) -> dict:
     """Writes the folder (creating it) and returns config.json's content.
 
     `state_dict` holds float32 tensors under the runtime's names; `dtype` picks
@@ -88,7 +88,7 @@ def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy
     return config
 
 
-def read_config(export_dir: str, verify_files: bool = True) -> Dict:
+def read_config(export_dir: str, verify_files: bool = True) -> dict:
     """config.json, after checking the format version and (by default) every file's sha256."""
     path = os.path.join(export_dir, "config.json")
     if not os.path.isdir(export_dir):
@@ -130,19 +130,19 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     return config
 
 
-def read_json(export_dir: str, name: str) -> Dict:
+def read_json(export_dir: str, name: str) -> dict:
     with open(os.path.join(export_dir, name)) as f:
         return json.load(f)
 
 
-def load_state_dict(export_dir: str, dtype_for) -> Dict[str, torch.Tensor]:
+def load_state_dict(export_dir: str, dtype_for) -> dict[str, torch.Tensor]:
     """model.safetensors -> CPU tensors, each cast to `dtype_for(name)` (int8 weights dequantised here).
 
     Tensors are cast one at a time so peak memory stays near the file size (no float32 detour
     for a half-precision export).
     """
     raw = load_file(os.path.join(export_dir, "model.safetensors"), device="cpu")
-    out: Dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     for name in [k for k in raw if not k.endswith(quantize.SCALE_SUFFIX)]:
         tensor = raw.pop(name)
         scale = raw.pop(name + quantize.SCALE_SUFFIX, None)

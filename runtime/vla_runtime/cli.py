@@ -7,14 +7,14 @@ import asyncio
 import json
 import logging
 import sys
-from typing import List, Optional
 
+import torch
+
+from .bench import main as bench_main
+from .bundle import read_config
 from .errors import InputError, RuntimeConfigError
 from .policy import Policy
-from .bundle import read_config
 from .sizes import model_sizes
-from .bench import main as bench_main
-import torch
 
 
 def _serve(args) -> int:
@@ -76,7 +76,7 @@ def _bench(args) -> int:
     return bench_main(args)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):

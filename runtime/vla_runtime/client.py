@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
-
 import numpy as np
 
 from . import wire
@@ -22,21 +20,21 @@ class PolicyClient:
         self._ws = connect(url, max_size=max_message_bytes, open_timeout=timeout, close_timeout=timeout,
                            compression=None)
         self.timeout = timeout
-        self.metadata: Dict = self._recv()
+        self.metadata: dict = self._recv()
         if self.metadata.get("type") != "metadata":
             raise PolicyError(f"expected metadata on connect, got {self.metadata.get('type')!r}")
 
-    def _recv(self) -> Dict:
+    def _recv(self) -> dict:
         return wire.unpackb(self._ws.recv(timeout=self.timeout))
 
-    def request(self, message: Dict) -> Dict:
+    def request(self, message: dict) -> dict:
         self._ws.send(wire.packb(message))
         reply = self._recv()
         if reply.get("type") == "error":
             raise PolicyError(reply.get("message", "unknown error"))
         return reply
 
-    def send_raw(self, data: bytes) -> Dict:
+    def send_raw(self, data: bytes) -> dict:
         """Sends bytes as they are (for testing a server's handling of bad frames)."""
         self._ws.send(data)
         return self._recv()
@@ -44,7 +42,7 @@ class PolicyClient:
     def reset(self, instruction: str) -> None:
         self.request({"type": "reset", "instruction": instruction})
 
-    def step(self, image: np.ndarray) -> Tuple[np.ndarray, Dict]:
+    def step(self, image: np.ndarray) -> tuple[np.ndarray, dict]:
         """-> (action chunk [C, A] in robot units, timing dict in milliseconds)."""
         reply = self.request({"type": "step", "image": np.asarray(image)})
         return reply["action"], reply["timing"]
@@ -52,7 +50,7 @@ class PolicyClient:
     def close(self) -> None:
         self._ws.close()
 
-    def __enter__(self) -> "PolicyClient":
+    def __enter__(self) -> PolicyClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -13,8 +13,6 @@ Every continuous head maps features [B, T, D] and valid [B, T] to
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +31,7 @@ class ActionReadout(nn.Module):
         self.has_gripper, self.tanh_actions = has_gripper, tanh_actions
         self.out = nn.Linear(in_dim, action_chunk * action_dim)
 
-    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raw = self.out(x).reshape(*x.shape[:-1], self.action_chunk, self.action_dim)
         n_arm = self.action_dim - 1 if self.has_gripper else self.action_dim
         arm = raw[..., :n_arm]
@@ -80,7 +78,7 @@ class MLPHead(nn.Module):
         return self.readout(self.mlp(x))
 
 
-Carry = List[Tuple[torch.Tensor, torch.Tensor]]  # per layer (c, h), as Flax orders it
+Carry = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (c, h), as Flax orders it
 
 
 class LSTMStack(nn.Module):
@@ -189,7 +187,7 @@ class GPTHead(nn.Module):
         return self.readout(self.ln_f(x))
 
 
-def build_head(policy: Dict, feat_dim: int) -> Optional[nn.Module]:
+def build_head(policy: dict, feat_dim: int) -> nn.Module | None:
     """The head named by the exported policy config (vla_jax.vla.VLAConfig fields); None for discrete."""
     kind = policy["head"]
     common = dict(action_chunk=policy["action_chunk"], action_dim=policy["action_dim"],

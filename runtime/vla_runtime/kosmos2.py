@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +54,7 @@ class BackboneConfig:
     latent_query_num: int = 64
 
     @classmethod
-    def from_hf_dict(cls, d: dict) -> "BackboneConfig":
+    def from_hf_dict(cls, d: dict) -> BackboneConfig:
         """Reads the HF `config.json` layout (`vision_config`, `text_config`, `latent_query_num`).
 
         Unknown keys are ignored on purpose: HF configs carry many training-only fields.
@@ -86,7 +85,7 @@ def _activation(name: str):
     raise ValueError(f"unsupported activation {name!r} in the backbone config")
 
 
-def _attend(q, k, v, mask: Optional[torch.Tensor], scale: float) -> torch.Tensor:
+def _attend(q, k, v, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
     """Eager attention on [B, H, S, Dh]; `mask` is additive [B or 1, 1, Sq, Sk] or None.
 
     Written out (not SDPA) so results are the same on every torch >= 2.1 backend
@@ -201,9 +200,9 @@ class TextAttention(nn.Module):
         self.q_proj, self.out_proj = nn.Linear(d, d), nn.Linear(d, d)
         self.inner_attn_ln = nn.LayerNorm(d, eps=c.layer_norm_eps) if inner_ln else None
 
-    def forward(self, x: torch.Tensor, kv_input: Optional[torch.Tensor] = None,
-                mask: Optional[torch.Tensor] = None,
-                past: Optional[Tuple[torch.Tensor, torch.Tensor]] = None):
+    def forward(self, x: torch.Tensor, kv_input: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None,
+                past: tuple[torch.Tensor, torch.Tensor] | None = None):
         src = x if kv_input is None else kv_input
         q = _split(self.q_proj(x), self.heads)
         k = _split(self.k_proj(src), self.heads)
@@ -243,7 +242,7 @@ class TextBlock(nn.Module):
         return x + self.ffn(self.final_layer_norm(x)), kv
 
 
-def sinusoidal_table(num: int, dim: int, padding_idx: Optional[int]) -> torch.Tensor:
+def sinusoidal_table(num: int, dim: int, padding_idx: int | None) -> torch.Tensor:
     """fairseq/M2M100 table as HF builds it: [sin | cos] halves, the padding row zeroed."""
     half = dim // 2
     step = math.log(10000) / (half - 1)
@@ -265,8 +264,8 @@ class KVCache:
     """
 
     def __init__(self) -> None:
-        self.layers: List[Optional[Tuple[torch.Tensor, torch.Tensor]]] = []
-        self.key_mask: Optional[torch.Tensor] = None  # bool [B, length]
+        self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+        self.key_mask: torch.Tensor | None = None  # bool [B, length]
 
     @property
     def length(self) -> int:
@@ -302,8 +301,8 @@ class TextTransformer(nn.Module):
         first = self.config.pad_token_id + 1 + start
         return torch.arange(first, first + length, device=self._positions.device)
 
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-                cache: Optional[KVCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                cache: KVCache | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         """inputs_embeds [B, S, D] already scaled (see `Kosmos2Backbone.embed_tokens`), mask bool [B, S].
 
         Returns the last hidden state after the final layer norm; when `cache` is
@@ -393,8 +392,8 @@ class Kosmos2Backbone(nn.Module):
         tm = self.text_model.model
         return tm.embed_tokens(token_ids) * tm.embed_scale
 
-    def decode(self, inputs_embeds: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
-               cache: Optional[KVCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def decode(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
+               cache: KVCache | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Causal decoder over already-scaled embeddings -> last hidden state after the final LN."""
         return self.text_model.model(inputs_embeds, attention_mask, cache, positions)
 

@@ -15,7 +15,6 @@ more than the robot was ever seen doing.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
 
 import numpy as np
 
@@ -39,7 +38,7 @@ class ActionStatistics:
     dataset: str = ""
 
     @classmethod
-    def from_dict(cls, d: Dict, where: str = "statistics.json") -> "ActionStatistics":
+    def from_dict(cls, d: dict, where: str = "statistics.json") -> ActionStatistics:
         mode = d.get("normalization")
         if mode not in MODES:
             raise RuntimeConfigError(
@@ -47,7 +46,7 @@ class ActionStatistics:
         act = d.get("action")
         if not isinstance(act, dict):
             raise RuntimeConfigError(f"{where}: missing the 'action' statistics block; re-export with vla-jax export.")
-        fields: Dict[str, np.ndarray] = {}
+        fields: dict[str, np.ndarray] = {}
         for key in ("mean", "std", "min", "max", "q01", "q99"):
             if key not in act:
                 raise RuntimeConfigError(f"{where}: action statistics lack {key!r}; re-export with vla-jax export.")
@@ -61,8 +60,8 @@ class ActionStatistics:
             raise RuntimeConfigError(f"{where}: 'mask' has shape {mask.shape}, expected ({a},).")
         return cls(mode=mode, mask=mask, dataset=str(d.get("dataset", "")), **fields)
 
-    def to_dict(self) -> Dict:
-        def lst(x: np.ndarray) -> List:
+    def to_dict(self) -> dict:
+        def lst(x: np.ndarray) -> list:
             return np.asarray(x).tolist()
 
         return {"dataset": self.dataset, "normalization": self.mode,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Deque, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ from .tokenizer import InstructionTokenizer, TokenizerSpec
 MODES = ("receding", "ensemble")
 
 
-def _resolve_dtype(stored: str, device: str, dtype: Optional[str]) -> torch.dtype:
+def _resolve_dtype(stored: str, device: str, dtype: str | None) -> torch.dtype:
     if dtype is not None:
         if dtype not in bundle.DTYPES:
             raise RuntimeConfigError(f"dtype {dtype!r} is unknown; use one of {tuple(bundle.DTYPES)}")
@@ -49,7 +48,7 @@ def _resolve_dtype(stored: str, device: str, dtype: Optional[str]) -> torch.dtyp
 
 class Policy:
     def __init__(self, model: PolicyModel, tokenizer: InstructionTokenizer, preprocessing: Preprocessing,
-                 statistics: ActionStatistics, config: Dict, device: str = "cpu", mode: str = "receding",
+                 statistics: ActionStatistics, config: dict, device: str = "cpu", mode: str = "receding",
                  incremental: bool = True, ensemble_decay: float = 0.01):
         if mode not in MODES:
             raise RuntimeConfigError(f"mode {mode!r} is unknown; use one of {MODES}")
@@ -58,13 +57,13 @@ class Policy:
         self.mode, self.incremental, self.ensemble_decay = mode, incremental, ensemble_decay
         self.window = int(config["policy"]["window_size"])
         self.action_chunk = int(config["policy"]["action_chunk"])
-        self.instruction: Optional[str] = None
+        self.instruction: str | None = None
         self._reset_state()
 
     # ------------------------------------------------------------------------------------------ load
     @classmethod
-    def load(cls, export_dir: str, device: str = "cpu", dtype: Optional[str] = None, mode: str = "receding",
-             incremental: bool = True, ensemble_decay: float = 0.01, verify_files: bool = True) -> "Policy":
+    def load(cls, export_dir: str, device: str = "cpu", dtype: str | None = None, mode: str = "receding",
+             incremental: bool = True, ensemble_decay: float = 0.01, verify_files: bool = True) -> Policy:
         """Reads and checks an export folder (format version, sha256 of every file) and builds the model."""
         config = bundle.read_config(export_dir, verify_files=verify_files)
         if str(device).startswith("cuda") and not torch.cuda.is_available():
@@ -94,12 +93,12 @@ class Policy:
         stats = ActionStatistics.from_dict(bundle.read_json(export_dir, "statistics.json"))
         return cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
 
-    def fork(self) -> "Policy":
+    def fork(self) -> Policy:
         """A policy with its own episode state over the same weights (one per server connection)."""
         return Policy(self.model, self.tokenizer, self.preprocessing, self.statistics, self.config,
                       str(self.device), self.mode, self.incremental, self.ensemble_decay)
 
-    def metadata(self) -> Dict:
+    def metadata(self) -> dict:
         p = self.config["policy"]
         return {"structure": p["structure"], "head": p["head"], "window_size": self.window, "action_chunk": self.action_chunk,
                 "action_dim": self.statistics.action_dim, "image_size": list(self.preprocessing.image_size),
@@ -108,9 +107,9 @@ class Policy:
 
     # ------------------------------------------------------------------------------------------ episode
     def _reset_state(self) -> None:
-        self._frames: Deque[torch.Tensor] = collections.deque(maxlen=self.window)  # uint8 [H, W, 3]
+        self._frames: collections.deque[torch.Tensor] = collections.deque(maxlen=self.window)  # uint8 [H, W, 3]
         self._state = None  # the model's incremental state
-        self._chunks: List[np.ndarray] = []  # past chunks (ensemble mode), newest last
+        self._chunks: list[np.ndarray] = []  # past chunks (ensemble mode), newest last
         self.steps = 0
 
     def reset(self, instruction: str) -> None:

@@ -15,7 +15,7 @@ so here too the frame is resized, rounded back to uint8, then scaled by
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -30,15 +30,15 @@ RESIZE_MODES = ("resize", "center_crop", "pad")
 
 @dataclasses.dataclass(frozen=True)
 class Preprocessing:
-    image_size: Tuple[int, int]
-    mean: Tuple[float, float, float] = CLIP_MEAN
-    std: Tuple[float, float, float] = CLIP_STD
+    image_size: tuple[int, int]
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
     resize: str = "resize"
     channel_order: str = "RGB"
     input_channel_order: str = "RGB"
 
     @classmethod
-    def from_dict(cls, d: Dict, where: str = "preprocessing.json") -> "Preprocessing":
+    def from_dict(cls, d: dict, where: str = "preprocessing.json") -> Preprocessing:
         try:
             size = d["image_size"]
             size = (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
@@ -57,7 +57,7 @@ class Preprocessing:
             raise RuntimeConfigError(f"{where}: 'mean' and 'std' need 3 values (one per channel).")
         return p
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         return {"image_size": list(self.image_size), "resize": self.resize, "mean": list(self.mean),
                 "std": list(self.std), "channel_order": self.channel_order,
                 "input_channel_order": self.input_channel_order, "layout": "NCHW"}

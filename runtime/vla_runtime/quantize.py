@@ -9,7 +9,7 @@ so the compute path is the ordinary float one; the win is file size and transfer
 
 from __future__ import annotations
 
-from typing import Dict, Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -30,8 +30,8 @@ def quantize_weight(w: torch.Tensor):
     return q, scale
 
 
-def quantize_state_dict(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    out: Dict[str, torch.Tensor] = {}
+def quantize_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
     for name, t in state.items():
         if is_linear_weight(name, t):
             q, s = quantize_weight(t)

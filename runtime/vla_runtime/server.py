@@ -19,7 +19,6 @@ import http
 import logging
 import threading
 import time
-from typing import Optional
 
 from . import wire
 from .errors import InputError, RuntimeConfigError
@@ -106,9 +105,9 @@ class BackgroundServer:
     def __init__(self, policy, host: str = "127.0.0.1", port: int = 0, **kwargs):
         self.server = PolicyServer(policy, host, port, **kwargs)
         self._loop = asyncio.new_event_loop()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         ready = threading.Event()
 
         def run():

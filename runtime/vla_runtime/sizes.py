@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Dict
 
 import torch
 
@@ -35,7 +34,7 @@ FULL_POLICY = {"structure": "policy_head", "head": "lstm", "window_size": 16, "a
                "has_gripper": True, "head_hidden_size": 1024, "head_layers": 4, "head_heads": 8}
 
 
-def model_sizes(backbone: Dict, policy: Dict) -> Dict:
+def model_sizes(backbone: dict, policy: dict) -> dict:
     with torch.device("meta"):
         model = PolicyModel.from_config({"backbone": backbone, "policy": policy})
     head = {f"head.{k}" for k, _ in model.head.named_parameters()} if model.head is not None else set()
@@ -58,7 +57,7 @@ def model_sizes(backbone: Dict, policy: Dict) -> Dict:
     return out
 
 
-def markdown_table(sizes: Dict) -> str:
+def markdown_table(sizes: dict) -> str:
     gib = 1024 ** 3
     lines = ["| export dtype | model.safetensors | weights in memory after load |", "|---|---|---|"]
     for dtype, d in sizes["dtypes"].items():

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Deque, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from .heads import LSTMHead, build_head
-from .kosmos2 import BackboneConfig, KVCache, Kosmos2Backbone
+from .kosmos2 import BackboneConfig, Kosmos2Backbone, KVCache
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 
@@ -63,14 +62,14 @@ def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool)
 @dataclasses.dataclass
 class EpisodeState:
     frames_seen: int = 0
-    features: Deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
-    latents: Deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
-    carry: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None
-    cache: Optional[KVCache] = None
+    features: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
+    latents: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
+    carry: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    cache: KVCache | None = None
 
 
 class PolicyModel(nn.Module):
-    def __init__(self, backbone: BackboneConfig, policy: Dict):
+    def __init__(self, backbone: BackboneConfig, policy: dict):
         super().__init__()
         if policy["structure"] not in STRUCTURES:
             raise ValueError(f"structure {policy['structure']!r} is unknown; the runtime knows {STRUCTURES}")
@@ -88,7 +87,7 @@ class PolicyModel(nn.Module):
         self.head = build_head(policy, d)
 
     @classmethod
-    def from_config(cls, config: Dict) -> "PolicyModel":
+    def from_config(cls, config: dict) -> PolicyModel:
         return cls(BackboneConfig.from_hf_dict(config["backbone"]), config["policy"])
 
     @property
@@ -99,7 +98,7 @@ class PolicyModel(nn.Module):
         """name -> dtype: the backbone and action token in the compute dtype, heads float32 (as vla_jax)."""
         return lambda name: torch.float32 if name.startswith("head.") else compute_dtype
 
-    def materialize(self, device) -> "PolicyModel":
+    def materialize(self, device) -> PolicyModel:
         """After `load_state_dict(..., assign=True)` on a meta-device model: move to `device` and
         rebuild the non-persistent buffers (the sinusoidal position table)."""
         self.backbone.text_model.model.reset_buffers()
@@ -107,7 +106,7 @@ class PolicyModel(nn.Module):
 
     # ------------------------------------------------------------------------------ sequences
     def _block(self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
-               tail: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+               tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Unpacked block [N, S, D] + valid [N, S]; latents [N, Q, D] (scaled), tail [N, K, D]."""
         n = latents.shape[0]
         text = self.backbone.embed_tokens(tokens).to(latents.dtype)
@@ -206,8 +205,8 @@ class PolicyModel(nn.Module):
         return actions.reshape(n, ca)
 
     # ------------------------------------------------------------------------------ incremental
-    def step(self, state: Optional[EpisodeState], pixels: torch.Tensor, tokens: torch.Tensor,
-             token_mask: torch.Tensor) -> Tuple[EpisodeState, torch.Tensor]:
+    def step(self, state: EpisodeState | None, pixels: torch.Tensor, tokens: torch.Tensor,
+             token_mask: torch.Tensor) -> tuple[EpisodeState, torch.Tensor]:
         """Newest frame [1, 3, H, W] -> (state, action [1, C, A]) equal to `full(...)[:, -1]` on the window."""
         state = state or EpisodeState()
         state.frames_seen += 1

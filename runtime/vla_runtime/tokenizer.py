@@ -11,7 +11,6 @@ were laid out: `{"instruction_length": L, "pad_id": int, "add_special_tokens": t
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -28,7 +27,7 @@ class TokenizerSpec:
     template: str = "{instruction}"
 
     @classmethod
-    def from_dict(cls, d: Dict) -> "TokenizerSpec":
+    def from_dict(cls, d: dict) -> TokenizerSpec:
         try:
             spec = cls(instruction_length=int(d["instruction_length"]), pad_id=int(d["pad_id"]),
                        add_special_tokens=bool(d.get("add_special_tokens", True)),
@@ -39,7 +38,7 @@ class TokenizerSpec:
             raise RuntimeConfigError(f"config.json: tokenizer padding_side {spec.padding_side!r} is not left/right")
         return spec
 
-    def to_dict(self) -> Dict:
+    def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
@@ -56,7 +55,7 @@ class InstructionTokenizer:
         self.tokenizer.enable_padding(direction=spec.padding_side, pad_id=spec.pad_id,
                                       length=spec.instruction_length)
 
-    def __call__(self, instruction: str) -> Tuple[np.ndarray, np.ndarray]:
+    def __call__(self, instruction: str) -> tuple[np.ndarray, np.ndarray]:
         """-> (ids int64 [L], mask bool [L])."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction must be a str, got {type(instruction).__name__}")

@@ -47,7 +47,7 @@ class JaxWorkdirPolicy:
         self.reset("")
 
     @classmethod
-    def load(cls, workdir: str | Path, step: int | None = None) -> "JaxWorkdirPolicy":
+    def load(cls, workdir: str | Path, step: int | None = None) -> JaxWorkdirPolicy:
         config, params, statistics = load_for_inference(workdir, step)
         return cls(config, params, statistics)
 

@@ -10,27 +10,28 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
-
-from vla_jax.errors import VLAJaxError
-from vla_jax.export import mapping
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
 from data_pipelines.errors import DataError
 from data_pipelines.tokenize import load_tokenizer
-from vla_runtime.bundle import EXPORT_DTYPES, write_export
-from vla_runtime.preprocess import Preprocessing
-from vla_jax.vla import CLIP_MEAN, CLIP_STD
+from vla_jax.errors import VLAJaxError
+from vla_jax.export import mapping
 from vla_jax.train.checkpoint import load_for_inference
 from vla_jax.train.model import vla_config as make_vla_config
+from vla_jax.vla import CLIP_MEAN, CLIP_STD
+from vla_runtime.bundle import EXPORT_DTYPES, write_export
+from vla_runtime.preprocess import Preprocessing
 
 # Written into the model card and config.json so a robot-side file says where it came from.
 EXPORTER = "vla-jax export"
 
 
-def pick_statistics(statistics: Mapping[str, Any], dataset: Optional[str]) -> Dict[str, Any]:
+def pick_statistics(statistics: Mapping[str, Any], dataset: str | None) -> dict[str, Any]:
     """loader.statistics ({name: {"action": ..., "normalization": mode}}) -> the one dataset the robot runs."""
     if "action" in statistics and "normalization" in statistics:  # already a single dataset's entry
         return {"dataset": dataset or str(statistics.get("dataset", "")), **dict(statistics)}
@@ -65,7 +66,7 @@ def synthetic_tokenizer_json(vocab_size: int) -> str:
     return tok.to_str()
 
 
-def tokenizer_files(tokenizer: Optional[str], vocab_size: int) -> tuple[str, int]:
+def tokenizer_files(tokenizer: str | None, vocab_size: int) -> tuple[str, int]:
     """(tokenizer.json text, pad id) from a tokenizer folder; the synthetic one when `tokenizer` is None."""
     if tokenizer is None:
         return synthetic_tokenizer_json(vocab_size), 1
@@ -83,7 +84,7 @@ def tokenizer_files(tokenizer: Optional[str], vocab_size: int) -> tuple[str, int
     return backend.to_str(), int(tok.pad_token_id)
 
 
-def policy_state_dict(vla_config, params: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+def policy_state_dict(vla_config, params: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The whole policy's Flax params -> the runtime's `PolicyModel` state dict (float32)."""
     params = dict(params)
     expected = {"backbone"} | ({"action_token", "head"} if vla_config.structure != "one_step_discrete" else set())
@@ -103,13 +104,13 @@ def policy_state_dict(vla_config, params: Mapping[str, Any]) -> Dict[str, torch.
     return state
 
 
-def runtime_policy_config(vla_config) -> Dict[str, Any]:
+def runtime_policy_config(vla_config) -> dict[str, Any]:
     d = vla_config.to_dict()
     d.pop("backbone")
     return d
 
 
-def model_card(vla_config, statistics: Dict, dtype: str, source: str, extra: Dict[str, Any]) -> str:
+def model_card(vla_config, statistics: dict, dtype: str, source: str, extra: dict[str, Any]) -> str:
     p = vla_config
     a = statistics["action"]
     rows = "\n".join(
@@ -153,10 +154,10 @@ in config.json; a changed file refuses to load.
 """
 
 
-def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str, Any], tokenizer: Optional[str],
+def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str, Any], tokenizer: str | None,
                   out_dir: str, dtype: str = "float32", *, instruction_length: int = 16,
-                  dataset: Optional[str] = None, input_channel_order: str = "RGB", source: str = "in-memory params",
-                  step: Optional[int] = None) -> Dict[str, Any]:
+                  dataset: str | None = None, input_channel_order: str = "RGB", source: str = "in-memory params",
+                  step: int | None = None) -> dict[str, Any]:
     """Writes the export folder; returns its config.json content.
 
     tokenizer: folder AutoTokenizer can load (tokenizer.json inside), or None for a synthetic-data model.
@@ -186,8 +187,8 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
         model_card=model_card(vla_config, stats, dtype, source, extra), dtype=dtype, extra=extra)
 
 
-def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dtype: str = "float32",
-                   dataset: Optional[str] = None, tokenizer: Optional[str] = None,
+def export_workdir(workdir: str, out_dir: str, *, step: int | None = None, dtype: str = "float32",
+                   dataset: str | None = None, tokenizer: str | None = None,
                    input_channel_order: str = "RGB"):
     """`vla-jax export`: (vla_config, params, config.json content) of the written export."""
     config, params, statistics = load_for_inference(workdir, step)
@@ -203,5 +204,5 @@ def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dt
     return vcfg, params, written
 
 
-def dump_json_line(obj: Dict[str, Any]) -> str:
+def dump_json_line(obj: dict[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True)

@@ -14,7 +14,8 @@ an error naming it, so a new parameter in vla_jax cannot be dropped silently.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,14 +26,14 @@ from vla_jax.errors import VLAJaxError
 from vla_jax.models.stacking import stack_layers
 
 
-def _flat(tree: Mapping) -> Dict[str, np.ndarray]:
+def _flat(tree: Mapping) -> dict[str, np.ndarray]:
     return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(dict(tree)).items()}
 
 
 class _Consumer:
     """Hands out Flax leaves by path and remembers which were used."""
 
-    def __init__(self, flat: Dict[str, np.ndarray], where: str):
+    def __init__(self, flat: dict[str, np.ndarray], where: str):
         self.flat, self.where, self.used = flat, where, set()
 
     def take(self, path: str) -> np.ndarray:
@@ -56,12 +57,12 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
 
 
-def backbone_state_dict(backbone_params: Mapping, config) -> Dict[str, torch.Tensor]:
+def backbone_state_dict(backbone_params: Mapping, config) -> dict[str, torch.Tensor]:
     """Flax Kosmos-2 params (scanned or unrolled) -> HF-named float32 torch tensors."""
     tree = dict(backbone_params)
     tree = stack_layers(tree)
     c = _Consumer(_flat(tree), "backbone")
-    out: Dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     for row in mapping_table(config):
         ours = c.take(row.ours)
         layers = [ours[i] for i in range(row.num_layers)] if row.num_layers else [ours]
@@ -75,18 +76,18 @@ def backbone_state_dict(backbone_params: Mapping, config) -> Dict[str, torch.Ten
     return out
 
 
-def linear(c: _Consumer, flax_path: str, torch_name: str, out: Dict[str, torch.Tensor], bias: bool = True):
+def linear(c: _Consumer, flax_path: str, torch_name: str, out: dict[str, torch.Tensor], bias: bool = True):
     out[f"{torch_name}.weight"] = _t(c.take(f"{flax_path}/kernel").T)
     if bias:
         out[f"{torch_name}.bias"] = _t(c.take(f"{flax_path}/bias"))
 
 
-def layer_norm(c: _Consumer, flax_path: str, torch_name: str, out: Dict[str, torch.Tensor]):
+def layer_norm(c: _Consumer, flax_path: str, torch_name: str, out: dict[str, torch.Tensor]):
     out[f"{torch_name}.weight"] = _t(c.take(f"{flax_path}/scale"))
     out[f"{torch_name}.bias"] = _t(c.take(f"{flax_path}/bias"))
 
 
-def lstm_cell(c: _Consumer, flax_path: str, torch_name: str, out: Dict[str, torch.Tensor]):
+def lstm_cell(c: _Consumer, flax_path: str, torch_name: str, out: dict[str, torch.Tensor]):
     """flax.linen.LSTMCell (ii/if/ig/io without bias, hi/hf/hg/ho with bias) -> torch.nn.LSTMCell."""
     w_ih = [c.take(f"{flax_path}/i{g}/kernel").T for g in "ifgo"]
     w_hh = [c.take(f"{flax_path}/h{g}/kernel").T for g in "ifgo"]
@@ -97,7 +98,7 @@ def lstm_cell(c: _Consumer, flax_path: str, torch_name: str, out: Dict[str, torc
     out[f"{torch_name}.bias_hh"] = _t(np.concatenate(b_hh, 0))
 
 
-def mha(c: _Consumer, flax_path: str, torch_name: str, out: Dict[str, torch.Tensor]):
+def mha(c: _Consumer, flax_path: str, torch_name: str, out: dict[str, torch.Tensor]):
     """flax MultiHeadDotProductAttention -> runtime SelfAttention (query/key/value/out Linears)."""
     for name in ("query", "key", "value"):
         k = c.take(f"{flax_path}/{name}/kernel")  # [D, H, hd]
@@ -108,10 +109,10 @@ def mha(c: _Consumer, flax_path: str, torch_name: str, out: Dict[str, torch.Tens
     out[f"{torch_name}.out.bias"] = _t(c.take(f"{flax_path}/out/bias"))
 
 
-def head_state_dict(head: str, head_params: Mapping, head_cfg: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+def head_state_dict(head: str, head_params: Mapping, head_cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
     """One action head's Flax params -> runtime `vla_runtime.heads` names (prefix added by the caller)."""
     c = _Consumer(_flat(head_params), f"head {head!r}")
-    out: Dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     if head == "mlp":
         for i in range(head_cfg["head_layers"]):
             linear(c, f"mlp/dense_{i}", f"mlp.dense_{i}", out)

@@ -10,14 +10,16 @@ torch side runs at the export dtype, so the number is the export's own error.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Dict, Mapping
-
-import numpy as np
 import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
 import jax
-from vla_jax.vla import VLAPolicy
+import numpy as np
 import torch
+
+from vla_jax.vla import VLAPolicy
 from vla_runtime import Policy
 from vla_runtime.preprocess import normalize_uint8
 
@@ -27,7 +29,7 @@ from vla_runtime.preprocess import normalize_uint8
 # accumulate more rounding, hence the margin.
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2, "int8": 5e-2}
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the target"
-_COMPILED: Dict[Any, Any] = {}
+_COMPILED: dict[Any, Any] = {}
 
 
 # Tiny models (tests): XLA's cheap optimisation level compiles several times faster.
@@ -45,7 +47,7 @@ def _jax_actions(vla_config, fast_compile: bool = False):
 
 
 def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: int = 0,
-                  fast_compile: bool = False) -> Dict[str, Any]:
+                  fast_compile: bool = False) -> dict[str, Any]:
     policy = Policy.load(export_dir, device="cpu")
     dtype = policy.config["dtype"]
     t, size = vla_config.window_size, vla_config.backbone.vision.image_size

@@ -124,7 +124,7 @@ class Kosmos2Config:
         return jnp.dtype(self.dtype)
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> "Kosmos2Config":
+    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> Kosmos2Config:
         """Build from a HF `config.json` dict (model_type "kosmos-2")."""
         model_type = d.get("model_type")
         if model_type != "kosmos-2":
@@ -148,7 +148,7 @@ class Kosmos2Config:
                             **dataclasses.asdict(self.text)},
         }
 
-    def replace(self, **overrides) -> "Kosmos2Config":
+    def replace(self, **overrides) -> Kosmos2Config:
         """`dataclasses.replace` that also accepts dicts for `vision=` / `text=` (merged)."""
         for key, sub in (("vision", self.vision), ("text", self.text)):
             if isinstance(overrides.get(key), dict):
@@ -156,7 +156,7 @@ class Kosmos2Config:
         return dataclasses.replace(self, **overrides)
 
     @classmethod
-    def tiny(cls, **overrides) -> "Kosmos2Config":
+    def tiny(cls, **overrides) -> Kosmos2Config:
         """A few-KB model for tests; vocab 1024 leaves room for 256 action bins at the end."""
         base = cls(
             vision=Kosmos2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -168,7 +168,7 @@ class Kosmos2Config:
         return base.replace(**overrides)
 
     @classmethod
-    def full(cls, **overrides) -> "Kosmos2Config":
+    def full(cls, **overrides) -> Kosmos2Config:
         """microsoft/kosmos-2-patch14-224."""
         return cls().replace(**overrides)
 

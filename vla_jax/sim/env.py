@@ -23,9 +23,8 @@ import dataclasses
 import numpy as np
 
 from vla_jax.errors import VLAJaxError
-from vla_jax.sim import success
+from vla_jax.sim import render_worker, success
 from vla_jax.sim.scenarios import Layout
-from vla_jax.sim import render_worker
 from vla_jax.sim.scene import build_mjcf
 
 KEY = 1.15  # one key press, the users' unit

@@ -29,8 +29,7 @@ import threading
 import numpy as np
 
 from vla_jax.errors import VLAJaxError
-from vla_jax.sim.scene import import_mujoco
-from vla_jax.sim.scene import make_renderer
+from vla_jax.sim.scene import import_mujoco, make_renderer
 
 _LAYOUT_FIELDS = ("body_pos", "body_quat", "geom_size", "geom_pos", "geom_quat", "geom_rgba", "geom_rbound",
                   "geom_aabb", "light_pos", "light_dir", "light_diffuse", "mat_rgba")

@@ -72,14 +72,14 @@ class Scenario:
         """The fixed evaluation instruction (docs/mobile_episodes.md: evaluation uses one fixed phrasing)."""
         return instruction_for_side(self.side)
 
-    def with_side(self, side: str) -> "Scenario":
+    def with_side(self, side: str) -> Scenario:
         return dataclasses.replace(self, side=side)
 
-    def swapped(self) -> "Scenario":
+    def swapped(self) -> Scenario:
         return self.with_side("right" if self.side == "left" else "left")
 
     @classmethod
-    def from_tokens(cls, text: str) -> "Scenario":
+    def from_tokens(cls, text: str) -> Scenario:
         """Parse ``1box_hori_left_core_close`` (or a whole episode filename)."""
         found = {}
         for part in re.split(r"[_.]", text):

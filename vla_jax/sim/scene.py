@@ -56,7 +56,7 @@ def pick_gl_backend() -> str:
             continue
         if proc.returncode == 0:
             return backend
-        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["exit code %d" % proc.returncode])[-1]
+        last = (proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
         tried.append(f"{backend}: {last}")
     raise VLAJaxError(f"no headless OpenGL backend works ({'; '.join(tried)}); {_GL_HELP}")
 

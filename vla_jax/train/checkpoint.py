@@ -28,10 +28,10 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from data_pipelines import loader
 from vla_jax.errors import VLAJaxError
-from jax.experimental import multihost_utils
 from vla_jax.train import lora
 
 CONFIG_FILE = "config.json"

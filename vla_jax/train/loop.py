@@ -17,29 +17,30 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
-from data_pipelines.device import to_global_batch
+from jax.experimental import multihost_utils
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
 
+from data_pipelines.device import to_global_batch
+from data_pipelines.loader import make_loader
+from data_pipelines.synthetic import SyntheticLoader
+from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
 from vla_jax.train import distributed, sharding
 from vla_jax.train import lora as lora_lib
-from vla_jax.train.model import ModelBundle, build_model, data_shapes, example_batch, load_pretrained, loader_config
 from vla_jax.train.defaults import base_config
+from vla_jax.train.model import ModelBundle, build_model, data_shapes, example_batch, load_pretrained, loader_config
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
 from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
-from jax.experimental import multihost_utils
-from tqdm import tqdm
-from tensorboardX import SummaryWriter
-from data_pipelines.synthetic import SyntheticLoader
-from data_pipelines.loader import make_loader
-from data_pipelines.tokenize import load_tokenizer
 
 log = logging.getLogger("vla_jax.train")
 

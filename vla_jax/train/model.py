@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -27,14 +28,12 @@ import numpy as np
 from flax import traverse_util
 
 from data_pipelines import loader
-from vla_jax.errors import VLAJaxError
-from vla_jax.train.checkpoint import load_for_inference
 from vla_jax.convert.converted import load_converted
-from vla_jax.models import kosmos2
-from vla_jax.vla import VLAConfig
+from vla_jax.errors import VLAJaxError
 from vla_jax.losses import vla_loss
-from vla_jax.vla import VLAPolicy
-from vla_jax.vla import dummy_batch
+from vla_jax.models import kosmos2
+from vla_jax.train.checkpoint import load_for_inference
+from vla_jax.vla import VLAConfig, VLAPolicy, dummy_batch
 
 
 @dataclasses.dataclass

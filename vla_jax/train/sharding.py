@@ -17,10 +17,11 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.experimental import mesh_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from vla_jax.errors import VLAJaxError
-from jax.experimental import mesh_utils
 
 BATCH_AXES = ("data", "fsdp")
 

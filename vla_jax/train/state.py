@@ -23,5 +23,5 @@ class TrainState(flax.struct.PyTreeNode):
     rng: jax.Array  # uint32 [2] raw key: split once per step for dropout / LoRA dropout
 
     @classmethod
-    def create(cls, params: Any, optimizer, rng: jax.Array) -> "TrainState":
+    def create(cls, params: Any, optimizer, rng: jax.Array) -> TrainState:
         return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params), rng=rng)

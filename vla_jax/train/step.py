@@ -10,7 +10,8 @@ gradients and Adam moments stay float32 (master weights); the loss is float32.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
