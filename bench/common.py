@@ -69,7 +69,9 @@ def machine_info(extra: dict | None = None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ timing
-def time_calls(fn: Callable[[], Any], *, warmup: int, iters: int, sync: Callable[[Any], Any] = lambda x: x) -> list[float]:
+def time_calls(
+    fn: Callable[[], Any], *, warmup: int, iters: int, sync: Callable[[Any], Any] = lambda x: x
+) -> list[float]:
     """Wall seconds of ``iters`` calls after ``warmup`` excluded ones; ``sync`` blocks on the result."""
     for _ in range(warmup):
         sync(fn())
@@ -109,8 +111,7 @@ def write_result(path: str | os.PathLike, result: dict) -> Path:
 def print_table(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     rows = [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)]
-    lines = [title, "  ".join(str(h).ljust(w) for h, w in zip(header, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = [title, "  ".join(str(h).ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     text = "\n".join(lines)
     print(text)
@@ -126,8 +127,15 @@ def _fmt(v) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ train step
-def train_config(model: dict, *, batch_size: int, instruction_length: int, lr: float = 1e-4, weight_decay: float = 0.01,
-                 grad_clip: float = 1.0):
+def train_config(
+    model: dict,
+    *,
+    batch_size: int,
+    instruction_length: int,
+    lr: float = 1e-4,
+    weight_decay: float = 0.01,
+    grad_clip: float = 1.0,
+):
     """A trainer config (vla_jax.train.defaults) with a constant LR, so steps are comparable across frameworks."""
     import ml_collections
 
@@ -179,8 +187,13 @@ class JaxTrainStep:
         shardings = sharding.tree_shardings(abstract, self.mesh, config.mesh.min_shard_size)
         self.state = jax.device_put(state, shardings)
         options = FAST_COMPILE_OPTIONS if config.get("xla_fast_compile", False) else None
-        self.step_fn = jit_step(make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask),
-                                shardings, list(init_batch), self.mesh, compiler_options=options)
+        self.step_fn = jit_step(
+            make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask),
+            shardings,
+            list(init_batch),
+            self.mesh,
+            compiler_options=options,
+        )
 
     def place(self, batch: dict) -> dict:
         from data_pipelines.device import to_global_batch  # the trainer's own host -> device path

@@ -26,9 +26,13 @@ def config_for(layers: int, scan: bool, quick: bool):
 
     base = common.quick_train_config()
     if not quick:  # small widths, but wide enough that a layer is a realistic block of ops
-        base.model.backbone = dataclasses.asdict(Kosmos2Config.tiny(
-            vision={"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4},
-            text={"embed_dim": 64, "ffn_dim": 128, "attention_heads": 4, "dropout": 0.0}, latent_query_num=16))
+        base.model.backbone = dataclasses.asdict(
+            Kosmos2Config.tiny(
+                vision={"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4},
+                text={"embed_dim": 64, "ffn_dim": 128, "attention_heads": 4, "dropout": 0.0},
+                latent_query_num=16,
+            )
+        )
     base.model.backbone.vision.num_hidden_layers = layers
     base.model.backbone.text.layers = layers
     base.model.backbone.scan_layers = scan
@@ -44,8 +48,16 @@ def measure(layers: int, scan: bool, quick: bool) -> dict:
     lowered.compile()
     c2, t2 = time.process_time(), time.perf_counter()
     # CPU seconds too: on a shared host the wall time mostly measures the other jobs.
-    return {"layers": layers, "scan": scan, "lower_s": t1 - t0, "compile_s": t2 - t1, "total_s": t2 - t0,
-            "total_cpu_s": c2 - c0, "load_1min": round(os.getloadavg()[0], 2), "params": step.num_params}
+    return {
+        "layers": layers,
+        "scan": scan,
+        "lower_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "total_s": t2 - t0,
+        "total_cpu_s": c2 - c0,
+        "load_1min": round(os.getloadavg()[0], 2),
+        "params": step.num_params,
+    }
 
 
 def plot(points: list[dict], path: Path, title: str) -> Path:
@@ -80,8 +92,11 @@ def run(args) -> dict:
     for layers in depths:
         for scan in (True, False):
             p = measure(layers, scan, args.quick)
-            print(f"layers {layers:3d} {'scan  ' if scan else 'unroll'}: lower {p['lower_s']:.2f} s, "
-                  f"compile {p['compile_s']:.2f} s, {p['total_cpu_s']:.1f} CPU s (load {p['load_1min']})", flush=True)
+            print(
+                f"layers {layers:3d} {'scan  ' if scan else 'unroll'}: lower {p['lower_s']:.2f} s, "
+                f"compile {p['compile_s']:.2f} s, {p['total_cpu_s']:.1f} CPU s (load {p['load_1min']})",
+                flush=True,
+            )
             points.append(p)
     machine = common.machine_info()
     png = Path(args.plot or Path(args.out).with_suffix(".png"))
@@ -99,8 +114,11 @@ def run(args) -> dict:
         "unrolled_growth": by[(deepest, False)] / by[(shallowest, False)],
         "plot": str(png),
     }
-    common.print_table("train-step lower+compile [CPU s]", ["layers", "scan", "unrolled", "unrolled/scan"],
-                       [[d, by[(d, True)], by[(d, False)], by[(d, False)] / by[(d, True)]] for d in depths])
+    common.print_table(
+        "train-step lower+compile [CPU s]",
+        ["layers", "scan", "unrolled", "unrolled/scan"],
+        [[d, by[(d, True)], by[(d, False)], by[(d, False)] / by[(d, True)]] for d in depths],
+    )
     print(f"plot: {png}")
     return result
 

@@ -34,8 +34,12 @@ def _time_loader(cfg, tok, batches: int, batch_size: int) -> dict:
         next(it)
     dt = time.perf_counter() - t
     frames = batches * first["image"].shape[0] * first["image"].shape[1]
-    return {"frames_per_s": round(frames / dt, 1), "batches_per_s": round(batches / dt, 2),
-            "setup_s": round(setup, 1), "batches": batches}
+    return {
+        "frames_per_s": round(frames / dt, 1),
+        "batches_per_s": round(batches / dt, 2),
+        "setup_s": round(setup, 1),
+        "batches": batches,
+    }
 
 
 def main() -> None:
@@ -55,13 +59,29 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench_data_")
     src = os.path.join(tmp, "h5")
     for i in range(episodes):
-        dt.write_mobile_episode(src, stamp=f"202406{i // 28 + 1:02d}_{i % 24:02d}0000", side=("left", "right")[i % 2],
-                                num_frames=18, height=240, width=320, seed=i)
+        dt.write_mobile_episode(
+            src,
+            stamp=f"202406{i // 28 + 1:02d}_{i % 24:02d}0000",
+            side=("left", "right")[i % 2],
+            num_frames=18,
+            height=240,
+            width=320,
+            seed=i,
+        )
     t = time.perf_counter()
     convert(src, os.path.join(tmp, "rlds"), image_size=size, action_dim=2, val_fraction=0.1)
     convert_s = time.perf_counter() - t
-    base = dict(data_dir=os.path.join(tmp, "rlds"), mixture="mobile", window_size=2, action_chunk=4, action_dim=2,
-                image_size=size, instruction_length=64, stats_cache_dir=os.path.join(tmp, "stats"), augment=True)
+    base = dict(
+        data_dir=os.path.join(tmp, "rlds"),
+        mixture="mobile",
+        window_size=2,
+        action_chunk=4,
+        action_dim=2,
+        image_size=size,
+        instruction_length=64,
+        stats_cache_dir=os.path.join(tmp, "stats"),
+        augment=True,
+    )
     tok = ByteTokenizer()
     try:
         results = _run_all(base, tok, batches)
@@ -72,21 +92,37 @@ def main() -> None:
 
 def _run_all(base, tok, batches) -> dict:
     return {
-        "rlds_mixture (tf.data, TFRecord)": _time_loader(dict(base, kind="rlds_mixture", shuffle_buffer=1000), tok,
-                                                         batches, 32),
-        "mobile_grain (grain, ArrayRecord, in-process)": _time_loader(dict(base, kind="mobile_grain"), tok,
-                                                                      batches, 32),
-        "mobile_grain (grain, 2 workers)": _time_loader(dict(base, kind="mobile_grain", worker_count=2), tok,
-                                                        batches, 32),
+        "rlds_mixture (tf.data, TFRecord)": _time_loader(
+            dict(base, kind="rlds_mixture", shuffle_buffer=1000), tok, batches, 32
+        ),
+        "mobile_grain (grain, ArrayRecord, in-process)": _time_loader(
+            dict(base, kind="mobile_grain"), tok, batches, 32
+        ),
+        "mobile_grain (grain, 2 workers)": _time_loader(
+            dict(base, kind="mobile_grain", worker_count=2), tok, batches, 32
+        ),
     }
 
 
 def _report(args, episodes, size, convert_s, results) -> None:
-    out = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg": os.getloadavg(),
-                       "date": time.strftime("%Y-%m-%d %H:%M")},
-           "setup": {"episodes": episodes, "frames_per_episode": 18, "image_size": size, "batch": 32, "T": 2, "C": 4,
-                     "convert_s": round(convert_s, 1)},
-           "results": results}
+    out = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg": os.getloadavg(),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        },
+        "setup": {
+            "episodes": episodes,
+            "frames_per_episode": 18,
+            "image_size": size,
+            "batch": 32,
+            "T": 2,
+            "C": 4,
+            "convert_s": round(convert_s, 1),
+        },
+        "results": results,
+    }
     print(f"{'pipeline':50s} {'frames/s':>10s} {'batches/s':>10s}")
     for name, r in results.items():
         print(f"{name:50s} {r['frames_per_s']:10.1f} {r['batches_per_s']:10.2f}")

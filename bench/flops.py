@@ -24,8 +24,13 @@ def vision_forward(v, q: int, d_text: int) -> dict:
     tower = _mm(patches, v.patch_size * v.patch_size * 3, h) + v.num_hidden_layers * per_layer
     # projection: dense on all tokens, then latent queries cross-attend to [tokens + queries]
     kv = n + q
-    proj = _mm(n, h, d_text) + _mm(q, d_text, d_text) + 2 * _mm(kv, d_text, d_text) + _mm(q, d_text, d_text) \
+    proj = (
+        _mm(n, h, d_text)
+        + _mm(q, d_text, d_text)
+        + 2 * _mm(kv, d_text, d_text)
+        + _mm(q, d_text, d_text)
         + 2 * _mm(q, d_text, kv)
+    )
     return {"vision_tower": tower, "projection": proj}
 
 
@@ -43,8 +48,13 @@ def head_forward(vla, steps: int) -> int:
     if vla.head == "lstm":
         return steps * (_mm(1, d, h) + layers * _mm(1, 2 * h, 4 * h) + _mm(1, h, h) + _mm(1, h, out))
     if vla.head == "gpt":
-        block = _mm(steps, h, 3 * h) + _mm(steps, h, h) + _mm(steps, h, 4 * h) + _mm(steps, 4 * h, h) \
+        block = (
+            _mm(steps, h, 3 * h)
+            + _mm(steps, h, h)
+            + _mm(steps, h, 4 * h)
+            + _mm(steps, 4 * h, h)
             + 2 * _mm(steps, h, steps)
+        )
         return _mm(steps, d, h) + layers * block + _mm(steps, h, out)
     hist = vla.window_size
     return steps * (_mm(1, d * hist, h) + (layers - 1) * _mm(1, h, h) + _mm(1, h, out))
@@ -69,14 +79,19 @@ def train_step_flops(vla, batch: int, instruction_length: int) -> dict:
         "head": batch * head_forward(vla, vla.window_size),
     }
     total_fwd = sum(fwd.values())
-    return {"forward": fwd, "forward_total": total_fwd, "train_step_total": 3 * total_fwd,
-            "tokens_per_step": frames * seq, "frames_per_step": frames}
+    return {
+        "forward": fwd,
+        "forward_total": total_fwd,
+        "train_step_total": 3 * total_fwd,
+        "tokens_per_step": frames * seq,
+        "frames_per_step": frames,
+    }
 
 
 def matmul_params(vla) -> int:
     """Parameters that take part in a matmul per token (the '6 * N * tokens' N), for the record."""
     bb = vla.backbone
     v, t = bb.vision, bb.text
-    vis = v.num_hidden_layers * (4 * v.hidden_size ** 2 + 2 * v.hidden_size * v.intermediate_size)
-    txt = t.layers * (4 * t.embed_dim ** 2 + 2 * t.embed_dim * t.ffn_dim)
+    vis = v.num_hidden_layers * (4 * v.hidden_size**2 + 2 * v.hidden_size * v.intermediate_size)
+    txt = t.layers * (4 * t.embed_dim**2 + 2 * t.embed_dim * t.ffn_dim)
     return vis + txt

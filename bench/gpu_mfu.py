@@ -76,8 +76,9 @@ def run_side(side: str, args) -> dict:
         step = common.JaxTrainStep(config)
         batch = step.place(batch_np)
         compile_s = step.compile_seconds(batch)
-        times = common.time_calls(lambda: step(batch)["loss"], warmup=args.warmup, iters=args.steps,
-                                  sync=common.jax_sync)
+        times = common.time_calls(
+            lambda: step(batch)["loss"], warmup=args.warmup, iters=args.steps, sync=common.jax_sync
+        )
         return {"compile_s": compile_s, **common.summary(times), "params": step.num_params}
     import torch
 
@@ -110,9 +111,25 @@ def run_side(side: str, args) -> dict:
 def _side_in_subprocess(side: str, args) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         path = f.name
-    cmd = [sys.executable, "-m", "bench.gpu_mfu", "--side", side, "--side-out", path, "--batch", str(args.batch),
-           "--window", str(args.window), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--instruction-length", str(args.instruction_length)] + (["--quick"] if args.quick else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.gpu_mfu",
+        "--side",
+        side,
+        "--side-out",
+        path,
+        "--batch",
+        str(args.batch),
+        "--window",
+        str(args.window),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--instruction-length",
+        str(args.instruction_length),
+    ] + (["--quick"] if args.quick else [])
     proc = subprocess.run(cmd, check=False)
     if proc.returncode != 0:
         return {"error": f"side {side} exited {proc.returncode}"}
@@ -138,24 +155,45 @@ def run(args) -> dict:
             continue
         s = r["median_s"]
         tflops = count["train_step_total"] / s / 1e12
-        entry = {**r, "samples_per_s": args.batch / s, "frames_per_s": count["frames_per_step"] / s,
-                 "tokens_per_s": count["tokens_per_step"] / s, "model_tflops_per_s": tflops,
-                 "mfu": (tflops / peak) if peak else None}
+        entry = {
+            **r,
+            "samples_per_s": args.batch / s,
+            "frames_per_s": count["frames_per_step"] / s,
+            "tokens_per_s": count["tokens_per_step"] / s,
+            "model_tflops_per_s": tflops,
+            "mfu": (tflops / peak) if peak else None,
+        }
         result_sides[side] = entry
-        rows.append([side, s, entry["samples_per_s"], entry["tokens_per_s"], tflops,
-                     f"{100 * entry['mfu']:.1f}%" if peak else "n/a (no peak)"])
+        rows.append(
+            [
+                side,
+                s,
+                entry["samples_per_s"],
+                entry["tokens_per_s"],
+                tflops,
+                f"{100 * entry['mfu']:.1f}%" if peak else "n/a (no peak)",
+            ]
+        )
     result = {
         "benchmark": "gpu_mfu",
         "quick": bool(args.quick),
         "machine": common.machine_info({"device": name}),
-        "config": {"model": "Kosmos-2 tiny (toy)" if args.quick else "Kosmos-2 full (microsoft/kosmos-2-patch14-224)",
-                   "head": f"lstm {vcfg.head_layers}x{vcfg.head_hidden_size}", "batch": args.batch,
-                   "window": vcfg.window_size, "chunk": vcfg.action_chunk, "text_len": args.instruction_length,
-                   "compute_dtype": vcfg.backbone.dtype, "params_dtype": "float32", "steps": args.steps},
+        "config": {
+            "model": "Kosmos-2 tiny (toy)" if args.quick else "Kosmos-2 full (microsoft/kosmos-2-patch14-224)",
+            "head": f"lstm {vcfg.head_layers}x{vcfg.head_hidden_size}",
+            "batch": args.batch,
+            "window": vcfg.window_size,
+            "chunk": vcfg.action_chunk,
+            "text_len": args.instruction_length,
+            "compute_dtype": vcfg.backbone.dtype,
+            "params_dtype": "float32",
+            "steps": args.steps,
+        },
         "flops": count,
         "matmul_params": flops.matmul_params(vcfg),
         "peak_tflops": peak,
-        "peak_source": "NVIDIA datasheet bf16 dense (H100 SXM / H200: 989)" if peak and not args.peak_tflops
+        "peak_source": "NVIDIA datasheet bf16 dense (H100 SXM / H200: 989)"
+        if peak and not args.peak_tflops
         else ("--peak-tflops" if peak else "unknown device: pass --peak-tflops"),
         "sides": result_sides,
         "goal": "MFU >= 40% and ahead of the PyTorch reference",
@@ -164,8 +202,11 @@ def run(args) -> dict:
     if len(ok) == 2:
         result["speedup_vs_torch"] = result_sides["torch"]["median_s"] / result_sides["ours"]["median_s"]
         result["goal_met"] = bool(peak) and result_sides["ours"]["mfu"] >= 0.4 and result["speedup_vs_torch"] > 1
-    common.print_table(f"train step, {vcfg.backbone.dtype}, {name}, batch {args.batch} x window {vcfg.window_size}",
-                       ["side", "median s", "samples/s", "tokens/s", "model TFLOP/s", "MFU"], rows)
+    common.print_table(
+        f"train step, {vcfg.backbone.dtype}, {name}, batch {args.batch} x window {vcfg.window_size}",
+        ["side", "median s", "samples/s", "tokens/s", "model TFLOP/s", "MFU"],
+        rows,
+    )
     return result
 
 

@@ -29,21 +29,36 @@ import numpy as np
 from bench import common
 
 BRIDGE_SIZE = 256  # BridgeData V2 frames are 256x256
-INSTRUCTIONS = ["put the spoon in the pot", "Navigate around the obstacle on the left side and reach the target",
-                "Navigate around the obstacle on the right side and reach the target", "open the drawer"]
+INSTRUCTIONS = [
+    "put the spoon in the pot",
+    "Navigate around the obstacle on the left side and reach the target",
+    "Navigate around the obstacle on the right side and reach the target",
+    "open the drawer",
+]
 
 
 def write_bridge_like(data_dir: str, episodes: int, length: int, size: int = BRIDGE_SIZE, seed: int = 0) -> str:
     """`bridge_dataset` schema (as in data_pipelines.testing) at a realistic frame size, JPEG-encoded."""
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
-        "observation": {"image_0": tfds.features.Image(shape=(size, size, 3), encoding_format="jpeg"),
-                        "state": tfds.features.Tensor(shape=(7,), dtype=np.float32)},
-        "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        "language_instruction": tfds.features.Text(),
-        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
-    })})
+    features = tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": {
+                        "image_0": tfds.features.Image(shape=(size, size, 3), encoding_format="jpeg"),
+                        "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    },
+                    "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    "language_instruction": tfds.features.Text(),
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                }
+            )
+        }
+    )
     rng = np.random.default_rng(seed)
     # Smooth images (a gradient + noise) compress like camera frames; pure noise would not.
     yy, xx = np.mgrid[0:size, 0:size]
@@ -57,15 +72,28 @@ def write_bridge_like(data_dir: str, episodes: int, length: int, size: int = BRI
                 img = np.clip(img.astype(np.int16) + rng.integers(-8, 8, img.shape), 0, 255).astype(np.uint8)
                 a = rng.uniform(-0.05, 0.05, 7).astype(np.float32)
                 a[6] = float(t % 2)
-                steps.append({"observation": {"image_0": img, "state": np.zeros(7, np.float32)}, "action": a,
-                              "language_instruction": INSTRUCTIONS[0],
-                              "is_first": t == 0, "is_last": t == length - 1, "is_terminal": t == length - 1,
-                              "reward": 0.0})
+                steps.append(
+                    {
+                        "observation": {"image_0": img, "state": np.zeros(7, np.float32)},
+                        "action": a,
+                        "language_instruction": INSTRUCTIONS[0],
+                        "is_first": t == 0,
+                        "is_last": t == length - 1,
+                        "is_terminal": t == length - 1,
+                        "reward": 0.0,
+                    }
+                )
             yield f"ep{i}", {"steps": steps}
 
     builder = tfds.dataset_builders.store_as_tfds_dataset(
-        name="bridge_dataset", version="0.1.0", features=features, split_datasets={"train": generate()},
-        data_dir=data_dir, file_format="tfrecord", disable_shuffling=True)
+        name="bridge_dataset",
+        version="0.1.0",
+        features=features,
+        split_datasets={"train": generate()},
+        data_dir=data_dir,
+        file_format="tfrecord",
+        disable_shuffling=True,
+    )
     return str(builder.data_dir)
 
 
@@ -75,8 +103,15 @@ def write_mobile(src: str, out: str, episodes: int, length: int, image_size: int
     from data_pipelines.testing import write_mobile_episode
 
     for i in range(episodes):
-        write_mobile_episode(src, stamp=f"20240501_12{i:04d}", side="left" if i % 2 else "right", num_frames=length,
-                             height=480, width=640, seed=i)
+        write_mobile_episode(
+            src,
+            stamp=f"20240501_12{i:04d}",
+            side="left" if i % 2 else "right",
+            num_frames=length,
+            height=480,
+            width=640,
+            seed=i,
+        )
     t0 = time.perf_counter()
     final, _ = convert_episodes.convert(src, out, image_size=image_size, action_dim=2, val_fraction=0.1)
     return final, episodes * length / (time.perf_counter() - t0)
@@ -91,8 +126,12 @@ def time_loader(loader, batch: int, window: int, warmup: int, batches: int) -> d
         b = next(it)
     dt = time.perf_counter() - t0
     assert b["image"].shape[:2] == (batch, window), b["image"].shape
-    return {"batches": batches, "seconds": dt, "frames_per_s": batch * window * batches / dt,
-            "samples_per_s": batch * batches / dt}
+    return {
+        "batches": batches,
+        "seconds": dt,
+        "frames_per_s": batch * window * batches / dt,
+        "samples_per_s": batch * batches / dt,
+    }
 
 
 def train_step_rate(config, steps: int) -> dict:
@@ -114,10 +153,14 @@ def _run(args, tmp: str) -> dict:
     from data_pipelines.loader import make_loader
     from data_pipelines.tokenize import train_tokenizer
 
-    configs = {"configs/tiny.py": common.quick_train_config()} if args.quick else {
-        "configs/tiny.py": common.load_config_file(str(common.repo_root() / "configs/tiny.py")),
-        "configs/demo.py": common.load_config_file(str(common.repo_root() / "configs/demo.py"), "unused"),
-    }
+    configs = (
+        {"configs/tiny.py": common.quick_train_config()}
+        if args.quick
+        else {
+            "configs/tiny.py": common.load_config_file(str(common.repo_root() / "configs/tiny.py")),
+            "configs/demo.py": common.load_config_file(str(common.repo_root() / "configs/demo.py"), "unused"),
+        }
+    )
     n_batches = args.batches or (3 if args.quick else 20)
     episodes, length = (4, 8) if args.quick else (24, 20)
     tokenizer = train_tokenizer(INSTRUCTIONS * 8, os.path.join(tmp, "tok"), vocab_size=300)
@@ -130,44 +173,91 @@ def _run(args, tmp: str) -> dict:
         m = config.model
         size, window, chunk, batch = m.backbone.vision.image_size, m.window_size, m.action_chunk, config.batch_size
         instruction_length = config.data.instruction_length
-        common_cfg = dict(window_size=window, action_chunk=chunk, image_size=size, instruction_length=instruction_length,
-                          stats_cache_dir=os.path.join(tmp, "stats"))
-        rlds_loader = make_loader(dict(kind="rlds_mixture", data_dir=os.path.join(tmp, "rlds"), mixture="bridge",
-                                       action_dim=7, shuffle_buffer=256, augment=True, **common_cfg),
-                                  tokenizer=tokenizer, global_batch_size=batch, seed=0)
+        common_cfg = dict(
+            window_size=window,
+            action_chunk=chunk,
+            image_size=size,
+            instruction_length=instruction_length,
+            stats_cache_dir=os.path.join(tmp, "stats"),
+        )
+        rlds_loader = make_loader(
+            dict(
+                kind="rlds_mixture",
+                data_dir=os.path.join(tmp, "rlds"),
+                mixture="bridge",
+                action_dim=7,
+                shuffle_buffer=256,
+                augment=True,
+                **common_cfg,
+            ),
+            tokenizer=tokenizer,
+            global_batch_size=batch,
+            seed=0,
+        )
         rlds = time_loader(rlds_loader, batch, window, warmup=2, batches=n_batches)
         del rlds_loader
-        mobile_dir, convert_fps = write_mobile(os.path.join(tmp, f"h5_{size}"), os.path.join(tmp, f"mobile_{size}"),
-                                               episodes, length, size)
-        grain_loader = make_loader(dict(kind="mobile_grain", data_dir=os.path.join(tmp, f"mobile_{size}"),
-                                        action_dim=2, augment=False, mirror_augment=True, **common_cfg),
-                                   tokenizer=tokenizer, global_batch_size=batch, seed=0)
+        mobile_dir, convert_fps = write_mobile(
+            os.path.join(tmp, f"h5_{size}"), os.path.join(tmp, f"mobile_{size}"), episodes, length, size
+        )
+        grain_loader = make_loader(
+            dict(
+                kind="mobile_grain",
+                data_dir=os.path.join(tmp, f"mobile_{size}"),
+                action_dim=2,
+                augment=False,
+                mirror_augment=True,
+                **common_cfg,
+            ),
+            tokenizer=tokenizer,
+            global_batch_size=batch,
+            seed=0,
+        )
         grain = time_loader(grain_loader, batch, window, warmup=2, batches=n_batches)
         train = train_step_rate(config, args.steps or (3 if args.quick else 20))
-        entries[name] = {"image_size": size, "window": window, "chunk": chunk, "batch": batch,
-                         "rlds": rlds, "grain": grain, "convert_episodes_frames_per_s": convert_fps,
-                         "train_step": train,
-                         "ratio_rlds": rlds["frames_per_s"] / train["frames_per_s"],
-                         "ratio_grain": grain["frames_per_s"] / train["frames_per_s"]}
+        entries[name] = {
+            "image_size": size,
+            "window": window,
+            "chunk": chunk,
+            "batch": batch,
+            "rlds": rlds,
+            "grain": grain,
+            "convert_episodes_frames_per_s": convert_fps,
+            "train_step": train,
+            "ratio_rlds": rlds["frames_per_s"] / train["frames_per_s"],
+            "ratio_grain": grain["frames_per_s"] / train["frames_per_s"],
+        }
         for pipe in ("rlds", "grain"):
-            rows.append([name, pipe, f"{size}px T={window} B={batch}", entries[name][pipe]["frames_per_s"],
-                         train["frames_per_s"], entries[name][f"ratio_{pipe}"]])
+            rows.append(
+                [
+                    name,
+                    pipe,
+                    f"{size}px T={window} B={batch}",
+                    entries[name][pipe]["frames_per_s"],
+                    train["frames_per_s"],
+                    entries[name][f"ratio_{pipe}"],
+                ]
+            )
     ratios = [e[f"ratio_{p}"] for e in entries.values() for p in ("rlds", "grain")]
     result = {
         "benchmark": "input_pipeline",
         "quick": bool(args.quick),
         "machine": common.machine_info(),
-        "datasets": {"rlds": f"bridge_dataset schema, {episodes} episodes x {length} steps, "
-                             f"{64 if args.quick else BRIDGE_SIZE}px JPEG (written in {rlds_write_s:.1f} s)",
-                     "grain": f"{episodes} HDF5 episodes x {length} frames at 480x640 (users' format, h5py gzip) "
-                              "-> convert_episodes (JPEG at the config's size)"},
+        "datasets": {
+            "rlds": f"bridge_dataset schema, {episodes} episodes x {length} steps, "
+            f"{64 if args.quick else BRIDGE_SIZE}px JPEG (written in {rlds_write_s:.1f} s)",
+            "grain": f"{episodes} HDF5 episodes x {length} frames at 480x640 (users' format, h5py gzip) "
+            "-> convert_episodes (JPEG at the config's size)",
+        },
         "configs": entries,
         "min_ratio": min(ratios),
         "goal": "pipeline frames/s >= 3x the train step's (never the bottleneck)",
         "goal_met": min(ratios) >= 3.0,
     }
-    common.print_table("input pipeline vs train step (frames/s, this machine, one process)",
-                       ["config", "pipeline", "shape", "pipeline fps", "train-step fps", "ratio"], rows)
+    common.print_table(
+        "input pipeline vs train step (frames/s, this machine, one process)",
+        ["config", "pipeline", "shape", "pipeline fps", "train-step fps", "ratio"],
+        rows,
+    )
     return result
 
 

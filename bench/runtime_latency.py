@@ -32,9 +32,20 @@ import numpy as np
 
 from bench import common
 
-STATS = {"bench": {"action": {"mean": [0.0, 0.0], "std": [1.0, 1.0], "min": [-1.15, -1.15], "max": [1.15, 1.15],
-                              "q01": [-1.15, -1.15], "q99": [1.15, 1.15], "mask": [True, True]},
-                   "normalization": "bounds"}}
+STATS = {
+    "bench": {
+        "action": {
+            "mean": [0.0, 0.0],
+            "std": [1.0, 1.0],
+            "min": [-1.15, -1.15],
+            "max": [1.15, 1.15],
+            "q01": [-1.15, -1.15],
+            "q99": [1.15, 1.15],
+            "mask": [True, True],
+        },
+        "normalization": "bounds",
+    }
+}
 
 
 def small_vla(quick: bool, window: int):
@@ -69,9 +80,9 @@ def latency_for(vcfg, steps: int, tmp: str) -> dict:
     for name, incremental in (("runtime_incremental", True), ("runtime_full_window", False)):
         policy = Policy.load(out, incremental=incremental)
         policy.reset(instruction)
-        for f in frames[:vcfg.window_size + 1]:  # fill the window (+1: the sliding regime)
+        for f in frames[: vcfg.window_size + 1]:  # fill the window (+1: the sliding regime)
             policy.step(f)
-        it = iter(frames[vcfg.window_size + 1:])
+        it = iter(frames[vcfg.window_size + 1 :])
         res[name] = common.summary(common.time_calls(lambda p=policy, i=it: p.step(next(i)), warmup=1, iters=steps))
     # One frame's backbone pass in the runtime (vision + projection + decoder), no head.
     model = policy.model
@@ -86,16 +97,24 @@ def latency_for(vcfg, steps: int, tmp: str) -> dict:
     # Our JAX inference over the window, jitted.
     module = VLAPolicy(vcfg)
     apply = jax.jit(lambda p, b: module.apply({"params": p}, b)["action"])
-    batch = {"image": frames[None, :vcfg.window_size], "image_mask": np.ones((1, vcfg.window_size), bool),
-             "tokens": tokens.numpy().astype(np.int32), "token_mask": mask.numpy().astype(bool)}
-    res["jax_full_window"] = common.summary(common.time_calls(lambda: apply(params, batch), warmup=2, iters=steps,
-                                                              sync=common.jax_sync))
+    batch = {
+        "image": frames[None, : vcfg.window_size],
+        "image_mask": np.ones((1, vcfg.window_size), bool),
+        "tokens": tokens.numpy().astype(np.int32),
+        "token_mask": mask.numpy().astype(bool),
+    }
+    res["jax_full_window"] = common.summary(
+        common.time_calls(lambda: apply(params, batch), warmup=2, iters=steps, sync=common.jax_sync)
+    )
     med = {k: v["median_s"] for k, v in res.items()}
-    return {"window": vcfg.window_size, "latency": res,
-            "incremental_over_backbone": med["runtime_incremental"] / med["backbone_one_frame"],
-            "full_over_incremental": med["runtime_full_window"] / med["runtime_incremental"],
-            "jax_full_over_incremental": med["jax_full_window"] / med["runtime_incremental"],
-            "goal_met": med["runtime_incremental"] <= 1.5 * med["backbone_one_frame"]}
+    return {
+        "window": vcfg.window_size,
+        "latency": res,
+        "incremental_over_backbone": med["runtime_incremental"] / med["backbone_one_frame"],
+        "full_over_incremental": med["runtime_full_window"] / med["runtime_incremental"],
+        "jax_full_over_incremental": med["jax_full_window"] / med["runtime_incremental"],
+        "goal_met": med["runtime_incremental"] <= 1.5 * med["backbone_one_frame"],
+    }
 
 
 def export_sizes(vcfg, tmp: str) -> dict:
@@ -112,10 +131,14 @@ def export_sizes(vcfg, tmp: str) -> dict:
         measured = export_small(vcfg, params, os.path.join(tmp, f"size_{dtype}"), dtype)
         small["dtypes"][dtype] = {"file_bytes": measured, "predicted_bytes": predicted["dtypes"][dtype]["file_bytes"]}
     full = model_sizes(FULL_KOSMOS2, FULL_POLICY)
-    return {"small": small, "full": {"parameters": full["parameters"], "config": "Kosmos-2 patch14-224 + "
-                                     "policy_head/lstm 4x1024, window 16, chunk 10, 7-D",
-                                     "dtypes": {d: {"file_bytes": full["dtypes"][d]["file_bytes"]}
-                                                for d in ("float32", "bfloat16", "int8")}}}
+    return {
+        "small": small,
+        "full": {
+            "parameters": full["parameters"],
+            "config": "Kosmos-2 patch14-224 + policy_head/lstm 4x1024, window 16, chunk 10, 7-D",
+            "dtypes": {d: {"file_bytes": full["dtypes"][d]["file_bytes"]} for d in ("float32", "bfloat16", "int8")},
+        },
+    }
 
 
 def run(args) -> dict:
@@ -130,12 +153,25 @@ def run(args) -> dict:
     rows = []
     for r in per_window:
         for k, v in r["latency"].items():
-            rows.append([r["window"], k, v["median_s"] * 1e3, v["p90_s"] * 1e3,
-                         v["median_s"] / r["latency"]["backbone_one_frame"]["median_s"]])
-    common.print_table("per-step latency, batch 1, CPU float32", ["window", "path", "median ms", "p90 ms",
-                                                                 "x one-frame backbone"], rows)
-    srows = [[name, d, v["file_bytes"], v["file_bytes"] / 2**20, v.get("predicted_bytes", "")]
-             for name, s in sizes.items() for d, v in s["dtypes"].items()]
+            rows.append(
+                [
+                    r["window"],
+                    k,
+                    v["median_s"] * 1e3,
+                    v["p90_s"] * 1e3,
+                    v["median_s"] / r["latency"]["backbone_one_frame"]["median_s"],
+                ]
+            )
+    common.print_table(
+        "per-step latency, batch 1, CPU float32",
+        ["window", "path", "median ms", "p90 ms", "x one-frame backbone"],
+        rows,
+    )
+    srows = [
+        [name, d, v["file_bytes"], v["file_bytes"] / 2**20, v.get("predicted_bytes", "")]
+        for name, s in sizes.items()
+        for d, v in s["dtypes"].items()
+    ]
     common.print_table("export size (model.safetensors)", ["model", "dtype", "bytes", "MiB", "predicted"], srows)
     return {
         "benchmark": "runtime_latency",
@@ -152,9 +188,13 @@ def run(args) -> dict:
 def main(argv=None) -> int:
     p = common.parser("runtime_latency", __doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=0, help="timed steps per path (default 30; quick 5)")
-    p.add_argument("--torch-threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: batch-1 steps of a small model gain nothing from more, "
-                        "and on a busy host OpenMP barriers make them much slower)")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: batch-1 steps of a small model gain nothing from more, "
+        "and on a busy host OpenMP barriers make them much slower)",
+    )
     p.add_argument("--windows", type=int, nargs="+", default=[4, 8], help="window sizes to time (full run)")
     args = p.parse_args(argv)
     common.write_result(args.out, run(args))

@@ -80,8 +80,14 @@ class TorchPolicy(nn.Module):
         d = bb.text.embed_dim
         self.embed_scale = math.sqrt(d) if bb.text.scale_embedding else 1.0
         self.action_token = nn.Parameter(torch.zeros(d))
-        self.head = TorchLSTMHead(d, vla_config.head_hidden_size, vla_config.head_layers,
-                                  vla_config.action_chunk, vla_config.action_dim, vla_config.has_gripper)
+        self.head = TorchLSTMHead(
+            d,
+            vla_config.head_hidden_size,
+            vla_config.head_layers,
+            vla_config.action_chunk,
+            vla_config.action_dim,
+            vla_config.has_gripper,
+        )
         for name, p in self.head.lstm.named_parameters():
             if name.startswith("bias_ih"):
                 p.data.zero_()
@@ -131,11 +137,16 @@ def adamw(model: nn.Module, lr: float, weight_decay: float, b1=0.9, b2=0.999, ep
         for pname, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
-            is_matrix = (isinstance(module, nn.Linear) and pname == "weight") or \
-                        (isinstance(module, nn.LSTM) and pname.startswith("weight_"))
+            is_matrix = (isinstance(module, nn.Linear) and pname == "weight") or (
+                isinstance(module, nn.LSTM) and pname.startswith("weight_")
+            )
             (decay if is_matrix else no_decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(b1, b2), eps=eps)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(b1, b2),
+        eps=eps,
+    )
 
 
 def make_step(model: TorchPolicy, optimizer, loss_fn=policy_loss, grad_clip: float = 1.0):
@@ -174,8 +185,9 @@ def build_matched(vla_config, seed: int = 0, attn_implementation: str | None = N
     model = TorchPolicy(vla_config, attn_implementation)
     with tempfile.TemporaryDirectory() as tmp:
         model.kosmos.save_pretrained(tmp, safe_serialization=True)
-        _, backbone = load_hf_checkpoint(tmp, dtype=vla_config.backbone.dtype,
-                                         scan_layers=vla_config.backbone.scan_layers)
+        _, backbone = load_hf_checkpoint(
+            tmp, dtype=vla_config.backbone.dtype, scan_layers=vla_config.backbone.scan_layers
+        )
     params = jax.device_get(init_policy(vla_config, seed, instruction_length=4))
     params = dict(params)
     ours = traverse_util.flatten_dict(params["backbone"])
@@ -184,9 +196,14 @@ def build_matched(vla_config, seed: int = 0, attn_implementation: str | None = N
         raise RuntimeError(f"converted backbone keys differ from the policy's: {sorted(set(ours) ^ set(theirs))[:5]}")
     params["backbone"] = jax.tree.map(np.asarray, backbone)
     head = head_state_dict("lstm", params["head"], {"head_layers": vla_config.head_layers})
-    sd = {"input_proj.weight": head["input_proj.weight"], "input_proj.bias": head["input_proj.bias"],
-          "readout_mlp.weight": head["readout_mlp.dense_0.weight"], "readout_mlp.bias": head["readout_mlp.dense_0.bias"],
-          "readout.weight": head["readout.out.weight"], "readout.bias": head["readout.out.bias"]}
+    sd = {
+        "input_proj.weight": head["input_proj.weight"],
+        "input_proj.bias": head["input_proj.bias"],
+        "readout_mlp.weight": head["readout_mlp.dense_0.weight"],
+        "readout_mlp.bias": head["readout_mlp.dense_0.bias"],
+        "readout.weight": head["readout.out.weight"],
+        "readout.bias": head["readout.out.bias"],
+    }
     for i in range(vla_config.head_layers):
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             sd[f"lstm.{kind}_l{i}"] = head[f"lstm.layer_{i}.{kind}"]

@@ -20,23 +20,56 @@ import traceback
 
 from bench import common
 
-FULL = dict(vision=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                        image_size=112, patch_size=14),
-            text=dict(vocab_size=32768, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8,
-                      max_position_embeddings=512, dropout=0.0),
-            latent_query_num=64, window=4, chunk=4, batch=4, text_len=16, head_hidden=512, head_layers=2,
-            action_dim=7)
+FULL = dict(
+    vision=dict(
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        image_size=112,
+        patch_size=14,
+    ),
+    text=dict(
+        vocab_size=32768,
+        embed_dim=512,
+        layers=4,
+        ffn_dim=2048,
+        attention_heads=8,
+        max_position_embeddings=512,
+        dropout=0.0,
+    ),
+    latent_query_num=64,
+    window=4,
+    chunk=4,
+    batch=4,
+    text_len=16,
+    head_hidden=512,
+    head_layers=2,
+    action_dim=7,
+)
 
 
 def vla_config(size: dict):
     from vla_jax.models.kosmos2 import Kosmos2Config, Kosmos2TextConfig, Kosmos2VisionConfig
     from vla_jax.vla import VLAConfig
 
-    backbone = Kosmos2Config(vision=Kosmos2VisionConfig(**size["vision"]), text=Kosmos2TextConfig(**size["text"]),
-                             latent_query_num=size["latent_query_num"])
-    return VLAConfig(backbone=backbone, structure="policy_head", head="lstm", window_size=size["window"],
-                     action_chunk=size["chunk"], action_dim=size["action_dim"], has_gripper=True,
-                     head_hidden_size=size["head_hidden"], head_layers=size["head_layers"], loss_type="huber")
+    backbone = Kosmos2Config(
+        vision=Kosmos2VisionConfig(**size["vision"]),
+        text=Kosmos2TextConfig(**size["text"]),
+        latent_query_num=size["latent_query_num"],
+    )
+    return VLAConfig(
+        backbone=backbone,
+        structure="policy_head",
+        head="lstm",
+        window_size=size["window"],
+        action_chunk=size["chunk"],
+        action_dim=size["action_dim"],
+        has_gripper=True,
+        head_hidden_size=size["head_hidden"],
+        head_layers=size["head_layers"],
+        loss_type="huber",
+    )
 
 
 def train_config_for(vcfg, size: dict):
@@ -60,8 +93,13 @@ def run(args) -> dict:
     if args.quick:  # configs/tiny.py's model (shared by every --quick run, see common.quick_train_config)
         config = common.quick_train_config()
         vcfg = common.vla_config_of(config)
-        size = {"model": "configs/tiny.py", "batch": config.batch_size, "window": vcfg.window_size,
-                "chunk": vcfg.action_chunk, "text_len": config.data.instruction_length}
+        size = {
+            "model": "configs/tiny.py",
+            "batch": config.batch_size,
+            "window": vcfg.window_size,
+            "chunk": vcfg.action_chunk,
+            "text_len": config.data.instruction_length,
+        }
     else:
         size = FULL
         vcfg = vla_config(size)
@@ -74,8 +112,11 @@ def run(args) -> dict:
     batch = ours.place(batch_np)
     compile_s = ours.compile_seconds(batch)
 
-    tb = {"image": torch.from_numpy(batch_np["image"]), "tokens": torch.from_numpy(batch_np["tokens"]).long(),
-          "action": torch.from_numpy(batch_np["action"])}
+    tb = {
+        "image": torch.from_numpy(batch_np["image"]),
+        "tokens": torch.from_numpy(batch_np["tokens"]).long(),
+        "action": torch.from_numpy(batch_np["action"]),
+    }
     model.train()
     opt = ref.adamw(model, lr=config.optimizer.learning_rate, weight_decay=config.optimizer.weight_decay)
     eager_step = ref.make_step(model, opt, grad_clip=config.optimizer.grad_clip)
@@ -95,6 +136,7 @@ def run(args) -> dict:
         def call():
             torch.set_num_threads(t)
             return fn(tb["image"], tb["tokens"], tb["action"])
+
         return call
 
     sides = {"ours_jax": lambda: ours(batch)["loss"]}
@@ -136,19 +178,29 @@ def run(args) -> dict:
     result = {
         "benchmark": "train_step_vs_torch",
         "quick": bool(args.quick),
-        "machine": common.machine_info({"torch_threads_tried": threads,
-                                        "hf_attn_implementation": model.kosmos.config._attn_implementation}),
-        "config": {**{k: v for k, v in size.items()}, "dtype": "float32", "optimizer": f"AdamW lr {config.optimizer.learning_rate} wd "
-                   f"{config.optimizer.weight_decay} (decay on matrices) + global-norm clip {config.optimizer.grad_clip}",
-                   "loss": "huber arm" + (" + 0.01 BCE gripper" if vcfg.has_gripper else ""),
-                   "head": f"lstm {vcfg.head_layers}x{vcfg.head_hidden_size}"},
+        "machine": common.machine_info(
+            {"torch_threads_tried": threads, "hf_attn_implementation": model.kosmos.config._attn_implementation}
+        ),
+        "config": {
+            **{k: v for k, v in size.items()},
+            "dtype": "float32",
+            "optimizer": f"AdamW lr {config.optimizer.learning_rate} wd "
+            f"{config.optimizer.weight_decay} (decay on matrices) + global-norm clip {config.optimizer.grad_clip}",
+            "loss": "huber arm" + (" + 0.01 BCE gripper" if vcfg.has_gripper else ""),
+            "head": f"lstm {vcfg.head_layers}x{vcfg.head_hidden_size}",
+        },
         "params": {"ours_trainable": ours.num_params, "torch_trainable": n_torch},
-        "sanity": {"loss_step1": {"ours": jax_losses[0], "torch": torch_losses[0]},
-                   "loss_step2": {"ours": jax_losses[1], "torch": torch_losses[1]},
-                   "rel_diff_step1": abs(jax_losses[0] - torch_losses[0]) / max(abs(torch_losses[0]), 1e-12),
-                   "rel_diff_step2": abs(jax_losses[1] - torch_losses[1]) / max(abs(torch_losses[1]), 1e-12)},
-        "compile": {"ours_xla_s": compile_s, "torch_compile_first_step_s": torch_compile_s,
-                    "torch_compile": compile_note},
+        "sanity": {
+            "loss_step1": {"ours": jax_losses[0], "torch": torch_losses[0]},
+            "loss_step2": {"ours": jax_losses[1], "torch": torch_losses[1]},
+            "rel_diff_step1": abs(jax_losses[0] - torch_losses[0]) / max(abs(torch_losses[0]), 1e-12),
+            "rel_diff_step2": abs(jax_losses[1] - torch_losses[1]) / max(abs(torch_losses[1]), 1e-12),
+        },
+        "compile": {
+            "ours_xla_s": compile_s,
+            "torch_compile_first_step_s": torch_compile_s,
+            "torch_compile": compile_note,
+        },
         "step_time": stats,
         "frames_per_s": {k: frames / v["median_s"] for k, v in stats.items()},
         "speedup_vs_torch_eager": stats["torch_eager"]["median_s"] / stats["ours_jax"]["median_s"],
@@ -161,11 +213,24 @@ def run(args) -> dict:
     common.print_table(
         f"train step, float32, CPU ({result['machine']['cpu_model']}, load {result['machine']['load_average_1_5_15']})",
         ["side", "median s", "p10 s", "p90 s", "n", "frames/s", "vs ours"],
-        [[k, v["median_s"], v["p10_s"], v["p90_s"], v["n"], frames / v["median_s"],
-          v["median_s"] / stats["ours_jax"]["median_s"]] for k, v in stats.items()])
+        [
+            [
+                k,
+                v["median_s"],
+                v["p10_s"],
+                v["p90_s"],
+                v["n"],
+                frames / v["median_s"],
+                v["median_s"] / stats["ours_jax"]["median_s"],
+            ]
+            for k, v in stats.items()
+        ],
+    )
     print(f"params (trainable): ours {ours.num_params:,}  torch {n_torch:,}")
-    print(f"loss step 1: ours {jax_losses[0]:.6f} torch {torch_losses[0]:.6f}; "
-          f"step 2: ours {jax_losses[1]:.6f} torch {torch_losses[1]:.6f}")
+    print(
+        f"loss step 1: ours {jax_losses[0]:.6f} torch {torch_losses[0]:.6f}; "
+        f"step 2: ours {jax_losses[1]:.6f} torch {torch_losses[1]:.6f}"
+    )
     print(f"XLA compile {compile_s:.1f} s; torch.compile: {compile_note}")
     return result
 

@@ -34,10 +34,23 @@ CHUNK = 4
 
 def backbone() -> Kosmos2Config:
     return Kosmos2Config(
-        vision=Kosmos2VisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                   num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=8),
-        text=Kosmos2TextConfig(vocab_size=512, embed_dim=64, layers=2, ffn_dim=128, attention_heads=4,
-                               max_position_embeddings=128, dropout=0.0),
+        vision=Kosmos2VisionConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=IMAGE_SIZE,
+            patch_size=8,
+        ),
+        text=Kosmos2TextConfig(
+            vocab_size=512,
+            embed_dim=64,
+            layers=2,
+            ffn_dim=128,
+            attention_heads=4,
+            max_position_embeddings=128,
+            dropout=0.0,
+        ),
         latent_query_num=16,
     )
 
@@ -49,28 +62,32 @@ def get_config(arg: str = "demo_out"):
     config.batch_size = 32
     config.log_every = 50
 
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone_config_dict(backbone()),
-        structure="policy_head",
-        head="lstm",
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=2,
-        has_gripper=False,
-        head_hidden_size=64,
-        head_layers=1,
-    ))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            backbone=backbone_config_dict(backbone()),
+            structure="policy_head",
+            head="lstm",
+            window_size=WINDOW,
+            action_chunk=CHUNK,
+            action_dim=2,
+            has_gripper=False,
+            head_hidden_size=64,
+            head_layers=1,
+        )
+    )
     config.data.source = "loader"
     config.data.tokenizer = f"{arg}/tokenizer"
     config.data.instruction_length = 16
     # Shapes (window, chunk, action dims, image size, instruction length) come from the model above.
-    config.data.config.update(dict(
-        kind="mobile_grain",
-        data_dir=f"{arg}/rlds",
-        normalization="bounds",
-        augment=False,
-        mirror_augment=True,
-    ))
+    config.data.config.update(
+        dict(
+            kind="mobile_grain",
+            data_dir=f"{arg}/rlds",
+            normalization="bounds",
+            augment=False,
+            mirror_augment=True,
+        )
+    )
 
     config.optimizer.learning_rate = 1e-3
     config.optimizer.warmup_steps = 100

@@ -37,28 +37,32 @@ def get_config(arg: str = "/data/mobile_rlds,/runs/oxe_kosmos2"):
     config.init_from = init_from
     config.init_reinit = r"^head/"  # 7-D pre-training head -> 2-D mobile head
 
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone_config_dict(Kosmos2Config.full(dtype="bfloat16", remat=True)),
-        structure="policy_head",
-        head="lstm",
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=2,
-        has_gripper=False,
-        head_hidden_size=1024,
-        head_layers=4,
-    ))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            backbone=backbone_config_dict(Kosmos2Config.full(dtype="bfloat16", remat=True)),
+            structure="policy_head",
+            head="lstm",
+            window_size=WINDOW,
+            action_chunk=CHUNK,
+            action_dim=2,
+            has_gripper=False,
+            head_hidden_size=1024,
+            head_layers=4,
+        )
+    )
     config.data.source = "loader"
     config.data.tokenizer = tokenizer
     config.data.instruction_length = TEXT
-    config.data.config.update(dict(  # shapes come from config.model and data.instruction_length
-        kind="mobile_grain",
-        data_dir=data_dir,
-        normalization="bounds",
-        augment=True,
-        mirror_augment=True,
-        worker_count=4,
-    ))
+    config.data.config.update(
+        dict(  # shapes come from config.model and data.instruction_length
+            kind="mobile_grain",
+            data_dir=data_dir,
+            normalization="bounds",
+            augment=True,
+            mirror_augment=True,
+            worker_count=4,
+        )
+    )
 
     config.optimizer.learning_rate = 2e-4
     config.optimizer.warmup_steps = 200

@@ -34,29 +34,33 @@ def get_config(arg: str = "gs://BUCKET/oxe,/mnt/ckpt/kosmos2"):
     config.log_every = 50
     config.init_from = converted  # convert-hf output: backbone weights; head starts fresh
 
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone_config_dict(Kosmos2Config.full(dtype="bfloat16", remat=True)),
-        structure="policy_head",
-        head="lstm",
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=7,
-        has_gripper=True,
-        head_hidden_size=1024,
-        head_layers=4,
-    ))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            backbone=backbone_config_dict(Kosmos2Config.full(dtype="bfloat16", remat=True)),
+            structure="policy_head",
+            head="lstm",
+            window_size=WINDOW,
+            action_chunk=CHUNK,
+            action_dim=7,
+            has_gripper=True,
+            head_hidden_size=1024,
+            head_layers=4,
+        )
+    )
     config.data.source = "loader"
     config.data.tokenizer = converted
     config.data.instruction_length = TEXT
-    config.data.config.update(dict(  # shapes come from config.model and data.instruction_length
-        kind="rlds_mixture",
-        data_dir=data_dir,
-        mixture="oxe_magic_soup",
-        normalization="bounds_q99",
-        augment=True,
-        shuffle_buffer=100_000,
-        ram_budget_gb=64,
-    ))
+    config.data.config.update(
+        dict(  # shapes come from config.model and data.instruction_length
+            kind="rlds_mixture",
+            data_dir=data_dir,
+            mixture="oxe_magic_soup",
+            normalization="bounds_q99",
+            augment=True,
+            shuffle_buffer=100_000,
+            ram_budget_gb=64,
+        )
+    )
 
     config.mesh.data = -1
     config.mesh.fsdp = 4  # 1.6B params + Adam: ~26 GB f32, split over 4 chips of each data-parallel group

@@ -27,17 +27,19 @@ def get_config(arg=None):
     config.batch_size = 8
     config.log_every = 10
 
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone_config_dict(Kosmos2Config.tiny()),
-        structure="policy_head",
-        head="lstm",
-        window_size=2,
-        action_chunk=2,
-        action_dim=2,
-        has_gripper=False,
-        head_hidden_size=32,
-        head_layers=1,
-    ))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            backbone=backbone_config_dict(Kosmos2Config.tiny()),
+            structure="policy_head",
+            head="lstm",
+            window_size=2,
+            action_chunk=2,
+            action_dim=2,
+            has_gripper=False,
+            head_hidden_size=32,
+            head_layers=1,
+        )
+    )
     config.data.source = "synthetic"
     config.data.instruction_length = 8
 

@@ -32,6 +32,8 @@ class Loader(Protocol):
 def host_batch_size(global_batch_size: int, process_count: int) -> int:
     """Rows of the global batch each host loads."""
     if global_batch_size % process_count:
-        raise DataError(f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}; "
-                        "pick a multiple of the number of hosts")
+        raise DataError(
+            f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}; "
+            "pick a multiple of the number of hosts"
+        )
     return global_batch_size // process_count

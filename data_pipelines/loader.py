@@ -63,19 +63,47 @@ from data_pipelines.grain_loader import MobileGrainLoader
 from data_pipelines.rlds_loader import RLDSLoader
 
 DEFAULTS: dict[str, Any] = {
-    "kind": "rlds_mixture", "data_dir": None, "mixture": None, "dataset_name": None, "split": None,
-    "window_size": 1, "action_chunk": 1, "action_dim": 7, "image_size": 224, "resize_pad": False,
-    "instruction_length": 32, "normalization": "bounds_q99", "stats_cache_dir": None,
-    "shuffle_buffer": 10000, "augment": True, "augment_kwargs": {}, "mirror_augment": False,
-    "skip_bad_episodes": False, "min_episode_length": 1, "filter_no_instruction": True,
-    "max_abs_action": None, "max_steps_per_episode": None, "balance_weights": False,
-    "read_threads": None, "transform_threads": None, "ram_budget_gb": 32,
-    "worker_count": 0, "worker_buffer_size": 2, "episode_cache": 1024,
+    "kind": "rlds_mixture",
+    "data_dir": None,
+    "mixture": None,
+    "dataset_name": None,
+    "split": None,
+    "window_size": 1,
+    "action_chunk": 1,
+    "action_dim": 7,
+    "image_size": 224,
+    "resize_pad": False,
+    "instruction_length": 32,
+    "normalization": "bounds_q99",
+    "stats_cache_dir": None,
+    "shuffle_buffer": 10000,
+    "augment": True,
+    "augment_kwargs": {},
+    "mirror_augment": False,
+    "skip_bad_episodes": False,
+    "min_episode_length": 1,
+    "filter_no_instruction": True,
+    "max_abs_action": None,
+    "max_steps_per_episode": None,
+    "balance_weights": False,
+    "read_threads": None,
+    "transform_threads": None,
+    "ram_budget_gb": 32,
+    "worker_count": 0,
+    "worker_buffer_size": 2,
+    "episode_cache": 1024,
 }
 # The type of every field whose default is None (so a typed config can hold and override it).
 OPTIONAL_TYPES: dict[str, type] = {
-    "data_dir": str, "mixture": str, "dataset_name": str, "split": str, "stats_cache_dir": str,
-    "max_abs_action": float, "max_steps_per_episode": int, "read_threads": int, "transform_threads": int,
+    "data_dir": str,
+    "mixture": str,
+    "dataset_name": str,
+    "split": str,
+    "stats_cache_dir": str,
+    "max_abs_action": float,
+    "max_steps_per_episode": int,
+    "read_threads": int,
+    "transform_threads": int,
 }
 # Fields that must agree with the model; a train config derives them (vla_jax.train.model.data_shapes).
 SHAPE_KEYS = ("window_size", "action_chunk", "action_dim", "image_size", "instruction_length")
@@ -86,8 +114,10 @@ def resolve_config(data_config) -> dict:
     cfg = data_config.to_dict() if hasattr(data_config, "to_dict") else dict(data_config or {})
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
-        raise DataError(f"data config has unknown field(s) {unknown}; valid fields: {sorted(DEFAULTS)} "
-                        "(see data_pipelines/loader.py)")
+        raise DataError(
+            f"data config has unknown field(s) {unknown}; valid fields: {sorted(DEFAULTS)} "
+            "(see data_pipelines/loader.py)"
+        )
     out = copy.deepcopy(DEFAULTS)
     out.update({k: v for k, v in cfg.items()})
     for key in OPTIONAL_TYPES:  # "" in a config means unset, as None does
@@ -108,9 +138,24 @@ def resolve_config(data_config) -> dict:
 LOADERS = {"rlds_mixture": RLDSLoader, "mobile_grain": MobileGrainLoader}
 
 
-def make_loader(data_config, *, tokenizer, global_batch_size: int, process_index: int = 0,
-                process_count: int = 1, seed: int = 0, train: bool = True) -> Loader:
+def make_loader(
+    data_config,
+    *,
+    tokenizer,
+    global_batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    seed: int = 0,
+    train: bool = True,
+) -> Loader:
     """Build the loader named by `data_config.kind` (see the module docstring for the fields)."""
     cfg = resolve_config(data_config)
-    return LOADERS[cfg["kind"]](cfg, tokenizer=tokenizer, global_batch_size=global_batch_size,
-                                process_index=process_index, process_count=process_count, seed=seed, train=train)
+    return LOADERS[cfg["kind"]](
+        cfg,
+        tokenizer=tokenizer,
+        global_batch_size=global_batch_size,
+        process_index=process_index,
+        process_count=process_count,
+        seed=seed,
+        train=train,
+    )

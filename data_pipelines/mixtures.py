@@ -41,32 +41,58 @@ def counting_filter(predicate, counter: BadDataCounter, reason: str, name: str):
         return False
 
     def wrapped(traj):
-        return tf.cond(predicate(traj), lambda: tf.constant(True),
-                       lambda: tf.py_function(record, [traj["episode_id"]], tf.bool))
+        return tf.cond(
+            predicate(traj), lambda: tf.constant(True), lambda: tf.py_function(record, [traj["episode_id"]], tf.bool)
+        )
 
     return wrapped
 
 
-def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, process_index: int,
-                  process_count: int, counter: BadDataCounter, reads: int | None, calls: int | None):
+def frame_dataset(
+    spec,
+    stats,
+    cfg,
+    *,
+    dataset_id: int,
+    train: bool,
+    seed: int,
+    process_index: int,
+    process_count: int,
+    counter: BadDataCounter,
+    reads: int | None,
+    calls: int | None,
+):
     """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded)."""
     import tensorflow as tf
     import tensorflow.experimental.numpy as tnp
 
     A = int(cfg["action_dim"])
     if spec.action_dim > A:
-        raise DataError(f"data config action_dim={A} but dataset {spec.name} has {spec.action_dim} action dims; "
-                        f"set action_dim >= {spec.action_dim}")
+        raise DataError(
+            f"data config action_dim={A} but dataset {spec.name} has {spec.action_dim} action dims; "
+            f"set action_dim >= {spec.action_dim}"
+        )
     ds, _ = rlds.trajectory_dataset(
-        spec, cfg["data_dir"], train=train, process_index=process_index, process_count=process_count, seed=seed,
-        num_parallel_reads=reads, num_parallel_calls=calls, skip_bad_episodes=cfg["skip_bad_episodes"],
-        counter=counter, min_episode_length=cfg["min_episode_length"], split=cfg.get("split"))
+        spec,
+        cfg["data_dir"],
+        train=train,
+        process_index=process_index,
+        process_count=process_count,
+        seed=seed,
+        num_parallel_reads=reads,
+        num_parallel_calls=calls,
+        skip_bad_episodes=cfg["skip_bad_episodes"],
+        counter=counter,
+        min_episode_length=cfg["min_episode_length"],
+        split=cfg.get("split"),
+    )
     if cfg["filter_no_instruction"] and spec.language_key is not None and not spec.fixed_instruction:
         ds = ds.filter(counting_filter(tt.has_instruction_tf, counter, "no_instruction", spec.name))
     if cfg.get("max_abs_action"):
         limit = float(cfg["max_abs_action"])
-        ds = ds.filter(counting_filter(lambda t: tt.actions_within_tf(t, limit), counter,
-                                       f"action_above_{limit:g}", spec.name))
+        ds = ds.filter(
+            counting_filter(lambda t: tt.actions_within_tf(t, limit), counter, f"action_above_{limit:g}", spec.name)
+        )
     mode = cfg["normalization"]
     dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
 
@@ -89,23 +115,38 @@ def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentCon
     """Decode/resize the T frames of a sample; zero the frames before the episode start."""
     import tensorflow as tf
 
-    images = tf.map_fn(lambda im: ft.decode_and_resize_tf(im, image_size, pad), sample["image"],
-                       fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8))
+    images = tf.map_fn(
+        lambda im: ft.decode_and_resize_tf(im, image_size, pad),
+        sample["image"],
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
+    )
     if augment_cfg is not None:
         images = ft.augment_tf(images, seed_pair, augment_cfg)
     images = images * tf.cast(sample["image_mask"], tf.uint8)[:, None, None, None]
     return dict(sample, image=images)
 
 
-def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, process_index: int,
-                         process_count: int, counter: BadDataCounter):
+def make_mixture_dataset(
+    cfg: dict,
+    *,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    process_index: int,
+    process_count: int,
+    counter: BadDataCounter,
+):
     """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights)."""
     import tensorflow as tf
 
     entries = oxe.get_mixture(cfg["mixture"])
     specs = [oxe.get_spec(n) for n, _ in entries]
-    stats = {s.name: rlds.dataset_statistics(s, cfg["data_dir"], cfg.get("stats_cache_dir"),
-                                             skip_bad_episodes=cfg["skip_bad_episodes"]) for s in specs}
+    stats = {
+        s.name: rlds.dataset_statistics(
+            s, cfg["data_dir"], cfg.get("stats_cache_dir"), skip_bad_episodes=cfg["skip_bad_episodes"]
+        )
+        for s in specs
+    }
     weights = [w for _, w in entries]
     if cfg["balance_weights"]:
         weights = oxe.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
@@ -113,19 +154,38 @@ def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, 
     weights = [w / total for w in weights]
     reads = _thread_split(cfg.get("read_threads"), weights)
     calls = _thread_split(cfg.get("transform_threads"), weights)
-    datasets = [frame_dataset(s, stats[s.name], cfg, dataset_id=i, train=train, seed=seed + i,
-                              process_index=process_index, process_count=process_count, counter=counter,
-                              reads=reads[i], calls=calls[i]) for i, s in enumerate(specs)]
-    ds = datasets[0] if len(datasets) == 1 else tf.data.Dataset.sample_from_datasets(
-        datasets, weights, seed=seed, stop_on_empty_dataset=False)
+    datasets = [
+        frame_dataset(
+            s,
+            stats[s.name],
+            cfg,
+            dataset_id=i,
+            train=train,
+            seed=seed + i,
+            process_index=process_index,
+            process_count=process_count,
+            counter=counter,
+            reads=reads[i],
+            calls=calls[i],
+        )
+        for i, s in enumerate(specs)
+    ]
+    ds = (
+        datasets[0]
+        if len(datasets) == 1
+        else tf.data.Dataset.sample_from_datasets(datasets, weights, seed=seed, stop_on_empty_dataset=False)
+    )
     if train and cfg["shuffle_buffer"]:
         ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=seed)
     aug = ft.AugmentConfig.from_dict(cfg.get("augment_kwargs")) if (train and cfg["augment"]) else None
     size, pad = int(cfg["image_size"]), bool(cfg["resize_pad"])
     # Per-sample stateless seeds: augmentation is a pure function of (seed, sample position).
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
-    ds = ds.map(lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
-                num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
+        num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     ds = ds.batch(batch_size, drop_remainder=train)
     options = tf.data.Options()
     options.deterministic = True

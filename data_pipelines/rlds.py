@@ -39,8 +39,10 @@ def find_builder_dir(name: str, data_dir: str) -> str:
     if not candidates:
         candidates = gfile.glob(f"{data_dir}/{name}/*/*/dataset_info.json")  # with a builder config level
     if not candidates:
-        raise DataError(f"{data_dir}/{name}: no prepared tfds dataset (no */dataset_info.json); check --data-dir "
-                        f"and that the folder holds {name}/<version>/ (e.g. from `vla-jax convert-episodes`)")
+        raise DataError(
+            f"{data_dir}/{name}: no prepared tfds dataset (no */dataset_info.json); check --data-dir "
+            f"and that the folder holds {name}/<version>/ (e.g. from `vla-jax convert-episodes`)"
+        )
 
     def version_key(path):
         parts = path.split("/")[-2].split(".")
@@ -94,8 +96,9 @@ def _check_factory(name: str, min_length: int, skip_bad: bool, counter: BadDataC
         n = tf.shape(traj["action"])[0]
         finite = tf.reduce_all(tf.math.is_finite(traj["action"]))
         ok = tf.logical_and(finite, n >= min_length)
-        return tf.cond(ok, lambda: tf.constant(True),
-                       lambda: tf.py_function(report, [traj["episode_id"], n, finite], tf.bool))
+        return tf.cond(
+            ok, lambda: tf.constant(True), lambda: tf.py_function(report, [traj["episode_id"], n, finite], tf.bool)
+        )
 
     return predicate
 
@@ -125,28 +128,44 @@ def trajectory_dataset(
     split = split or (spec.train_split if train else spec.val_split)
     base_split = split.split("[")[0]
     if base_split not in builder.info.splits:
-        raise DataError(f"dataset {spec.name} at {builder.data_dir}: no split {base_split!r} "
-                        f"(has {list(builder.info.splits)}); set train_split/val_split in its registry entry")
+        raise DataError(
+            f"dataset {spec.name} at {builder.data_dir}: no split {base_split!r} "
+            f"(has {list(builder.info.splits)}); set train_split/val_split in its registry entry"
+        )
     try:
         n_episodes = builder.info.splits[split].num_examples
     except (ValueError, KeyError) as err:
         raise DataError(f"dataset {spec.name}: bad split {split!r}: {err}") from err
     if n_episodes < process_count:
-        raise DataError(f"dataset {spec.name}: split {split} has {n_episodes} episodes but there are "
-                        f"{process_count} hosts; every host needs at least one episode (use fewer hosts or more data)")
+        raise DataError(
+            f"dataset {spec.name}: split {split} has {n_episodes} episodes but there are "
+            f"{process_count} hosts; every host needs at least one episode (use fewer hosts or more data)"
+        )
     counter = counter or BadDataCounter(spec.name)
-    decoders = _image_decoders(builder, spec.image_key) if with_images else \
-        {"steps": {"observation": {k: tfds.decode.SkipDecoding() for k, f in
-                                   builder.info.features["steps"]["observation"].items()
-                                   if isinstance(f, tfds.features.Image)}}}
+    decoders = (
+        _image_decoders(builder, spec.image_key)
+        if with_images
+        else {
+            "steps": {
+                "observation": {
+                    k: tfds.decode.SkipDecoding()
+                    for k, f in builder.info.features["steps"]["observation"].items()
+                    if isinstance(f, tfds.features.Image)
+                }
+            }
+        }
+    )
     # Ordered datasets (e.g. our chronological mobile episodes) must be read one file at a time.
     cycle = 1 if builder.info.disable_shuffling else (num_parallel_reads or tf.data.AUTOTUNE)
-    read_config = tfds.ReadConfig(add_tfds_id=True, shuffle_seed=seed, interleave_cycle_length=cycle,
-                                  skip_prefetch=True)
-    ds = builder.as_dataset(split=host_split(split, process_index, process_count),
-                            shuffle_files=(train if shuffle_files is None else shuffle_files)
-                            and not builder.info.disable_shuffling,
-                            decoders=decoders or None, read_config=read_config)
+    read_config = tfds.ReadConfig(
+        add_tfds_id=True, shuffle_seed=seed, interleave_cycle_length=cycle, skip_prefetch=True
+    )
+    ds = builder.as_dataset(
+        split=host_split(split, process_index, process_count),
+        shuffle_files=(train if shuffle_files is None else shuffle_files) and not builder.info.disable_shuffling,
+        decoders=decoders or None,
+        read_config=read_config,
+    )
     where = f"dataset {spec.name} ({builder.data_dir})"
 
     def restructure(episode):
@@ -154,8 +173,10 @@ def trajectory_dataset(
         steps = spec.standardize(steps)
         action = tf.cast(steps["action"], tf.float32)
         if action.shape.rank != 2 or action.shape[-1] != spec.action_dim:
-            raise DataError(f"{where}: standardized `action` has shape {action.shape}, expected [n, {spec.action_dim}] "
-                            f"for encoding {spec.action_encoding}; fix its standardization function")
+            raise DataError(
+                f"{where}: standardized `action` has shape {action.shape}, expected [n, {spec.action_dim}] "
+                f"for encoding {spec.action_encoding}; fix its standardization function"
+            )
         n = tf.shape(action)[0]
         if spec.language_key is not None:
             lang = oxe.get_path(steps, spec.language_key, f"{where}: steps")
@@ -169,8 +190,10 @@ def trajectory_dataset(
         if with_images:
             image = oxe.get_path(steps["observation"], spec.image_key, f"{where}: steps/observation")
             if image.dtype != tf.string and not (image.dtype == tf.uint8 and image.shape.rank == 4):
-                raise DataError(f"{where}: image key `{spec.image_key}` has dtype {image.dtype.name} and shape "
-                                f"{image.shape}; expected encoded images or uint8 [n, H, W, 3]")
+                raise DataError(
+                    f"{where}: image key `{spec.image_key}` has dtype {image.dtype.name} and shape "
+                    f"{image.shape}; expected encoded images or uint8 [n, H, W, 3]"
+                )
             out["image"] = image
         return out
 
@@ -199,21 +222,27 @@ def iterate_numpy(ds):
 def dataset_identity(spec: oxe.DatasetSpec, builder, split: str) -> dict:
     """What the statistics depend on: the files (name, version, split sizes) and the transform code."""
     info = builder.info
-    return {"dataset": spec.name, "builder": info.full_name, "split": split,
-            "num_examples": {k: v.num_examples for k, v in info.splits.items()},
-            "num_bytes": {k: v.num_bytes for k, v in info.splits.items()},
-            "transform": spec.transform_id()}
+    return {
+        "dataset": spec.name,
+        "builder": info.full_name,
+        "split": split,
+        "num_examples": {k: v.num_examples for k, v in info.splits.items()},
+        "num_bytes": {k: v.num_bytes for k, v in info.splits.items()},
+        "transform": spec.transform_id(),
+    }
 
 
-def dataset_statistics(spec: oxe.DatasetSpec, data_dir: str, cache_dir: str | None = None,
-                       skip_bad_episodes: bool = False) -> dict:
+def dataset_statistics(
+    spec: oxe.DatasetSpec, data_dir: str, cache_dir: str | None = None, skip_bad_episodes: bool = False
+) -> dict:
     """Cached action statistics over the train split of one dataset (all hosts compute the same numbers)."""
     builder = open_builder(spec.tfds_name, data_dir)
     identity = dataset_identity(spec, builder, spec.train_split)
 
     def compute():
-        ds, _ = trajectory_dataset(spec, data_dir, train=True, shuffle_files=False, with_images=False,
-                                   skip_bad_episodes=skip_bad_episodes)
+        ds, _ = trajectory_dataset(
+            spec, data_dir, train=True, shuffle_files=False, with_images=False, skip_bad_episodes=skip_bad_episodes
+        )
         actions, n_traj = [], 0
         total = builder.info.splits[spec.train_split].num_examples
         for traj in tqdm(iterate_numpy(ds), total=total, desc=f"stats {spec.name}", unit="episode", disable=None):

@@ -36,8 +36,14 @@ class RLDSLoader:
 
     def _build(self):
         self.dataset, self.statistics, self.weights = mixtures.make_mixture_dataset(
-            self.cfg, batch_size=self.batch_size, train=self.train, seed=self._restart_seed,
-            process_index=self.process_index, process_count=self.process_count, counter=self.bad_episodes)
+            self.cfg,
+            batch_size=self.batch_size,
+            train=self.train,
+            seed=self._restart_seed,
+            process_index=self.process_index,
+            process_count=self.process_count,
+            counter=self.bad_episodes,
+        )
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for batch in iterate_numpy(self.dataset):
@@ -48,13 +54,14 @@ class RLDSLoader:
             yield {k: batch[k] for k in BATCH_KEYS}
 
     def get_state(self) -> dict:
-        return {"kind": "rlds_mixture", "seed": self.seed, "restart_seed": self._restart_seed,
-                "batches": self._batches}
+        return {"kind": "rlds_mixture", "seed": self.seed, "restart_seed": self._restart_seed, "batches": self._batches}
 
     def set_state(self, state: dict) -> None:
         if state.get("kind") != "rlds_mixture":
-            raise DataError(f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state; "
-                            "resume with the data config the checkpoint was written with")
+            raise DataError(
+                f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state; "
+                "resume with the data config the checkpoint was written with"
+            )
         self._batches = int(state["batches"])
         self._restart_seed = (int(state["restart_seed"]) * 1_000_003 + self._batches) % (2**31 - 1)
         self._build()

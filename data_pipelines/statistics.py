@@ -36,13 +36,20 @@ def compute_statistics(actions: np.ndarray, mask=None, num_trajectories: int | N
     a = actions.shape[1]
     mask = np.ones(a, bool) if mask is None else np.asarray(mask, bool)
     stats = {
-        "mean": actions.mean(0), "std": actions.std(0), "min": actions.min(0), "max": actions.max(0),
-        "q01": np.quantile(actions, 0.01, axis=0), "q99": np.quantile(actions, 0.99, axis=0),
+        "mean": actions.mean(0),
+        "std": actions.std(0),
+        "min": actions.min(0),
+        "max": actions.max(0),
+        "q01": np.quantile(actions, 0.01, axis=0),
+        "q99": np.quantile(actions, 0.99, axis=0),
     }
     out = {k: [float(x) for x in v] for k, v in stats.items()}
     out["mask"] = [bool(x) for x in mask]
-    return {"action": out, "num_transitions": int(actions.shape[0]),
-            "num_trajectories": int(num_trajectories) if num_trajectories is not None else None}
+    return {
+        "action": out,
+        "num_transitions": int(actions.shape[0]),
+        "num_trajectories": int(num_trajectories) if num_trajectories is not None else None,
+    }
 
 
 def stats_hash(identity: dict) -> str:

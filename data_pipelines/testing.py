@@ -43,8 +43,11 @@ def write_mobile_episode(
 ) -> str:
     """Write one episode file; `overrides` replace datasets (value None deletes one) to make bad files."""
     images, actions, events = mobile_episode_arrays(num_frames, height, width, seed)
-    data = {"images": images, "actions": actions,
-            "action_event_types": np.array(events, dtype=h5py.string_dtype("utf-8"))}
+    data = {
+        "images": images,
+        "actions": actions,
+        "action_event_types": np.array(events, dtype=h5py.string_dtype("utf-8")),
+    }
     if instruction is not None:
         data["language_instruction"] = np.array([instruction.encode()], dtype="S256")
     data.update(overrides)
@@ -70,8 +73,14 @@ def _write_rlds(name, data_dir, features, episodes):
 
     gen = ((f"ep{i}", ep) for i, ep in enumerate(episodes))
     builder = tfds.dataset_builders.store_as_tfds_dataset(
-        name=name, version="0.1.0", features=features, split_datasets={"train": gen},
-        data_dir=data_dir, file_format="tfrecord", disable_shuffling=True)
+        name=name,
+        version="0.1.0",
+        features=features,
+        split_datasets={"train": gen},
+        data_dir=data_dir,
+        file_format="tfrecord",
+        disable_shuffling=True,
+    )
     return str(builder.data_dir)
 
 
@@ -93,38 +102,61 @@ def write_fractal_rlds(data_dir: str, lengths=(5, 7, 3), seed: int = 0, bad_epis
     """
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
-        "observation": {
-            "image": tfds.features.Image(shape=(32, 40, 3), encoding_format="png"),
-            "natural_language_instruction": tfds.features.Text(),
-            "base_pose_tool_reached": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        },
-        "action": {
-            "world_vector": tfds.features.Tensor(shape=(3,), dtype=np.float32),
-            "rotation_delta": tfds.features.Tensor(shape=(3,), dtype=np.float32),
-            "gripper_closedness_action": tfds.features.Tensor(shape=(1,), dtype=np.float32),
-            "terminate_episode": tfds.features.Tensor(shape=(3,), dtype=np.int32),
-            "base_displacement_vector": tfds.features.Tensor(shape=(2,), dtype=np.float32),
-            "base_displacement_vertical_rotation": tfds.features.Tensor(shape=(1,), dtype=np.float32),
-        },
-        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
-    })})
+    features = tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": {
+                        "image": tfds.features.Image(shape=(32, 40, 3), encoding_format="png"),
+                        "natural_language_instruction": tfds.features.Text(),
+                        "base_pose_tool_reached": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    },
+                    "action": {
+                        "world_vector": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+                        "rotation_delta": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+                        "gripper_closedness_action": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+                        "terminate_episode": tfds.features.Tensor(shape=(3,), dtype=np.int32),
+                        "base_displacement_vector": tfds.features.Tensor(shape=(2,), dtype=np.float32),
+                        "base_displacement_vertical_rotation": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+                    },
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                }
+            )
+        }
+    )
 
     def episodes():
         for i, n in enumerate(lengths):
             a = fractal_episode_arrays(n, seed + i)
             if bad_episode == i:
                 a["world_vector"][n // 2, 0] = np.nan
-            yield {"steps": [{
-                "observation": {"image": a["image"][t], "natural_language_instruction": f"pick object {i}",
-                                "base_pose_tool_reached": np.zeros(7, np.float32)},
-                "action": {"world_vector": a["world_vector"][t], "rotation_delta": a["rotation_delta"][t],
-                           "gripper_closedness_action": a["gripper_closedness_action"][t],
-                           "terminate_episode": a["terminate_episode"][t],
-                           "base_displacement_vector": np.zeros(2, np.float32),
-                           "base_displacement_vertical_rotation": np.zeros(1, np.float32)},
-                "is_first": t == 0, "is_last": t == n - 1, "is_terminal": t == n - 1, "reward": float(t == n - 1),
-            } for t in range(n)]}
+            yield {
+                "steps": [
+                    {
+                        "observation": {
+                            "image": a["image"][t],
+                            "natural_language_instruction": f"pick object {i}",
+                            "base_pose_tool_reached": np.zeros(7, np.float32),
+                        },
+                        "action": {
+                            "world_vector": a["world_vector"][t],
+                            "rotation_delta": a["rotation_delta"][t],
+                            "gripper_closedness_action": a["gripper_closedness_action"][t],
+                            "terminate_episode": a["terminate_episode"][t],
+                            "base_displacement_vector": np.zeros(2, np.float32),
+                            "base_displacement_vertical_rotation": np.zeros(1, np.float32),
+                        },
+                        "is_first": t == 0,
+                        "is_last": t == n - 1,
+                        "is_terminal": t == n - 1,
+                        "reward": float(t == n - 1),
+                    }
+                    for t in range(n)
+                ]
+            }
 
     return _write_rlds("fractal20220817_data", data_dir, features, episodes())
 
@@ -140,23 +172,41 @@ def write_bridge_rlds(data_dir: str, lengths=(6, 4), seed: int = 100) -> str:
     """BridgeData V2 (`bridge_dataset`) schema: 7-D action vector, `image_0`, top-level `language_instruction`."""
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
-        "observation": {
-            "image_0": tfds.features.Image(shape=(32, 40, 3), encoding_format="jpeg"),
-            "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        },
-        "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        "language_instruction": tfds.features.Text(),
-        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
-    })})
+    features = tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": {
+                        "image_0": tfds.features.Image(shape=(32, 40, 3), encoding_format="jpeg"),
+                        "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    },
+                    "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    "language_instruction": tfds.features.Text(),
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                }
+            )
+        }
+    )
 
     def episodes():
         for i, n in enumerate(lengths):
             a = bridge_episode_arrays(n, seed + i)
-            yield {"steps": [{
-                "observation": {"image_0": a["image"][t], "state": np.zeros(7, np.float32)},
-                "action": a["action"][t], "language_instruction": f"put the spoon in pot {i}",
-                "is_first": t == 0, "is_last": t == n - 1, "is_terminal": t == n - 1, "reward": 0.0,
-            } for t in range(n)]}
+            yield {
+                "steps": [
+                    {
+                        "observation": {"image_0": a["image"][t], "state": np.zeros(7, np.float32)},
+                        "action": a["action"][t],
+                        "language_instruction": f"put the spoon in pot {i}",
+                        "is_first": t == 0,
+                        "is_last": t == n - 1,
+                        "is_terminal": t == n - 1,
+                        "reward": 0.0,
+                    }
+                    for t in range(n)
+                ]
+            }
 
     return _write_rlds("bridge_dataset", data_dir, features, episodes())

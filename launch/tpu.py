@@ -40,13 +40,32 @@ def _common(args) -> list[str]:
 
 
 def _ssh(args, command: str, worker: str = "all") -> list[str]:
-    return ["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.name, *_common(args), f"--worker={worker}",
-            f"--command={command}"]
+    return [
+        "gcloud",
+        "compute",
+        "tpus",
+        "tpu-vm",
+        "ssh",
+        args.name,
+        *_common(args),
+        f"--worker={worker}",
+        f"--command={command}",
+    ]
 
 
 def cmd_create(args) -> list[list[str]]:
-    cmd = ["gcloud", "compute", "tpus", "queued-resources", "create", f"{args.name}-qr", f"--node-id={args.name}",
-           *_common(args), f"--accelerator-type={args.accelerator_type}", f"--runtime-version={args.runtime_version}"]
+    cmd = [
+        "gcloud",
+        "compute",
+        "tpus",
+        "queued-resources",
+        "create",
+        f"{args.name}-qr",
+        f"--node-id={args.name}",
+        *_common(args),
+        f"--accelerator-type={args.accelerator_type}",
+        f"--runtime-version={args.runtime_version}",
+    ]
     if args.spot:
         cmd.append("--spot")
     if args.reserved:
@@ -69,8 +88,9 @@ def cmd_install(args) -> list[list[str]]:
 
 def cmd_run(args) -> list[list[str]]:
     train = ["vla-jax", "train", "--config", args.config, "--workdir", args.workdir, *args.overrides]
-    remote = (f"cd {SRC} && source .venv/bin/activate && "
-              f"nohup {shlex.join(train)} > {LOG} 2>&1 < /dev/null & echo $! > {PID}")
+    remote = (
+        f"cd {SRC} && source .venv/bin/activate && nohup {shlex.join(train)} > {LOG} 2>&1 < /dev/null & echo $! > {PID}"
+    )
     return [_ssh(args, remote)]
 
 
@@ -84,12 +104,29 @@ def cmd_stop(args) -> list[list[str]]:
 
 
 def cmd_delete(args) -> list[list[str]]:
-    return [["gcloud", "compute", "tpus", "queued-resources", "delete", f"{args.name}-qr", *_common(args),
-             "--force", "--quiet"]]
+    return [
+        [
+            "gcloud",
+            "compute",
+            "tpus",
+            "queued-resources",
+            "delete",
+            f"{args.name}-qr",
+            *_common(args),
+            "--force",
+            "--quiet",
+        ]
+    ]
 
 
-COMMANDS = {"create": cmd_create, "install": cmd_install, "run": cmd_run, "tail": cmd_tail, "stop": cmd_stop,
-            "delete": cmd_delete}
+COMMANDS = {
+    "create": cmd_create,
+    "install": cmd_install,
+    "run": cmd_run,
+    "tail": cmd_tail,
+    "stop": cmd_stop,
+    "delete": cmd_delete,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,9 +25,7 @@ def test_top_level_help_lists_every_subcommand(capsys):
 
 
 def test_unknown_subcommand_is_one_clear_line():
-    proc = subprocess.run(
-        [sys.executable, "-m", "vla_jax.cli", "trian"], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-m", "vla_jax.cli", "trian"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "unknown command 'trian'" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -84,4 +84,4 @@ def test_discrete_head_uses_last_vocab_rows():
     h = jax.random.normal(jax.random.key(4), (B, 5, D))
     logits = DiscreteTokenHead(bins).apply({}, h, lambda x: x @ w)
     assert logits.shape == (B, 5, bins)
-    np.testing.assert_allclose(logits, (h @ w)[..., vocab - bins:], atol=1e-6)
+    np.testing.assert_allclose(logits, (h @ w)[..., vocab - bins :], atol=1e-6)

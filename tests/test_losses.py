@@ -12,8 +12,15 @@ B, T, C = 2, 3, 2
 
 
 def _cfg(**kw):
-    base = dict(backbone=Kosmos2Config.tiny(text=dict(vocab_size=300)), structure="policy_head", head="lstm",
-                window_size=T, action_chunk=C, action_dim=3, has_gripper=True)
+    base = dict(
+        backbone=Kosmos2Config.tiny(text=dict(vocab_size=300)),
+        structure="policy_head",
+        head="lstm",
+        window_size=T,
+        action_chunk=C,
+        action_dim=3,
+        has_gripper=True,
+    )
     base.update(kw)
     return VLAConfig(**base)
 
@@ -96,8 +103,9 @@ def test_gripper_ratio_and_no_gripper_space():
     assert "gripper_loss" not in metrics
     mask = (b2["action_mask"] & b2["image_mask"][:, :, None])[..., None] & b2["action_dim_mask"][:, None, None]
     d = b2["action"]
-    np.testing.assert_allclose(float(loss), np.where(np.abs(d) <= 1, 0.5 * d**2, np.abs(d) - 0.5)[mask].mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss), np.where(np.abs(d) <= 1, 0.5 * d**2, np.abs(d) - 0.5)[mask].mean(), rtol=1e-5
+    )
 
 
 def test_all_masked_gives_zero_not_nan():

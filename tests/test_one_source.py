@@ -16,8 +16,12 @@ from vla_jax.train.config import flat_keys, load_config, load_config_file
 from vla_jax.train.defaults import base_config
 from vla_jax.train.model import data_shapes, loader_config
 
-CONFIGS = ["configs/tiny.py", "configs/demo.py:/tmp/demo", "configs/posttrain_mobile_kosmos2.py",
-           "configs/pretrain_oxe_kosmos2.py"]
+CONFIGS = [
+    "configs/tiny.py",
+    "configs/demo.py:/tmp/demo",
+    "configs/posttrain_mobile_kosmos2.py",
+    "configs/pretrain_oxe_kosmos2.py",
+]
 
 
 def _sample_text(holder: ml_collections.ConfigDict, leaf: str) -> tuple[str, object]:
@@ -38,10 +42,17 @@ def test_every_data_loader_default_is_in_base_config_and_overrides_from_the_comm
     base = base_config()
     data = base.data.config
     assert set(data.keys()) == set(loader.DEFAULTS) - set(loader.SHAPE_KEYS)
-    assert set(data.augment_kwargs.keys()) == {"crop_scale", "crop_ratio", "brightness", "contrast", "saturation",
-                                              "hue"}
-    leaves = [k for k in flat_keys(data) if not isinstance(data[k.split(".")[0]], ml_collections.ConfigDict)
-              or "." in k]
+    assert set(data.augment_kwargs.keys()) == {
+        "crop_scale",
+        "crop_ratio",
+        "brightness",
+        "contrast",
+        "saturation",
+        "hue",
+    }
+    leaves = [
+        k for k in flat_keys(data) if not isinstance(data[k.split(".")[0]], ml_collections.ConfigDict) or "." in k
+    ]
     overrides, expected = [], {}
     for key in leaves:
         holder = data
@@ -70,9 +81,13 @@ def test_shipped_configs_state_each_shape_once(spec):
     assert set(flat_keys(base_config())) - {"model"} <= set(flat_keys(config))  # nothing pruned: all overridable
     assert not set(config.data.config.keys()) & set(loader.SHAPE_KEYS)
     shapes = data_shapes(config)
-    assert shapes == {"window_size": config.model.window_size, "action_chunk": config.model.action_chunk,
-                      "action_dim": config.model.action_dim, "image_size": config.model.backbone.vision.image_size,
-                      "instruction_length": config.data.instruction_length}
+    assert shapes == {
+        "window_size": config.model.window_size,
+        "action_chunk": config.model.action_chunk,
+        "action_dim": config.model.action_dim,
+        "image_size": config.model.backbone.vision.image_size,
+        "instruction_length": config.data.instruction_length,
+    }
     # A model override moves the data with it: nothing to keep in sync by hand.
     moved = load_config(spec, [("model.window_size", "3"), ("data.instruction_length", "9")])
     assert loader_config(moved)["window_size"] == 3 and loader_config(moved)["instruction_length"] == 9
@@ -87,11 +102,20 @@ def test_stating_a_shape_twice_is_an_error(tmp_path, capsys):
         "def get_config(arg=None):\n"
         "    c = m.get_config()\n"
         "    c.data.config.window_size = 2\n"
-        "    return c\n")
+        "    return c\n"
+    )
     with pytest.raises(VLAJaxError, match="data shapes derive from the model"):
         load_config_file(str(bad))
-    code = cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path / "w"),
-                     "--config.data.config.action_chunk=4"])
+    code = cli.main(
+        [
+            "train",
+            "--config",
+            "configs/tiny.py",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--config.data.config.action_chunk=4",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--config.model.action_chunk" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(VLAJaxError, match="is a group"):
@@ -99,8 +123,9 @@ def test_stating_a_shape_twice_is_an_error(tmp_path, capsys):
 
 
 def test_group_override_sets_fields_and_keeps_the_others():
-    config = load_config("configs/tiny.py", ["--config.optimizer={'learning_rate': 0.5, 'b1': 0.8}",
-                                             "--config.lora.rank", "4"])
+    config = load_config(
+        "configs/tiny.py", ["--config.optimizer={'learning_rate': 0.5, 'b1': 0.8}", "--config.lora.rank", "4"]
+    )
     assert (config.optimizer.learning_rate, config.optimizer.b1, config.optimizer.b2) == (0.5, 0.8, 0.999)
     assert config.lora.rank == 4
 
@@ -121,11 +146,38 @@ def test_convert_episodes_name_reaches_the_grain_loader(tmp_path, capsys):
     src = tmp_path / "h5"
     for i in range(3):
         dt.write_mobile_episode(str(src), stamp=f"2024070{i + 1}_080000", num_frames=4, seed=i)
-    assert cli.main(["convert-episodes", "--src", str(src), "--out", str(tmp_path / "rlds"), "--image-size", "16",
-                     "--val-fraction", "0", "--action-dim", "3", "--name", "lab_robot"]) == 0
+    assert (
+        cli.main(
+            [
+                "convert-episodes",
+                "--src",
+                str(src),
+                "--out",
+                str(tmp_path / "rlds"),
+                "--image-size",
+                "16",
+                "--val-fraction",
+                "0",
+                "--action-dim",
+                "3",
+                "--name",
+                "lab_robot",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dataset"].endswith("lab_robot/1.0.0")
-    cfg = dict(kind="mobile_grain", data_dir=str(tmp_path / "rlds"), window_size=1, action_chunk=1, action_dim=3,
-               image_size=16, instruction_length=64, stats_cache_dir=str(tmp_path / "stats"), augment=False)
+    cfg = dict(
+        kind="mobile_grain",
+        data_dir=str(tmp_path / "rlds"),
+        window_size=1,
+        action_chunk=1,
+        action_dim=3,
+        image_size=16,
+        instruction_length=64,
+        stats_cache_dir=str(tmp_path / "stats"),
+        augment=False,
+    )
     with pytest.raises(DataError, match="dataset_name=NAME"):
         loader.make_loader(cfg, tokenizer=ByteTokenizer(), global_batch_size=2)
     # The dataset's own name keys its statistics (what `export --dataset` picks), and its 3-D actions pick

@@ -49,8 +49,17 @@ def test_files_are_in_the_users_format(collected):
                 assert li.dtype == np.dtype("S256") and li.shape == (1,)
                 assert side in li[0].decode()
             attrs = dict(f.attrs)
-            for key in ("episode_name", "total_duration", "num_frames", "action_chunk_size", "obstacle_layout_type",
-                        "time_period", "collection_datetime", "collection_hour", "collection_minute"):
+            for key in (
+                "episode_name",
+                "total_duration",
+                "num_frames",
+                "action_chunk_size",
+                "obstacle_layout_type",
+                "time_period",
+                "collection_datetime",
+                "collection_hour",
+                "collection_minute",
+            ):
                 assert key in attrs, key
             assert attrs["num_frames"] == t and attrs["action_chunk_size"] == 8
             assert attrs["total_duration"] == pytest.approx((t - 1) * 0.4)

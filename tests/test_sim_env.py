@@ -54,8 +54,9 @@ def test_scenario_tokens_shape_the_world():
         assert far - close > 0.5
     with pytest.raises(VLAJaxError, match="side"):
         Scenario(side="up")
-    assert Scenario.from_tokens("episode_20250101_101010_2box_vert_right_variant_far.h5") == \
-        Scenario("2box", "vert", "right", "variant", "far")
+    assert Scenario.from_tokens("episode_20250101_101010_2box_vert_right_variant_far.h5") == Scenario(
+        "2box", "vert", "right", "variant", "far"
+    )
 
 
 def test_key_press_moves_0p184_m_and_body_frame_rotation():

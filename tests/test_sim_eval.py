@@ -83,8 +83,24 @@ def test_sim_eval_command_smoke(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(policies, "load_policy", lambda path, **kw: (SideFollower(), "RGB", "export"))
     out = tmp_path / "eval"
-    assert main(["sim-eval", "--policy", str(tmp_path), "--episodes", "2", "--image-size", "32",
-                 "--out", str(out), "--gifs", "1"]) == 0
+    assert (
+        main(
+            [
+                "sim-eval",
+                "--policy",
+                str(tmp_path),
+                "--episodes",
+                "2",
+                "--image-size",
+                "32",
+                "--out",
+                str(out),
+                "--gifs",
+                "1",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["overall"]["episodes"] == 2 and summary["instruction_sensitivity"] == 1.0
     assert (out / "trajectories.png").is_file() and len(list((out / "rollouts").glob("*.gif"))) == 1

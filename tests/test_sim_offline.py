@@ -14,7 +14,7 @@ def test_metrics_on_hand_made_arrays():
     err = np.array([[0.05, 0.05], [0.0, 0.3], [0.15, 0.0], [0.0, 0.3]])
     assert m["frames"] == 4
     assert m["mae"] == pytest.approx(err.mean())
-    assert m["rmse"] == pytest.approx(np.sqrt((err ** 2).mean()))
+    assert m["rmse"] == pytest.approx(np.sqrt((err**2).mean()))
     assert m["per_dim"]["dim0"]["mae"] == pytest.approx(0.05)
     assert m["per_dim"]["dim0"]["success@0.1"] == pytest.approx(0.75)
     assert m["per_dim"]["dim1"]["success@0.1"] == pytest.approx(0.5)

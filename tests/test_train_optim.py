@@ -17,9 +17,17 @@ from vla_jax.train.loop import build_trainer
 from vla_jax.train.model import ModelBundle, build_model, example_batch
 from vla_jax.train.optimizer import decay_mask, trainable_mask
 
-SMALL = [("model.backbone.vision.num_hidden_layers", "1"), ("model.backbone.text.layers", "1"),
-         ("model.head", "mlp"), ("model.window_size", "1"), ("model.action_chunk", "1"), ("batch_size", "4"),
-         ("optimizer.warmup_steps", "0"), ("optimizer.learning_rate", "0.01"), ("xla_fast_compile", "true")]
+SMALL = [
+    ("model.backbone.vision.num_hidden_layers", "1"),
+    ("model.backbone.text.layers", "1"),
+    ("model.head", "mlp"),
+    ("model.window_size", "1"),
+    ("model.action_chunk", "1"),
+    ("batch_size", "4"),
+    ("optimizer.warmup_steps", "0"),
+    ("optimizer.learning_rate", "0.01"),
+    ("xla_fast_compile", "true"),
+]
 
 
 def _flat(tree):
@@ -55,7 +63,8 @@ def test_freeze_flags_follow_robovlms_order_on_the_real_policy():
     config.freeze.train_vision, config.freeze.train_text_embedding = False, True
     mask = _flat(trainable_mask(params, config.freeze))
     assert mask["backbone/text_model/embed_tokens/embedding"] and not any(
-        v for k, v in mask.items() if k.startswith("backbone/vision_model/"))
+        v for k, v in mask.items() if k.startswith("backbone/vision_model/")
+    )
     config.freeze.vision_pattern = "^nothing/"
     with pytest.raises(VLAJaxError, match="train_vision"):
         trainable_mask(params, config.freeze)
@@ -66,11 +75,27 @@ def test_freeze_flags_follow_robovlms_order_on_the_real_policy():
 
 
 def test_lora_trains_only_adapters_and_frozen_params_do_not_change():
-    config = load_config("configs/tiny.py", SMALL + [
-        ("lora.enabled", "true"), ("lora.rank", "4"), ("lora.dropout", "0.1"), ("freeze.freeze_backbone", "true"),
-        ("freeze.train_vision", "false"), ("freeze.train_text_embedding", "false")])
-    loader = SyntheticLoader(global_batch_size=4, image_size=32, window_size=1, action_chunk=1, action_dim=2,
-                             instruction_length=config.data.instruction_length, vocab_size=1024)
+    config = load_config(
+        "configs/tiny.py",
+        SMALL
+        + [
+            ("lora.enabled", "true"),
+            ("lora.rank", "4"),
+            ("lora.dropout", "0.1"),
+            ("freeze.freeze_backbone", "true"),
+            ("freeze.train_vision", "false"),
+            ("freeze.train_text_embedding", "false"),
+        ],
+    )
+    loader = SyntheticLoader(
+        global_batch_size=4,
+        image_size=32,
+        window_size=1,
+        action_chunk=1,
+        action_dim=2,
+        instruction_length=config.data.instruction_length,
+        vocab_size=1024,
+    )
     trainer, init, state, losses = _run(config, build_model(config), [loader.batch_at(i) for i in range(3)])
     before, after = _flat(init), _flat(jax.device_get(state.params))
     lora_keys = [k for k in before if k.startswith("lora/")]
@@ -107,23 +132,34 @@ def _mse(outputs, batch):
 
 
 def test_grad_accumulation_over_4_micro_batches_equals_one_4x_batch():
-    patterns = [("freeze.backbone_pattern", "^(vision|text|embed_tokens)/"), ("freeze.vision_pattern", "^vision/"),
-                ("freeze.text_embedding_pattern", "^embed_tokens/"), ("optimizer.warmup_steps", "0"),
-                ("optimizer.learning_rate", "0.05"), ("optimizer.grad_clip", "0.5"),
-                ("optimizer.weight_decay", "0.1"), ("xla_fast_compile", "true")]
+    patterns = [
+        ("freeze.backbone_pattern", "^(vision|text|embed_tokens)/"),
+        ("freeze.vision_pattern", "^vision/"),
+        ("freeze.text_embedding_pattern", "^embed_tokens/"),
+        ("optimizer.warmup_steps", "0"),
+        ("optimizer.learning_rate", "0.05"),
+        ("optimizer.grad_clip", "0.5"),
+        ("optimizer.weight_decay", "0.1"),
+        ("xla_fast_compile", "true"),
+    ]
     bundle = ModelBundle(_StandIn(), _mse)
     big = load_config("configs/tiny.py", patterns + [("batch_size", "8")])
     micro = load_config("configs/tiny.py", patterns + [("batch_size", "2"), ("optimizer.grad_accum_steps", "4")])
-    loader = SyntheticLoader(global_batch_size=8, image_size=32, window_size=2, action_chunk=2, action_dim=2, vocab_size=64)
+    loader = SyntheticLoader(
+        global_batch_size=8, image_size=32, window_size=2, action_chunk=2, action_dim=2, vocab_size=64
+    )
     big_batches = [loader.batch_at(i) for i in range(2)]
-    micro_batches = [{k: v[j:j + 2] for k, v in b.items()} for b in big_batches for j in range(0, 8, 2)]
+    micro_batches = [{k: v[j : j + 2] for k, v in b.items()} for b in big_batches for j in range(0, 8, 2)]
     _, init_a, big_state, _ = _run(big, bundle, big_batches)
     _, init_b, micro_state, _ = _run(micro, bundle, micro_batches)
     for (key, a), b in zip(_flat(init_a).items(), _flat(init_b).values()):
         np.testing.assert_array_equal(a, b, err_msg=key)
     moved = 0
-    for (key, a), b, start in zip(_flat(jax.device_get(big_state.params)).items(),
-                                  _flat(jax.device_get(micro_state.params)).values(), _flat(init_a).values()):
+    for (key, a), b, start in zip(
+        _flat(jax.device_get(big_state.params)).items(),
+        _flat(jax.device_get(micro_state.params)).values(),
+        _flat(init_a).values(),
+    ):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=key)
         moved += not np.allclose(a, start)
     assert moved == len(_flat(init_a))
@@ -141,13 +177,23 @@ def test_fsdp_rule_shards_largest_divisible_axis_above_threshold():
 
 
 def test_config_overrides_are_typed_and_unknown_keys_list_close_ones(tmp_path, capsys):
-    config = load_config("configs/tiny.py", [("lora.enabled", "true"), ("optimizer.learning_rate", "3e-4"),
-                                             ("mesh.fsdp", "4"), ("init_from", "/x")])
+    config = load_config(
+        "configs/tiny.py",
+        [("lora.enabled", "true"), ("optimizer.learning_rate", "3e-4"), ("mesh.fsdp", "4"), ("init_from", "/x")],
+    )
     assert config.lora.enabled is True and config.optimizer.learning_rate == 3e-4 and config.mesh.fsdp == 4
     with pytest.raises(VLAJaxError, match="expected a int"):
         load_config("configs/tiny.py", [("num_steps", "1e3")])
-    code = cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path / "w"),
-                     "--config.optimizer.learnig_rate=1e-3"])
+    code = cli.main(
+        [
+            "train",
+            "--config",
+            "configs/tiny.py",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--config.optimizer.learnig_rate=1e-3",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "unknown config key 'optimizer.learnig_rate'" in err
     assert "optimizer.learning_rate" in err and len(err.strip().splitlines()) == 1

@@ -59,8 +59,9 @@ SCRIPT = textwrap.dedent(
 
 def test_one_device_vs_data_parallel_vs_fsdp(tmp_path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count=8 {FAST_COMPILE}")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["one"]["sharded_leaves"] == 0 and out["dp8"]["sharded_leaves"] == 0

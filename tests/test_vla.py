@@ -17,16 +17,36 @@ from vla_jax.models.stacking import unstack_layers
 from vla_jax.vla import VLAConfig, VLAPolicy, init_policy
 
 B, T, C, L = 2, 3, 2, 6
-BACKBONE = Kosmos2Config.tiny(vision=dict(num_hidden_layers=1, hidden_size=32, image_size=32, patch_size=16),
-                              text=dict(layers=1, embed_dim=32, vocab_size=320), latent_query_num=4)
+BACKBONE = Kosmos2Config.tiny(
+    vision=dict(num_hidden_layers=1, hidden_size=32, image_size=32, patch_size=16),
+    text=dict(layers=1, embed_dim=32, vocab_size=320),
+    latent_query_num=4,
+)
 
-COMBOS = [("one_step_continuous", "mlp"), ("one_step_discrete", "discrete"), ("interleaved", "mlp"),
-          ("policy_head", "lstm"), ("policy_head", "gpt"), ("policy_head", "mlp")]
+COMBOS = [
+    ("one_step_continuous", "mlp"),
+    ("one_step_discrete", "discrete"),
+    ("interleaved", "mlp"),
+    ("policy_head", "lstm"),
+    ("policy_head", "gpt"),
+    ("policy_head", "mlp"),
+]
 
 
 def make_config(structure, head, **kw):
-    base = dict(backbone=BACKBONE, structure=structure, head=head, window_size=T, action_chunk=C,
-                action_dim=3, has_gripper=True, head_hidden_size=32, head_layers=1, head_heads=2, num_bins=32)
+    base = dict(
+        backbone=BACKBONE,
+        structure=structure,
+        head=head,
+        window_size=T,
+        action_chunk=C,
+        action_dim=3,
+        has_gripper=True,
+        head_hidden_size=32,
+        head_layers=1,
+        head_heads=2,
+        num_bins=32,
+    )
     base.update(kw)
     return VLAConfig(**base)
 
@@ -88,6 +108,7 @@ def test_structure_jits_shapes_grads_and_masked_frames(structure, head):
         def f(p):
             out = VLAPolicy(cfg).apply({"params": p}, b)
             return vla_loss(cfg, out, b)[0], out
+
         return jax.value_and_grad(f, has_aux=True)(p)
 
     (loss, out), grads = loss_and_grad(params, batch)
@@ -128,8 +149,9 @@ def test_discrete_greedy_decode_matches_teacher_forcing_on_its_own_tokens():
     # The decoded actions are bin centres: tokens round-trip exactly.
     tok = cfg.action_tokenizer
     valid = batch["image_mask"]  # invalid steps are zeroed, logits included
-    np.testing.assert_array_equal(tok.to_bins(np.asarray(greedy["action"]))[valid],
-                                  np.argmax(greedy["action_logits"], -1)[valid])
+    np.testing.assert_array_equal(
+        tok.to_bins(np.asarray(greedy["action"]))[valid], np.argmax(greedy["action_logits"], -1)[valid]
+    )
 
 
 def test_scan_and_unrolled_backbone_and_padding_length_give_the_same_policy():
@@ -139,7 +161,8 @@ def test_scan_and_unrolled_backbone_and_padding_length_give_the_same_policy():
     unrolled_cfg = cfg.replace(backbone=BACKBONE.replace(scan_layers=False))
     unrolled = unstack_layers(params)
     assert jax.tree_util.tree_structure(unrolled) == jax.tree_util.tree_structure(
-        jax.eval_shape(lambda: VLAPolicy(unrolled_cfg).init(jax.random.key(0), batch)["params"]))
+        jax.eval_shape(lambda: VLAPolicy(unrolled_cfg).init(jax.random.key(0), batch)["params"])
+    )
     ref = _apply_fn(cfg)(params, batch)["action"]
     np.testing.assert_allclose(_apply_fn(unrolled_cfg)(unrolled, batch)["action"], ref, atol=1e-5)
     # More padding (a longer L) gives the same result: padding is packed away, positions unchanged.

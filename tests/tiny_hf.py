@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-_VISION_DEFAULTS = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        image_size=32, patch_size=8)
-_TEXT_DEFAULTS = dict(vocab_size=256, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2,
-                      max_position_embeddings=128)
+_VISION_DEFAULTS = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+)
+_TEXT_DEFAULTS = dict(
+    vocab_size=256, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2, max_position_embeddings=128
+)
 
 
 def tiny_hf_config_dict(**overrides: Any) -> dict[str, Any]:
@@ -22,9 +24,9 @@ def tiny_hf_config_dict(**overrides: Any) -> dict[str, Any]:
     latent_query_num = overrides.pop("latent_query_num", 8)
     for key, value in overrides.items():
         if key.startswith("vision_"):
-            vision[key[len("vision_"):]] = value
+            vision[key[len("vision_") :]] = value
         elif key.startswith("text_"):
-            text[key[len("text_"):]] = value
+            text[key[len("text_") :]] = value
         else:
             raise TypeError(f"unknown override {key!r}: use vision_<key>, text_<key> or latent_query_num")
     return {"vision_config": vision, "text_config": text, "latent_query_num": latent_query_num}
@@ -36,8 +38,9 @@ def build_tiny_random_kosmos2(*, seed: int = 0, **overrides: Any):
     from transformers import Kosmos2Config, Kosmos2ForConditionalGeneration
 
     cfg = tiny_hf_config_dict(**overrides)
-    config = Kosmos2Config(text_config=cfg["text_config"], vision_config=cfg["vision_config"],
-                           latent_query_num=cfg["latent_query_num"])
+    config = Kosmos2Config(
+        text_config=cfg["text_config"], vision_config=cfg["vision_config"], latent_query_num=cfg["latent_query_num"]
+    )
     torch.manual_seed(seed)
     model = Kosmos2ForConditionalGeneration(config).eval()
     gen = torch.Generator().manual_seed(seed)

@@ -77,8 +77,7 @@ def mu_law_decode(y, mu: float, low: float = -1.0, high: float = 1.0):
     return _from_unit(x, low, high)
 
 
-def encode_bins(actions, num_bins: int = DEFAULT_NUM_BINS, *, mu: float = 0.0,
-                low: float = -1.0, high: float = 1.0):
+def encode_bins(actions, num_bins: int = DEFAULT_NUM_BINS, *, mu: float = 0.0, low: float = -1.0, high: float = 1.0):
     """Continuous actions -> int32 bin indices in ``[0, num_bins - 1]``."""
     xp = _xp(actions)
     x = xp.clip(actions, low, high)
@@ -87,8 +86,7 @@ def encode_bins(actions, num_bins: int = DEFAULT_NUM_BINS, *, mu: float = 0.0,
     return xp.clip(idx, 0, num_bins - 1).astype(xp.int32)
 
 
-def decode_bins(bins, num_bins: int = DEFAULT_NUM_BINS, *, mu: float = 0.0,
-                low: float = -1.0, high: float = 1.0):
+def decode_bins(bins, num_bins: int = DEFAULT_NUM_BINS, *, mu: float = 0.0, low: float = -1.0, high: float = 1.0):
     """Bin indices -> float32 bin centres (inverse-companded)."""
     xp = _xp(bins)
     centres = low + (bins.astype(xp.float32) + 0.5) * bin_width(num_bins, low, high)
@@ -100,7 +98,8 @@ def action_token_offset(vocab_size: int, num_bins: int) -> int:
     if not 0 < num_bins < vocab_size:
         raise VLAJaxError(
             f"action tokenization: num_bins={num_bins} must be in (0, vocab_size={vocab_size}); "
-            "lower num_bins in the VLA config")
+            "lower num_bins in the VLA config"
+        )
     return vocab_size - num_bins
 
 
@@ -119,7 +118,8 @@ def token_ids_to_bins(token_ids, vocab_size: int, num_bins: int = DEFAULT_NUM_BI
             raise VLAJaxError(
                 f"action tokenization: token ids {np.unique(np.asarray(token_ids)[bad])[:5].tolist()} are not "
                 f"action tokens (expected ids in [{vocab_size - num_bins}, {vocab_size - 1}]); "
-                "decode only the tokens the action head produced")
+                "decode only the tokens the action head produced"
+            )
         return bins.astype(np.int32)
     return jnp.clip(bins, 0, num_bins - 1).astype(jnp.int32)
 

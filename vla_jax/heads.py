@@ -149,8 +149,13 @@ class LSTMHead(nn.Module):
 
     def __call__(self, features, valid, deterministic=True):
         x = self.input_proj(_mask_features(features, valid))
-        scan = nn.scan(lambda mdl, c, xs: mdl(c, xs), variable_broadcast="params",
-                       split_rngs={"params": False}, in_axes=1, out_axes=1)
+        scan = nn.scan(
+            lambda mdl, c, xs: mdl(c, xs),
+            variable_broadcast="params",
+            split_rngs={"params": False},
+            in_axes=1,
+            out_axes=1,
+        )
         _, h = scan(self.lstm, self.initial_carry(features.shape[0]), (x, valid))
         return self._out(h, deterministic)
 
@@ -162,7 +167,8 @@ class _Block(nn.Module):
     @nn.compact
     def __call__(self, x, mask, deterministic):
         y = nn.MultiHeadDotProductAttention(self.heads, dropout_rate=self.dropout, name="attn")(
-            nn.LayerNorm(name="ln_1")(x), mask=mask, deterministic=deterministic)
+            nn.LayerNorm(name="ln_1")(x), mask=mask, deterministic=deterministic
+        )
         x = x + y
         d = x.shape[-1]
         y = nn.Dense(4 * d, name="fc")(nn.LayerNorm(name="ln_2")(x))
@@ -188,7 +194,7 @@ class GPTHead(nn.Module):
             raise ValueError(f"GPTHead: {t} steps exceed window_size={self.window_size}")
         x = nn.Dense(self.hidden, name="input_proj")(_mask_features(features, valid))
         pos = self.param("pos_embedding", nn.initializers.normal(0.02), (self.window_size, self.hidden))
-        x = x + pos[self.window_size - t:]
+        x = x + pos[self.window_size - t :]
         # Keys: earlier valid steps, plus the step itself so an invalid step's row is never
         # fully masked (torch SDPA would return NaN there; its output is discarded anyway).
         eye = jnp.eye(t, dtype=bool)[None, None]
@@ -210,4 +216,4 @@ class DiscreteTokenHead(nn.Module):
     num_bins: int
 
     def __call__(self, hidden, lm_logits: Callable):
-        return lm_logits(hidden)[..., -self.num_bins:].astype(jnp.float32)
+        return lm_logits(hidden)[..., -self.num_bins :].astype(jnp.float32)

@@ -115,10 +115,11 @@ class VLAConfig:
             bad(f"structure={self.structure!r} is unknown; use one of {', '.join(STRUCTURES)}")
         allowed = HEADS_FOR_STRUCTURE[self.structure]
         if self.head not in allowed:
-            bad(f"head={self.head!r} does not fit structure={self.structure!r}; use head in {allowed}"
-                + (" (the discrete head needs structure='one_step_discrete')" if self.head == "discrete" else ""))
-        for name in ("window_size", "action_chunk", "action_dim", "head_hidden_size", "head_layers",
-                     "head_heads"):
+            bad(
+                f"head={self.head!r} does not fit structure={self.structure!r}; use head in {allowed}"
+                + (" (the discrete head needs structure='one_step_discrete')" if self.head == "discrete" else "")
+            )
+        for name in ("window_size", "action_chunk", "action_dim", "head_hidden_size", "head_layers", "head_heads"):
             if int(getattr(self, name)) < 1:
                 bad(f"{name}={getattr(self, name)} must be >= 1")
         if self.has_gripper and self.action_dim < 2:
@@ -198,9 +199,15 @@ def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
 
 def make_head(cfg: VLAConfig) -> nn.Module:
     """The head module of `cfg`; its params are the policy's ``params["head"]``."""
-    common = dict(action_chunk=cfg.action_chunk, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
-                  hidden=cfg.head_hidden_size, layers=cfg.head_layers, dropout=cfg.head_dropout,
-                  tanh_actions=cfg.tanh_actions)
+    common = dict(
+        action_chunk=cfg.action_chunk,
+        action_dim=cfg.action_dim,
+        has_gripper=cfg.has_gripper,
+        hidden=cfg.head_hidden_size,
+        layers=cfg.head_layers,
+        dropout=cfg.head_dropout,
+        tanh_actions=cfg.tanh_actions,
+    )
     if cfg.head == "mlp":
         history = cfg.window_size if cfg.structure == "policy_head" else 1
         return heads_lib.MLPHead(history=history, **common)
@@ -238,8 +245,9 @@ class VLAPolicy(nn.Module):
             image = [brackets[:, :1], image_embeds, brackets[:, 1:]]
         image = jnp.concatenate(image, axis=1)
         dt = image.dtype
-        embeds = jnp.concatenate([text_embeds[:, :k].astype(dt), image, text_embeds[:, k:].astype(dt),
-                                  tail.astype(dt)], axis=1)
+        embeds = jnp.concatenate(
+            [text_embeds[:, :k].astype(dt), image, text_embeds[:, k:].astype(dt), tail.astype(dt)], axis=1
+        )
         ones = jnp.ones((n, image.shape[1]), bool)
         valid = jnp.concatenate([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], axis=1)
         return embeds, valid
@@ -359,8 +367,15 @@ def _gripper_logits_from_bins(cfg: VLAConfig, logits):
     return jax.nn.logsumexp(jnp.where(hi, logits, neg), -1) - jax.nn.logsumexp(jnp.where(hi, neg, logits), -1)
 
 
-def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None = None, *,
-                backbone_params: dict | None = None, image_size: int | None = None, instruction_length: int = 8) -> dict:
+def init_policy(
+    config: VLAConfig,
+    rng: jax.Array | int = 0,
+    batch: dict | None = None,
+    *,
+    backbone_params: dict | None = None,
+    image_size: int | None = None,
+    instruction_length: int = 8,
+) -> dict:
     """Random float32 params for `config`.
 
     With ``backbone_params`` (e.g. converted from Hugging Face by `vla_jax.convert`) only the
@@ -385,7 +400,9 @@ def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None 
     return jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"])(rng, batch)
 
 
-def dummy_batch(config: VLAConfig, batch_size: int = 1, image_size: int | None = None, instruction_length: int = 8) -> dict:
+def dummy_batch(
+    config: VLAConfig, batch_size: int = 1, image_size: int | None = None, instruction_length: int = 8
+) -> dict:
     """A zero batch with the docs/design.md keys and this config's shapes (init, compile checks)."""
     b, t, c, a = batch_size, config.window_size, config.action_chunk, config.action_dim
     hw = image_size or config.backbone.vision.image_size

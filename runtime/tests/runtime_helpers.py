@@ -30,37 +30,71 @@ def tiny_tokenizer(vocab_size: int = 120) -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False
+    )
     tok.train_from_iterator(SENTENCES * 4, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     return tok
 
 
-def tiny_policy_config(structure: str = "policy_head", head: str = "lstm", window: int = 3, chunk: int = 2,
-                       action_dim: int = 3, has_gripper: bool = False) -> dict:
-    return {"structure": structure, "head": head, "window_size": window, "action_chunk": chunk,
-            "action_dim": action_dim, "has_gripper": has_gripper, "head_hidden_size": 16, "head_layers": 2,
-            "head_heads": 2, "num_bins": 32, "tanh_actions": True}
+def tiny_policy_config(
+    structure: str = "policy_head",
+    head: str = "lstm",
+    window: int = 3,
+    chunk: int = 2,
+    action_dim: int = 3,
+    has_gripper: bool = False,
+) -> dict:
+    return {
+        "structure": structure,
+        "head": head,
+        "window_size": window,
+        "action_chunk": chunk,
+        "action_dim": action_dim,
+        "has_gripper": has_gripper,
+        "head_hidden_size": 16,
+        "head_layers": 2,
+        "head_heads": 2,
+        "num_bins": 32,
+        "tanh_actions": True,
+    }
 
 
 def tiny_backbone_config(vocab_size: int = 128) -> dict:
-    return {"vision_config": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                  image_size=16, patch_size=8),
-            "text_config": dict(vocab_size=vocab_size, embed_dim=16, layers=2, ffn_dim=32, attention_heads=2,
-                                max_position_embeddings=256),
-            "latent_query_num": 3}
+    return {
+        "vision_config": dict(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+        ),
+        "text_config": dict(
+            vocab_size=vocab_size, embed_dim=16, layers=2, ffn_dim=32, attention_heads=2, max_position_embeddings=256
+        ),
+        "latent_query_num": 3,
+    }
 
 
 def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:
     rng = np.random.default_rng(0)
     lo = -1.0 - rng.random(action_dim)
     hi = 1.0 + rng.random(action_dim)
-    return {"dataset": "tiny", "normalization": mode,
-            "action": {"mean": ((lo + hi) / 2).tolist(), "std": ((hi - lo) / 4).tolist(), "min": lo.tolist(),
-                       "max": hi.tolist(), "q01": (lo * 0.9).tolist(), "q99": (hi * 0.9).tolist(),
-                       "mask": [True] * action_dim}}
+    return {
+        "dataset": "tiny",
+        "normalization": mode,
+        "action": {
+            "mean": ((lo + hi) / 2).tolist(),
+            "std": ((hi - lo) / 4).tolist(),
+            "min": lo.tolist(),
+            "max": hi.tolist(),
+            "q01": (lo * 0.9).tolist(),
+            "q99": (hi * 0.9).tolist(),
+            "mask": [True] * action_dim,
+        },
+    }
 
 
 def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **policy_kwargs) -> str:
@@ -72,11 +106,18 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **pol
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * 0.3)
-    write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=backbone,
-                 tokenizer_json=tiny_tokenizer().to_str(),
-                 tokenizer_config={"instruction_length": 12, "pad_id": 1, "add_special_tokens": True},
-                 preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
-                 statistics=statistics(policy["action_dim"]), model_card="# tiny test export\n", dtype=dtype)
+    write_export(
+        out_dir,
+        state_dict=model.state_dict(),
+        policy_config=policy,
+        backbone_config=backbone,
+        tokenizer_json=tiny_tokenizer().to_str(),
+        tokenizer_config={"instruction_length": 12, "pad_id": 1, "add_special_tokens": True},
+        preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
+        statistics=statistics(policy["action_dim"]),
+        model_card="# tiny test export\n",
+        dtype=dtype,
+    )
     return out_dir
 
 
@@ -86,13 +127,31 @@ def read_config(export_dir: str) -> dict:
 
 
 SMALL = {  # the benchmark-sized model (bench/ issue): vision 4x256 at 112 px, text 4x512, window 8, chunk 4
-    "backbone": {"vision_config": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                                       num_attention_heads=4, image_size=112, patch_size=14),
-                 "text_config": dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8,
-                                     max_position_embeddings=2048),
-                 "latent_query_num": 64},
-    "policy": {"window_size": 8, "action_chunk": 4, "action_dim": 2, "has_gripper": False,
-               "head_hidden_size": 256, "head_layers": 2, "head_heads": 4, "num_bins": 64, "tanh_actions": True},
+    "backbone": {
+        "vision_config": dict(
+            hidden_size=256,
+            intermediate_size=1024,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=112,
+            patch_size=14,
+        ),
+        "text_config": dict(
+            vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8, max_position_embeddings=2048
+        ),
+        "latent_query_num": 64,
+    },
+    "policy": {
+        "window_size": 8,
+        "action_chunk": 4,
+        "action_dim": 2,
+        "has_gripper": False,
+        "head_hidden_size": 256,
+        "head_layers": 2,
+        "head_heads": 4,
+        "num_bins": 64,
+        "tanh_actions": True,
+    },
 }
 
 
@@ -104,13 +163,21 @@ def write_small_export(out_dir: str, structure: str = "policy_head", head: str =
     model = PolicyModel.from_config(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(torch.randn_like(p) * (0.02 if p.ndim > 1 else 0.1) + (1.0 if "norm" in name and
-                                                                             name.endswith("weight") else 0.0))
-    write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=SMALL["backbone"],
-                 tokenizer_json=tiny_tokenizer().to_str(),
-                 tokenizer_config={"instruction_length": 16, "pad_id": 1, "add_special_tokens": True},
-                 preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
-                 statistics=statistics(2), model_card="# small random export (benchmarks)\n")
+            p.copy_(
+                torch.randn_like(p) * (0.02 if p.ndim > 1 else 0.1)
+                + (1.0 if "norm" in name and name.endswith("weight") else 0.0)
+            )
+    write_export(
+        out_dir,
+        state_dict=model.state_dict(),
+        policy_config=policy,
+        backbone_config=SMALL["backbone"],
+        tokenizer_json=tiny_tokenizer().to_str(),
+        tokenizer_config={"instruction_length": 16, "pad_id": 1, "add_special_tokens": True},
+        preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
+        statistics=statistics(2),
+        model_card="# small random export (benchmarks)\n",
+    )
     return out_dir
 
 

@@ -44,7 +44,9 @@ def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
     run(pip + ["torch==2.13.0", "numpy", "safetensors", "tokenizers"], 600)
     # Build from a copy: setuptools builds in the source tree and would leave runtime/build behind.
     source = shutil.copytree(
-        RUNTIME_DIR, tmp_path / "runtime-src", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+        RUNTIME_DIR,
+        tmp_path / "runtime-src",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"),
     )
     run(pip + ["--no-deps", str(source)], 300)
     out = run([py, "-c", CHECK, export], 120)

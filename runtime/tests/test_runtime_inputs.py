@@ -14,12 +14,14 @@ from vla_runtime.tokenizer import InstructionTokenizer, TokenizerSpec
 def test_tokenizer_matches_training_autotokenizer(tmp_path):
     transformers = pytest.importorskip("transformers")
     tok = tiny_tokenizer()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>",
-                                                eos_token="</s>", unk_token="<unk>")
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
     fast.save_pretrained(tmp_path / "tok")
     auto = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
-    ours = InstructionTokenizer(str(tmp_path / "tok" / "tokenizer.json"),
-                                TokenizerSpec(instruction_length=9, pad_id=auto.pad_token_id))
+    ours = InstructionTokenizer(
+        str(tmp_path / "tok" / "tokenizer.json"), TokenizerSpec(instruction_length=9, pad_id=auto.pad_token_id)
+    )
     texts = SENTENCES + ["left", "a completely unseen instruction with zebra words"]
     for text in texts:
         ref = auto(text, truncation=True, max_length=9, padding="max_length")

@@ -13,13 +13,26 @@ from vla_runtime.kosmos2 import BackboneConfig, Kosmos2Backbone, KVCache, parame
 
 def _tiny_hf(seed: int, **text_overrides):
     torch.manual_seed(seed)
-    text = dict(vocab_size=97, embed_dim=32, layers=2, ffn_dim=64, attention_heads=4,
-                max_position_embeddings=64, scale_embedding=True)
+    text = dict(
+        vocab_size=97,
+        embed_dim=32,
+        layers=2,
+        ffn_dim=64,
+        attention_heads=4,
+        max_position_embeddings=64,
+        scale_embedding=True,
+    )
     text.update(text_overrides)
     cfg = transformers.Kosmos2Config(
         text_config=text,
-        vision_config=dict(hidden_size=24, intermediate_size=48, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=32, patch_size=8),
+        vision_config=dict(
+            hidden_size=24,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
         latent_query_num=5,
     )
     hf = transformers.Kosmos2Model(cfg).eval()
@@ -48,8 +61,9 @@ def test_backbone_matches_hf(seed, overrides):
     img_pos[:, 1:6] = True
     mask = torch.ones(2, s, dtype=torch.long)
     mask[1, -3:] = 0
-    ref = hf(pixel_values=pixels, input_ids=ids, image_embeds_position_mask=img_pos,
-             attention_mask=mask).last_hidden_state
+    ref = hf(
+        pixel_values=pixels, input_ids=ids, image_embeds_position_mask=img_pos, attention_mask=mask
+    ).last_hidden_state
     emb = ours.text_model.model.embed_tokens(ids).clone()
     emb[img_pos] = img.reshape(-1, img.shape[-1])
     emb = emb * ours.text_model.model.embed_scale
@@ -58,8 +72,9 @@ def test_backbone_matches_hf(seed, overrides):
     assert (out - ref)[valid].abs().max() < 1e-5
     # HF's input_ids path numbers positions by counting non-pad ids; explicit positions reproduce it.
     ids_padded = ids.masked_fill(~valid, 1)
-    ref2 = hf(pixel_values=pixels, input_ids=ids_padded, image_embeds_position_mask=img_pos,
-              attention_mask=mask).last_hidden_state
+    ref2 = hf(
+        pixel_values=pixels, input_ids=ids_padded, image_embeds_position_mask=img_pos, attention_mask=mask
+    ).last_hidden_state
     pos = (torch.cumsum(valid.long(), 1) * valid.long()) + 1
     assert ((ours.decode(emb, valid, positions=pos) - ref2)[valid]).abs().max() < 1e-5
 

@@ -40,8 +40,11 @@ def test_bad_frames_get_errors_and_server_survives(server):
     srv, _ = server
     with PolicyClient(srv.url) as client:
         assert "not a msgpack message" in client.send_raw(b"\xc1\xc1 not msgpack")["message"]
-        reply = client.send_raw(wire.packb({"type": "step", "image": {"__ndarray__": True, "dtype": "<f4",
-                                                                       "shape": [8, 8, 3], "data": b"xx"}}))
+        reply = client.send_raw(
+            wire.packb(
+                {"type": "step", "image": {"__ndarray__": True, "dtype": "<f4", "shape": [8, 8, 3], "data": b"xx"}}
+            )
+        )
         assert reply["type"] == "error" and "bytes" in reply["message"]
         with pytest.raises(PolicyError, match="reset"):
             client.step(np.zeros((8, 8, 3), np.uint8))

@@ -33,8 +33,7 @@ def _time_steps(policy, frames) -> list:
     return times
 
 
-def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
-              camera=(480, 640)) -> dict:
+def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None, camera=(480, 640)) -> dict:
     inc = Policy.load(export_dir, device=device, dtype=dtype, incremental=True)
     full = Policy.load(export_dir, device=device, dtype=dtype, incremental=False)
     warmup = inc.window + 1
@@ -44,7 +43,7 @@ def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
     all_full = _time_steps(full, frames)
     # Steady state = the window has slid (a long episode); "growing" = steps 2..T of an episode.
     t_inc, t_full = all_inc[warmup:], all_full[warmup:]
-    growing = all_inc[1:inc.window] or all_inc[:1]
+    growing = all_inc[1 : inc.window] or all_inc[:1]
     # One frame through the backbone (vision tower + projection + one block through the decoder).
     model = inc.model
     with torch.no_grad():
@@ -60,13 +59,22 @@ def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
                 model._frame_features(lat, tok, tmask)
             frame_times.append(time.perf_counter() - t0)
     med = statistics.median
-    return {"export": export_dir, "device": str(inc.device), "dtype": str(model.compute_dtype).replace("torch.", ""),
-            "structure": model.structure, "head": inc.config["policy"]["head"], "window": inc.window,
-            "threads": torch.get_num_threads(), "steps": steps,
-            "incremental_ms": med(t_inc) * 1e3, "full_rerun_ms": med(t_full) * 1e3,
-            "incremental_ms_first_window": med(growing) * 1e3,
-            "one_frame_backbone_ms": med(frame_times) * 1e3,
-            "speedup": med(t_full) / med(t_inc), "incremental_over_one_frame": med(t_inc) / med(frame_times)}
+    return {
+        "export": export_dir,
+        "device": str(inc.device),
+        "dtype": str(model.compute_dtype).replace("torch.", ""),
+        "structure": model.structure,
+        "head": inc.config["policy"]["head"],
+        "window": inc.window,
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "incremental_ms": med(t_inc) * 1e3,
+        "full_rerun_ms": med(t_full) * 1e3,
+        "incremental_ms_first_window": med(growing) * 1e3,
+        "one_frame_backbone_ms": med(frame_times) * 1e3,
+        "speedup": med(t_full) / med(t_inc),
+        "incremental_over_one_frame": med(t_inc) / med(frame_times),
+    }
 
 
 def main(args) -> int:

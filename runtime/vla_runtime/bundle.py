@@ -49,10 +49,20 @@ def _write_json(path: str, obj) -> None:
         f.write("\n")
 
 
-def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy_config: dict,
-                 backbone_config: dict, tokenizer_json: str, tokenizer_config: dict, preprocessing: dict,
-                 statistics: dict, model_card: str, dtype: str = "float32",
-                 extra: dict | None = None) -> dict:
+def write_export(
+    out_dir: str,
+    *,
+    state_dict: Mapping[str, torch.Tensor],
+    policy_config: dict,
+    backbone_config: dict,
+    tokenizer_json: str,
+    tokenizer_config: dict,
+    preprocessing: dict,
+    statistics: dict,
+    model_card: str,
+    dtype: str = "float32",
+    extra: dict | None = None,
+) -> dict:
     """Writes the folder (creating it) and returns config.json's content.
 
     `state_dict` holds float32 tensors under the runtime's names; `dtype` picks
@@ -92,10 +102,14 @@ def read_config(export_dir: str, verify_files: bool = True) -> dict:
     """config.json, after checking the format version and (by default) every file's sha256."""
     path = os.path.join(export_dir, "config.json")
     if not os.path.isdir(export_dir):
-        raise RuntimeConfigError(f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export")
+        raise RuntimeConfigError(
+            f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export"
+        )
     if not os.path.isfile(path):
-        raise RuntimeConfigError(f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
-                                 "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)")
+        raise RuntimeConfigError(
+            f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
+            "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)"
+        )
     try:
         with open(path) as f:
             config = json.load(f)
@@ -107,11 +121,13 @@ def read_config(export_dir: str, verify_files: bool = True) -> dict:
     if version == 1:
         raise RuntimeConfigError(
             f"{path}: format_version 1 (written by an older vla-jax) is no longer read: its field names and "
-            "preprocessing differ; re-export the training workdir: vla-jax export --workdir DIR --out EXPORT_DIR")
+            "preprocessing differ; re-export the training workdir: vla-jax export --workdir DIR --out EXPORT_DIR"
+        )
     if version not in SUPPORTED_VERSIONS:
         raise RuntimeConfigError(
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
-            "upgrade vla-runtime or re-export with a matching vla-jax")
+            "upgrade vla-runtime or re-export with a matching vla-jax"
+        )
     if config.get("architecture") != "kosmos2":
         raise RuntimeConfigError(f"{path}: architecture {config.get('architecture')!r} is unknown; expected 'kosmos2'")
     if config.get("dtype") not in EXPORT_DTYPES:
@@ -126,7 +142,8 @@ def read_config(export_dir: str, verify_files: bool = True) -> dict:
         if verify_files and sha256(full) != files[name]:
             raise RuntimeConfigError(
                 f"{full} was altered or truncated (sha256 differs from config.json); copy the export folder again "
-                "or re-export it")
+                "or re-export it"
+            )
     return config
 
 

@@ -44,27 +44,44 @@ def _info(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla-runtime", description="Torch runtime for vla-jax exports.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="serve an export folder over websockets (msgpack-numpy)",
-                           description="Serve an export folder over websockets (msgpack-numpy, /healthz).")
+    serve = sub.add_parser(
+        "serve",
+        help="serve an export folder over websockets (msgpack-numpy)",
+        description="Serve an export folder over websockets (msgpack-numpy, /healthz).",
+    )
     serve.add_argument("export_dir", help="folder written by `vla-jax export`")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--device", default="cpu", help="cpu or cuda")
-    serve.add_argument("--mode", default="receding", choices=("receding", "ensemble"),
-                       help="receding: execute the newest chunk; ensemble: temporal ensembling of overlapping chunks")
+    serve.add_argument(
+        "--mode",
+        default="receding",
+        choices=("receding", "ensemble"),
+        help="receding: execute the newest chunk; ensemble: temporal ensembling of overlapping chunks",
+    )
     serve.add_argument("--max-message-mb", type=int, default=16, help="largest accepted message")
     serve.set_defaults(fn=_serve)
-    info = sub.add_parser("info", help="verify an export folder and print its config and sizes",
-                          description="Verify an export folder (sha256 of every file) and print its summary.")
+    info = sub.add_parser(
+        "info",
+        help="verify an export folder and print its config and sizes",
+        description="Verify an export folder (sha256 of every file) and print its summary.",
+    )
     info.add_argument("export_dir")
     info.set_defaults(fn=_info)
-    bench = sub.add_parser("bench", help="per-step latency: incremental vs full re-run of the window",
-                           description="Per-step latency of Policy.step, incremental vs full re-run (JSON line).")
+    bench = sub.add_parser(
+        "bench",
+        help="per-step latency: incremental vs full re-run of the window",
+        description="Per-step latency of Policy.step, incremental vs full re-run (JSON line).",
+    )
     bench.add_argument("export_dir")
     bench.add_argument("--steps", type=int, default=20, help="timed steps after the window has filled")
     bench.add_argument("--device", default="cpu")
-    bench.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
-                       help="compute dtype (default: the export's; int8 exports run fp16 on CUDA, fp32 on CPU)")
+    bench.add_argument(
+        "--dtype",
+        default=None,
+        choices=("float32", "bfloat16", "float16"),
+        help="compute dtype (default: the export's; int8 exports run fp16 on CUDA, fp32 on CPU)",
+    )
     bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     bench.set_defaults(fn=_bench)
     return parser

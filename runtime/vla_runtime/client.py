@@ -13,12 +13,17 @@ class PolicyError(RuntimeError):
 
 
 class PolicyClient:
-    def __init__(self, url: str = "ws://127.0.0.1:8000", timeout: float = 30.0,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+    def __init__(
+        self,
+        url: str = "ws://127.0.0.1:8000",
+        timeout: float = 30.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ):
         from websockets.sync.client import connect
 
-        self._ws = connect(url, max_size=max_message_bytes, open_timeout=timeout, close_timeout=timeout,
-                           compression=None)
+        self._ws = connect(
+            url, max_size=max_message_bytes, open_timeout=timeout, close_timeout=timeout, compression=None
+        )
         self.timeout = timeout
         self.metadata: dict = self._recv()
         if self.metadata.get("type") != "metadata":

@@ -57,17 +57,21 @@ class MLP(nn.Module):
 
 
 def _mask_features(features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    return torch.where(valid[..., None], features, torch.zeros((), dtype=features.dtype,
-                                                                 device=features.device)).float()
+    return torch.where(
+        valid[..., None], features, torch.zeros((), dtype=features.dtype, device=features.device)
+    ).float()
 
 
 class MLPHead(nn.Module):
-    def __init__(self, feat_dim, action_chunk, action_dim, has_gripper, hidden=1024, layers=2, history=1, tanh_actions=True):
+    def __init__(
+        self, feat_dim, action_chunk, action_dim, has_gripper, hidden=1024, layers=2, history=1, tanh_actions=True
+    ):
         super().__init__()
         self.history = history
         self.mlp = MLP(feat_dim * history, hidden, layers)
-        self.readout = ActionReadout(hidden if layers else feat_dim * history, action_chunk, action_dim, has_gripper,
-                                     tanh_actions)
+        self.readout = ActionReadout(
+            hidden if layers else feat_dim * history, action_chunk, action_dim, has_gripper, tanh_actions
+        )
 
     def forward(self, features, valid):
         x = _mask_features(features, valid)
@@ -143,7 +147,7 @@ class SelfAttention(nn.Module):
         def split(y):
             return y.view(b, t, self.heads, hd).transpose(1, 2)
 
-        q = split(self.query(x)) / (hd ** 0.5)
+        q = split(self.query(x)) / (hd**0.5)
         k, v = split(self.key(x)), split(self.value(x))
         w = torch.matmul(q, k.transpose(-1, -2))
         w = w.masked_fill(~mask, torch.finfo(w.dtype).min)
@@ -164,8 +168,18 @@ class Block(nn.Module):
 
 
 class GPTHead(nn.Module):
-    def __init__(self, feat_dim, action_chunk, action_dim, has_gripper, window_size, hidden=512, layers=4, heads=8,
-                 tanh_actions=True):
+    def __init__(
+        self,
+        feat_dim,
+        action_chunk,
+        action_dim,
+        has_gripper,
+        window_size,
+        hidden=512,
+        layers=4,
+        heads=8,
+        tanh_actions=True,
+    ):
         super().__init__()
         self.window_size, self.num_layers = window_size, layers
         self.input_proj = nn.Linear(feat_dim, hidden)
@@ -179,7 +193,7 @@ class GPTHead(nn.Module):
         t = features.shape[1]
         if t > self.window_size:
             raise ValueError(f"GPTHead: {t} steps exceed window_size={self.window_size}")
-        x = self.input_proj(_mask_features(features, valid)) + self.pos_embedding[self.window_size - t:]
+        x = self.input_proj(_mask_features(features, valid)) + self.pos_embedding[self.window_size - t :]
         causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
         mask = causal[None, None] & valid[:, None, :, None] & valid[:, None, None, :]
         for i in range(self.num_layers):
@@ -190,8 +204,12 @@ class GPTHead(nn.Module):
 def build_head(policy: dict, feat_dim: int) -> nn.Module | None:
     """The head named by the exported policy config (vla_jax.vla.VLAConfig fields); None for discrete."""
     kind = policy["head"]
-    common = dict(action_chunk=policy["action_chunk"], action_dim=policy["action_dim"],
-                  has_gripper=policy["has_gripper"], tanh_actions=policy.get("tanh_actions", True))
+    common = dict(
+        action_chunk=policy["action_chunk"],
+        action_dim=policy["action_dim"],
+        has_gripper=policy["has_gripper"],
+        tanh_actions=policy.get("tanh_actions", True),
+    )
     hidden = policy.get("head_hidden_size", 1024)
     layers = policy.get("head_layers", 4)
     if kind == "mlp":
@@ -201,8 +219,14 @@ def build_head(policy: dict, feat_dim: int) -> nn.Module | None:
     if kind == "lstm":
         return LSTMHead(feat_dim, hidden=hidden, layers=layers, **common)
     if kind == "gpt":
-        return GPTHead(feat_dim, window_size=policy["window_size"], hidden=hidden, layers=layers,
-                       heads=policy.get("head_heads", 8), **common)
+        return GPTHead(
+            feat_dim,
+            window_size=policy["window_size"],
+            hidden=hidden,
+            layers=layers,
+            heads=policy.get("head_heads", 8),
+            **common,
+        )
     if kind == "discrete":
         return None
     raise ValueError(f"unknown head {kind!r}")

@@ -62,15 +62,18 @@ class BackboneConfig:
 
         def pick(klass, sub: dict):
             names = {f.name for f in dataclasses.fields(klass)}
-            missing = [f.name for f in dataclasses.fields(klass)
-                       if f.name not in sub and f.default is dataclasses.MISSING]
+            missing = [
+                f.name for f in dataclasses.fields(klass) if f.name not in sub and f.default is dataclasses.MISSING
+            ]
             if missing:
                 raise KeyError(f"backbone config is missing {missing} in {klass.__name__}")
             return klass(**{k: v for k, v in sub.items() if k in names})
 
-        return cls(vision=pick(VisionConfig, d["vision_config"]),
-                   text=pick(TextConfig, d["text_config"]),
-                   latent_query_num=int(d.get("latent_query_num", 64)))
+        return cls(
+            vision=pick(VisionConfig, d["vision_config"]),
+            text=pick(TextConfig, d["text_config"]),
+            latent_query_num=int(d.get("latent_query_num", 64)),
+        )
 
 
 def _activation(name: str):
@@ -200,9 +203,13 @@ class TextAttention(nn.Module):
         self.q_proj, self.out_proj = nn.Linear(d, d), nn.Linear(d, d)
         self.inner_attn_ln = nn.LayerNorm(d, eps=c.layer_norm_eps) if inner_ln else None
 
-    def forward(self, x: torch.Tensor, kv_input: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None,
-                past: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv_input: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         src = x if kv_input is None else kv_input
         q = _split(self.q_proj(x), self.heads)
         k = _split(self.k_proj(src), self.heads)
@@ -281,19 +288,22 @@ class TextTransformer(nn.Module):
         self.layers = nn.ModuleList([TextBlock(c) for _ in range(c.layers)])
         self.layer_norm = nn.LayerNorm(c.embed_dim, eps=c.layer_norm_eps)
         # Not a parameter (HF keeps it as a non-persistent buffer too); grows on demand.
-        self.register_buffer("_positions", sinusoidal_table(c.max_position_embeddings + 2, c.embed_dim,
-                                                            c.pad_token_id), persistent=False)
+        self.register_buffer(
+            "_positions", sinusoidal_table(c.max_position_embeddings + 2, c.embed_dim, c.pad_token_id), persistent=False
+        )
 
     def reset_buffers(self) -> None:
         """Recomputes the position table on the embedding's device (e.g. after a meta-device build)."""
-        self._positions = sinusoidal_table(self.config.max_position_embeddings + 2, self.config.embed_dim,
-                                           self.config.pad_token_id).to(self.embed_tokens.weight.device)
+        self._positions = sinusoidal_table(
+            self.config.max_position_embeddings + 2, self.config.embed_dim, self.config.pad_token_id
+        ).to(self.embed_tokens.weight.device)
 
     def table(self, upto: int) -> torch.Tensor:
         """The sinusoidal table with at least `upto` rows (grown on demand, like HF's)."""
         if upto > self._positions.shape[0]:
-            self._positions = sinusoidal_table(upto + 2, self.config.embed_dim,
-                                               self.config.pad_token_id).to(self._positions.device)
+            self._positions = sinusoidal_table(upto + 2, self.config.embed_dim, self.config.pad_token_id).to(
+                self._positions.device
+            )
         return self._positions
 
     def default_positions(self, start: int, length: int) -> torch.Tensor:
@@ -301,8 +311,13 @@ class TextTransformer(nn.Module):
         first = self.config.pad_token_id + 1 + start
         return torch.arange(first, first + length, device=self._positions.device)
 
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """inputs_embeds [B, S, D] already scaled (see `Kosmos2Backbone.embed_tokens`), mask bool [B, S].
 
         Returns the last hidden state after the final layer norm; when `cache` is
@@ -392,8 +407,13 @@ class Kosmos2Backbone(nn.Module):
         tm = self.text_model.model
         return tm.embed_tokens(token_ids) * tm.embed_scale
 
-    def decode(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               cache: KVCache | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Causal decoder over already-scaled embeddings -> last hidden state after the final LN."""
         return self.text_model.model(inputs_embeds, attention_mask, cache, positions)
 
@@ -407,4 +427,3 @@ def parameter_count(config: BackboneConfig) -> int:
     with torch.device("meta"):
         model = Kosmos2Backbone(config)
     return sum(p.numel() for p in model.parameters())
-

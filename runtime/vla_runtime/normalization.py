@@ -42,7 +42,8 @@ class ActionStatistics:
         mode = d.get("normalization")
         if mode not in MODES:
             raise RuntimeConfigError(
-                f"{where}: 'normalization' is {mode!r}; expected one of {MODES}. Re-export with vla-jax export.")
+                f"{where}: 'normalization' is {mode!r}; expected one of {MODES}. Re-export with vla-jax export."
+            )
         act = d.get("action")
         if not isinstance(act, dict):
             raise RuntimeConfigError(f"{where}: missing the 'action' statistics block; re-export with vla-jax export.")
@@ -64,10 +65,19 @@ class ActionStatistics:
         def lst(x: np.ndarray) -> list:
             return np.asarray(x).tolist()
 
-        return {"dataset": self.dataset, "normalization": self.mode,
-                "action": {"mean": lst(self.mean), "std": lst(self.std), "min": lst(self.min),
-                           "max": lst(self.max), "q01": lst(self.q01), "q99": lst(self.q99),
-                           "mask": lst(self.mask)}}
+        return {
+            "dataset": self.dataset,
+            "normalization": self.mode,
+            "action": {
+                "mean": lst(self.mean),
+                "std": lst(self.std),
+                "min": lst(self.min),
+                "max": lst(self.max),
+                "q01": lst(self.q01),
+                "q99": lst(self.q99),
+                "mask": lst(self.mask),
+            },
+        }
 
     @property
     def action_dim(self) -> int:

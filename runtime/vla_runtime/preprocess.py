@@ -42,10 +42,14 @@ class Preprocessing:
         try:
             size = d["image_size"]
             size = (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
-            p = cls(image_size=size, mean=tuple(float(v) for v in d.get("mean", CLIP_MEAN)),
-                    std=tuple(float(v) for v in d.get("std", CLIP_STD)), resize=d.get("resize", "resize"),
-                    channel_order=d.get("channel_order", "RGB"),
-                    input_channel_order=d.get("input_channel_order", "RGB"))
+            p = cls(
+                image_size=size,
+                mean=tuple(float(v) for v in d.get("mean", CLIP_MEAN)),
+                std=tuple(float(v) for v in d.get("std", CLIP_STD)),
+                resize=d.get("resize", "resize"),
+                channel_order=d.get("channel_order", "RGB"),
+                input_channel_order=d.get("input_channel_order", "RGB"),
+            )
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise RuntimeConfigError(f"{where}: malformed ({err!r}); re-export with vla-jax export.") from err
         if p.resize not in RESIZE_MODES:
@@ -58,9 +62,15 @@ class Preprocessing:
         return p
 
     def to_dict(self) -> dict:
-        return {"image_size": list(self.image_size), "resize": self.resize, "mean": list(self.mean),
-                "std": list(self.std), "channel_order": self.channel_order,
-                "input_channel_order": self.input_channel_order, "layout": "NCHW"}
+        return {
+            "image_size": list(self.image_size),
+            "resize": self.resize,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channel_order": self.channel_order,
+            "input_channel_order": self.input_channel_order,
+            "layout": "NCHW",
+        }
 
 
 def check_frame(image) -> np.ndarray:
@@ -70,8 +80,10 @@ def check_frame(image) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InputError(f"image must be a numpy uint8 array of shape (H, W, 3), got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise InputError(f"image dtype is {image.dtype}, expected uint8 (0..255); "
-                         "convert with (img * 255).clip(0, 255).astype(np.uint8) if it is float in [0, 1]")
+        raise InputError(
+            f"image dtype is {image.dtype}, expected uint8 (0..255); "
+            "convert with (img * 255).clip(0, 255).astype(np.uint8) if it is float in [0, 1]"
+        )
     if image.ndim != 3:
         raise InputError(f"image shape is {image.shape}, expected (H, W, 3): one frame, channels last")
     if image.shape[2] != 3:
@@ -90,7 +102,7 @@ def _fit(x: torch.Tensor, size: Sequence[int], mode: str) -> torch.Tensor:
         scale = max(th / h, tw / w)
         ch, cw = min(h, round(th / scale)), min(w, round(tw / scale))
         top, left = (h - ch) // 2, (w - cw) // 2
-        x = x[..., top:top + ch, left:left + cw]
+        x = x[..., top : top + ch, left : left + cw]
     elif mode == "pad":
         scale = min(th / h, tw / w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))

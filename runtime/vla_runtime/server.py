@@ -28,8 +28,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # a 1280x720 RGB frame is 2.8 MB
 
 
 class PolicyServer:
-    def __init__(self, policy, host: str = "127.0.0.1", port: int = 8000,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+    def __init__(
+        self, policy, host: str = "127.0.0.1", port: int = 8000, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ):
         self.policy, self.host, self.port, self.max_message_bytes = policy, host, port, max_message_bytes
         self._lock = threading.Lock()
         self._server = None
@@ -63,8 +64,11 @@ class PolicyServer:
                         raise wire.WireError("a 'step' message needs an 'image' array (uint8 H x W x 3)")
                     t1 = time.perf_counter()
                     action = await loop.run_in_executor(None, self._run_locked, session.step, msg["image"])
-                    reply = {"type": "action", "action": action.astype("float32"),
-                             "infer_ms": (time.perf_counter() - t1) * 1e3}
+                    reply = {
+                        "type": "action",
+                        "action": action.astype("float32"),
+                        "infer_ms": (time.perf_counter() - t1) * 1e3,
+                    }
                 else:
                     raise wire.WireError(f"unknown message type {kind!r}; use 'reset' or 'step'")
             except (wire.WireError, InputError, RuntimeConfigError) as err:
@@ -82,8 +86,14 @@ class PolicyServer:
         """Starts listening; returns the bound port (useful with port=0)."""
         from websockets.asyncio.server import serve
 
-        self._server = await serve(self._handle, self.host, self.port, max_size=self.max_message_bytes,
-                                   process_request=self._process_request, compression=None)
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            max_size=self.max_message_bytes,
+            process_request=self._process_request,
+            compression=None,
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 

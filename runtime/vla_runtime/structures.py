@@ -105,8 +105,9 @@ class PolicyModel(nn.Module):
         return self.to(device)
 
     # ------------------------------------------------------------------------------ sequences
-    def _block(self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
-               tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _block(
+        self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor, tail: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Unpacked block [N, S, D] + valid [N, S]; latents [N, Q, D] (scaled), tail [N, K, D]."""
         n = latents.shape[0]
         text = self.backbone.embed_tokens(tokens).to(latents.dtype)
@@ -143,8 +144,9 @@ class PolicyModel(nn.Module):
         return out["action"]
 
     # ------------------------------------------------------------------------------ full window
-    def full(self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor,
-             token_mask: torch.Tensor) -> torch.Tensor:
+    def full(
+        self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor
+    ) -> torch.Tensor:
         """The training computation (vla_jax.vla.VLAPolicy) -> action [B, T, C, A], zero at invalid steps."""
         b, t = pixels.shape[:2]
         token_mask = token_mask.bool()
@@ -153,7 +155,8 @@ class PolicyModel(nn.Module):
         latents = self._encode(pixels.reshape(b * t, *pixels.shape[2:]))
         if self.structure == "one_step_discrete":
             action = self._greedy_tokens(latents, tokens, tmask, use_cache=False).reshape(
-                b, t, self.action_chunk, self.action_dim)
+                b, t, self.action_chunk, self.action_dim
+            )
         elif self.structure == "interleaved":
             embeds, bvalid = self._block(latents, tokens, tmask, self._action_tail(b * t))
             s = embeds.shape[1]
@@ -167,8 +170,7 @@ class PolicyModel(nn.Module):
         else:
             feats = self._frame_features(latents, tokens, tmask).reshape(b, t, -1)
             action = self._head(feats, valid)
-        return torch.where(valid[..., None, None], action, torch.zeros((), dtype=action.dtype,
-                                                                         device=action.device))
+        return torch.where(valid[..., None, None], action, torch.zeros((), dtype=action.dtype, device=action.device))
 
     # ------------------------------------------------------------------------------ discrete
     def _greedy_tokens(self, latents, tokens, token_mask, use_cache: bool) -> torch.Tensor:
@@ -189,7 +191,7 @@ class PolicyModel(nn.Module):
                 choice = self.backbone.lm_logits(last)[..., -bins:].argmax(-1)
                 ids[:, j] = choice + offset
                 if j + 1 < ca:
-                    emb = self.backbone.embed_tokens(ids[:, j:j + 1]).to(latents.dtype)
+                    emb = self.backbone.embed_tokens(ids[:, j : j + 1]).to(latents.dtype)
                     last = self.backbone.decode(emb, None, cache)[:, 0]
         else:
             for j in range(ca):  # exactly vla_jax: one full forward per token
@@ -200,13 +202,18 @@ class PolicyModel(nn.Module):
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
                 ids[:, j] = self.backbone.lm_logits(h)[..., -bins:].argmax(-1) + offset
-        actions = decode_bins((ids - offset).reshape(n, self.action_chunk, self.action_dim), bins,
-                              float(p.get("mu_law", 0.0)), bool(p["has_gripper"]))
+        actions = decode_bins(
+            (ids - offset).reshape(n, self.action_chunk, self.action_dim),
+            bins,
+            float(p.get("mu_law", 0.0)),
+            bool(p["has_gripper"]),
+        )
         return actions.reshape(n, ca)
 
     # ------------------------------------------------------------------------------ incremental
-    def step(self, state: EpisodeState | None, pixels: torch.Tensor, tokens: torch.Tensor,
-             token_mask: torch.Tensor) -> tuple[EpisodeState, torch.Tensor]:
+    def step(
+        self, state: EpisodeState | None, pixels: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor
+    ) -> tuple[EpisodeState, torch.Tensor]:
         """Newest frame [1, 3, H, W] -> (state, action [1, C, A]) equal to `full(...)[:, -1]` on the window."""
         state = state or EpisodeState()
         state.frames_seen += 1
@@ -239,7 +246,7 @@ class PolicyModel(nn.Module):
         valid = torch.ones(1, self.window, dtype=torch.bool, device=feat.device)
         if t < self.window:
             feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
-            valid[:, :self.window - t] = False
+            valid[:, : self.window - t] = False
         return self._head(feats, valid)[:, -1]
 
     def _interleaved_step(self, state: EpisodeState, latents, tokens, token_mask) -> torch.Tensor:

@@ -29,9 +29,13 @@ class TokenizerSpec:
     @classmethod
     def from_dict(cls, d: dict) -> TokenizerSpec:
         try:
-            spec = cls(instruction_length=int(d["instruction_length"]), pad_id=int(d["pad_id"]),
-                       add_special_tokens=bool(d.get("add_special_tokens", True)),
-                       padding_side=d.get("padding_side", "right"), template=d.get("template", "{instruction}"))
+            spec = cls(
+                instruction_length=int(d["instruction_length"]),
+                pad_id=int(d["pad_id"]),
+                add_special_tokens=bool(d.get("add_special_tokens", True)),
+                padding_side=d.get("padding_side", "right"),
+                template=d.get("template", "{instruction}"),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise RuntimeConfigError(f"config.json: 'tokenizer' block is malformed ({err!r}); re-export") from err
         if spec.padding_side not in ("left", "right"):
@@ -52,16 +56,17 @@ class InstructionTokenizer:
         # The fast tokenizer's own truncation/padding: the same code AutoTokenizer(truncation=True,
         # max_length=L) runs in training, so special tokens survive truncation the same way.
         self.tokenizer.enable_truncation(max_length=spec.instruction_length)
-        self.tokenizer.enable_padding(direction=spec.padding_side, pad_id=spec.pad_id,
-                                      length=spec.instruction_length)
+        self.tokenizer.enable_padding(direction=spec.padding_side, pad_id=spec.pad_id, length=spec.instruction_length)
 
     def __call__(self, instruction: str) -> tuple[np.ndarray, np.ndarray]:
         """-> (ids int64 [L], mask bool [L])."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction must be a str, got {type(instruction).__name__}")
         if not instruction.strip():
-            raise InputError("instruction is empty; pass the task in words, e.g. "
-                             "'Navigate around the obstacle on the left side and reach the target'")
+            raise InputError(
+                "instruction is empty; pass the task in words, e.g. "
+                "'Navigate around the obstacle on the left side and reach the target'"
+            )
         text = self.spec.template.format(instruction=instruction)
         enc = self.tokenizer.encode(text, add_special_tokens=self.spec.add_special_tokens)
         return np.asarray(enc.ids, dtype=np.int64), np.asarray(enc.attention_mask, dtype=bool)

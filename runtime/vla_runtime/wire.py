@@ -44,8 +44,10 @@ def _hook(d: dict):
     if not isinstance(data, (bytes, bytearray)):
         raise WireError("array 'data' must be bytes")
     if any(s < 0 for s in shape) or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
-        raise WireError(f"array of shape {shape} and dtype {dtype} needs "
-                        f"{int(np.prod(shape, dtype=np.int64)) * dtype.itemsize} bytes, got {len(data)}")
+        raise WireError(
+            f"array of shape {shape} and dtype {dtype} needs "
+            f"{int(np.prod(shape, dtype=np.int64)) * dtype.itemsize} bytes, got {len(data)}"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 

@@ -33,12 +33,20 @@ _DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.py"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_out", help="folder for every artefact of the run (default demo_out)")
-    parser.add_argument("--episodes", type=int, default=72, help="episodes to collect (default 72, the users' first set)")
-    parser.add_argument("--eval-episodes", type=int, default=50, help="closed-loop episodes, in left/right pairs (default 50)")
+    parser.add_argument(
+        "--episodes", type=int, default=72, help="episodes to collect (default 72, the users' first set)"
+    )
+    parser.add_argument(
+        "--eval-episodes", type=int, default=50, help="closed-loop episodes, in left/right pairs (default 50)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="collection seed (default 0)")
     parser.add_argument("--eval-seed", type=int, default=1, help="seed of the held-out evaluation worlds (default 1)")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="camera resolution for collection and evaluation (default: the config's model image size)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="camera resolution for collection and evaluation (default: the config's model image size)",
+    )
     parser.add_argument("--config", default=str(_DEFAULT_CONFIG), help="training config file (default configs/demo.py)")
     parser.add_argument("--steps", type=int, default=None, help="override the config's num_steps")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of reusing finished stages")
@@ -53,8 +61,10 @@ def _cli(argv: list[str]) -> None:
     print(f"\n$ vla-jax {' '.join(argv)}", flush=True)
     code = subprocess.run([sys.executable, "-m", "vla_jax.cli", *argv]).returncode
     if code != 0:
-        raise VLAJaxError(f"demo stage `vla-jax {argv[0]}` failed with exit code {code} (see the message above); "
-                          f"fix it and rerun `vla-jax demo` to continue from this stage")
+        raise VLAJaxError(
+            f"demo stage `vla-jax {argv[0]}` failed with exit code {code} (see the message above); "
+            f"fix it and rerun `vla-jax demo` to continue from this stage"
+        )
 
 
 def _train_tokenizer(out: Path) -> None:
@@ -86,28 +96,82 @@ def run(args: argparse.Namespace) -> int:
     episodes_done = paths["episodes"].is_dir() and len(list(paths["episodes"].glob("episode_*.h5"))) == args.episodes
     if paths["episodes"].is_dir() and not episodes_done:
         shutil.rmtree(paths["episodes"])
-    stage("collect", episodes_done, lambda: _cli([
-        "sim-collect", "--episodes", str(args.episodes), "--out", str(paths["episodes"]),
-        "--image-size", str(image_size), "--seed", str(args.seed)]))
-    stage("convert", (paths["rlds"] / "dataset_done").is_file(), lambda: (_cli([
-        "convert-episodes", "--src", str(paths["episodes"]), "--out", str(paths["rlds"]),
-        "--image-size", str(shapes["image_size"]), "--action-dim", str(shapes["action_dim"]),
-        "--overwrite"]), (paths["rlds"] / "dataset_done").touch()))
+    stage(
+        "collect",
+        episodes_done,
+        lambda: _cli(
+            [
+                "sim-collect",
+                "--episodes",
+                str(args.episodes),
+                "--out",
+                str(paths["episodes"]),
+                "--image-size",
+                str(image_size),
+                "--seed",
+                str(args.seed),
+            ]
+        ),
+    )
+    stage(
+        "convert",
+        (paths["rlds"] / "dataset_done").is_file(),
+        lambda: (
+            _cli(
+                [
+                    "convert-episodes",
+                    "--src",
+                    str(paths["episodes"]),
+                    "--out",
+                    str(paths["rlds"]),
+                    "--image-size",
+                    str(shapes["image_size"]),
+                    "--action-dim",
+                    str(shapes["action_dim"]),
+                    "--overwrite",
+                ]
+            ),
+            (paths["rlds"] / "dataset_done").touch(),
+        ),
+    )
     stage("tokenizer", (paths["tokenizer"] / "tokenizer.json").is_file(), lambda: _train_tokenizer(paths["tokenizer"]))
     train_argv = ["train", "--config", f"{args.config}:{out}", "--workdir", str(paths["workdir"])]
     if args.steps:
         train_argv.append(f"--config.num_steps={args.steps}")
     stage("train", False, lambda: _cli(train_argv))  # resumes, or finds the run finished
-    stage("export", False, lambda: (shutil.rmtree(paths["export"], ignore_errors=True), _cli([
-        "export", "--workdir", str(paths["workdir"]), "--out", str(paths["export"])])))
-    stage("sim-eval", False, lambda: _cli([
-        "sim-eval", "--policy", str(paths["export"]), "--episodes", str(args.eval_episodes),
-        "--seed", str(args.eval_seed), "--image-size", str(image_size), "--out", str(paths["eval"])]))
+    stage(
+        "export",
+        False,
+        lambda: (
+            shutil.rmtree(paths["export"], ignore_errors=True),
+            _cli(["export", "--workdir", str(paths["workdir"]), "--out", str(paths["export"])]),
+        ),
+    )
+    stage(
+        "sim-eval",
+        False,
+        lambda: _cli(
+            [
+                "sim-eval",
+                "--policy",
+                str(paths["export"]),
+                "--episodes",
+                str(args.eval_episodes),
+                "--seed",
+                str(args.eval_seed),
+                "--image-size",
+                str(image_size),
+                "--out",
+                str(paths["eval"]),
+            ]
+        ),
+    )
 
     summary = json.loads((paths["eval"] / "summary.json").read_text())
     total = round(time.perf_counter() - start, 1)
     report = {
-        "wall_seconds": total, "stage_seconds": times,
+        "wall_seconds": total,
+        "stage_seconds": times,
         "success": summary["overall"]["success"],
         "instruction_sensitivity": summary["instruction_sensitivity"],
         "side_correct": summary["overall"]["side_correct"],
@@ -117,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
     }
     (out / "demo_summary.json").write_text(json.dumps(report, indent=2))
     print(f"\n[demo] done in {total} s (stages: {times})")
-    print(f"[demo] closed-loop success {report['success']:.0%}, instruction sensitivity "
-          f"{report['instruction_sensitivity']:.0%} on {args.eval_episodes} held-out episodes; "
-          f"plot: {report['plot']}; summary: {out / 'demo_summary.json'}")
+    print(
+        f"[demo] closed-loop success {report['success']:.0%}, instruction sensitivity "
+        f"{report['instruction_sensitivity']:.0%} on {args.eval_episodes} held-out episodes; "
+        f"plot: {report['plot']}; summary: {out / 'demo_summary.json'}"
+    )
     return 0

@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     for name, weight in oxe.get_mixture(args.mixture):
-        stats = rlds.dataset_statistics(oxe.get_spec(name), args.data_dir, args.cache_dir,
-                                        skip_bad_episodes=args.skip_bad_episodes)
+        stats = rlds.dataset_statistics(
+            oxe.get_spec(name), args.data_dir, args.cache_dir, skip_bad_episodes=args.skip_bad_episodes
+        )
         stats = {k: v for k, v in stats.items() if k != "identity"}
         print(json.dumps({"dataset": name, "weight": weight, **stats}))
     return 0

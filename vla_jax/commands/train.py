@@ -32,10 +32,12 @@ multi-host: set VLA_JAX_COORDINATOR=host:port VLA_JAX_PROCESS_ID=i VLA_JAX_NUM_P
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("--config", required=True, metavar="FILE[:ARG]",
-                        help="config file defining get_config() (configs/tiny.py, ...)")
-    parser.add_argument("--workdir", required=True, help="run folder: config, statistics, checkpoints, logs; "
-                        "an existing one is resumed")
+    parser.add_argument(
+        "--config", required=True, metavar="FILE[:ARG]", help="config file defining get_config() (configs/tiny.py, ...)"
+    )
+    parser.add_argument(
+        "--workdir", required=True, help="run folder: config, statistics, checkpoints, logs; an existing one is resumed"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

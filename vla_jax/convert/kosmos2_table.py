@@ -20,10 +20,10 @@ from vla_jax.models.kosmos2 import Kosmos2Config
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    ours: str             # '/'-joined Flax path (scanned layout)
-    hf: str               # HF tensor name, with `{i}` for per-layer tensors
+    ours: str  # '/'-joined Flax path (scanned layout)
+    hf: str  # HF tensor name, with `{i}` for per-layer tensors
     transform: str | None = None
-    num_layers: int = 0   # > 0 for stacked rows
+    num_layers: int = 0  # > 0 for stacked rows
 
     def hf_names(self) -> list[str]:
         return [self.hf.format(i=i) for i in range(self.num_layers)] if self.num_layers else [self.hf]

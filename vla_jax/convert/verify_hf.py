@@ -27,7 +27,7 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
     ids = rng.integers(low, config.text.vocab_size, size=(batch, seq)).astype(np.int64)
     ids[:, 0] = 0
     img_mask = np.zeros((batch, seq), dtype=bool)
-    img_mask[:, 2:2 + q] = True
+    img_mask[:, 2 : 2 + q] = True
     attn = np.ones((batch, seq), dtype=bool)
     if batch > 1 and text_len >= 2:
         ids[1, -2:] = pad
@@ -47,7 +47,9 @@ def hf_outputs(src: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray
         vision = model.vision_model(pixel_values=t["pixel_values"]).last_hidden_state
         image_embeds = model.get_image_features(t["pixel_values"], return_dict=True).pooler_output
         text = model.text_model.model(
-            input_ids=t["input_ids"], attention_mask=t["attention_mask"].long(), image_embeds=image_embeds,
+            input_ids=t["input_ids"],
+            attention_mask=t["attention_mask"].long(),
+            image_embeds=image_embeds,
             image_embeds_position_mask=t["image_embeds_position_mask"].long(),
         ).last_hidden_state
     return {"vision_tower": vision.numpy(), "image_to_text": image_embeds.numpy(), "text_decoder": text.numpy()}
@@ -60,14 +62,19 @@ def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.
     with jax.default_matmul_precision("highest"):
         vision = jax.jit(lambda v, x: model.apply(v, x, method="vision_tower"))(variables, pixels)
         image = jax.jit(lambda v, x: model.apply(v, x, method="image_to_text"))(variables, pixels)
-        text = jax.jit(model.apply)(variables, pixels, jnp.asarray(inputs["input_ids"], jnp.int32),
-                                    jnp.asarray(inputs["image_embeds_position_mask"]),
-                                    jnp.asarray(inputs["attention_mask"]))
+        text = jax.jit(model.apply)(
+            variables,
+            pixels,
+            jnp.asarray(inputs["input_ids"], jnp.int32),
+            jnp.asarray(inputs["image_embeds_position_mask"]),
+            jnp.asarray(inputs["attention_mask"]),
+        )
     return {"vision_tower": np.asarray(vision), "image_to_text": np.asarray(image), "text_decoder": np.asarray(text)}
 
 
-def compare_with_hf(src: str | Path, *, tol: float = 1e-4, seed: int = 0, batch: int = 2, text_len: int = 6,
-                    scan_layers: bool = True) -> dict:
+def compare_with_hf(
+    src: str | Path, *, tol: float = 1e-4, seed: int = 0, batch: int = 2, text_len: int = 6, scan_layers: bool = True
+) -> dict:
     """Max abs differences per stage plus `tol` and `ok`, as printed by `vla-jax verify-hf`."""
     config, params = load_hf_checkpoint(src, scan_layers=scan_layers)
     inputs = random_inputs(config, seed=seed, batch=batch, text_len=text_len)

@@ -52,7 +52,9 @@ class EpisodeResult:
 
     def to_json(self) -> dict:
         return {
-            "scenario": self.scenario.tokens, "layout_seed": self.layout.seed, "pair": self.pair,
+            "scenario": self.scenario.tokens,
+            "layout_seed": self.layout.seed,
+            "pair": self.pair,
             **dataclasses.asdict(self.outcome),
             "final_xy": [round(float(v), 3) for v in self.path[-1]],
         }
@@ -81,8 +83,17 @@ def _frame_for_policy(rgb: np.ndarray, input_channel_order: str) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1]) if input_channel_order == "BGR" else rgb
 
 
-def run_episode(policy: Policy, scenario: Scenario, layout_seed: int, *, pair: int = 0, image_size: int = 224,
-                max_steps: int = MAX_STEPS, input_channel_order: str = "RGB", record: bool = False) -> EpisodeResult:
+def run_episode(
+    policy: Policy,
+    scenario: Scenario,
+    layout_seed: int,
+    *,
+    pair: int = 0,
+    image_size: int = 224,
+    max_steps: int = MAX_STEPS,
+    input_channel_order: str = "RGB",
+    record: bool = False,
+) -> EpisodeResult:
     layout = sample_layout(scenario, layout_seed)
     policy.reset(scenario.instruction)
     actions, frames = [], []
@@ -102,22 +113,48 @@ def run_episode(policy: Policy, scenario: Scenario, layout_seed: int, *, pair: i
             image, _ = env.step(chunk[0])
         if record:
             frames.append(image)
-        return EpisodeResult(scenario, layout, pair, env.outcome(scenario.side), np.asarray(env.path),
-                             np.asarray(actions), frames if record else None)
+        return EpisodeResult(
+            scenario,
+            layout,
+            pair,
+            env.outcome(scenario.side),
+            np.asarray(env.path),
+            np.asarray(actions),
+            frames if record else None,
+        )
 
 
-def evaluate(policy: Policy, num_episodes: int = 50, *, seed: int = 0, image_size: int = 224,
-             max_steps: int = MAX_STEPS, input_channel_order: str = "RGB", record_episodes: int = 4,
-             progress: bool = True) -> list[EpisodeResult]:
+def evaluate(
+    policy: Policy,
+    num_episodes: int = 50,
+    *,
+    seed: int = 0,
+    image_size: int = 224,
+    max_steps: int = MAX_STEPS,
+    input_channel_order: str = "RGB",
+    record_episodes: int = 4,
+    progress: bool = True,
+) -> list[EpisodeResult]:
     """Run the paired evaluation; the first `record_episodes` episodes keep their frames (for GIFs)."""
     if input_channel_order not in ("RGB", "BGR"):
         raise VLAJaxError(f"channel order {input_channel_order!r} must be RGB or BGR")
     results = []
     plan = eval_plan(num_episodes, seed)
-    for k, (pair, scenario, layout_seed) in enumerate(tqdm(plan, desc="sim-eval", unit="episode",
-                                                           disable=not progress)):
-        results.append(run_episode(policy, scenario, layout_seed, pair=pair, image_size=image_size,
-                                   max_steps=max_steps, input_channel_order=input_channel_order, record=k < record_episodes))
+    for k, (pair, scenario, layout_seed) in enumerate(
+        tqdm(plan, desc="sim-eval", unit="episode", disable=not progress)
+    ):
+        results.append(
+            run_episode(
+                policy,
+                scenario,
+                layout_seed,
+                pair=pair,
+                image_size=image_size,
+                max_steps=max_steps,
+                input_channel_order=input_channel_order,
+                record=k < record_episodes,
+            )
+        )
     return results
 
 
@@ -137,6 +174,7 @@ def instruction_sensitivity(results: list[EpisodeResult]) -> float:
 
 def summarize(results: list[EpisodeResult]) -> dict:
     """Overall and per-scenario numbers (JSON-ready)."""
+
     def block(rs):
         return {
             "episodes": len(rs),
@@ -173,8 +211,10 @@ def format_table(summary: dict) -> str:
     lines = [header, "-" * len(header)]
 
     def row(name, b):
-        lines.append(f"{name:<22}{b['episodes']:>4}{b['success']:>9.0%}{b['side_correct']:>9.0%}"
-                     f"{b['collisions']:>9.0%}{b['mean_steps']:>7.1f}")
+        lines.append(
+            f"{name:<22}{b['episodes']:>4}{b['success']:>9.0%}{b['side_correct']:>9.0%}"
+            f"{b['collisions']:>9.0%}{b['mean_steps']:>7.1f}"
+        )
 
     row("overall", summary["overall"])
     for group, blocks in summary["per_scenario"].items():

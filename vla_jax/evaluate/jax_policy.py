@@ -29,18 +29,23 @@ from vla_jax.train.model import build_model
 class JaxWorkdirPolicy:
     def __init__(self, config, params, statistics: dict):
         if not config.data.get("tokenizer"):
-            raise VLAJaxError("the workdir's config has no data.tokenizer folder; a JAX policy needs the tokenizer "
-                              "training used (export the workdir and evaluate the export instead)")
+            raise VLAJaxError(
+                "the workdir's config has no data.tokenizer folder; a JAX policy needs the tokenizer "
+                "training used (export the workdir and evaluate the export instead)"
+            )
         if len(statistics) != 1:
-            raise VLAJaxError(f"the workdir's statistics.json holds {len(statistics)} datasets "
-                              f"({', '.join(statistics)}); closed-loop evaluation needs the one mobile dataset")
+            raise VLAJaxError(
+                f"the workdir's statistics.json holds {len(statistics)} datasets "
+                f"({', '.join(statistics)}); closed-loop evaluation needs the one mobile dataset"
+            )
         self.stats = next(iter(statistics.values()))
         self.mode = self.stats.get("normalization", "bounds_q99")
         self.config = config
         self.window = int(config.model.window_size)
         self.image_size = int(config.model.backbone.vision.image_size)
-        self.tokenizer = InstructionTokenizer(load_tokenizer(str(config.data.tokenizer)),
-                                              int(config.data.instruction_length))
+        self.tokenizer = InstructionTokenizer(
+            load_tokenizer(str(config.data.tokenizer)), int(config.data.instruction_length)
+        )
         module = build_model(config).module
         self.params = jax.tree.map(jax.numpy.asarray, params)
         self._apply = jax.jit(lambda p, batch: module.apply({"params": p}, batch, deterministic=True)["action"])

@@ -22,21 +22,35 @@ from vla_jax.train.checkpoint import load_for_inference
 from vla_jax.train.model import build_model, loader_config
 
 
-def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, step: int | None = None,
-                     batch_size: int = 32) -> dict:
+def evaluate_offline(
+    workdir: str, data_dir: str, *, split: str | None = None, step: int | None = None, batch_size: int = 32
+) -> dict:
     config, params, statistics = load_for_inference(workdir, step)
     if config.data.get("source") != "loader" or not config.data.get("tokenizer"):
-        raise VLAJaxError(f"{workdir} was not trained on a dataset through data_pipelines (data.source="
-                          f"{config.data.get('source')!r}); offline metrics need a loader-trained workdir")
+        raise VLAJaxError(
+            f"{workdir} was not trained on a dataset through data_pipelines (data.source="
+            f"{config.data.get('source')!r}); offline metrics need a loader-trained workdir"
+        )
     if len(statistics) != 1:
         raise VLAJaxError(f"{workdir}/statistics.json holds {len(statistics)} datasets; eval-offline scores one")
     stats = next(iter(statistics.values()))
     mode = stats.get("normalization", "bounds_q99")
     # Raw targets (no normalisation), the real frames (no augmentation, no mirroring).
-    data_config = loader_config(config, data_dir=str(data_dir), normalization="none", augment=False,
-                                mirror_augment=False, **({"split": split} if split else {}))
-    loader = make_loader(data_config, tokenizer=load_tokenizer(str(config.data.tokenizer)),
-                         global_batch_size=batch_size, seed=0, train=False)
+    data_config = loader_config(
+        config,
+        data_dir=str(data_dir),
+        normalization="none",
+        augment=False,
+        mirror_augment=False,
+        **({"split": split} if split else {}),
+    )
+    loader = make_loader(
+        data_config,
+        tokenizer=load_tokenizer(str(config.data.tokenizer)),
+        global_batch_size=batch_size,
+        seed=0,
+        train=False,
+    )
     module = build_model(config).module
     apply = jax.jit(lambda p, b: module.apply({"params": p}, b, deterministic=True)["action"])
     params = jax.tree.map(jax.numpy.asarray, params)
@@ -46,8 +60,9 @@ def evaluate_offline(workdir: str, data_dir: str, *, split: str | None = None, s
         model_batch = {k: v for k, v in batch.items() if k != "instruction"}
         n = len(model_batch["action"])
         if n < batch_size:  # pad the last batch so it reuses the compiled shape
-            model_batch = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - n, axis=0)])
-                           for k, v in model_batch.items()}
+            model_batch = {
+                k: np.concatenate([v, np.repeat(v[-1:], batch_size - n, axis=0)]) for k, v in model_batch.items()
+            }
         out = np.asarray(apply(params, model_batch))[:n, -1, 0, :a]
         if mode in ("bounds", "bounds_q99"):
             out = np.clip(out, -1.0, 1.0)

@@ -21,8 +21,9 @@ def _sign(x: np.ndarray, deadband: float) -> np.ndarray:
     return np.where(np.abs(x) < deadband, 0, np.sign(x)).astype(np.int8)
 
 
-def offline_metrics(pred, target, mask=None, *, clamp: float | None = 1.0, deadband: float = 0.1,
-                    thresholds=THRESHOLDS, dim_names=None) -> dict:
+def offline_metrics(
+    pred, target, mask=None, *, clamp: float | None = 1.0, deadband: float = 0.1, thresholds=THRESHOLDS, dim_names=None
+) -> dict:
     """Metrics over frames.
 
     pred, target: [N, A] (or any [..., A]) actions in robot units. mask: optional
@@ -49,7 +50,7 @@ def offline_metrics(pred, target, mask=None, *, clamp: float | None = 1.0, deadb
     out: dict = {
         "frames": int(pred.shape[0]),
         "mae": float(np.abs(err).mean()),
-        "rmse": float(np.sqrt((err ** 2).mean())),
+        "rmse": float(np.sqrt((err**2).mean())),
         "direction_match": float((_sign(pred, deadband) == _sign(target, deadband)).all(axis=1).mean()),
         "per_dim": {},
     }
@@ -59,7 +60,7 @@ def offline_metrics(pred, target, mask=None, *, clamp: float | None = 1.0, deadb
         e = err[:, i]
         d = {
             "mae": float(np.abs(e).mean()),
-            "rmse": float(np.sqrt((e ** 2).mean())),
+            "rmse": float(np.sqrt((e**2).mean())),
             "direction_match": float((_sign(pred[:, i], deadband) == _sign(target[:, i], deadband)).mean()),
         }
         for thr in thresholds:

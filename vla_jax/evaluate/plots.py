@@ -25,15 +25,17 @@ def _draw_world(ax, layout) -> None:
         if o.kind == "pot":
             ax.add_patch(patches.Circle((-o.y, o.x), o.half_x, color=o.rgba[:3]))
         else:
-            ax.add_patch(patches.Rectangle((-o.y - o.half_y, o.x - o.half_x), 2 * o.half_y, 2 * o.half_x,
-                                           color=o.rgba[:3]))
+            ax.add_patch(
+                patches.Rectangle((-o.y - o.half_y, o.x - o.half_x), 2 * o.half_y, 2 * o.half_x, color=o.rgba[:3])
+            )
     tx, ty = layout.target_xy
     ax.add_patch(patches.Circle((-ty, tx), layout.target_radius, color="0.5"))
     ax.add_patch(patches.Circle((-ty, tx), TARGET_REGION, fill=False, ls="--", color="0.4"))
 
 
-def trajectory_plot(results: list[EpisodeResult], path: str | Path, *, max_pairs: int = 12,
-                    title: str | None = None) -> Path:
+def trajectory_plot(
+    results: list[EpisodeResult], path: str | Path, *, max_pairs: int = 12, title: str | None = None
+) -> Path:
     """One panel per left/right pair: the world and both driven paths (solid = success, dotted = failure)."""
     by_pair: dict[int, list[EpisodeResult]] = {}
     for r in results:
@@ -49,8 +51,9 @@ def trajectory_plot(results: list[EpisodeResult], path: str | Path, *, max_pairs
         _draw_world(ax, pair[0].layout)
         for r in pair:
             xy = r.path
-            ax.plot(-xy[:, 1], xy[:, 0], color=_SIDE_COLOR[r.scenario.side],
-                    ls="-" if r.outcome.success else ":", lw=1.8)
+            ax.plot(
+                -xy[:, 1], xy[:, 0], color=_SIDE_COLOR[r.scenario.side], ls="-" if r.outcome.success else ":", lw=1.8
+            )
             if r.outcome.collided:
                 ax.plot(-xy[-1, 1], xy[-1, 0], "x", color="red", ms=8, mew=2)
         s = pair[0].scenario

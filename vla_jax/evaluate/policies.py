@@ -28,8 +28,14 @@ def _export_input_channel_order(path: Path) -> str:
     return str(pre.get("input_channel_order", "RGB")).upper()
 
 
-def load_policy(path: str | Path, *, device: str = "cpu", step: int | None = None,
-                input_channel_order: str = "auto", torch_threads: int | None = 1) -> tuple[object, str, str]:
+def load_policy(
+    path: str | Path,
+    *,
+    device: str = "cpu",
+    step: int | None = None,
+    input_channel_order: str = "auto",
+    torch_threads: int | None = 1,
+) -> tuple[object, str, str]:
     """(policy, channel order to feed it, "export" | "workdir").
 
     torch_threads: intra-op threads for an export on CPU. One is the default

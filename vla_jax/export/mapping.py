@@ -38,8 +38,10 @@ class _Consumer:
 
     def take(self, path: str) -> np.ndarray:
         if path not in self.flat:
-            raise VLAJaxError(f"export: {self.where} has no parameter {path!r}; the checkpoint does not match "
-                              f"the config (available: {sorted(self.flat)[:8]} ...)")
+            raise VLAJaxError(
+                f"export: {self.where} has no parameter {path!r}; the checkpoint does not match "
+                f"the config (available: {sorted(self.flat)[:8]} ...)"
+            )
         self.used.add(path)
         return np.asarray(self.flat[path], np.float32)
 
@@ -49,8 +51,10 @@ class _Consumer:
     def check_all_used(self) -> None:
         left = sorted(set(self.flat) - self.used)
         if left:
-            raise VLAJaxError(f"export: {self.where} parameters {left[:8]} have no place in the torch runtime; "
-                              "the runtime is older than this model (update vla_jax/export/mapping.py)")
+            raise VLAJaxError(
+                f"export: {self.where} parameters {left[:8]} have no place in the torch runtime; "
+                "the runtime is older than this model (update vla_jax/export/mapping.py)"
+            )
 
 
 def _t(a: np.ndarray) -> torch.Tensor:

@@ -42,6 +42,7 @@ class MultiHeadAttention(nn.Module):
         out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=head_dim**-0.5)
         out = out.reshape(*out.shape[:-2], dim)
         if self.inner_ln_eps is not None:
-            out = nn.LayerNorm(epsilon=self.inner_ln_eps, dtype=self.dtype, param_dtype=jnp.float32,
-                               name="inner_attn_ln")(out)
+            out = nn.LayerNorm(
+                epsilon=self.inner_ln_eps, dtype=self.dtype, param_dtype=jnp.float32, name="inner_attn_ln"
+            )(out)
         return nn.Dense(dim, dtype=self.dtype, param_dtype=jnp.float32, name="out_proj")(out)

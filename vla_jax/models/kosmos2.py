@@ -128,8 +128,9 @@ class Kosmos2Config:
         """Build from a HF `config.json` dict (model_type "kosmos-2")."""
         model_type = d.get("model_type")
         if model_type != "kosmos-2":
-            raise VLAJaxError(f"config model_type is {model_type!r}, expected 'kosmos-2' "
-                              "(this is not a Kosmos-2 checkpoint)")
+            raise VLAJaxError(
+                f"config model_type is {model_type!r}, expected 'kosmos-2' (this is not a Kosmos-2 checkpoint)"
+            )
         return cls(
             vision=_sub_config(Kosmos2VisionConfig, d.get("vision_config"), "vision_config"),
             text=_sub_config(Kosmos2TextConfig, d.get("text_config"), "text_config"),
@@ -142,10 +143,16 @@ class Kosmos2Config:
             "model_type": "kosmos-2",
             "architectures": ["Kosmos2ForConditionalGeneration"],
             "latent_query_num": self.latent_query_num,
-            "vision_config": {"model_type": "kosmos_2_vision_model", "num_channels": 3,
-                              **dataclasses.asdict(self.vision)},
-            "text_config": {"model_type": "kosmos_2_text_model", "tie_word_embeddings": True,
-                            **dataclasses.asdict(self.text)},
+            "vision_config": {
+                "model_type": "kosmos_2_vision_model",
+                "num_channels": 3,
+                **dataclasses.asdict(self.vision),
+            },
+            "text_config": {
+                "model_type": "kosmos_2_text_model",
+                "tie_word_embeddings": True,
+                **dataclasses.asdict(self.text),
+            },
         }
 
     def replace(self, **overrides) -> Kosmos2Config:
@@ -159,10 +166,17 @@ class Kosmos2Config:
     def tiny(cls, **overrides) -> Kosmos2Config:
         """A few-KB model for tests; vocab 1024 leaves room for 256 action bins at the end."""
         base = cls(
-            vision=Kosmos2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                       num_attention_heads=2, image_size=32, patch_size=8),
-            text=Kosmos2TextConfig(vocab_size=1024, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2,
-                                   max_position_embeddings=512),
+            vision=Kosmos2VisionConfig(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                image_size=32,
+                patch_size=8,
+            ),
+            text=Kosmos2TextConfig(
+                vocab_size=1024, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2, max_position_embeddings=512
+            ),
             latent_query_num=8,
         )
         return base.replace(**overrides)
@@ -209,13 +223,21 @@ class VisionTransformer(nn.Module):
 
     def setup(self):
         cfg, dt = self.config.vision, self.config.compute_dtype
-        self.patch_embedding = nn.Conv(cfg.hidden_size, (cfg.patch_size, cfg.patch_size),
-                                       strides=(cfg.patch_size, cfg.patch_size), padding="VALID",
-                                       use_bias=False, dtype=dt, param_dtype=jnp.float32)
-        self.class_embedding = self.param("class_embedding", nn.initializers.normal(cfg.hidden_size**-0.5),
-                                          (cfg.hidden_size,), jnp.float32)
-        self.position_embedding = nn.Embed(cfg.num_patches + 1, cfg.hidden_size,
-                                           embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32)
+        self.patch_embedding = nn.Conv(
+            cfg.hidden_size,
+            (cfg.patch_size, cfg.patch_size),
+            strides=(cfg.patch_size, cfg.patch_size),
+            padding="VALID",
+            use_bias=False,
+            dtype=dt,
+            param_dtype=jnp.float32,
+        )
+        self.class_embedding = self.param(
+            "class_embedding", nn.initializers.normal(cfg.hidden_size**-0.5), (cfg.hidden_size,), jnp.float32
+        )
+        self.position_embedding = nn.Embed(
+            cfg.num_patches + 1, cfg.hidden_size, embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32
+        )
         self.pre_layrnorm = _layer_norm(cfg.layer_norm_eps, dt, "pre_layrnorm")
         self.encoder = VisionEncoder(self.config)
         self.post_layernorm = _layer_norm(cfg.layer_norm_eps, dt, "post_layernorm")
@@ -224,8 +246,10 @@ class VisionTransformer(nn.Module):
         cfg, dt = self.config.vision, self.config.compute_dtype
         n, h, w, c = pixel_values.shape
         if (h, w, c) != (cfg.image_size, cfg.image_size, 3):
-            raise ValueError(f"pixel_values must be [N, {cfg.image_size}, {cfg.image_size}, 3] (NHWC); "
-                             f"got {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"pixel_values must be [N, {cfg.image_size}, {cfg.image_size}, 3] (NHWC); "
+                f"got {tuple(pixel_values.shape)}"
+            )
         patches = self.patch_embedding(pixel_values.astype(dt))
         patches = patches.reshape(n, -1, cfg.hidden_size)  # row-major grid, same order as HF's flatten(2)
         cls_tok = jnp.broadcast_to(self.class_embedding.astype(dt), (n, 1, cfg.hidden_size))
@@ -241,8 +265,14 @@ class VisionEncoder(nn.Module):
     @nn.compact
     def __call__(self, x):
         cfg = self.config
-        return apply_layers(VisionEncoderLayer, {"config": cfg.vision, "dtype": cfg.compute_dtype},
-                            cfg.vision.num_hidden_layers, x, scan=cfg.scan_layers, remat=cfg.remat)
+        return apply_layers(
+            VisionEncoderLayer,
+            {"config": cfg.vision, "dtype": cfg.compute_dtype},
+            cfg.vision.num_hidden_layers,
+            x,
+            scan=cfg.scan_layers,
+            remat=cfg.remat,
+        )
 
 
 class ImageToTextProjection(nn.Module):
@@ -254,8 +284,9 @@ class ImageToTextProjection(nn.Module):
     def __call__(self, features: jax.Array) -> jax.Array:
         cfg, dt = self.config, self.config.compute_dtype
         hidden = _dense(cfg.text.embed_dim, dt, "dense")(features)
-        latent = self.param("latent_query", nn.initializers.normal(1.0),
-                            (cfg.latent_query_num, cfg.text.embed_dim), jnp.float32).astype(dt)
+        latent = self.param(
+            "latent_query", nn.initializers.normal(1.0), (cfg.latent_query_num, cfg.text.embed_dim), jnp.float32
+        ).astype(dt)
         latent = jnp.broadcast_to(latent, (hidden.shape[0],) + latent.shape)
         kv = jnp.concatenate([hidden, latent], axis=1)
         return MultiHeadAttention(cfg.text.attention_heads, dtype=dt, name="x_attn")(latent, kv)
@@ -292,8 +323,9 @@ class TextBlock(nn.Module):
     def __call__(self, x, mask):
         cfg = self.config
         h = _layer_norm(cfg.layer_norm_eps, self.dtype, "self_attn_layer_norm")(x)
-        h = MultiHeadAttention(cfg.attention_heads, inner_ln_eps=cfg.layer_norm_eps, dtype=self.dtype,
-                               name="self_attn")(h, mask=mask)
+        h = MultiHeadAttention(
+            cfg.attention_heads, inner_ln_eps=cfg.layer_norm_eps, dtype=self.dtype, name="self_attn"
+        )(h, mask=mask)
         x = x + nn.Dropout(cfg.dropout)(h, deterministic=self.deterministic)
         h = _layer_norm(cfg.layer_norm_eps, self.dtype, "final_layer_norm")(x)
         h = TextFFN(cfg, self.dtype, name="ffn")(h)
@@ -318,8 +350,9 @@ class TextTransformer(nn.Module):
 
     def setup(self):
         cfg = self.config.text
-        self.embed_tokens = nn.Embed(cfg.vocab_size, cfg.embed_dim, embedding_init=nn.initializers.normal(0.02),
-                                     param_dtype=jnp.float32)
+        self.embed_tokens = nn.Embed(
+            cfg.vocab_size, cfg.embed_dim, embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32
+        )
         self.layer_norm = _layer_norm(cfg.layer_norm_eps, self.config.compute_dtype, "layer_norm")
         self.decoder = TextStack(self.config)
         self.embed_dropout = nn.Dropout(cfg.dropout)
@@ -388,9 +421,14 @@ class Kosmos2Backbone(nn.Module):
         """int [B, S] -> [B, S, D], multiplied by sqrt(D) when scale_embedding."""
         return self.text_model.embed(token_ids)
 
-    def decode(self, inputs_embeds: jax.Array, attention_mask: jax.Array | None = None,
-               deterministic: bool = True, positions: jax.Array | None = None,
-               position_offset: int | jax.Array = 0) -> jax.Array:
+    def decode(
+        self,
+        inputs_embeds: jax.Array,
+        attention_mask: jax.Array | None = None,
+        deterministic: bool = True,
+        positions: jax.Array | None = None,
+        position_offset: int | jax.Array = 0,
+    ) -> jax.Array:
         """Causal decoder over already-scaled embeddings -> last hidden state after the final LN.
 
         Positions default to HF's inputs_embeds path: pad_token_id + 1 + position_offset + [0..S).
@@ -411,8 +449,14 @@ class Kosmos2Backbone(nn.Module):
         return self.text_model.logits(hidden)
 
     # -- the whole Kosmos-2 forward (used for init and parity) --------------------------------
-    def __call__(self, pixel_values: jax.Array, token_ids: jax.Array, image_positions_mask: jax.Array,
-                 attention_mask: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self,
+        pixel_values: jax.Array,
+        token_ids: jax.Array,
+        image_positions_mask: jax.Array,
+        attention_mask: jax.Array | None = None,
+        deterministic: bool = True,
+    ) -> jax.Array:
         """HF `Kosmos2Model.forward` (input_ids path): image embeds overwrite the masked token slots.
 
         image_positions_mask: bool [B, S] with exactly latent_query_num True per row.

@@ -62,8 +62,9 @@ def run_expert(scenario: Scenario, layout_seed: int, image_size: int, max_steps:
         images.append(env.render())
         actions.append(np.zeros(3, np.float32))
         events.append("stop_action")
-        return Episode(scenario, layout_seed, np.stack(images), np.stack(actions).astype(np.float32),
-                       events, np.asarray(env.path))
+        return Episode(
+            scenario, layout_seed, np.stack(images), np.stack(actions).astype(np.float32), events, np.asarray(env.path)
+        )
 
 
 def episode_filename(timestamp: dt.datetime, scenario: Scenario) -> str:
@@ -78,8 +79,13 @@ def write_episode(path: Path, episode: Episode, timestamp: dt.datetime, instruct
     """Write one episode exactly in the users' layout (BGR images, gzip)."""
     t = len(episode.actions)
     with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=episode.images[..., ::-1], dtype=np.uint8,
-                         compression="gzip", chunks=(1,) + episode.images.shape[1:])
+        f.create_dataset(
+            "images",
+            data=episode.images[..., ::-1],
+            dtype=np.uint8,
+            compression="gzip",
+            chunks=(1,) + episode.images.shape[1:],
+        )
         f.create_dataset("actions", data=episode.actions.astype(np.float32))
         f.create_dataset("action_event_types", data=episode.events, dtype=h5py.string_dtype("utf-8"))
         if instruction is not None:
@@ -95,8 +101,15 @@ def write_episode(path: Path, episode: Episode, timestamp: dt.datetime, instruct
         f.attrs["collection_minute"] = timestamp.minute
 
 
-def collect(out_dir: str | Path, num_episodes: int, *, image_size: int = 224, seed: int = 0,
-            instruction_fraction: float = 0.5, progress: bool = True) -> list[Path]:
+def collect(
+    out_dir: str | Path,
+    num_episodes: int,
+    *,
+    image_size: int = 224,
+    seed: int = 0,
+    instruction_fraction: float = 0.5,
+    progress: bool = True,
+) -> list[Path]:
     """Collect `num_episodes` expert episodes into `out_dir`; returns the file paths in time order.
 
     A random `instruction_fraction` of the files carry ``language_instruction``;

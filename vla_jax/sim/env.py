@@ -44,8 +44,15 @@ class StepResult:
 class NavEnv:
     """One episode's world. `reset()` then `step(action)` until `done`; `path` is the dense base path."""
 
-    def __init__(self, layout: Layout, *, image_size: int = 224, max_steps: int = MAX_STEPS,
-                 substeps: int = 8, render: bool = True):
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        image_size: int = 224,
+        max_steps: int = MAX_STEPS,
+        substeps: int = 8,
+        render: bool = True,
+    ):
         if image_size < 16 or image_size > 1024:
             raise VLAJaxError(f"--image-size {image_size} is out of range; use 16..1024 (e.g. 224)")
         self.layout = layout
@@ -104,16 +111,16 @@ class NavEnv:
             yaw += wz * dt
             self.path.append(np.array([x, y]))
         self.steps += 1
-        new = np.asarray(self.path[start - 1:])
+        new = np.asarray(self.path[start - 1 :])
         collision = success.first_collision(new, self.layout)
         arrival = success.first_arrival(new, self.layout)
         if collision is not None and (arrival is None or collision <= arrival):
             # The robot stops at the obstacle; nothing after the contact happened.
-            del self.path[start - 1 + collision + 1:]
+            del self.path[start - 1 + collision + 1 :]
             x, y = self.path[-1]
             self.collided = True
         elif arrival is not None:
-            del self.path[start - 1 + arrival + 1:]
+            del self.path[start - 1 + arrival + 1 :]
             x, y = self.path[-1]
             self.reached = True
         self._set_pose((x, y, yaw))

@@ -84,8 +84,11 @@ class Scenario:
         found = {}
         for part in re.split(r"[_.]", text):
             for name, allowed in (
-                ("boxes", BOXES), ("orientation", ORIENTATIONS), ("side", SIDES),
-                ("kind", KINDS), ("distance", DISTANCES),
+                ("boxes", BOXES),
+                ("orientation", ORIENTATIONS),
+                ("side", SIDES),
+                ("kind", KINDS),
+                ("distance", DISTANCES),
             ):
                 if part in allowed:
                     found[name] = part
@@ -168,8 +171,13 @@ def _brown(rng: np.random.Generator, variant: bool) -> tuple[float, float, float
 def sample_layout(scenario: Scenario, seed: int) -> Layout:
     """A seeded random world for `scenario`; identical for both sides (see module doc)."""
     # The side is deliberately not part of the RNG key.
-    key = [seed, BOXES.index(scenario.boxes), ORIENTATIONS.index(scenario.orientation),
-           KINDS.index(scenario.kind), DISTANCES.index(scenario.distance)]
+    key = [
+        seed,
+        BOXES.index(scenario.boxes),
+        ORIENTATIONS.index(scenario.orientation),
+        KINDS.index(scenario.kind),
+        DISTANCES.index(scenario.distance),
+    ]
     rng = np.random.default_rng(key)
     variant = scenario.kind == "variant"
     jitter = 2.0 if variant else 1.0

@@ -108,12 +108,17 @@ def build_mjcf(layout: Layout, image_size: int = 224) -> str:
         for kind in ("box", "pot"):
             if o is not None and o.kind == kind:
                 pos, rgba = f"{o.x:.4f} {o.y:.4f} {o.height / 2:.4f}", _rgba(o.rgba)
-                size = (f"{o.half_x:.4f} {o.height / 2:.4f} 0" if kind == "pot"
-                        else f"{o.half_x:.4f} {o.half_y:.4f} {o.height / 2:.4f}")
+                size = (
+                    f"{o.half_x:.4f} {o.height / 2:.4f} 0"
+                    if kind == "pot"
+                    else f"{o.half_x:.4f} {o.half_y:.4f} {o.height / 2:.4f}"
+                )
             else:
                 pos, rgba, size = "0 0 -5", "0 0 0 0", "0.1 0.1 0.1"
             gtype = "cylinder" if kind == "pot" else "box"
-            obstacles.append(f'<geom name="obstacle{i}_{kind}" type="{gtype}" size="{size}" pos="{pos}" rgba="{rgba}"/>')
+            obstacles.append(
+                f'<geom name="obstacle{i}_{kind}" type="{gtype}" size="{size}" pos="{pos}" rgba="{rgba}"/>'
+            )
     # Camera: MuJoCo cameras look along their -z; x right (= world -y), y up,
     # pitched 15 degrees down so the floor near the robot is in view.
     return f"""
@@ -124,12 +129,14 @@ def build_mjcf(layout: Layout, image_size: int = 224) -> str:
     <quality shadowsize="0"/>
   </visual>
   <asset>
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.75 0.8 0.85" rgb2="0.45 0.5 0.55" width="64" height="64"/>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.75 0.8 0.85" rgb2="0.45 0.5 0.55"
+             width="64" height="64"/>
     <texture name="floor" type="2d" builtin="checker" rgb1="1 1 1" rgb2="0.82 0.82 0.82" width="128" height="128"/>
     <material name="floor" texture="floor" texrepeat="32 32" rgba="{_rgba(layout.floor_rgba)}"/>
   </asset>
   <worldbody>
-    <light directional="true" pos="0 0 4" dir="{lx:.3f} {ly:.3f} {lz:.3f}" diffuse="{diffuse:.3f} {diffuse:.3f} {diffuse:.3f}" castshadow="false"/>
+    <light directional="true" pos="0 0 4" dir="{lx:.3f} {ly:.3f} {lz:.3f}"
+           diffuse="{diffuse:.3f} {diffuse:.3f} {diffuse:.3f}" castshadow="false"/>
     <geom name="floor" type="plane" size="8 8 0.1" pos="2 0 0" material="floor"/>
     <body name="base" pos="0 0 0">
       <joint name="base_x" type="slide" axis="1 0 0"/>
@@ -139,10 +146,12 @@ def build_mjcf(layout: Layout, image_size: int = 224) -> str:
       <camera name="front" pos="0.12 0 0.32" xyaxes="0 -1 0 0.259 0 0.966" fovy="{CAMERA_FOVY}"/>
     </body>
     <body name="basket" pos="{tx:.4f} {ty:.4f} 0">
-      <geom name="basket_wall" type="cylinder" size="{layout.target_radius:.4f} 0.11" pos="0 0 0.11" rgba="{_rgba(layout.target_rgba)}"/>
-      <geom name="basket_rim" type="cylinder" size="{layout.target_radius + 0.015:.4f} 0.01" pos="0 0 0.22" rgba="0.3 0.3 0.3 1"/>
+      <geom name="basket_wall" type="cylinder" size="{layout.target_radius:.4f} 0.11" pos="0 0 0.11"
+            rgba="{_rgba(layout.target_rgba)}"/>
+      <geom name="basket_rim" type="cylinder" size="{layout.target_radius + 0.015:.4f} 0.01" pos="0 0 0.22"
+            rgba="0.3 0.3 0.3 1"/>
     </body>
-    {''.join(obstacles)}
+    {"".join(obstacles)}
   </worldbody>
 </mujoco>
 """

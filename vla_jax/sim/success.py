@@ -78,8 +78,7 @@ class Outcome:
     steps: int  # control steps used
 
 
-def judge(path: np.ndarray, layout: Layout, instructed_side: str, steps: int,
-          region: float = TARGET_REGION) -> Outcome:
+def judge(path: np.ndarray, layout: Layout, instructed_side: str, steps: int, region: float = TARGET_REGION) -> Outcome:
     """Outcome of one episode; anything after the first arrival or collision is ignored."""
     path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
     arrival = first_arrival(path, layout, region)

@@ -35,7 +35,9 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     path_str, _, arg = spec.partition(":")
     path = Path(path_str)
     if not path.is_file():
-        raise VLAJaxError(f"config file {path} not found; pass --config configs/NAME.py (see configs/ for the shipped ones)")
+        raise VLAJaxError(
+            f"config file {path} not found; pass --config configs/NAME.py (see configs/ for the shipped ones)"
+        )
     module_spec = importlib.util.spec_from_file_location(f"vla_jax_config_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
@@ -57,13 +59,17 @@ def check_data_config(config: ml_collections.ConfigDict, where: str) -> None:
     keys = set(data.keys()) if isinstance(data, ml_collections.ConfigDict) else set()
     derived = sorted(keys & set(loader.SHAPE_KEYS))
     if derived:
-        raise VLAJaxError(f"{where}: config.data.config sets {', '.join(derived)}; data shapes derive from the model "
-                          "(config.model.window_size / action_chunk / action_dim, the backbone's image_size, "
-                          "config.data.instruction_length): remove them there")
+        raise VLAJaxError(
+            f"{where}: config.data.config sets {', '.join(derived)}; data shapes derive from the model "
+            "(config.model.window_size / action_chunk / action_dim, the backbone's image_size, "
+            "config.data.instruction_length): remove them there"
+        )
     unknown = sorted(keys - set(loader.DEFAULTS))
     if unknown:
-        raise VLAJaxError(f"{where}: config.data.config has unknown field(s) {unknown}; valid fields: "
-                          f"{sorted(set(loader.DEFAULTS) - set(loader.SHAPE_KEYS))}")
+        raise VLAJaxError(
+            f"{where}: config.data.config has unknown field(s) {unknown}; valid fields: "
+            f"{sorted(set(loader.DEFAULTS) - set(loader.SHAPE_KEYS))}"
+        )
 
 
 def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
@@ -86,8 +92,11 @@ def _lookup(config: ml_collections.ConfigDict, key: str) -> Any:
 def _unknown_key(config: ml_collections.ConfigDict, key: str) -> VLAJaxError:
     leaf = key.rsplit(".", 1)[-1]
     if key.startswith("data.config.") and leaf in loader.SHAPE_KEYS:
-        target = "model.backbone.vision.image_size" if leaf == "image_size" else (
-            "data.instruction_length" if leaf == "instruction_length" else f"model.{leaf}")
+        target = (
+            "model.backbone.vision.image_size"
+            if leaf == "image_size"
+            else ("data.instruction_length" if leaf == "instruction_length" else f"model.{leaf}")
+        )
         return VLAJaxError(f"unknown config key {key!r}; data shapes derive from the model: set --config.{target}")
     close = difflib.get_close_matches(key, flat_keys(config), n=5, cutoff=0.5)
     hint = f"did you mean: {', '.join(close)}?" if close else f"valid top-level keys: {', '.join(config.keys())}"
@@ -103,8 +112,13 @@ def override_tokens(overrides: Iterable[tuple[str, str] | str]) -> list[str]:
         item = items[i]
         if isinstance(item, tuple):
             tokens.append(f"{PREFIX}{item[0]}={item[1]}")
-        elif item.startswith(PREFIX) and "=" not in item and i + 1 < len(items) \
-                and isinstance(items[i + 1], str) and not items[i + 1].startswith("--"):
+        elif (
+            item.startswith(PREFIX)
+            and "=" not in item
+            and i + 1 < len(items)
+            and isinstance(items[i + 1], str)
+            and not items[i + 1].startswith("--")
+        ):
             tokens.append(f"{item}={items[i + 1]}")
             i += 1
         else:
@@ -117,7 +131,7 @@ def _expand_groups(config: ml_collections.ConfigDict, tokens: Sequence[str]) -> 
     """--config.group={'a': 1} -> --config.group.a=1 (ml_collections would replace the whole group)."""
     out = []
     for token in tokens:
-        key, _, text = token[len(PREFIX):].partition("=")
+        key, _, text = token[len(PREFIX) :].partition("=")
         try:
             current = _lookup(config, key)
         except (KeyError, AttributeError):
@@ -132,13 +146,17 @@ def _expand_groups(config: ml_collections.ConfigDict, tokens: Sequence[str]) -> 
         if not isinstance(value, dict):
             first = next(iter(current.keys()), "KEY")
             raise VLAJaxError(f"--config.{key} is a group; set one of its fields, e.g. --config.{key}.{first}=...")
-        out.extend(_expand_groups(config, [f"{PREFIX}{key}.{k}={v if isinstance(v, str) else repr(v)}"
-                                           for k, v in value.items()]))
+        out.extend(
+            _expand_groups(
+                config, [f"{PREFIX}{key}.{k}={v if isinstance(v, str) else repr(v)}" for k, v in value.items()]
+            )
+        )
     return out
 
 
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[tuple[str, str] | str]
-                    ) -> ml_collections.ConfigDict:
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: Iterable[tuple[str, str] | str]
+) -> ml_collections.ConfigDict:
     """Set ``--config.KEY=VALUE`` overrides on ``config`` in place (through ml_collections' config flags)."""
     tokens = override_tokens(overrides)
     rest = [t for t in tokens if not t.startswith(PREFIX)]

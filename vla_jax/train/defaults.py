@@ -27,7 +27,8 @@ def data_loader_defaults() -> ml_collections.ConfigDict:
             c[key] = config_dict.placeholder(loader.OPTIONAL_TYPES[key])
         elif key == "augment_kwargs":  # every augmentation knob, so each one overrides on its own
             c[key] = ml_collections.ConfigDict(
-                {k: tuple(v) if isinstance(v, list) else v for k, v in dataclasses.asdict(AugmentConfig()).items()})
+                {k: tuple(v) if isinstance(v, list) else v for k, v in dataclasses.asdict(AugmentConfig()).items()}
+            )
         else:
             c[key] = value
     return c

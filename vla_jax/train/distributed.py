@@ -49,7 +49,9 @@ def _int_env(env: dict[str, str], name: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise VLAJaxError(f"environment variable {name}={value!r} is not an integer; set it to a process number") from None
+        raise VLAJaxError(
+            f"environment variable {name}={value!r} is not an integer; set it to a process number"
+        ) from None
 
 
 def detect(env: dict[str, str] | None = None) -> DistributedEnv:
@@ -66,9 +68,7 @@ def detect(env: dict[str, str] | None = None) -> DistributedEnv:
         process_id = _int_env(env, "VLA_JAX_PROCESS_ID")
         num_processes = _int_env(env, "VLA_JAX_NUM_PROCESSES")
         if not 0 <= process_id < num_processes:
-            raise VLAJaxError(
-                f"VLA_JAX_PROCESS_ID={process_id} must be in [0, VLA_JAX_NUM_PROCESSES={num_processes})"
-            )
+            raise VLAJaxError(f"VLA_JAX_PROCESS_ID={process_id} must be in [0, VLA_JAX_NUM_PROCESSES={num_processes})")
         local = env.get("VLA_JAX_LOCAL_DEVICE_IDS")
         local_ids = tuple(int(x) for x in local.split(",")) if local else None
         return DistributedEnv("explicit", env["VLA_JAX_COORDINATOR"], process_id, num_processes, local_ids)

@@ -63,9 +63,13 @@ def backbone_config_dict(kosmos_config) -> dict:
 def data_shapes(config: ml_collections.ConfigDict) -> dict[str, int]:
     """The data's shapes, derived from the model: the one place they are stated (T, C, A, image size, L)."""
     m = config.model
-    return {"window_size": int(m.window_size), "action_chunk": int(m.action_chunk), "action_dim": int(m.action_dim),
-            "image_size": int(m.backbone.vision.image_size),
-            "instruction_length": int(config.data.instruction_length)}
+    return {
+        "window_size": int(m.window_size),
+        "action_chunk": int(m.action_chunk),
+        "action_dim": int(m.action_dim),
+        "image_size": int(m.backbone.vision.image_size),
+        "instruction_length": int(config.data.instruction_length),
+    }
 
 
 def loader_config(config: ml_collections.ConfigDict, **overrides: Any) -> dict[str, Any]:
@@ -73,9 +77,11 @@ def loader_config(config: ml_collections.ConfigDict, **overrides: Any) -> dict[s
     data = config.data.config.to_dict()
     stated = sorted(set(data) & set(loader.SHAPE_KEYS))
     if stated:
-        raise VLAJaxError(f"config data.config sets {', '.join(stated)}: data shapes derive from the model; "
-                          "remove them (set config.model.window_size / action_chunk / action_dim, the backbone's "
-                          "image_size and config.data.instruction_length instead)")
+        raise VLAJaxError(
+            f"config data.config sets {', '.join(stated)}: data shapes derive from the model; "
+            "remove them (set config.model.window_size / action_chunk / action_dim, the backbone's "
+            "image_size and config.data.instruction_length instead)"
+        )
     return {**data, **data_shapes(config), **overrides}
 
 
@@ -105,11 +111,15 @@ def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple
         name = _path(path)
         src = flat_s.get(path)
         if src is None:
-            problem = (f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
-                       f"or add it to --config.init_reinit (a regex of freshly initialised params)")
+            problem = (
+                f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
+                f"or add it to --config.init_reinit (a regex of freshly initialised params)"
+            )
         elif tuple(src.shape) != tuple(leaf.shape):
-            problem = (f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
-                       f"this config; make config.model match it or add it to --config.init_reinit")
+            problem = (
+                f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
+                f"this config; make config.model match it or add it to --config.init_reinit"
+            )
         else:
             problem = None
         if problem:
@@ -121,11 +131,15 @@ def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple
     return traverse_util.unflatten_dict(flat_t), reinit
 
 
-def load_pretrained(init_from: str, params: Any, config: ml_collections.ConfigDict, bundle: ModelBundle) -> tuple[Any, str]:
+def load_pretrained(
+    init_from: str, params: Any, config: ml_collections.ConfigDict, bundle: ModelBundle
+) -> tuple[Any, str]:
     """Host params with pretrained values overlaid; returns (params, one-line description)."""
     path = Path(init_from)
     if not path.exists():
-        raise VLAJaxError(f"config init_from={init_from!r} does not exist; point it at convert-hf output or a training workdir")
+        raise VLAJaxError(
+            f"config init_from={init_from!r} does not exist; point it at convert-hf output or a training workdir"
+        )
     params = jax.tree.map(np.asarray, params)
     if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
         _, source, _ = load_for_inference(path)

@@ -90,6 +90,4 @@ def check_global_batch(global_batch_size: int, mesh: Mesh) -> None:
             f"set --config.batch_size to a multiple of {mesh.size}"
         )
     if global_batch_size % jax.process_count():
-        raise VLAJaxError(
-            f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes"
-        )
+        raise VLAJaxError(f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes")

@@ -67,8 +67,9 @@ def make_step_fn(
 
         def loss_of(trainable_flat):
             params = traverse_util.unflatten_dict({**trainable_flat, **frozen})
-            outputs = apply_fn({"params": model_params(params, lora_rng)}, batch, deterministic=False,
-                               rngs={"dropout": dropout_rng})
+            outputs = apply_fn(
+                {"params": model_params(params, lora_rng)}, batch, deterministic=False, rngs={"dropout": dropout_rng}
+            )
             loss, metrics = loss_fn(outputs, batch)
             return loss.astype(jnp.float32), (metrics, outputs)
 
@@ -78,8 +79,10 @@ def make_step_fn(
         full_grads = traverse_util.unflatten_dict({**grads, **{k: jnp.zeros_like(v) for k, v in frozen.items()}})
         updates, opt_state = optimizer.update(full_grads, state.opt_state, state.params)
         flat_updates = traverse_util.flatten_dict(updates)
-        new_flat = {k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v
-                    for k, v in traverse_util.flatten_dict(state.params).items()}
+        new_flat = {
+            k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v
+            for k, v in traverse_util.flatten_dict(state.params).items()
+        }
         new_params = traverse_util.unflatten_dict(new_flat)
         update_count = state.step // grad_accum_steps
         metrics = {
@@ -98,8 +101,9 @@ def make_step_fn(
 FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def jit_step(step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh,
-             compiler_options: dict | None = None) -> Callable:
+def jit_step(
+    step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh, compiler_options: dict | None = None
+) -> Callable:
     """Compile with explicit in/out shardings; the input state's buffers are donated."""
     batch_shardings = {key: batch_sharding(mesh) for key in batch_keys}
     return jax.jit(
