@@ -10,7 +10,7 @@ export JAX_PLATFORMS := cpu
 export TF_CPP_MIN_LOG_LEVEL := 3
 export MUJOCO_GL ?= egl
 
-.PHONY: venv sysdeps test demo clean
+.PHONY: venv sysdeps lint fmt test demo clean
 
 venv: sysdeps $(STAMP)
 
@@ -34,7 +34,18 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e './runtime[server]' -e '.[export,dev]' 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $(STAMP)
 
-test: venv
+# ruff (lint + format check, line length 120) and pyright (basic), configured in pyproject.toml.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pyright
+
+# What `ruff` can fix by itself: import order, pyupgrade rewrites, then the formatter.
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: venv lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: venv

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from vla_jax.heads import DiscreteTokenHead, GPTHead, LSTMHead, MLPHead
+from vla_jax.train.step import FAST_COMPILE_OPTIONS as FAST_COMPILE
 
 B, T, D, C, A = 2, 4, 8, 3, 4
 # Tiny graphs compiled once each: cheaper XLA optimisation keeps the test fast.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 def _heads(has_gripper):

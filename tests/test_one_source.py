@@ -185,3 +185,16 @@ def test_convert_episodes_name_reaches_the_grain_loader(tmp_path, capsys):
     got = loader.make_loader({**cfg, "dataset_name": "lab_robot"}, tokenizer=ByteTokenizer(), global_batch_size=2)
     batch = next(iter(got))
     assert list(got.statistics) == ["lab_robot"] and batch["action"].shape == (2, 1, 1, 3)
+
+
+def test_a_batch_that_does_not_fit_the_model_is_one_clear_error():
+    from vla_jax.train.loop import make_data
+    from vla_jax.train.model import check_batch
+
+    config = load_config("configs/tiny.py")
+    batch = make_data(config, 0, 1).batch_at(0)
+    check_batch(config, batch)
+    with pytest.raises(VLAJaxError, match=r"'image'.*\(8, 2, 16, 32, 3\) != \(8, 2, 32, 32, 3\)"):
+        check_batch(config, {**batch, "image": batch["image"][:, :, :16]})
+    with pytest.raises(VLAJaxError, match="does not fit config.model"):
+        check_batch(config, {k: v for k, v in batch.items() if k != "dataset_id"})

@@ -1,38 +1,32 @@
 """Same initial state + same global batch: 3 steps on 1 device, on 8 fake devices data-parallel,
 and on data=2 x fsdp=4 give the same losses and parameters (tolerance 1e-5).
 
-Runs in a subprocess because the fake device count must be set before jax is imported.
+In-process: tests/conftest.py gives every test process 8 fake CPU devices.
 """
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+import jax
+import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-# Tests compare runs against each other, not against optimised kernels: skip LLVM's expensive
-# passes (compile time is most of these tests' cost on a 2-core CI box).
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+from data_pipelines.device import to_global_batch
+from vla_jax.train import sharding
+from vla_jax.train.config import load_config
+from vla_jax.train.loop import build_trainer, make_data
+from vla_jax.train.model import build_model
 
-SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    import jax, numpy as np
-    from jax.sharding import PartitionSpec as P
-    from data_pipelines.device import to_global_batch
-    from vla_jax.train import sharding
-    from vla_jax.train.config import load_config
-    from vla_jax.train.loop import build_trainer, make_data
-    from vla_jax.train.model import build_model
 
+def test_one_device_vs_data_parallel_vs_fsdp():
     assert jax.device_count() == 8, jax.devices()
     # min_shard_size=0 so that every divisible leaf is really split over fsdp.
-    config = load_config("configs/tiny.py", [("mesh.min_shard_size", "0"), ("batch_size", "8"),
-                                               ("xla_fast_compile", "true"),
-                                               ("model.backbone.vision.num_hidden_layers", "1"),
-                                               ("model.backbone.text.layers", "1")])
+    config = load_config(
+        "configs/tiny.py",
+        [
+            ("mesh.min_shard_size", "0"),
+            ("batch_size", "8"),
+            ("xla_fast_compile", "true"),
+            ("model.backbone.vision.num_hidden_layers", "1"),
+            ("model.backbone.text.layers", "1"),
+        ],
+    )
     bundle = build_model(config)
     loader = make_data(config, 0, 1)
     batches = [loader.batch_at(i) for i in range(3)]
@@ -50,34 +44,19 @@ SCRIPT = textwrap.dedent(
             state, metrics = trainer.step(state, to_global_batch(batch, mesh))
             losses.append(float(metrics["loss"]))
         final = [np.asarray(x) for x in jax.tree.leaves(state.params)]
-        np.savez(sys.argv[1] + f"/{name}.npz", *init, *final)
-        out[name] = {"losses": losses, "sharded_leaves": int(sharded), "n": len(init)}
-    print(json.dumps(out))
-    """
-)
+        out[name] = {"losses": losses, "sharded_leaves": int(sharded), "leaves": init + final, "n": len(init)}
 
-
-def test_one_device_vs_data_parallel_vs_fsdp(tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count=8 {FAST_COMPILE}")
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["one"]["sharded_leaves"] == 0 and out["dp8"]["sharded_leaves"] == 0
     assert out["dp2_fsdp4"]["sharded_leaves"] > 10  # FSDP really splits params and Adam moments
-    ref = dict(__import__("numpy").load(tmp_path / "one.npz"))
-    import numpy as np
-
+    ref = out["one"]["leaves"]
     assert all(loss > 0 for loss in out["one"]["losses"])
     for name in ("dp8", "dp2_fsdp4"):
         np.testing.assert_allclose(out[name]["losses"], out["one"]["losses"], rtol=1e-5, atol=1e-5)
-        other = np.load(tmp_path / f"{name}.npz")
+        other = out[name]["leaves"]
         n = out["one"]["n"]
         moved = 0
         for i in range(2 * n):
-            a, b = ref[f"arr_{i}"], other[f"arr_{i}"]
-            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5, err_msg=f"{name} leaf {i}")
+            np.testing.assert_allclose(other[i], ref[i], rtol=1e-5, atol=1e-5, err_msg=f"{name} leaf {i}")
             if i >= n:
-                moved += not np.array_equal(ref[f"arr_{i}"], ref[f"arr_{i - n}"])
+                moved += not np.array_equal(ref[i], ref[i - n])
         assert moved > n // 2  # the three steps really changed most parameters

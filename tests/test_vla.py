@@ -14,6 +14,7 @@ from vla_jax.losses import vla_loss
 from vla_jax.models import kosmos2
 from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.models.stacking import unstack_layers
+from vla_jax.train.step import FAST_COMPILE_OPTIONS as FAST_COMPILE
 from vla_jax.vla import VLAConfig, VLAPolicy, init_policy
 
 B, T, C, L = 2, 3, 2, 6
@@ -76,7 +77,6 @@ def make_batch(action_dim=3, seed=0, has_gripper=True):
 
 
 # Tests compile ~10 tiny graphs and run each a few times: cheaper XLA optimisation halves compile time.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 def jit(fn):

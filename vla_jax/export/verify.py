@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import torch
 
+from vla_jax.train.step import FAST_COMPILE_OPTIONS
 from vla_jax.vla import VLAPolicy
 from vla_runtime import Policy
 from vla_runtime.preprocess import normalize_uint8
@@ -32,10 +33,6 @@ INSTRUCTION = "Navigate around the obstacle on the left side and reach the targe
 _COMPILED: dict[Any, Any] = {}
 
 
-# Tiny models (tests): XLA's cheap optimisation level compiles several times faster.
-FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
 def _jax_actions(vla_config, fast_compile: bool = False):
     """Jitted float32 VLAPolicy -> actions, compiled once per config (verifying several dtypes reuses it)."""
     f32 = vla_config.replace(backbone=dataclasses.replace(vla_config.backbone, dtype="float32"))
@@ -43,7 +40,7 @@ def _jax_actions(vla_config, fast_compile: bool = False):
     if key not in _COMPILED:
         _COMPILED[key] = jax.jit(
             lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
-            compiler_options=FAST_COMPILE if fast_compile else None,
+            compiler_options=FAST_COMPILE_OPTIONS if fast_compile else None,
         )
     return _COMPILED[key]
 

@@ -37,7 +37,15 @@ from vla_jax.train import checkpoint as ckpt
 from vla_jax.train import distributed, sharding
 from vla_jax.train import lora as lora_lib
 from vla_jax.train.defaults import base_config
-from vla_jax.train.model import ModelBundle, build_model, data_shapes, example_batch, load_pretrained, loader_config
+from vla_jax.train.model import (
+    ModelBundle,
+    build_model,
+    check_batch,
+    data_shapes,
+    example_batch,
+    load_pretrained,
+    loader_config,
+)
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
 from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
@@ -355,7 +363,10 @@ def train(
                 # Synchronous on purpose: the loader state saved with a checkpoint must be exactly the
                 # batches consumed; the jitted step is dispatched asynchronously, so the host builds
                 # the next batch while the devices run this one.
-                batch = to_global_batch(next(iterator), mesh)
+                host_batch = next(iterator)
+                if step == start:
+                    check_batch(config, host_batch)
+                batch = to_global_batch(host_batch, mesh)
                 state, metrics = step_fn(state, batch)
                 step += 1
                 logger.advance()

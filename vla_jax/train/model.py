@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import chex
 import jax
 import ml_collections
 import numpy as np
@@ -97,6 +98,25 @@ def build_model(config: ml_collections.ConfigDict) -> ModelBundle:
 def example_batch(config: ml_collections.ConfigDict, batch_size: int = 1) -> dict:
     """Zeros with the docs/design.md batch shapes the config implies (for `init` / `eval_shape`)."""
     return dummy_batch(vla_config(config), batch_size=batch_size, instruction_length=config.data.instruction_length)
+
+
+def check_batch(config: ml_collections.ConfigDict, host_batch: dict) -> None:
+    """The loader's batch has the keys, shapes and dtypes this config's model takes (docs/design.md, "The batch").
+
+    Checked once on the first batch: a mismatch would otherwise surface as an XLA shape error deep inside
+    the jitted step.
+    """
+    rows = len(next(iter(host_batch.values())))
+    expected = jax.eval_shape(lambda: example_batch(config, rows))
+    got = {k: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for k, v in host_batch.items()}
+    try:
+        chex.assert_trees_all_equal_shapes_and_dtypes(got, expected)
+    except AssertionError as err:
+        detail = " ".join(str(err).split()).split("failed: ", 1)[-1]  # chex's message without its prefix
+        raise VLAJaxError(
+            f"the data loader's batch does not fit config.model ({detail}); the batch "
+            "is built from config.model and config.data (vla_jax.train.model.data_shapes)"
+        ) from None
 
 
 def _path(p: tuple) -> str:
