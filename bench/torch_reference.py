@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from vla_runtime.policy_io import CLIP_MEAN, CLIP_STD
 
 
 def hf_config(backbone) -> Any:

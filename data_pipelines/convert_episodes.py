@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from data_pipelines import mobile_episodes as me
 from data_pipelines.errors import BadDataCounter, DataError
+from vla_runtime.policy_io import RESIZE_MODES
 
 log = logging.getLogger("data_pipelines")
 DEFAULT_NAME = "mobile_episodes"
@@ -56,13 +57,14 @@ def episode_features(image_size: int, action_dim: int, encoding: str = "jpeg"):
                     "episode_name": tfds.features.Text(),
                     "num_steps": np.int32,
                     "mirrored": np.bool_,
+                    "resize_mode": tfds.features.Text(),  # policy_io resize mode the frames went through
                 }
             ),
         }
     )
 
 
-def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
+def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False, resize_mode: str = "resize") -> dict:
     n = len(ep)
     images, actions, text = ep.images, ep.actions, ep.instruction
     if mirrored:
@@ -88,15 +90,23 @@ def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
             "episode_name": ep.name,
             "num_steps": np.int32(n),
             "mirrored": mirrored,
+            "resize_mode": resize_mode,
         },
     }
 
 
-def _examples(paths, *, image_size, action_dim, channel_order, mirror, skip_bad, counter, min_length, progress):
+def _examples(
+    paths, *, image_size, resize_mode, action_dim, channel_order, mirror, skip_bad, counter, min_length, progress
+):
     for path in tqdm(paths, desc=progress, unit="episode", disable=None):
         try:
             ep = me.read_episode(
-                path, channel_order=channel_order, action_dim=action_dim, min_length=min_length, image_size=image_size
+                path,
+                channel_order=channel_order,
+                action_dim=action_dim,
+                min_length=min_length,
+                image_size=image_size,
+                resize_mode=resize_mode,
             )
         except DataError as err:
             if not skip_bad:
@@ -104,9 +114,9 @@ def _examples(paths, *, image_size, action_dim, channel_order, mirror, skip_bad,
             counter.record(err, reason="unreadable_or_invalid_episode")
             continue
         key = os.path.basename(path)
-        yield key, episode_to_rlds(ep)
+        yield key, episode_to_rlds(ep, resize_mode=resize_mode)
         if mirror:
-            yield key + "#mirror", episode_to_rlds(ep, mirrored=True)
+            yield key + "#mirror", episode_to_rlds(ep, mirrored=True, resize_mode=resize_mode)
 
 
 def _prescan(paths, *, action_dim, channel_order, min_length, skip_bad, counter) -> list[str]:
@@ -158,6 +168,7 @@ def convert(
     out: str,
     *,
     image_size: int = 224,
+    resize_mode: str = "resize",
     action_dim: int = 2,
     val_fraction: float = 0.1,
     mirror: bool = False,
@@ -171,8 +182,11 @@ def convert(
     """Convert a folder of episodes; returns (builder dir, counter of skipped episodes).
 
     `mirror=True` adds a mirrored copy of every *train* episode (never of val,
-    so validation stays the robot's real distribution).
+    so validation stays the robot's real distribution). Frames are resized with
+    vla_runtime.policy_io (`resize_mode`), which each episode records; training must use the same mode.
     """
+    if resize_mode not in RESIZE_MODES:
+        raise DataError(f"resize_mode={resize_mode!r}: choose one of {', '.join(RESIZE_MODES)}")
     import tensorflow_datasets as tfds
 
     all_paths = me.list_episodes(src)
@@ -194,6 +208,7 @@ def convert(
     shutil.rmtree(tmp_root, ignore_errors=True)
     common = dict(
         image_size=image_size,
+        resize_mode=resize_mode,
         action_dim=action_dim,
         channel_order=channel_order,
         skip_bad=skip_bad_episodes,
@@ -213,7 +228,7 @@ def convert(
             file_format="tfrecord",
             disable_shuffling=True,
             description=f"Mobile-robot episodes converted from {os.path.abspath(src)} "
-            f"(image {image_size}px RGB, {action_dim}-D actions, val_fraction={val_fraction}, "
+            f"(image {image_size}px RGB ({resize_mode}), {action_dim}-D actions, val_fraction={val_fraction}, "
             f"mirror={mirror}).",
         )
         add_array_record(str(builder.data_dir))

@@ -1,8 +1,10 @@
-"""Frame-level transforms: decode, resize (optionally padded), train-only augmentation, uint8 out.
+"""Frame-level transforms: decode, resize, train-only augmentation, uint8 out.
 
 Two runtimes, same semantics: TensorFlow ops for the RLDS `tf.data` graph, and
-numpy/PIL for grain workers (no TensorFlow session per worker). Images stay
-uint8 end to end; normalisation to the backbone's mean/std happens on device.
+numpy/PIL for grain workers (no TensorFlow session per worker). Resizing is policy
+I/O: grain workers call `vla_runtime.policy_io.resize_frame` itself, the tf.data
+graph the equivalent `decode_and_resize_tf`. Images stay uint8 end to end;
+normalisation to the backbone's mean/std happens on device.
 
 Augmentation (train only): random resized crop (area `crop_scale`, aspect
 `crop_ratio`, back to the output size), then brightness, contrast, saturation and
@@ -15,7 +17,9 @@ import dataclasses
 import io
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from vla_runtime.policy_io import RESIZE_MODES, check_choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,18 +38,43 @@ class AugmentConfig:
 
 
 # ---------------------------------------------------------------- TensorFlow (RLDS graph)
-def decode_and_resize_tf(image, size: int, pad: bool = False):
-    """Encoded bytes or uint8 [H, W, 3] -> uint8 [size, size, 3]; `pad` keeps the aspect ratio."""
+def decode_and_resize_tf(image, size: int, mode: str = "resize"):
+    """Encoded bytes or uint8 [H, W, 3] -> uint8 [size, size, 3], as vla_runtime.policy_io.resize_frame does.
+
+    The crop / pad boxes follow policy_io.fit_geometry's integer formulas (float64 products, round half
+    up), and the resize is tf.image.resize's antialiased bilinear, the same triangle filter as
+    policy_io's numpy one: tests/test_policy_io.py measures the two within one uint8 level (a rounding
+    tie resolved differently after float32 vs float64 sums), so the tf.data path keeps a graph op.
+    """
     import tensorflow as tf
 
+    check_choice("resize_mode", mode, RESIZE_MODES, "data config")
     if image.dtype == tf.string:
         image = tf.io.decode_image(image, channels=3, expand_animations=False)
-    image = tf.cast(image, tf.float32)
-    if pad:
-        image = tf.image.resize_with_pad(image, size, size)
+    shape = tf.shape(image)
+    h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
+    out = tf.constant(float(size), tf.float64)
+
+    def half_up(x):
+        return tf.cast(tf.floor(x + 0.5), tf.int32)
+
+    if mode == "center_crop":
+        scale = tf.maximum(out / h, out / w)
+        ch, cw = tf.minimum(shape[0], half_up(out / scale)), tf.minimum(shape[1], half_up(out / scale))
+        top, left = (shape[0] - ch) // 2, (shape[1] - cw) // 2
+        image = image[top : top + ch, left : left + cw]
+    x = tf.cast(image, tf.float32)
+    if mode == "pad":
+        scale = tf.minimum(out / h, out / w)
+        nh = tf.clip_by_value(half_up(h * scale), 1, size)
+        nw = tf.clip_by_value(half_up(w * scale), 1, size)
+        x = tf.image.resize(x, tf.stack([nh, nw]), method="bilinear", antialias=True)
+        top, left = (size - nh) // 2, (size - nw) // 2
+        x = tf.pad(x, [[top, size - nh - top], [left, size - nw - left], [0, 0]])
+        x = tf.reshape(x, [size, size, 3])
     else:
-        image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
 
 
 def augment_tf(image, seed, cfg: AugmentConfig = AugmentConfig()):
@@ -85,15 +114,6 @@ def decode_np(data) -> np.ndarray:
         return data
     with Image.open(io.BytesIO(bytes(data))) as img:
         return np.asarray(img.convert("RGB"))
-
-
-def resize_np(image: np.ndarray, size: int, pad: bool = False) -> np.ndarray:
-    if image.shape[:2] == (size, size):
-        return image
-    img = Image.fromarray(image)
-    if pad:
-        return np.asarray(ImageOps.pad(img, (size, size), Image.BILINEAR, color=(0, 0, 0)))
-    return np.asarray(img.resize((size, size), Image.BILINEAR))
 
 
 def augment_np(frames: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:

@@ -30,6 +30,7 @@ from data_pipelines import traj_transforms as tt
 from data_pipelines.batch import host_batch_size
 from data_pipelines.errors import BadDataCounter, DataError
 from data_pipelines.tokenize import InstructionTokenizer
+from vla_runtime.policy_io import resize_frame
 
 log = logging.getLogger("data_pipelines")
 # The registry's mobile specs by the action dims a converted dataset stores.
@@ -64,7 +65,8 @@ class WindowTransform:
     def __init__(self, builder_dir, split, index, cfg, stats, train: bool):
         self.builder_dir, self.split, self.index = builder_dir, split, index
         self.window, self.chunk = int(cfg["window_size"]), int(cfg["action_chunk"])
-        self.action_dim, self.size, self.pad = int(cfg["action_dim"]), int(cfg["image_size"]), bool(cfg["resize_pad"])
+        self.action_dim, self.size = int(cfg["action_dim"]), int(cfg["image_size"])
+        self.resize_mode = cfg["resize_mode"]
         self.mode, self.stats = cfg["normalization"], stats
         self.augment = ft.AugmentConfig.from_dict(cfg["augment_kwargs"]) if (train and cfg["augment"]) else None
         self.mirror = bool(train and cfg["mirror_augment"])
@@ -95,7 +97,8 @@ class WindowTransform:
         actions, images, text = self._episode(int(ep_idx))
         n = len(actions)
         obs_idx, image_mask, act_idx, action_mask = tt.window_indices_np(n, int(t), self.window, self.chunk)
-        frames = np.stack([ft.resize_np(ft.decode_np(images[j]), self.size, self.pad) for j in obs_idx])
+        size = (self.size, self.size)
+        frames = np.stack([resize_frame(ft.decode_np(images[j]), size, self.resize_mode) for j in obs_idx])
         chunk = actions[act_idx]  # [T, C, a]
         if self.augment is not None:
             frames = ft.augment_np(frames, rng, self.augment)
@@ -135,6 +138,15 @@ class MobileGrainLoader:
             )
         self.split = cfg.get("split") or (self.spec.train_split if train else self.spec.val_split)
         src = _source(self.builder_dir, self.split)
+        if len(src):
+            metadata = src[0]["episode_metadata"]
+            stored = metadata["resize_mode"].decode() if "resize_mode" in metadata else "resize"  # older datasets
+            if stored != cfg["resize_mode"]:
+                raise DataError(
+                    f"{self.builder_dir}: convert-episodes resized these frames with resize_mode={stored!r} but the "
+                    f"data config says {cfg['resize_mode']!r}; set data.config.resize_mode={stored!r} or convert "
+                    f"again with --resize-mode {cfg['resize_mode']}"
+                )
         self.index, lengths = self._frame_index(src, int(cfg["min_episode_length"]))
         if self.spec.action_dim > int(cfg["action_dim"]):
             raise DataError(

@@ -31,7 +31,10 @@ every field but the shapes in `config.data.config` (vla_jax.train.defaults.base_
     action_chunk        C, future actions per history frame (any C, also C > T; default 1)
     action_dim          A, actions are zero-padded to this many dims (>= every dataset's dims; default 7)
     image_size          output H = W (default 224)
-    resize_pad          keep aspect ratio with black padding instead of stretching (default False)
+    resize_mode         frame -> image_size x image_size (vla_runtime.policy_io): "resize" stretches (default),
+                        "pad" keeps the aspect ratio with black bars, "center_crop" keeps it by cropping; the
+                        export carries it to the robot. A converted dataset was resized by convert-episodes
+                        and must have been converted with the same mode
     instruction_length  L, instruction tokens incl. BOS/EOS (default 32)
     normalization       "bounds_q99" (default) | "bounds" | "normal" | "none"
     stats_cache_dir     where statistics JSON files are cached (default ~/.cache/vla_jax/stats)
@@ -61,6 +64,7 @@ from data_pipelines.batch import Loader
 from data_pipelines.errors import DataError
 from data_pipelines.grain_loader import MobileGrainLoader
 from data_pipelines.rlds_loader import RLDSLoader
+from vla_runtime.policy_io import RESIZE_MODES
 
 DEFAULTS: dict[str, Any] = {
     "kind": "rlds_mixture",
@@ -72,7 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "action_chunk": 1,
     "action_dim": 7,
     "image_size": 224,
-    "resize_pad": False,
+    "resize_mode": "resize",
     "instruction_length": 32,
     "normalization": "bounds_q99",
     "stats_cache_dir": None,
@@ -129,6 +133,8 @@ def resolve_config(data_config) -> dict:
         raise DataError("data config data_dir is empty; set it to the folder holding the tfds datasets")
     if out["mixture"] is None and out["kind"] == "rlds_mixture":
         raise DataError("data config mixture is empty; set a mixture name such as 'oxe_magic_soup' or 'bridge'")
+    if out["resize_mode"] not in RESIZE_MODES:
+        raise DataError(f"data config resize_mode={out['resize_mode']!r}: choose one of {', '.join(RESIZE_MODES)}")
     for key in SHAPE_KEYS:
         if int(out[key]) < 1:
             raise DataError(f"data config {key}={out[key]}: must be >= 1")

@@ -111,12 +111,12 @@ def frame_dataset(
     return ds.repeat() if train else ds
 
 
-def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentConfig | None, seed_pair):
+def decode_window(sample, image_size: int, resize_mode: str, augment_cfg: ft.AugmentConfig | None, seed_pair):
     """Decode/resize the T frames of a sample; zero the frames before the episode start."""
     import tensorflow as tf
 
     images = tf.map_fn(
-        lambda im: ft.decode_and_resize_tf(im, image_size, pad),
+        lambda im: ft.decode_and_resize_tf(im, image_size, resize_mode),
         sample["image"],
         fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
     )
@@ -178,11 +178,11 @@ def make_mixture_dataset(
     if train and cfg["shuffle_buffer"]:
         ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=seed)
     aug = ft.AugmentConfig.from_dict(cfg.get("augment_kwargs")) if (train and cfg["augment"]) else None
-    size, pad = int(cfg["image_size"]), bool(cfg["resize_pad"])
+    size, resize_mode = int(cfg["image_size"]), cfg["resize_mode"]
     # Per-sample stateless seeds: augmentation is a pure function of (seed, sample position).
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
     ds = ds.map(
-        lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
+        lambda s, i: decode_window(s, size, resize_mode, aug, tf.stack([tf.cast(seed, tf.int64), i])),
         num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE,
         deterministic=True,
     )

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import h5py
 import numpy as np
-from PIL import Image
 
 from data_pipelines.errors import DataError
+from vla_runtime.policy_io import resize_frame
 
 EVENT_TYPES = ("episode_start", "start_action", "stop_action")
 # Lateral (linear_y) and angular (angular_z) velocities change sign under a left-right mirror.
@@ -147,12 +147,14 @@ def read_episode(
     action_dim: int = 3,
     min_length: int = 2,
     image_size: int | None = None,
+    resize_mode: str = "resize",
     load_images: bool = True,
 ) -> MobileEpisode:
     """Read and validate one episode file; raise `DataError` naming file, episode and key.
 
-    image_size: if given, frames are resized (square, bilinear via PIL) while
-    reading, so a 500-episode folder never sits in RAM at 720x1280.
+    image_size: if given, frames are resized to image_size x image_size while reading (policy I/O:
+    vla_runtime.policy_io.resize_frame with `resize_mode`, exactly what the robot will do), so a
+    500-episode folder never sits in RAM at 720x1280.
     load_images=False validates everything but the pixels (fast pre-scan); the
     returned `images` is then an empty [T, 0, 0, 3] placeholder.
     """
@@ -182,7 +184,7 @@ def read_episode(
             if images_ds.dtype != np.uint8:
                 raise DataError(f"{where}: key `images` has dtype {images_ds.dtype}; expected uint8")
             images = (
-                _read_images(images_ds, image_size)
+                _read_images(images_ds, image_size, resize_mode)
                 if load_images
                 else np.zeros((images_ds.shape[0], 0, 0, 3), np.uint8)
             )
@@ -258,10 +260,10 @@ def read_episode(
     )
 
 
-def _read_images(ds, image_size: int | None) -> np.ndarray:
+def _read_images(ds, image_size: int | None, resize_mode: str) -> np.ndarray:
     if image_size is None:
         return np.asarray(ds[()])
     out = np.empty((ds.shape[0], image_size, image_size, 3), np.uint8)
     for t in range(ds.shape[0]):  # frame by frame: peak RAM is one full-resolution frame
-        out[t] = np.asarray(Image.fromarray(ds[t]).resize((image_size, image_size), Image.BILINEAR))
+        out[t] = resize_frame(np.asarray(ds[t]), (image_size, image_size), resize_mode)
     return out

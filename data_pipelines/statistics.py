@@ -21,11 +21,11 @@ import os
 import numpy as np
 
 from data_pipelines.errors import DataError
+from vla_runtime import policy_io
 
 log = logging.getLogger("data_pipelines")
-MODES = ("bounds", "bounds_q99", "normal", "none")
-STAT_KEYS = ("mean", "std", "min", "max", "q01", "q99")
-_EPS = 1e-8
+MODES = policy_io.NORMALIZATION_MODES
+STAT_KEYS = policy_io.ActionStatistics.STAT_KEYS
 
 
 def compute_statistics(actions: np.ndarray, mask=None, num_trajectories: int | None = None) -> dict:
@@ -85,34 +85,28 @@ def load_or_compute(name: str, identity: dict, compute_fn, cache_dir: str | None
     return stats
 
 
-def _arrays(stats: dict, xp, dtype):
+def _arrays(stats: dict, xp, dtype) -> dict:
     a = stats["action"] if "action" in stats else stats
-    return {k: xp.asarray(np.asarray(a[k], np.float32), dtype=dtype) for k in STAT_KEYS}, np.asarray(a["mask"], bool)
+    arrays = {k: xp.asarray(np.asarray(a[k], np.float32), dtype=dtype) for k in STAT_KEYS}
+    return {**arrays, "mask": np.asarray(a["mask"], bool)}
 
 
 def normalize(action, stats: dict, mode: str, xp=np):
-    """Normalise the last axis of `action` (numpy or `tf.experimental.numpy` via `xp`)."""
+    """Normalise the last axis of `action` (numpy or `tf.experimental.numpy` via `xp`), in its dtype.
+
+    The formula is vla_runtime.policy_io.normalize_actions, the one the robot runtime inverts.
+    """
     if mode not in MODES:
         raise DataError(f"normalization mode {mode!r}: choose one of {MODES}")
     if mode == "none":
         return action
-    s, mask = _arrays(stats, xp, action.dtype)
-    if mode == "normal":
-        out = (action - s["mean"]) / (s["std"] + _EPS)
-    else:
-        lo, hi = (s["min"], s["max"]) if mode == "bounds" else (s["q01"], s["q99"])
-        out = xp.clip(2.0 * (action - lo) / xp.maximum(hi - lo, _EPS) - 1.0, -1.0, 1.0)
-    return xp.where(xp.asarray(mask), out, action)
+    return policy_io.normalize_actions(action, _arrays(stats, xp, action.dtype), mode, xp)
 
 
 def denormalize(action, stats: dict, mode: str, xp=np):
-    """Inverse of `normalize` (exact inside the clip range); used by evaluation and export."""
+    """Inverse of `normalize` inside the training range, clipped to it (policy_io.denormalize_actions)."""
+    if mode not in MODES:
+        raise DataError(f"normalization mode {mode!r}: choose one of {MODES}")
     if mode == "none":
         return action
-    s, mask = _arrays(stats, xp, action.dtype)
-    if mode == "normal":
-        out = action * (s["std"] + _EPS) + s["mean"]
-    else:
-        lo, hi = (s["min"], s["max"]) if mode == "bounds" else (s["q01"], s["q99"])
-        out = (action + 1.0) / 2.0 * xp.maximum(hi - lo, _EPS) + lo
-    return xp.where(xp.asarray(mask), out, action)
+    return policy_io.denormalize_actions(action, _arrays(stats, xp, action.dtype), mode, xp)

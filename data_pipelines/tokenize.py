@@ -14,6 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from data_pipelines.errors import DataError
+from vla_runtime.policy_io import TokenLayout, layout_tokens
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -63,29 +64,27 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 512, m
 
 
 class InstructionTokenizer:
-    """Pads/truncates instructions to `instruction_length` tokens; caches ids (a dataset has few distinct texts)."""
+    """Instructions -> (tokens, mask) of `instruction_length`: the backbone's tokenizer truncates, policy_io's
+    TokenLayout pads (as the robot runtime does); ids are cached (a dataset has few distinct texts)."""
 
     def __init__(self, tokenizer, instruction_length: int):
         self.tokenizer = tokenizer
         self.instruction_length = int(instruction_length)
-        self._cache: dict[str, np.ndarray] = {}
+        self.layout = TokenLayout(instruction_length=self.instruction_length, pad_id=int(tokenizer.pad_token_id))
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def ids(self, text: str) -> np.ndarray:
+    def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         if text not in self._cache:
             ids = self.tokenizer(text, truncation=True, max_length=self.instruction_length)["input_ids"]
-            self._cache[text] = np.asarray(ids, np.int32)
+            self._cache[text] = layout_tokens(ids, self.layout)
         return self._cache[text]
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """-> tokens int32 [b, L] (right-padded with pad id), token_mask bool [b, L]."""
-        pad = self.tokenizer.pad_token_id
-        tokens = np.full((len(texts), self.instruction_length), pad, np.int32)
-        mask = np.zeros((len(texts), self.instruction_length), bool)
-        for i, text in enumerate(texts):
-            ids = self.ids(text.decode() if isinstance(text, bytes) else str(text))
-            tokens[i, : len(ids)] = ids
-            mask[i, : len(ids)] = True
-        return tokens, mask
+        rows = [self.encode(text.decode() if isinstance(text, bytes) else str(text)) for text in texts]
+        if not rows:
+            return np.zeros((0, self.instruction_length), np.int32), np.zeros((0, self.instruction_length), bool)
+        return np.stack([r[0] for r in rows]).astype(np.int32), np.stack([r[1] for r in rows])
 
 
 class ByteTokenizer:

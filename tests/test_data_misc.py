@@ -10,6 +10,7 @@ from jax.sharding import Mesh
 from data_pipelines import frame_transforms as ft
 from data_pipelines import testing as dt
 from data_pipelines.device import to_global_batch
+from vla_runtime.policy_io import resize_frame
 
 
 def test_train_tokenizer_round_trips_through_auto_tokenizer(tmp_path):
@@ -51,11 +52,11 @@ def test_resize_with_and_without_padding():
     img = np.full((20, 40, 3), 200, np.uint8)
     png = tf.io.encode_png(img)
     stretched = ft.decode_and_resize_tf(png, 16).numpy()
-    padded = ft.decode_and_resize_tf(png, 16, pad=True).numpy()
+    padded = ft.decode_and_resize_tf(png, 16, "pad").numpy()
     assert stretched.shape == padded.shape == (16, 16, 3) and stretched.dtype == np.uint8
     assert np.all(stretched == 200)
     assert np.all(padded[0] == 0) and np.all(padded[8] == 200)  # black bars above/below keep the aspect ratio
-    assert np.all(ft.resize_np(img, 16, pad=True)[0] == 0) and ft.resize_np(img, 16).shape == (16, 16, 3)
+    assert np.all(resize_frame(img, (16, 16), "pad")[0] == 0) and resize_frame(img, (16, 16)).shape == (16, 16, 3)
 
 
 def test_to_global_batch_on_8_devices():

@@ -133,11 +133,17 @@ def test_group_override_sets_fields_and_keeps_the_others():
 def test_old_workdir_config_keys_are_upgraded_on_read(tmp_path):
     old = json.loads(base_config().to_json())
     old["model"] = {"window_size": 2, "fwd_pred_next_n": 4, "action_dim": 2}
-    old["data"]["config"] = {"kind": "mobile_grain", "window_size": 2, "action_chunk": 4, "max_text_len": 16}
+    old["data"]["config"] = {
+        "kind": "mobile_grain",
+        "window_size": 2,
+        "action_chunk": 4,
+        "max_text_len": 16,
+        "resize_pad": True,
+    }
     (tmp_path / "config.json").write_text(json.dumps(old))
     config = checkpoint.read_config(tmp_path)
     assert config.model.action_chunk == 4 and "fwd_pred_next_n" not in config.model
-    assert set(config.data.config.keys()) == {"kind"}
+    assert set(config.data.config.keys()) == {"kind", "resize_mode"} and config.data.config.resize_mode == "pad"
 
 
 def test_convert_episodes_name_reaches_the_grain_loader(tmp_path, capsys):

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vla_jax.errors import VLAJaxError
+from vla_runtime.policy_io import gripper_to_signed, signed_to_gripper
 
 DEFAULT_NUM_BINS = 256
 
@@ -122,15 +123,6 @@ def token_ids_to_bins(token_ids, vocab_size: int, num_bins: int = DEFAULT_NUM_BI
             )
         return bins.astype(np.int32)
     return jnp.clip(bins, 0, num_bins - 1).astype(jnp.int32)
-
-
-def gripper_to_signed(g):
-    """Gripper opening in [0, 1] -> [-1, 1] (so it shares the arm's bins)."""
-    return 2.0 * g - 1.0
-
-
-def signed_to_gripper(s):
-    return (s + 1.0) / 2.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ import sys
 
 from data_pipelines.errors import DataError
 from vla_jax.errors import VLAJaxError
+from vla_runtime.errors import InputError, RuntimeConfigError
 
 # name -> one-line help (the module is vla_jax.commands.<name with _ for ->)
 SUBCOMMANDS: dict[str, str] = {
@@ -35,7 +36,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval-offline": "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match).",
     "demo": "The main job end to end: collect, convert, post-train, export, drive.",
 }
-USER_ERRORS = (VLAJaxError, DataError)
+USER_ERRORS = (VLAJaxError, DataError, RuntimeConfigError, InputError)
 
 
 def command_module(name: str) -> str:

@@ -68,10 +68,7 @@ from vla_jax import heads as heads_lib
 from vla_jax.errors import VLAJaxError
 from vla_jax.losses import vla_loss  # noqa: F401  (the Policy seam: vla_jax.vla.vla_loss)
 from vla_jax.models.kosmos2 import Kosmos2Backbone, Kosmos2Config, Kosmos2TextConfig, Kosmos2VisionConfig
-
-# CLIP image statistics (Kosmos-2's processor); exported with the model.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from vla_runtime.policy_io import CLIP_MEAN, CLIP_STD, Preprocessing, scale_pixels  # CLIP: Kosmos-2's processor
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 HEADS_FOR_STRUCTURE = {
@@ -170,10 +167,22 @@ class VLAConfig:
         return cls(**d)
 
 
+def image_preprocessing(config: VLAConfig, resize_mode: str = "resize", input_channel_order: str = "RGB"):
+    """The policy_io.Preprocessing of this model: its image size and the mean/std `normalize_images` uses."""
+    size = config.backbone.vision.image_size
+    return Preprocessing(
+        image_size=(size, size),
+        resize_mode=resize_mode,
+        mean=CLIP_MEAN,
+        std=CLIP_STD,
+        input_channel_order=input_channel_order,
+    )
+
+
 def normalize_images(images: jax.Array) -> jax.Array:
     """uint8 [..., H, W, 3] -> CLIP-normalised float32 (done on device: images travel as uint8)."""
-    x = images.astype(jnp.float32) / 255.0
-    return (x - jnp.asarray(CLIP_MEAN, jnp.float32)) / jnp.asarray(CLIP_STD, jnp.float32)
+    x = images.astype(jnp.float32)
+    return scale_pixels(x, jnp.asarray(CLIP_MEAN, jnp.float32), jnp.asarray(CLIP_STD, jnp.float32))
 
 
 def pack(embeds: jax.Array, valid: jax.Array):

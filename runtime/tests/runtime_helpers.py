@@ -15,6 +15,7 @@ import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from vla_runtime.bundle import write_export
+from vla_runtime.policy_io import Preprocessing
 from vla_runtime.structures import PolicyModel
 
 SENTENCES = [
@@ -113,7 +114,7 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **pol
         backbone_config=backbone,
         tokenizer_json=tiny_tokenizer().to_str(),
         tokenizer_config={"instruction_length": 12, "pad_id": 1, "add_special_tokens": True},
-        preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
+        preprocessing=Preprocessing(image_size=(16, 16)).to_dict(),
         statistics=statistics(policy["action_dim"]),
         model_card="# tiny test export\n",
         dtype=dtype,
@@ -174,7 +175,7 @@ def write_small_export(out_dir: str, structure: str = "policy_head", head: str =
         backbone_config=SMALL["backbone"],
         tokenizer_json=tiny_tokenizer().to_str(),
         tokenizer_config={"instruction_length": 16, "pad_id": 1, "add_special_tokens": True},
-        preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
+        preprocessing=Preprocessing(image_size=(112, 112)).to_dict(),
         statistics=statistics(2),
         model_card="# small random export (benchmarks)\n",
     )

@@ -6,9 +6,8 @@ from runtime_helpers import SENTENCES, statistics, tiny_tokenizer
 
 from vla_runtime import wire
 from vla_runtime.errors import InputError, RuntimeConfigError
-from vla_runtime.normalization import ActionStatistics
-from vla_runtime.preprocess import Preprocessing, check_frame, to_uint8_model_frame
-from vla_runtime.tokenizer import InstructionTokenizer, TokenizerSpec
+from vla_runtime.policy_io import ActionStatistics, Preprocessing, TokenLayout, check_frame, to_model_frame
+from vla_runtime.tokenizer import InstructionTokenizer
 
 
 def test_tokenizer_matches_training_autotokenizer(tmp_path):
@@ -20,7 +19,7 @@ def test_tokenizer_matches_training_autotokenizer(tmp_path):
     fast.save_pretrained(tmp_path / "tok")
     auto = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
     ours = InstructionTokenizer(
-        str(tmp_path / "tok" / "tokenizer.json"), TokenizerSpec(instruction_length=9, pad_id=auto.pad_token_id)
+        str(tmp_path / "tok" / "tokenizer.json"), TokenLayout(instruction_length=9, pad_id=auto.pad_token_id)
     )
     texts = SENTENCES + ["left", "a completely unseen instruction with zebra words"]
     for text in texts:
@@ -68,7 +67,7 @@ def test_frame_checks_and_resize():
         check_frame(np.zeros((2, 8, 8, 3), np.uint8))
     frame = np.zeros((72, 128, 3), np.uint8)
     frame[..., 0] = 200  # blue in BGR
-    out = to_uint8_model_frame(frame, p)
+    out = to_model_frame(frame, p)
     assert out.shape == (16, 16, 3) and out.dtype == np.uint8
     assert out[..., 2].min() == 200 and out[..., 0].max() == 0  # BGR -> RGB
 

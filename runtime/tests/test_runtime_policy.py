@@ -10,6 +10,7 @@ import torch
 from runtime_helpers import write_tiny_export
 
 from vla_runtime import InputError, Policy, RuntimeConfigError
+from vla_runtime.policy_io import Preprocessing
 
 CASES = [
     ("policy_head", "lstm"),
@@ -126,7 +127,7 @@ def test_normalise_run_denormalise_round_trip(tmp_path, mode):
     from runtime_helpers import statistics, tiny_backbone_config, tiny_policy_config, tiny_tokenizer
 
     from vla_runtime.bundle import write_export
-    from vla_runtime.normalization import ActionStatistics
+    from vla_runtime.policy_io import ActionStatistics
     from vla_runtime.structures import PolicyModel
 
     stats_d = statistics(3, mode)
@@ -149,7 +150,7 @@ def test_normalise_run_denormalise_round_trip(tmp_path, mode):
         backbone_config=backbone,
         tokenizer_json=tiny_tokenizer().to_str(),
         tokenizer_config={"instruction_length": 8, "pad_id": 1},
-        preprocessing={"image_size": [16, 16]},
+        preprocessing=Preprocessing(image_size=(16, 16)).to_dict(),
         statistics=stats_d,
         model_card="x",
     )

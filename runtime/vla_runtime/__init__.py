@@ -2,10 +2,19 @@
 
 Depends on torch, numpy, safetensors and tokenizers only (msgpack and websockets
 for the optional server); never imports jax, flax, tensorflow or transformers.
+`vla_runtime.policy_io` (the policy I/O definitions training shares) imports
+numpy only, so `Policy` (torch) is loaded on first use.
 """
 
 from .errors import InputError, RuntimeConfigError
-from .policy import Policy
 
 __all__ = ["Policy", "InputError", "RuntimeConfigError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "Policy":
+        from .policy import Policy
+
+        return Policy
+    raise AttributeError(f"module 'vla_runtime' has no attribute {name!r}")

@@ -27,10 +27,9 @@ import torch
 
 from . import bundle
 from .errors import InputError, RuntimeConfigError
-from .normalization import ActionStatistics
-from .preprocess import Preprocessing, normalize_uint8, to_uint8_model_frame
+from .policy_io import ActionStatistics, Preprocessing, TokenLayout, history_mask, scale_pixels, to_model_frame
 from .structures import PolicyModel
-from .tokenizer import InstructionTokenizer, TokenizerSpec
+from .tokenizer import InstructionTokenizer
 
 MODES = ("receding", "ensemble")
 
@@ -44,6 +43,13 @@ def _resolve_dtype(stored: str, device: str, dtype: str | None) -> torch.dtype:
         return bundle.DTYPES[stored]
     # int8 weights are dequantised at load: half precision on a GPU, float32 on a CPU (no fast fp16 there).
     return torch.float16 if str(device).startswith("cuda") else torch.float32
+
+
+def model_pixels(frames: torch.Tensor, pre: Preprocessing, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> the backbone's input [..., 3, H, W] (policy_io.scale_pixels, channels first)."""
+    mean = torch.tensor(pre.mean, dtype=torch.float32, device=frames.device)
+    std = torch.tensor(pre.std, dtype=torch.float32, device=frames.device)
+    return scale_pixels(frames.float(), mean, std).movedim(-1, -3).to(dtype)
 
 
 class Policy:
@@ -109,7 +115,7 @@ class Policy:
         del state
         model = model.materialize(device).eval()
         tokenizer = InstructionTokenizer(
-            os.path.join(export_dir, "tokenizer.json"), TokenizerSpec.from_dict(config.get("tokenizer", {}))
+            os.path.join(export_dir, "tokenizer.json"), TokenLayout.from_dict(config.get("tokenizer", {}))
         )
         pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))
         stats = ActionStatistics.from_dict(bundle.read_json(export_dir, "statistics.json"))
@@ -165,20 +171,19 @@ class Policy:
         """One control step in model units: [C, A] (float64), gripper as a probability."""
         if self.instruction is None:
             raise InputError("call policy.reset(instruction) before policy.step(image)")
-        frame = torch.from_numpy(to_uint8_model_frame(image, self.preprocessing)).to(self.device)
+        frame = torch.from_numpy(to_model_frame(image, self.preprocessing)).to(self.device)
         self._frames.append(frame)
         self.steps += 1
         dtype = next(self.model.parameters()).dtype
         if self.incremental:
-            pixels = normalize_uint8(frame[None], self.preprocessing, dtype)
+            pixels = model_pixels(frame[None], self.preprocessing, dtype)
             self._state, out = self.model.step(self._state, pixels, self._tokens, self._token_mask)
         else:
-            t = len(self._frames)
+            # policy_io's history rule on the device: zero frames (masked out) before the episode start.
+            valid = torch.from_numpy(history_mask(len(self._frames), self.window)).to(self.device)
             frames = torch.stack(list(self._frames))  # [t, H, W, 3]
-            if t < self.window:  # history before the episode start: zero frames, masked out
-                frames = torch.cat([frames.new_zeros((self.window - t, *frames.shape[1:])), frames])
-            valid = torch.arange(self.window, device=self.device) >= self.window - t
-            pixels = normalize_uint8(frames, self.preprocessing, dtype)[None]
+            frames = torch.cat([frames.new_zeros((self.window - len(frames), *frames.shape[1:])), frames])
+            pixels = model_pixels(frames, self.preprocessing, dtype)[None]
             out = self.model.full(pixels, valid[None], self._tokens, self._token_mask)[:, -1]
         return out[0].double().cpu().numpy()
 

@@ -36,6 +36,7 @@ from torch import nn
 
 from .heads import LSTMHead, build_head
 from .kosmos2 import BackboneConfig, Kosmos2Backbone, KVCache
+from .policy_io import signed_to_gripper
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 
@@ -55,7 +56,7 @@ def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool)
         y = torch.sign(y) * torch.expm1(y.abs() * torch.log1p(torch.tensor(float(mu), dtype=torch.float64))) / mu
     y = y.float()
     if has_gripper:
-        y = torch.cat([y[..., :-1], (y[..., -1:] + 1.0) / 2.0], dim=-1)
+        y = torch.cat([y[..., :-1], signed_to_gripper(y[..., -1:])], dim=-1)
     return y
 
 

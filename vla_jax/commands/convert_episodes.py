@@ -6,12 +6,20 @@ import argparse
 import json
 
 from data_pipelines.convert_episodes import convert
+from vla_runtime.policy_io import RESIZE_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", required=True, help="folder of episode_*.h5 files (the collector's output)")
     parser.add_argument("--out", required=True, help="output data dir; the dataset goes to OUT/<name>/1.0.0")
     parser.add_argument("--image-size", type=int, default=224, help="square frame size stored (default 224)")
+    parser.add_argument(
+        "--resize-mode",
+        default="resize",
+        choices=RESIZE_MODES,
+        help="how frames become square: resize (stretch, default), pad (black bars) or center_crop; "
+        "train with the same data.config.resize_mode",
+    )
     parser.add_argument(
         "--action-dim",
         "--action-dims",
@@ -55,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         args.src,
         args.out,
         image_size=args.image_size,
+        resize_mode=args.resize_mode,
         action_dim=args.action_dim,
         val_fraction=args.val_fraction,
         mirror=args.mirror,

@@ -1,33 +1,52 @@
-"""A training workdir as a closed-loop policy, run by JAX directly (`sim-eval --policy WORKDIR`).
+"""A training workdir as a closed-loop policy, run by JAX directly: the reference an export is compared with.
 
 Same contract as the torch runtime's `vla_runtime.Policy`: ``reset(instruction)``,
-``step(frame) -> [C, A]`` in robot units. It rebuilds exactly what training fed
-the model: the history window padded at the episode start by repeating the
-first frame with ``image_mask`` false (data_pipelines.traj_transforms), the
-instruction tokenized with the workdir's tokenizer, and the predicted chunk of
-the newest history slot de-normalised with the statistics saved in the workdir.
-It re-runs the whole window every step (no incremental cache): it is the
-reference, not the fast path.
+``step(frame) -> [C, A]`` in robot units, and the same policy I/O, because both call
+`vla_runtime.policy_io`: the camera frame goes through the workdir's preprocessing
+(channel order, resize mode, image size), the history window is padded with zero
+frames masked out, the instruction is tokenized with the workdir's tokenizer in the
+export's token layout, and the newest history slot's chunk is de-normalised with the
+workdir's statistics under the one clipping rule. It re-runs the whole window every
+step (no incremental cache) in float32: it is the reference, not the fast path.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
-from PIL import Image
 
-from data_pipelines.statistics import denormalize
 from data_pipelines.tokenize import InstructionTokenizer, load_tokenizer
 from vla_jax.errors import VLAJaxError
 from vla_jax.train.checkpoint import load_for_inference
-from vla_jax.train.model import build_model
+from vla_jax.train.model import preprocessing, vla_config
+from vla_jax.train.step import FAST_COMPILE_OPTIONS
+from vla_jax.vla import VLAPolicy
+from vla_runtime.policy_io import ActionStatistics, pad_history, to_model_frame
+
+_COMPILED: dict[Any, Any] = {}
+
+
+def reference_actions(config, fast_compile: bool = False):
+    """Jitted float32 VLAPolicy(config) -> normalised actions [B, T, C, A], compiled once per config."""
+    f32 = config.replace(backbone=dataclasses.replace(config.backbone, dtype="float32"))
+    key = (f32, fast_compile)
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(
+            lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
+            compiler_options=FAST_COMPILE_OPTIONS if fast_compile else None,
+        )
+    return _COMPILED[key]
 
 
 class JaxWorkdirPolicy:
-    def __init__(self, config, params, statistics: dict):
+    def __init__(
+        self, config, params, statistics: dict, *, input_channel_order: str = "RGB", fast_compile: bool = False
+    ):
         if not config.data.get("tokenizer"):
             raise VLAJaxError(
                 "the workdir's config has no data.tokenizer folder; a JAX policy needs the tokenizer "
@@ -38,55 +57,41 @@ class JaxWorkdirPolicy:
                 f"the workdir's statistics.json holds {len(statistics)} datasets "
                 f"({', '.join(statistics)}); closed-loop evaluation needs the one mobile dataset"
             )
-        self.stats = next(iter(statistics.values()))
-        self.mode = self.stats.get("normalization", "bounds_q99")
-        self.config = config
-        self.window = int(config.model.window_size)
-        self.image_size = int(config.model.backbone.vision.image_size)
+        self.vla_config = vla_config(config)
+        self.statistics = ActionStatistics.from_dict(next(iter(statistics.values())), "the workdir's statistics")
+        self.preprocessing = preprocessing(config, input_channel_order)
+        self.window = self.vla_config.window_size
         self.tokenizer = InstructionTokenizer(
             load_tokenizer(str(config.data.tokenizer)), int(config.data.instruction_length)
         )
-        module = build_model(config).module
         self.params = jax.tree.map(jax.numpy.asarray, params)
-        self._apply = jax.jit(lambda p, batch: module.apply({"params": p}, batch, deterministic=True)["action"])
+        self._apply = reference_actions(self.vla_config, fast_compile)
         self.reset("")
 
     @classmethod
-    def load(cls, workdir: str | Path, step: int | None = None) -> JaxWorkdirPolicy:
+    def load(cls, workdir: str | Path, step: int | None = None, **kwargs) -> JaxWorkdirPolicy:
         config, params, statistics = load_for_inference(workdir, step)
-        return cls(config, params, statistics)
+        return cls(config, params, statistics, **kwargs)
 
     def reset(self, instruction: str) -> None:
         self.tokens, self.token_mask = self.tokenizer([instruction]) if instruction else (None, None)
         self.history: collections.deque = collections.deque(maxlen=self.window)
 
-    def _frame(self, image: np.ndarray) -> np.ndarray:
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise VLAJaxError(f"frame must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
-        if image.shape[:2] != (self.image_size, self.image_size):
-            image = np.asarray(Image.fromarray(image).resize((self.image_size, self.image_size), Image.BILINEAR))
-        return image
-
-    def step(self, image: np.ndarray) -> np.ndarray:
+    def predict_normalized(self, image: np.ndarray) -> np.ndarray:
+        """One control step in model units: [C, A] (float64)."""
         if self.tokens is None:
             raise VLAJaxError("call reset(instruction) with a non-empty instruction before step()")
-        self.history.append(self._frame(image))
-        frames = list(self.history)
-        valid = [False] * (self.window - len(frames)) + [True] * len(frames)
-        frames = [frames[0]] * (self.window - len(frames)) + frames
-        a = int(self.config.model.action_dim)
+        self.history.append(to_model_frame(image, self.preprocessing))
+        frames, image_mask = pad_history(self.history, self.window)
         batch = {
-            "image": np.stack(frames)[None],
-            "image_mask": np.asarray(valid)[None],
+            "image": frames[None],
+            "image_mask": image_mask[None],
             "tokens": self.tokens,
             "token_mask": self.token_mask,
-            "action": np.zeros((1, self.window, int(self.config.model.action_chunk), a), np.float32),
-            "action_mask": np.ones((1, self.window, int(self.config.model.action_chunk)), bool),
-            "action_dim_mask": np.ones((1, a), bool),
-            "dataset_id": np.zeros((1,), np.int32),
         }
-        chunk = np.asarray(self._apply(self.params, batch))[0, -1]  # newest history slot: [C, A]
-        if self.mode in ("bounds", "bounds_q99"):
-            chunk = np.clip(chunk, -1.0, 1.0)  # never command beyond the range seen in training
-        return np.asarray(denormalize(chunk.astype(np.float32), self.stats, self.mode), np.float32)
+        return np.asarray(self._apply(self.params, batch), np.float64)[0, -1]  # newest history slot: [C, A]
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        """Camera frame (uint8 H x W x 3, any size) -> action chunk [C, A] in robot units (float32)."""
+        chunk = self.predict_normalized(image)[:, : self.statistics.action_dim]
+        return self.statistics.denormalize(chunk).astype(np.float32)

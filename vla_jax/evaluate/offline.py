@@ -14,12 +14,13 @@ import numpy as np
 from tqdm import tqdm
 
 from data_pipelines.loader import make_loader
-from data_pipelines.statistics import denormalize
 from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
+from vla_jax.evaluate.jax_policy import reference_actions
 from vla_jax.evaluate.offline_metrics import offline_metrics
 from vla_jax.train.checkpoint import load_for_inference
-from vla_jax.train.model import build_model, loader_config
+from vla_jax.train.model import loader_config, vla_config
+from vla_runtime.policy_io import ActionStatistics
 
 
 def evaluate_offline(
@@ -33,8 +34,7 @@ def evaluate_offline(
         )
     if len(statistics) != 1:
         raise VLAJaxError(f"{workdir}/statistics.json holds {len(statistics)} datasets; eval-offline scores one")
-    stats = next(iter(statistics.values()))
-    mode = stats.get("normalization", "bounds_q99")
+    stats = ActionStatistics.from_dict(next(iter(statistics.values())), f"{workdir}/statistics.json")
     # Raw targets (no normalisation), the real frames (no augmentation, no mirroring).
     data_config = loader_config(
         config,
@@ -51,22 +51,20 @@ def evaluate_offline(
         seed=0,
         train=False,
     )
-    module = build_model(config).module
-    apply = jax.jit(lambda p, b: module.apply({"params": p}, b, deterministic=True)["action"])
+    # The JAX reference policy's forward pass: the model sees frames and instruction only (never the targets).
+    apply = reference_actions(vla_config(config))
     params = jax.tree.map(jax.numpy.asarray, params)
-    a = int(config.model.action_dim)
+    a = stats.action_dim
     preds, targets, masks = [], [], []
     for batch in tqdm(loader, desc="eval-offline", unit="batch"):
-        model_batch = {k: v for k, v in batch.items() if k != "instruction"}
-        n = len(model_batch["action"])
+        model_batch = {k: batch[k] for k in ("image", "image_mask", "tokens", "token_mask")}
+        n = len(batch["action"])
         if n < batch_size:  # pad the last batch so it reuses the compiled shape
             model_batch = {
                 k: np.concatenate([v, np.repeat(v[-1:], batch_size - n, axis=0)]) for k, v in model_batch.items()
             }
-        out = np.asarray(apply(params, model_batch))[:n, -1, 0, :a]
-        if mode in ("bounds", "bounds_q99"):
-            out = np.clip(out, -1.0, 1.0)
-        preds.append(denormalize(out.astype(np.float32), stats, mode))
+        out = np.asarray(apply(params, model_batch), np.float64)[:n, -1, 0, :a]
+        preds.append(stats.denormalize(out))  # policy_io: the robot's units and clipping rule
         targets.append(batch["action"][:, -1, 0, :a])
         masks.append(batch["action_mask"][:, -1, 0])
     if not preds:

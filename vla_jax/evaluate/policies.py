@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.evaluate.jax_policy import JaxWorkdirPolicy
+from vla_runtime.policy_io import Preprocessing
 
 EXPORT_FILES = ("config.json", "model.safetensors", "preprocessing.json")
 
@@ -24,8 +25,10 @@ def is_workdir(path: Path) -> bool:
 
 
 def _export_input_channel_order(path: Path) -> str:
-    pre = json.loads((path / "preprocessing.json").read_text())
-    return str(pre.get("input_channel_order", "RGB")).upper()
+    pre = Preprocessing.from_dict(
+        json.loads((path / "preprocessing.json").read_text()), str(path / "preprocessing.json")
+    )
+    return pre.input_channel_order
 
 
 def load_policy(

@@ -22,10 +22,11 @@ from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
 from vla_jax.export import mapping
 from vla_jax.train.checkpoint import load_for_inference
+from vla_jax.train.model import preprocessing
 from vla_jax.train.model import vla_config as make_vla_config
-from vla_jax.vla import CLIP_MEAN, CLIP_STD
+from vla_jax.vla import image_preprocessing
 from vla_runtime.bundle import EXPORT_DTYPES, write_export
-from vla_runtime.preprocess import Preprocessing
+from vla_runtime.policy_io import CHANNEL_ORDERS, RESIZE_MODES, ActionStatistics, TokenLayout
 
 # Written into the model card and config.json so a robot-side file says where it came from.
 EXPORTER = "vla-jax export"
@@ -171,6 +172,7 @@ def export_policy(
     *,
     instruction_length: int = 16,
     dataset: str | None = None,
+    resize_mode: str = "resize",
     input_channel_order: str = "RGB",
     source: str = "in-memory params",
     step: int | None = None,
@@ -178,22 +180,24 @@ def export_policy(
     """Writes the export folder; returns its config.json content.
 
     tokenizer: folder AutoTokenizer can load (tokenizer.json inside), or None for a synthetic-data model.
+    The folder's preprocessing, token layout and statistics are vla_runtime.policy_io objects written
+    as they are: the runtime reads back exactly the parameters training used.
     """
     if dtype not in EXPORT_DTYPES:
         raise VLAJaxError(f"export: --dtype {dtype!r} is unknown; use one of {', '.join(EXPORT_DTYPES)}")
-    if input_channel_order not in ("RGB", "BGR"):
+    if input_channel_order not in CHANNEL_ORDERS:
         raise VLAJaxError(f"export: --input-channel-order must be RGB or BGR, got {input_channel_order!r}")
-    stats = pick_statistics(statistics, dataset)
+    if resize_mode not in RESIZE_MODES:
+        raise VLAJaxError(f"export: resize_mode {resize_mode!r} is unknown; use one of {', '.join(RESIZE_MODES)}")
+    stats = ActionStatistics.from_dict(pick_statistics(statistics, dataset), "the workdir's statistics").to_dict()
     if len(stats["action"]["min"]) > vla_config.action_dim:
         raise VLAJaxError(
             f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
             f"dims but the model predicts {vla_config.action_dim}"
         )
     tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.text.vocab_size)
-    size = vla_config.backbone.vision.image_size
-    pre = Preprocessing(
-        image_size=(size, size), mean=tuple(CLIP_MEAN), std=tuple(CLIP_STD), input_channel_order=input_channel_order
-    )
+    pre = image_preprocessing(vla_config, resize_mode, input_channel_order)
+    layout = TokenLayout(instruction_length=int(instruction_length), pad_id=pad_id)
     state = policy_state_dict(vla_config, params)
     extra = {"exporter": EXPORTER, "source": source, "step": step}
     if os.path.exists(out_dir) and os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, "config.json")):
@@ -204,12 +208,7 @@ def export_policy(
         policy_config=runtime_policy_config(vla_config),
         backbone_config=vla_config.backbone.to_hf_dict(),
         tokenizer_json=tok_json,
-        tokenizer_config={
-            "instruction_length": int(instruction_length),
-            "pad_id": pad_id,
-            "add_special_tokens": True,
-            "padding_side": "right",
-        },
+        tokenizer_config=layout.to_dict(),
         preprocessing=pre.to_dict(),
         statistics=stats,
         model_card=model_card(vla_config, stats, dtype, source, extra),
@@ -245,6 +244,7 @@ def export_workdir(
         dtype,
         instruction_length=int(data.get("instruction_length", 16)),
         dataset=dataset,
+        resize_mode=preprocessing(config).resize_mode,
         input_channel_order=input_channel_order,
         source=os.path.abspath(workdir),
         step=step,

@@ -10,7 +10,6 @@ torch side runs at the export dtype, so the number is the export's own error.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -19,10 +18,9 @@ import jax
 import numpy as np
 import torch
 
-from vla_jax.train.step import FAST_COMPILE_OPTIONS
-from vla_jax.vla import VLAPolicy
+from vla_jax.evaluate.jax_policy import reference_actions
 from vla_runtime import Policy
-from vla_runtime.preprocess import normalize_uint8
+from vla_runtime.policy import model_pixels
 
 # Max abs difference of normalised actions (range [-1, 1]) accepted per export dtype. float32 is
 # the parity promise. The others are weight/activation rounding; measured on tiny random models:
@@ -30,19 +28,6 @@ from vla_runtime.preprocess import normalize_uint8
 # accumulate more rounding, hence the margin.
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2, "int8": 5e-2}
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the target"
-_COMPILED: dict[Any, Any] = {}
-
-
-def _jax_actions(vla_config, fast_compile: bool = False):
-    """Jitted float32 VLAPolicy -> actions, compiled once per config (verifying several dtypes reuses it)."""
-    f32 = vla_config.replace(backbone=dataclasses.replace(vla_config.backbone, dtype="float32"))
-    key = (f32, fast_compile)
-    if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(
-            lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
-            compiler_options=FAST_COMPILE_OPTIONS if fast_compile else None,
-        )
-    return _COMPILED[key]
 
 
 def verify_export(
@@ -59,12 +44,12 @@ def verify_export(
         images[0, 0] = 0
     ids, mask = policy.tokenizer(INSTRUCTION)
     batch = {"image": images, "image_mask": image_mask, "tokens": ids[None].astype(np.int32), "token_mask": mask[None]}
-    ref = np.asarray(_jax_actions(vla_config, fast_compile)(jax.tree.map(np.asarray, params), batch), np.float64)
+    ref = np.asarray(reference_actions(vla_config, fast_compile)(jax.tree.map(np.asarray, params), batch), np.float64)
 
     model = policy.model
     mdtype = model.compute_dtype
     with torch.no_grad():
-        pixels = normalize_uint8(torch.from_numpy(images), policy.preprocessing, mdtype)
+        pixels = model_pixels(torch.from_numpy(images), policy.preprocessing, mdtype)
         full = (
             model.full(pixels, torch.from_numpy(image_mask), torch.from_numpy(ids)[None], torch.from_numpy(mask)[None])
             .double()
@@ -73,7 +58,7 @@ def verify_export(
         state = None
         for i in range(t):
             if image_mask[0, i]:
-                frame = normalize_uint8(torch.from_numpy(images[0, i])[None], policy.preprocessing, mdtype)
+                frame = model_pixels(torch.from_numpy(images[0, i])[None], policy.preprocessing, mdtype)
                 state, inc = model.step(state, frame, torch.from_numpy(ids)[None], torch.from_numpy(mask)[None])
         inc = inc.double().numpy()
     valid = image_mask[0]

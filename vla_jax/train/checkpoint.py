@@ -147,6 +147,8 @@ def upgrade_saved_config(saved: dict[str, Any]) -> dict[str, Any]:
             target = target.setdefault(part, {})
         target.setdefault(new_leaf, value)
     data_config = saved.get("data", {}).get("config", {})
+    if "resize_pad" in data_config:  # a bool once; policy_io's resize_mode now
+        data_config.setdefault("resize_mode", "pad" if data_config.pop("resize_pad") else "resize")
     for key in DERIVED_KEYS:
         data_config.pop(key.rsplit(".", 1)[1], None)
     return saved

@@ -34,7 +34,8 @@ from vla_jax.errors import VLAJaxError
 from vla_jax.losses import vla_loss
 from vla_jax.models import kosmos2
 from vla_jax.train.checkpoint import load_for_inference
-from vla_jax.vla import VLAConfig, VLAPolicy, dummy_batch
+from vla_jax.vla import VLAConfig, VLAPolicy, dummy_batch, image_preprocessing
+from vla_runtime.policy_io import Preprocessing
 
 
 @dataclasses.dataclass
@@ -84,6 +85,14 @@ def loader_config(config: ml_collections.ConfigDict, **overrides: Any) -> dict[s
             "image_size and config.data.instruction_length instead)"
         )
     return {**data, **data_shapes(config), **overrides}
+
+
+def preprocessing(config: ml_collections.ConfigDict, input_channel_order: str = "RGB") -> Preprocessing:
+    """Camera frame -> model input for this train config (policy_io): the model's size and mean/std,
+    the data config's resize mode. What the export writes and the JAX reference policy applies."""
+    return image_preprocessing(
+        vla_config(config), config.get("data", {}).get("config", {}).get("resize_mode", "resize"), input_channel_order
+    )
 
 
 def vla_config(config: ml_collections.ConfigDict):
