@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from data_pipelines.errors import DataError
+from data_pipelines.errors import BadDataCounter, DataError
 
 BATCH_KEYS = ("image", "image_mask", "tokens", "token_mask", "action", "action_mask", "action_dim_mask", "dataset_id")
 
@@ -21,6 +21,7 @@ class Loader(Protocol):
     """The loader protocol the trainer relies on (exact resume via get_state/set_state)."""
 
     statistics: dict[str, Any]  # {dataset: {"action": {mean,std,min,max,q01,q99,mask}, "normalization": mode}}
+    bad_episodes: BadDataCounter  # episodes skipped under skip_bad_episodes=True, by reason
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]: ...
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -34,7 +35,8 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, d) -> AugmentConfig:
         d = dict(d or {})
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
 
 
 # ---------------------------------------------------------------- TensorFlow (RLDS graph)
@@ -70,7 +72,7 @@ def decode_and_resize_tf(image, size: int, mode: str = "resize"):
         nw = tf.clip_by_value(half_up(w * scale), 1, size)
         x = tf.image.resize(x, tf.stack([nh, nw]), method="bilinear", antialias=True)
         top, left = (size - nh) // 2, (size - nw) // 2
-        x = tf.pad(x, [[top, size - nh - top], [left, size - nw - left], [0, 0]])
+        x = tf.pad(x, [[top, size - nh - top], [left, size - nw - left], [0, 0]])  # pyright: ignore[reportArgumentType]
         x = tf.reshape(x, [size, size, 3])
     else:
         x = tf.image.resize(x, (size, size), method="bilinear", antialias=True)
@@ -88,7 +90,7 @@ def augment_tf(image, seed, cfg: AugmentConfig = AugmentConfig()):
     shape = tf.shape(image)
     h, w = shape[-3], shape[-2]
     x = tf.cast(image, tf.float32) / 255.0
-    seeds = tf.random.experimental.stateless_split(seed, 6)
+    seeds = tf.random.experimental.stateless_split(seed, 6)  # pyright: ignore[reportAttributeAccessIssue]
     area = tf.random.stateless_uniform([], seeds[0], *cfg.crop_scale)
     ratio = tf.random.stateless_uniform([], seeds[1], *cfg.crop_ratio)
     ch = tf.clip_by_value(tf.sqrt(area / ratio), 0.0, 1.0)
@@ -97,10 +99,10 @@ def augment_tf(image, seed, cfg: AugmentConfig = AugmentConfig()):
     box = tf.stack([offset[0], offset[1], offset[0] + ch, offset[1] + cw])
     flat = tf.reshape(x, tf.concat([[-1], shape[-3:]], 0))
     n = tf.shape(flat)[0]
-    flat = tf.image.crop_and_resize(flat, tf.tile(box[None], [n, 1]), tf.range(n), tf.stack([h, w]))
+    flat = tf.image.crop_and_resize(flat, tf.tile(box[None], tf.stack([n, 1])), tf.range(n), tf.stack([h, w]))
     flat = tf.image.stateless_random_brightness(flat, cfg.brightness, seeds[3])
     flat = tf.image.stateless_random_contrast(flat, *cfg.contrast, seeds[4])
-    sub = tf.random.experimental.stateless_split(seeds[5], 2)
+    sub = tf.random.experimental.stateless_split(seeds[5], 2)  # pyright: ignore[reportAttributeAccessIssue]
     flat = tf.image.stateless_random_saturation(flat, *cfg.saturation, sub[0])
     flat = tf.image.stateless_random_hue(flat, cfg.hue, sub[1])
     out = tf.reshape(flat, shape)
@@ -127,7 +129,9 @@ def augment_np(frames: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig 
     brightness = rng.uniform(-cfg.brightness, cfg.brightness) * 255.0
     contrast, saturation = rng.uniform(*cfg.contrast), rng.uniform(*cfg.saturation)
     hue = int(round(rng.uniform(-cfg.hue, cfg.hue) * 256))
-    cropped = np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR, box=box)) for f in frames])
+    cropped = np.stack(
+        [np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BILINEAR, box=box)) for f in frames]
+    )
     x = cropped.astype(np.float32) + brightness
     mean = x.mean(axis=(1, 2, 3), keepdims=True)
     x = np.clip(np.round((x - mean) * contrast + mean), 0, 255).astype(np.uint8)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from typing import Any
 
 import grain
 import numpy as np
@@ -48,7 +49,8 @@ def _source(builder_dir: str, split: str):
         )
     if split not in builder.info.splits:
         raise DataError(f"{builder_dir}: no split {split!r} (has {list(builder.info.splits)})")
-    return builder.as_data_source(split, decoders={"steps": {"observation": {"image": tfds.decode.SkipDecoding()}}})
+    decoders: Any = {"steps": {"observation": {"image": tfds.decode.SkipDecoding()}}}
+    return builder.as_data_source(split, decoders=decoders)  # pyright: ignore[reportCallIssue]  (decorated in tfds)
 
 
 def _episode_arrays(ep) -> tuple[np.ndarray, list, str]:
@@ -185,7 +187,7 @@ class MobileGrainLoader:
             raise DataError(
                 f"{err}; if `vla-jax convert-episodes --name NAME` wrote it, set data.config.dataset_name=NAME"
             ) from None
-        features = tfds.builder_from_directory(builder_dir).info.features
+        features: Any = tfds.builder_from_directory(builder_dir).info.features
         return builder_dir, int(features["steps"]["action"].shape[-1])
 
     def _frame_index(self, src, min_length: int):

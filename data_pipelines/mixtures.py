@@ -64,7 +64,7 @@ def frame_dataset(
 ):
     """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded)."""
     import tensorflow as tf
-    import tensorflow.experimental.numpy as tnp
+    import tensorflow.experimental.numpy as tnp  # pyright: ignore[reportMissingImports]
 
     A = int(cfg["action_dim"])
     if spec.action_dim > A:
@@ -101,7 +101,7 @@ def frame_dataset(
         traj = dict(traj, action=statistics.normalize(traj["action"], stats, mode, xp=tnp))
         traj = tt.chunk_trajectory_tf(traj, int(cfg["window_size"]), int(cfg["action_chunk"]), obs_keys=("image",))
         traj["action"] = tf.pad(traj["action"], [[0, 0], [0, 0], [0, 0], [0, A - spec.action_dim]])
-        traj["action_dim_mask"] = tf.tile(dim_mask[None], [n, 1])
+        traj["action_dim_mask"] = tf.tile(dim_mask[None], tf.stack([n, 1]))
         traj["dataset_id"] = tf.fill([n], tf.constant(dataset_id, tf.int32))
         traj["episode_id"] = tf.fill([n], traj["episode_id"])
         return tt.subsample_tf(traj, cfg.get("max_steps_per_episode"), seed=seed)

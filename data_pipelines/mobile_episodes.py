@@ -13,6 +13,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -166,7 +167,7 @@ def read_episode(
     if action_dim not in (2, 3):
         raise DataError(f"action_dim={action_dim}: must be 2 (linear_x, linear_y) or 3 (+ angular_z)")
     try:
-        f = h5py.File(path, "r")
+        f: Any = h5py.File(path, "r")  # datasets or groups by key: checked below
     except (OSError, ValueError) as err:
         raise DataError(f"{where}: cannot open HDF5 file (truncated or corrupt?): {err}; re-copy or delete it") from err
     with f:

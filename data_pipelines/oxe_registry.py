@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import inspect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from data_pipelines.errors import DataError
 
@@ -77,7 +78,7 @@ def _tf():
     return tf
 
 
-def get_path(tree: dict, path: str, where: str = ""):
+def get_path(tree: dict, path: str, where: str = "") -> Any:
     node = tree
     for part in path.split("/"):
         if not isinstance(node, dict) or part not in node:
@@ -187,7 +188,8 @@ def language_table(steps):
     tf = _tf()
     a = _f32(steps["action"])  # planar [dx, dy]
     codes = steps["observation"]["instruction"]  # int32 UTF-8 code points, zero-padded
-    text = tf.strings.unicode_encode(tf.RaggedTensor.from_tensor(tf.cast(codes, tf.int32), padding=0), "UTF-8")
+    ragged = tf.RaggedTensor.from_tensor(tf.cast(codes, tf.int32), padding=0)  # pyright: ignore[reportAttributeAccessIssue]
+    text = tf.strings.unicode_encode(ragged, "UTF-8")
     out = _with_action(steps, a, tf.zeros_like(a[:, :1]), tf.zeros_like(a[:, :3]), tf.ones_like(a[:, :1]))
     return {**out, "language_instruction": text}
 

@@ -16,6 +16,8 @@ leading time axis n:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -57,13 +59,18 @@ def open_builder(name: str, data_dir: str):
     return tfds.builder_from_directory(find_builder_dir(name, data_dir))
 
 
-def host_split(split: str, process_index: int, process_count: int) -> str:
+def host_split(split: str, process_index: int, process_count: int) -> Any:  # a tfds split spec
     """This host's slice of `split` (episodes are divided evenly; remainders go to the first hosts)."""
     import tensorflow_datasets as tfds
 
     if process_count == 1:
         return split
     return tfds.even_splits(split, n=process_count, drop_remainder=False)[process_index]
+
+
+def _observation_features(builder) -> Any:
+    features: Any = builder.info.features
+    return features["steps"]["observation"]
 
 
 def _image_decoders(builder, image_key: str) -> dict:
@@ -89,6 +96,7 @@ def _check_factory(name: str, min_length: int, skip_bad: bool, counter: BadDataC
         err = DataError(f"dataset {name}: episode {ep}: key `{key}` {why}, or set skip_bad_episodes=True to skip it")
         if not skip_bad:
             raise err
+        assert counter is not None  # trajectory_dataset always passes one
         counter.record(err, reason="nonfinite_action" if key == "action" else "too_short")
         return False
 
@@ -149,7 +157,7 @@ def trajectory_dataset(
             "steps": {
                 "observation": {
                     k: tfds.decode.SkipDecoding()
-                    for k, f in builder.info.features["steps"]["observation"].items()
+                    for k, f in _observation_features(builder).items()
                     if isinstance(f, tfds.features.Image)
                 }
             }
@@ -161,7 +169,7 @@ def trajectory_dataset(
         add_tfds_id=True, shuffle_seed=seed, interleave_cycle_length=cycle, skip_prefetch=True
     )
     ds = builder.as_dataset(
-        split=host_split(split, process_index, process_count),
+        split=host_split(split, process_index, process_count),  # pyright: ignore[reportCallIssue]
         shuffle_files=(train if shuffle_files is None else shuffle_files) and not builder.info.disable_shuffling,
         decoders=decoders or None,
         read_config=read_config,
@@ -201,7 +209,7 @@ def trajectory_dataset(
     return ds.filter(_check_factory(where, min_episode_length, skip_bad_episodes, counter)), builder
 
 
-def iterate_numpy(ds):
+def iterate_numpy(ds) -> Iterator[Any]:
     """`ds.as_numpy_iterator()` that re-raises bad-data failures inside tf.data as one-line `DataError`s."""
     import tensorflow as tf
 

@@ -208,7 +208,7 @@ def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
 
 def make_head(cfg: VLAConfig) -> nn.Module:
     """The head module of `cfg`; its params are the policy's ``params["head"]``."""
-    common = dict(
+    common: dict[str, Any] = dict(
         action_chunk=cfg.action_chunk,
         action_dim=cfg.action_dim,
         has_gripper=cfg.has_gripper,
@@ -395,7 +395,7 @@ def init_policy(
         rng = jax.random.PRNGKey(rng)
     if backbone_params is not None:
         d = config.backbone.text.embed_dim
-        params = {"backbone": backbone_params}
+        params: dict[str, Any] = {"backbone": backbone_params}
         if config.structure != "one_step_discrete":
             params["action_token"] = jnp.zeros((d,), jnp.float32)
             t = config.window_size

@@ -6,7 +6,12 @@ for the optional server); never imports jax, flax, tensorflow or transformers.
 numpy only, so `Policy` (torch) is loaded on first use.
 """
 
+from typing import TYPE_CHECKING
+
 from .errors import InputError, RuntimeConfigError
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 __all__ = ["Policy", "InputError", "RuntimeConfigError"]
 __version__ = "0.1.0"

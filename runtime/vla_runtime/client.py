@@ -30,7 +30,7 @@ class PolicyClient:
             raise PolicyError(f"expected metadata on connect, got {self.metadata.get('type')!r}")
 
     def _recv(self) -> dict:
-        return wire.unpackb(self._ws.recv(timeout=self.timeout))
+        return wire.unpackb(self._ws.recv(timeout=self.timeout))  # pyright: ignore[reportArgumentType]  (binary frames only)
 
     def request(self, message: dict) -> dict:
         self._ws.send(wire.packb(message))

@@ -391,7 +391,7 @@ class Kosmos2Backbone(nn.Module):
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The vision tower's output after post-LN: [N, 1 + patches, hidden]."""
         vm = self.vision_model.model
-        return vm.post_layernorm(vm(pixel_values))
+        return vm.post_layernorm(vm(pixel_values))  # pyright: ignore  (nn.Module attributes)
 
     def image_to_text(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """HF's `image_embeds`: NCHW CLIP-normalised pixels -> [N, latent_query_num, embed_dim], unscaled."""
@@ -401,11 +401,11 @@ class Kosmos2Backbone(nn.Module):
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Image tokens ready to sit in the decoder's input: scaled like `embed_tokens` (as vla_jax)."""
-        return self.image_to_text(pixel_values) * self.text_model.model.embed_scale
+        return self.image_to_text(pixel_values) * self.text_model.model.embed_scale  # pyright: ignore  (nn.Module attributes)
 
     def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
         tm = self.text_model.model
-        return tm.embed_tokens(token_ids) * tm.embed_scale
+        return tm.embed_tokens(token_ids) * tm.embed_scale  # pyright: ignore  (nn.Module attributes)
 
     def decode(
         self,
@@ -419,7 +419,7 @@ class Kosmos2Backbone(nn.Module):
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Tied LM head, in float32 like vla_jax's."""
-        return hidden.float() @ self.text_model.model.embed_tokens.weight.float().t()
+        return hidden.float() @ self.text_model.model.embed_tokens.weight.float().t()  # pyright: ignore  (nn.Module attributes)
 
 
 def parameter_count(config: BackboneConfig) -> int:

@@ -19,6 +19,7 @@ import http
 import logging
 import threading
 import time
+from typing import Any
 
 from . import wire
 from .errors import InputError, RuntimeConfigError
@@ -56,6 +57,7 @@ class PolicyServer:
                 if not isinstance(msg, dict) or "type" not in msg:
                     raise wire.WireError("message must be a map with a 'type' key ('reset' or 'step')")
                 kind = msg["type"]
+                reply: dict[str, Any]
                 if kind == "reset":
                     await loop.run_in_executor(None, self._run_locked, session.reset, msg.get("instruction"))
                     reply = {"type": "reset_ok"}
@@ -76,7 +78,7 @@ class PolicyServer:
             except Exception as err:  # one bad request must not take the server down
                 log.exception("request failed")
                 reply = {"type": "error", "message": f"internal error: {type(err).__name__}: {err}"}
-            timing = {"server_ms": (time.perf_counter() - t0) * 1e3}
+            timing: dict[str, Any] = {"server_ms": (time.perf_counter() - t0) * 1e3}
             if "infer_ms" in reply:
                 timing["infer_ms"] = reply.pop("infer_ms")
             reply["timing"] = timing
@@ -101,6 +103,7 @@ class PolicyServer:
         if self._server is None:
             await self.start()
         log.info("serving on ws://%s:%d (health: http://%s:%d/healthz)", self.host, self.port, self.host, self.port)
+        assert self._server is not None  # start() set it
         await self._server.serve_forever()
 
     async def close(self):
@@ -139,5 +142,6 @@ class BackgroundServer:
     def __exit__(self, *exc):
         asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        if self._thread is not None:
+            self._thread.join(10)
         self._loop.close()

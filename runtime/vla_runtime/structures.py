@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,7 +94,7 @@ class PolicyModel(nn.Module):
 
     @property
     def compute_dtype(self) -> torch.dtype:
-        return self.backbone.text_model.model.embed_tokens.weight.dtype
+        return self.backbone.text_model.model.embed_tokens.weight.dtype  # pyright: ignore
 
     def param_dtype_for(self, compute_dtype: torch.dtype):
         """name -> dtype: the backbone and action token in the compute dtype, heads float32 (as vla_jax)."""
@@ -102,7 +103,7 @@ class PolicyModel(nn.Module):
     def materialize(self, device) -> PolicyModel:
         """After `load_state_dict(..., assign=True)` on a meta-device model: move to `device` and
         rebuild the non-persistent buffers (the sinusoidal position table)."""
-        self.backbone.text_model.model.reset_buffers()
+        self.backbone.text_model.model.reset_buffers()  # pyright: ignore[reportCallIssue]
         return self.to(device)
 
     # ------------------------------------------------------------------------------ sequences
@@ -141,7 +142,8 @@ class PolicyModel(nn.Module):
         return hidden[torch.arange(n, device=hidden.device), idx]
 
     def _head(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        out = self.head(features.float(), valid)
+        assert self.head is not None  # the continuous structures have one
+        out: Any = self.head(features.float(), valid)
         return out["action"]
 
     # ------------------------------------------------------------------------------ full window

@@ -52,7 +52,7 @@ def _hook(d: dict):
 
 
 def packb(obj: Any) -> bytes:
-    return msgpack.packb(obj, default=_default, use_bin_type=True)
+    return msgpack.packb(obj, default=_default, use_bin_type=True)  # pyright: ignore[reportReturnType]  (never None)
 
 
 def unpackb(data: bytes) -> Any:

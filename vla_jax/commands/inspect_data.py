@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         if i == 0:
-            batch = dict(batch, instruction=_decode(tokenizer, batch))
-            _grid(batch, args.out, batch["action_dim_mask"].sum(-1))
+            dims = batch["action_dim_mask"].sum(-1)
+            _grid(dict(batch, instruction=_decode(tokenizer, batch)), args.out, dims)
             print(json.dumps({"grid": args.out}), flush=True)
         t = time.perf_counter()
     if loader.bad_episodes.count:

@@ -66,7 +66,9 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]
         raise VLAJaxError(f"{params_file} not found{hint}")
     config = read_hf_config(path, **knobs)
     flat = load_file(str(params_file))
-    want = traverse_util.flatten_dict(jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/")
+    want: dict[Any, Any] = traverse_util.flatten_dict(
+        jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/"
+    )
     for key, spec in want.items():
         if key not in flat:
             raise VLAJaxError(f"{params_file}: parameter {key} is missing (expected shape {list(spec.shape)})")

@@ -73,7 +73,9 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
     src = Path(src)
     config = read_hf_config(src, **knobs)
     files = _tensor_files(src)
-    shapes = traverse_util.flatten_dict(jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/")
+    shapes: dict[Any, Any] = traverse_util.flatten_dict(
+        jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/"
+    )
     rows = mapping_table(config)
     missing_rows = set(shapes) - {r.ours for r in rows}
     assert not missing_rows, f"mapping table misses {sorted(missing_rows)}"  # programming error

@@ -45,7 +45,7 @@ def hf_outputs(src: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray
     t = {k: torch.from_numpy(v) for k, v in inputs.items()}
     with torch.no_grad():
         vision = model.vision_model(pixel_values=t["pixel_values"]).last_hidden_state
-        image_embeds = model.get_image_features(t["pixel_values"], return_dict=True).pooler_output
+        image_embeds = model.get_image_features(t["pixel_values"], return_dict=True).pooler_output  # pyright: ignore
         text = model.text_model.model(
             input_ids=t["input_ids"],
             attention_mask=t["attention_mask"].long(),

@@ -100,6 +100,7 @@ def run_episode(
     with NavEnv(layout, image_size=image_size, max_steps=max_steps) as env:
         image = env.render()
         while not env.done:
+            assert image is not None  # NavEnv renders whenever it has an image_size
             if record:
                 frames.append(image)
             chunk = np.asarray(policy.step(_frame_for_policy(image, input_channel_order)), dtype=np.float64)

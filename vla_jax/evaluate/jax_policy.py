@@ -36,10 +36,12 @@ def reference_actions(config, fast_compile: bool = False):
     f32 = config.replace(backbone=dataclasses.replace(config.backbone, dtype="float32"))
     key = (f32, fast_compile)
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(
-            lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
-            compiler_options=FAST_COMPILE_OPTIONS if fast_compile else None,
-        )
+
+        def actions(params, batch):
+            outputs: Any = VLAPolicy(f32).apply({"params": params}, batch)
+            return outputs["action"]
+
+        _COMPILED[key] = jax.jit(actions, compiler_options=FAST_COMPILE_OPTIONS if fast_compile else None)
     return _COMPILED[key]
 
 

@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # headless: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patches  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from vla_jax.evaluate.closed_loop import EpisodeResult  # noqa: E402
 from vla_jax.sim.success import TARGET_REGION  # noqa: E402
@@ -62,8 +63,8 @@ def trajectory_plot(
         ax.set_xlim(-1.2, 1.2)
         ax.set_ylim(-0.3, 3.0)
         ax.tick_params(labelsize=6)
-    handles = [plt.Line2D([], [], color=c, label=f"told {side}") for side, c in _SIDE_COLOR.items()]
-    handles += [plt.Line2D([], [], color="k", ls=":", label="failed")]
+    handles = [Line2D([], [], color=c, label=f"told {side}") for side, c in _SIDE_COLOR.items()]
+    handles += [Line2D([], [], color="k", ls=":", label="failed")]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)

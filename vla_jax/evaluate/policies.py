@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.evaluate.closed_loop import Policy as ClosedLoopPolicy
 from vla_jax.evaluate.jax_policy import JaxWorkdirPolicy
 from vla_runtime.policy_io import Preprocessing
 
@@ -38,7 +39,7 @@ def load_policy(
     step: int | None = None,
     input_channel_order: str = "auto",
     torch_threads: int | None = 1,
-) -> tuple[object, str, str]:
+) -> tuple[ClosedLoopPolicy, str, str]:
     """(policy, channel order to feed it, "export" | "workdir").
 
     torch_threads: intra-op threads for an export on CPU. One is the default

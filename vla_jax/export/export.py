@@ -230,7 +230,7 @@ def export_workdir(
     """`vla-jax export`: (vla_config, params, config.json content) of the written export."""
     config, params, statistics = load_for_inference(workdir, step)
     vcfg = make_vla_config(config)
-    data = config.get("data", {})
+    data: Any = config.get("data", {})
     if tokenizer is None and data.get("source") != "synthetic":
         tokenizer = data.get("tokenizer") or None
         if tokenizer is None:

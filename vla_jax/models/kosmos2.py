@@ -91,7 +91,7 @@ _VISION_KEYS = [f.name for f in dataclasses.fields(Kosmos2VisionConfig)]
 _TEXT_KEYS = [f.name for f in dataclasses.fields(Kosmos2TextConfig)]
 
 
-def _sub_config(cls, d: dict[str, Any], where: str):
+def _sub_config(cls, d: dict[str, Any], where: str) -> Any:
     d = dict(d or {})
     for key in ("image_size", "patch_size"):
         if isinstance(d.get(key), (list, tuple)):
@@ -132,8 +132,8 @@ class Kosmos2Config:
                 f"config model_type is {model_type!r}, expected 'kosmos-2' (this is not a Kosmos-2 checkpoint)"
             )
         return cls(
-            vision=_sub_config(Kosmos2VisionConfig, d.get("vision_config"), "vision_config"),
-            text=_sub_config(Kosmos2TextConfig, d.get("text_config"), "text_config"),
+            vision=_sub_config(Kosmos2VisionConfig, d.get("vision_config") or {}, "vision_config"),
+            text=_sub_config(Kosmos2TextConfig, d.get("text_config") or {}, "text_config"),
             latent_query_num=int(d.get("latent_query_num", 64)),
             **knobs,
         )

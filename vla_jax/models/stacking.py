@@ -39,7 +39,7 @@ def apply_layers(
             cls,
             variable_axes={"params": 0},
             split_rngs={"params": True, "dropout": True},
-            in_axes=(nn.broadcast,) * len(broadcast_args),
+            in_axes=(nn.broadcast,) * len(broadcast_args),  # pyright: ignore[reportArgumentType]
             length=num_layers,
         )
         x, _ = stack(**layer_kwargs, name=name)(x, *broadcast_args)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import cast
 
 import h5py
 import numpy as np
@@ -62,8 +63,9 @@ def run_expert(scenario: Scenario, layout_seed: int, image_size: int, max_steps:
         images.append(env.render())
         actions.append(np.zeros(3, np.float32))
         events.append("stop_action")
+        frames = np.stack(cast(list[np.ndarray], images))  # NavEnv renders whenever it has an image_size
         return Episode(
-            scenario, layout_seed, np.stack(images), np.stack(actions).astype(np.float32), events, np.asarray(env.path)
+            scenario, layout_seed, frames, np.stack(actions).astype(np.float32), events, np.asarray(env.path)
         )
 
 

@@ -25,6 +25,7 @@ import struct
 import subprocess
 import sys
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def _recv(stream) -> dict | None:
 # ---------------------------------------------------------------------------- worker side
 class _Worker:
     def __init__(self):
-        self.mj = import_mujoco()
+        self.mj: Any = import_mujoco()  # the mujoco module (its bindings carry no type stubs)
         self.live: dict[int, tuple] = {}  # handle -> (model, data, renderer, size)
         # Opening a GL context and uploading a model costs ~0.5 s on a CPU, more than a
         # whole episode of rendering; freed renderers are reused for the next world. All
@@ -152,9 +153,11 @@ class RenderClient:
     def _call(self, msg: dict) -> tuple[dict, bytes]:
         with self._lock:
             proc = self._ensure()
+            stdin, stdout = proc.stdin, proc.stdout
+            assert stdin is not None and stdout is not None  # both are pipes (_ensure)
             try:
-                _send(proc.stdin, msg)
-                reply = _recv(proc.stdout)
+                _send(stdin, msg)
+                reply = _recv(stdout)
             except BrokenPipeError:
                 reply = None
             if reply is None:
@@ -167,7 +170,7 @@ class RenderClient:
                 raise RuntimeError(f"MuJoCo render worker: {text}")
             payload = b""
             if "shape" in reply:
-                payload = proc.stdout.read(int(np.prod(reply["shape"])))
+                payload = stdout.read(int(np.prod(reply["shape"])))
             return reply, payload
 
     def load(self, xml: str, size: int) -> int:
@@ -185,6 +188,7 @@ class RenderClient:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:
+                assert proc.stdin is not None
                 _send(proc.stdin, {"cmd": "exit"})
                 proc.stdin.close()
                 proc.wait(timeout=10)

@@ -165,7 +165,8 @@ class Layout:
 def _brown(rng: np.random.Generator, variant: bool) -> tuple[float, float, float, float]:
     spread = 0.12 if variant else 0.05
     base = np.array([0.45, 0.28, 0.14]) + rng.uniform(-spread, spread, 3)
-    return tuple(float(c) for c in np.clip(base, 0.05, 0.95)) + (1.0,)
+    r, g, b = (float(c) for c in np.clip(base, 0.05, 0.95))
+    return (r, g, b, 1.0)
 
 
 def sample_layout(scenario: Scenario, seed: int) -> Layout:

@@ -199,6 +199,7 @@ def load_for_inference(workdir: str | Path, step: int | None = None) -> tuple[ml
     """
     config = read_config(workdir)
     _, params = load_params(workdir, step)
-    if config.get("lora", {}).get("enabled", False):
+    lora_config: Any = config.get("lora", {})
+    if lora_config.get("enabled", False):
         params = jax.tree.map(np.asarray, lora.merge(params["base"], params["lora"], config.lora))
     return config, params, read_statistics(workdir)

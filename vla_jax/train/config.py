@@ -39,6 +39,8 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
             f"config file {path} not found; pass --config configs/NAME.py (see configs/ for the shipped ones)"
         )
     module_spec = importlib.util.spec_from_file_location(f"vla_jax_config_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise VLAJaxError(f"config file {path} is not a Python module; pass --config configs/NAME.py")
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
@@ -55,7 +57,8 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
 
 def check_data_config(config: ml_collections.ConfigDict, where: str) -> None:
     """config.data.config holds loader fields only, and never the shapes the model implies."""
-    data = config.get("data", {}).get("config", {})
+    data_section: Any = config.get("data", {})
+    data = data_section.get("config", {})
     keys = set(data.keys()) if isinstance(data, ml_collections.ConfigDict) else set()
     derived = sorted(keys & set(loader.SHAPE_KEYS))
     if derived:
@@ -109,17 +112,16 @@ def override_tokens(overrides: Iterable[tuple[str, str] | str]) -> list[str]:
     tokens: list[str] = []
     i = 0
     while i < len(items):
-        item = items[i]
+        item, following = items[i], items[i + 1] if i + 1 < len(items) else None
         if isinstance(item, tuple):
             tokens.append(f"{PREFIX}{item[0]}={item[1]}")
         elif (
             item.startswith(PREFIX)
             and "=" not in item
-            and i + 1 < len(items)
-            and isinstance(items[i + 1], str)
-            and not items[i + 1].startswith("--")
+            and isinstance(following, str)
+            and not following.startswith("--")
         ):
-            tokens.append(f"{item}={items[i + 1]}")
+            tokens.append(f"{item}={following}")
             i += 1
         else:
             tokens.append(item)

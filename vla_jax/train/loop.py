@@ -149,7 +149,7 @@ class _Logger:
         self.tb = SummaryWriter(str(workdir / "tensorboard"))
         if config.wandb.enabled:
             try:
-                import wandb
+                import wandb  # pyright: ignore[reportMissingImports]  (optional: the `wandb` extra)
             except ImportError:
                 raise VLAJaxError(
                     "config wandb.enabled=True but wandb is not installed; `pip install wandb` "
@@ -168,9 +168,9 @@ class _Logger:
             self.bar.update(n)
 
     def write(self, step: int, metrics: dict[str, Any]) -> None:
-        if not self.active:
+        if self.bar is None or self.tb is None:  # not process 0
             return
-        record = {"step": step}
+        record: dict[str, Any] = {"step": step}
         for key, value in metrics.items():
             value = np.asarray(value)
             record[key] = value.tolist() if value.ndim else float(value)
@@ -189,7 +189,7 @@ class _Logger:
         self.bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}")
 
     def close(self) -> None:
-        if not self.active:
+        if self.bar is None or self.tb is None:  # not process 0
             return
         self.bar.close()
         self.metrics_file.close()

@@ -34,7 +34,7 @@ DEFAULT_TARGET = r"text_model/.*(self_attn/(q_proj|k_proj|v_proj|out_proj)|ffn/(
 
 
 def target_paths(params: Any, pattern: str) -> list[tuple]:
-    flat = traverse_util.flatten_dict(params)
+    flat: dict[Any, Any] = traverse_util.flatten_dict(params)
     hits = [path for path, leaf in flat.items() if re.search(pattern, "/".join(map(str, path))) and leaf.ndim >= 2]
     if not hits:
         raise VLAJaxError(
@@ -49,7 +49,7 @@ def init_lora(params: Any, lora_cfg: Any, rng: jax.Array) -> Any:
     rank = int(lora_cfg.rank)
     if rank < 1:
         raise VLAJaxError(f"config lora.rank={rank} must be >= 1")
-    flat = traverse_util.flatten_dict(params)
+    flat: dict[Any, Any] = traverse_util.flatten_dict(params)
     adapters = {}
     for i, path in enumerate(target_paths(params, lora_cfg.target)):
         kernel = flat[path]
@@ -64,8 +64,8 @@ def merge(base: Any, adapters: Any, lora_cfg: Any, rng: jax.Array | None = None)
     """Base params with ``(alpha / r) A @ B`` added to each adapted kernel (see module docstring)."""
     scale = float(lora_cfg.alpha) / int(lora_cfg.rank)
     rate = float(lora_cfg.dropout)
-    flat = dict(traverse_util.flatten_dict(base))
-    flat_ad = traverse_util.flatten_dict(adapters)
+    flat: dict[Any, Any] = dict(traverse_util.flatten_dict(base))
+    flat_ad: dict[Any, Any] = traverse_util.flatten_dict(adapters)
     for i, path in enumerate(sorted(p for p in flat_ad if p[-1] == "lora_a")):
         a, b = flat_ad[path], flat_ad[path[:-1] + ("lora_b",)]
         kernel_path = path[:-1] + ("kernel",)

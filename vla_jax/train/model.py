@@ -87,11 +87,16 @@ def loader_config(config: ml_collections.ConfigDict, **overrides: Any) -> dict[s
     return {**data, **data_shapes(config), **overrides}
 
 
+def _data_config(config: ml_collections.ConfigDict) -> Any:
+    data: Any = config.get("data", {})
+    return data.get("config", {})
+
+
 def preprocessing(config: ml_collections.ConfigDict, input_channel_order: str = "RGB") -> Preprocessing:
     """Camera frame -> model input for this train config (policy_io): the model's size and mean/std,
     the data config's resize mode. What the export writes and the JAX reference policy applies."""
     return image_preprocessing(
-        vla_config(config), config.get("data", {}).get("config", {}).get("resize_mode", "resize"), input_channel_order
+        vla_config(config), _data_config(config).get("resize_mode", "resize"), input_channel_order
     )
 
 
@@ -134,7 +139,8 @@ def _path(p: tuple) -> str:
 
 def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple[Any, list[str]]:
     """Copy ``source`` leaves onto ``target`` (host numpy trees); returns (tree, reinitialised paths)."""
-    flat_t, flat_s = traverse_util.flatten_dict(target), traverse_util.flatten_dict(source)
+    flat_t: dict[Any, Any] = traverse_util.flatten_dict(target)
+    flat_s: dict[Any, Any] = traverse_util.flatten_dict(source)
     reinit = []
     for path, leaf in flat_t.items():
         name = _path(path)

@@ -117,4 +117,4 @@ def make_optimizer(config: Any, params: Any, mask: Any) -> tuple[optax.GradientT
         raise VLAJaxError(f"config optimizer.grad_accum_steps={accum} must be >= 1")
     if accum > 1:
         optimizer = optax.MultiSteps(optimizer, every_k_schedule=accum)
-    return optimizer, schedule
+    return optimizer, schedule  # pyright: ignore[reportReturnType]  (MultiSteps is one in practice)

@@ -78,11 +78,9 @@ def make_step_fn(
         # them, so XLA removes these zeros entirely.
         full_grads = traverse_util.unflatten_dict({**grads, **{k: jnp.zeros_like(v) for k, v in frozen.items()}})
         updates, opt_state = optimizer.update(full_grads, state.opt_state, state.params)
-        flat_updates = traverse_util.flatten_dict(updates)
-        new_flat = {
-            k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v
-            for k, v in traverse_util.flatten_dict(state.params).items()
-        }
+        flat_updates: dict[Any, Any] = traverse_util.flatten_dict(updates)
+        flat_params: dict[Any, Any] = traverse_util.flatten_dict(state.params)
+        new_flat = {k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v for k, v in flat_params.items()}
         new_params = traverse_util.unflatten_dict(new_flat)
         update_count = state.step // grad_accum_steps
         metrics = {
