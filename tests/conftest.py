@@ -54,3 +54,37 @@ def subprocess_env():
         }
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory):
+    """(folder, train config, random params) of a tiny policy-head LSTM VLA at 32 px with its own tokenizer in
+    folder/tok: window 2, chunk 2, 2-D actions, instruction_length 16 (what the export / evaluation tests drive)."""
+    import dataclasses
+
+    import ml_collections
+
+    from data_pipelines.mobile_episodes import DEFAULT_INSTRUCTION
+    from data_pipelines.tokenize import train_tokenizer
+    from vla_jax.models.kosmos2 import Kosmos2Config
+    from vla_jax.train.model import backbone_config_dict, vla_config
+    from vla_jax.vla import init_policy
+
+    root = tmp_path_factory.mktemp("tiny_policy")
+    train_tokenizer([DEFAULT_INSTRUCTION.format(side=s) for s in ("left", "right")] * 2, str(root / "tok"), 300)
+    tiny = Kosmos2Config.tiny()
+    text = dataclasses.replace(tiny.text, vocab_size=300, layers=1, max_position_embeddings=64)
+    model = {
+        "backbone": backbone_config_dict(dataclasses.replace(tiny, text=text)),
+        "structure": "policy_head",
+        "head": "lstm",
+        "window_size": 2,
+        "action_chunk": 2,
+        "action_dim": 2,
+        "has_gripper": False,
+        "head_hidden_size": 16,
+        "head_layers": 1,
+    }
+    data = {"tokenizer": str(root / "tok"), "instruction_length": 16, "config": {"resize_mode": "resize"}}
+    config = ml_collections.ConfigDict({"model": model, "data": data})
+    return root, config, init_policy(vla_config(config), 0, instruction_length=16)

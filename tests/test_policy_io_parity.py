@@ -9,18 +9,13 @@ with a stretching preprocessing (what the exporter wrote before it carried the r
 drives differently.
 """
 
-import dataclasses
-
 import ml_collections
 import numpy as np
 import pytest
 
-from data_pipelines.tokenize import train_tokenizer
 from vla_jax.evaluate.jax_policy import JaxWorkdirPolicy
 from vla_jax.export.export import export_policy
-from vla_jax.models.kosmos2 import Kosmos2Config
-from vla_jax.train.model import backbone_config_dict, preprocessing, vla_config
-from vla_jax.vla import init_policy
+from vla_jax.train.model import preprocessing, vla_config
 from vla_runtime import Policy
 from vla_runtime.policy_io import RESIZE_MODES, to_model_frame
 
@@ -39,30 +34,8 @@ ACTION = {
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("parity")
-    train_tokenizer([INSTRUCTION, INSTRUCTION.replace("left", "right")] * 2, str(root / "tok"), vocab_size=300)
-    tiny = Kosmos2Config.tiny()
-    backbone = dataclasses.replace(
-        tiny, text=dataclasses.replace(tiny.text, vocab_size=300, layers=1, max_position_embeddings=64)
-    )
-    config = ml_collections.ConfigDict(
-        {
-            "model": {
-                "backbone": backbone_config_dict(backbone),
-                "structure": "policy_head",
-                "head": "lstm",
-                "window_size": 2,
-                "action_chunk": 2,
-                "action_dim": 2,
-                "has_gripper": False,
-                "head_hidden_size": 16,
-                "head_layers": 1,
-            },
-            "data": {"tokenizer": str(root / "tok"), "instruction_length": 16, "config": {"resize_mode": "resize"}},
-        }
-    )
-    params = init_policy(vla_config(config), 0, instruction_length=16)
+def model(tiny_policy):
+    root, config, params = tiny_policy
     frames = [np.random.default_rng(i).integers(0, 256, (*hw, 3), dtype=np.uint8) for i, hw in enumerate(CAMERA)]
     return root, config, params, frames
 

@@ -1,9 +1,7 @@
 """sim-eval on a tiny real export (torch runtime) and the same params through the JAX workdir adapter."""
 
-import dataclasses
 import json
 
-import ml_collections
 import numpy as np
 import pytest
 
@@ -11,8 +9,7 @@ pytest.importorskip("vla_runtime")
 
 from vla_jax.cli import main  # noqa: E402
 from vla_jax.evaluate import closed_loop as ev  # noqa: E402
-from vla_jax.models.kosmos2 import Kosmos2Config  # noqa: E402
-from vla_jax.train.model import backbone_config_dict, vla_config  # noqa: E402
+from vla_jax.train.model import vla_config  # noqa: E402
 
 STATS = {
     "mobile_episodes": {
@@ -31,40 +28,11 @@ STATS = {
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from data_pipelines.tokenize import train_tokenizer
+def tiny(tiny_policy):
     from vla_jax.export.export import export_policy
-    from vla_jax.vla import init_policy
 
-    root = tmp_path_factory.mktemp("tiny_policy")
-    train_tokenizer(
-        [ev.Scenario().instruction, ev.Scenario().swapped().instruction] * 2, str(root / "tok"), vocab_size=300
-    )
-    config = ml_collections.ConfigDict(
-        {
-            "model": {
-                "backbone": backbone_config_dict(
-                    Kosmos2Config.tiny(
-                        text=dataclasses.replace(
-                            Kosmos2Config.tiny().text, vocab_size=300, layers=1, max_position_embeddings=64
-                        )
-                    )
-                ),
-                "structure": "policy_head",
-                "head": "lstm",
-                "window_size": 2,
-                "action_chunk": 2,
-                "action_dim": 2,
-                "has_gripper": False,
-                "head_hidden_size": 16,
-                "head_layers": 1,
-            },
-            "data": {"tokenizer": str(root / "tok"), "instruction_length": 16},
-        }
-    )
-    vcfg = vla_config(config)
-    params = init_policy(vcfg, 0, image_size=32, instruction_length=16)
-    export_policy(vcfg, params, STATS, str(root / "tok"), str(root / "export"), instruction_length=16)
+    root, config, params = tiny_policy
+    export_policy(vla_config(config), params, STATS, str(root / "tok"), str(root / "export"), instruction_length=16)
     return root, config, params
 
 
