@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch intra-op threads for an export on CPU (default 1: fastest for small policies; "
                              "0 = torch's default)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step of a workdir (default: latest)")
+    add_eval_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

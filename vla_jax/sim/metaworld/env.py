@@ -104,6 +104,7 @@ class MetaWorldTaskEnv:
     """reset(seed) -> Observation; step(action) -> Observation; expert_action() from `metaworld.policies`."""
 
     def __init__(self, task: str, image_size: int = 224, camera: str = "corner2"):
+        import_mujoco()  # before metaworld imports mujoco: the GL platform is chosen at import
         from metaworld.policies import ENV_POLICY_MAP
 
         if image_size < 8:

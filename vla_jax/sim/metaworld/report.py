@@ -44,13 +44,13 @@ def format_table(summary: dict, label: str = "ours") -> str:
         lines.append(f"{task:<30}{v['difficulty']:<11}{v['episodes']:>4}{_pct(v['success']):>9}"
                      f"{v['mean_steps']:>7.0f}")
     groups = summary["per_difficulty"]
-    head = f"{'success %':<34}" + "".join(f"{_GROUP_LABEL[g]:>10}" for g in GROUP_ORDER) + f"{'average':>10}"
+    head = f"{'success %':<44}" + "".join(f"{_GROUP_LABEL[g]:>10}" for g in GROUP_ORDER) + f"{'average':>10}"
     lines += ["", head, "-" * len(head)]
     ours = "".join(f"{_pct(groups[g]['success'] if g in groups else None):>10}" for g in GROUP_ORDER)
-    lines.append(f"{label + ' (this run)':<34}{ours}{_pct(summary['average']):>10}")
+    lines.append(f"{label + ' (this run)':<44}{ours}{_pct(summary['average']):>10}")
     for name, (size, rates, avg) in PUBLISHED.items():
         row = "".join(f"{r:>10.1f}" for r in rates)
-        lines.append(f"{'theirs: ' + name + ' (' + size + ')':<34}{row}{avg:>10.1f}")
+        lines.append(f"{'theirs: ' + name + ' (' + size + ')':<44}{row}{avg:>10.1f}")
     missing = [_GROUP_LABEL[g] for g in GROUP_ORDER if g not in groups]
     if missing:
         lines.append(f"(this run has no tasks in: {', '.join(missing)}; its average is over the groups it has)")
