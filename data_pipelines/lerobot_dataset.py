@@ -29,7 +29,7 @@ import dataclasses
 import io
 import json
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -244,8 +244,9 @@ class VideoFrames:
         try:
             av.codec.Codec(stream.codec_context.name, "r")
         except Exception as err:
-            raise DataError(f"{path}: codec {stream.codec_context.name!r} cannot be decoded by this PyAV/FFmpeg build "
-                            f"({err}); re-encode the videos (e.g. to h264) or install a PyAV with that decoder") from err
+            raise DataError(f"{path}: codec {stream.codec_context.name!r} cannot be decoded by this PyAV/FFmpeg "
+                            f"build ({err}); re-encode the videos (e.g. to h264) or install a PyAV with that "
+                            "decoder") from err
         if start > 1.0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
         self._path, self._container, self._last = path, container, None

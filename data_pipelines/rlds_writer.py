@@ -39,7 +39,8 @@ import dataclasses
 import glob
 import os
 import shutil
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

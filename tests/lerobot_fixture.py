@@ -33,7 +33,8 @@ def make_episodes(lengths, size=64, state_dim=4, action_dim=4, tasks=("Open a dr
         frames = np.broadcast_to(level[:, None, None, None], (n, size, size, 3)).astype(np.uint8).copy()
         frames[:, : size // 4, : size // 4] = [255, 0, 0]  # a red corner: channel order must survive
         episodes.append({"frames": frames, "state": rng.normal(size=(n, state_dim)).astype(np.float32),
-                         "action": rng.uniform(-1, 1, (n, action_dim)).astype(np.float32), "task": tasks[e % len(tasks)]})
+                         "action": rng.uniform(-1, 1, (n, action_dim)).astype(np.float32),
+                         "task": tasks[e % len(tasks)]})
     return episodes
 
 

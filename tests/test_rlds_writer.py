@@ -52,7 +52,8 @@ def test_round_trip_through_tfrecord_and_array_record(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda e: e["observation"].pop("state"), "missing key `observation/state`"),
-    (lambda e: e["observation"].__setitem__("state", np.zeros((4, 3), np.float32)), r"observation/state`: has shape \(4, 3\)"),
+    (lambda e: e["observation"].__setitem__("state", np.zeros((4, 3), np.float32)),
+     r"observation/state`: has shape \(4, 3\)"),
     (lambda e: e.__setitem__("action", np.full((3, 2), np.nan, np.float32)), "key `action`: has NaN/inf"),
     (lambda e: e["observation"].__setitem__("image", np.zeros((3, 8, 8, 3), np.float32)), "dtype float32"),
     (lambda e: e.__setitem__("language_instruction", ["a", "b"]), "2 strings for 3 steps"),

@@ -103,7 +103,7 @@ def make_metaworld_env(task: str, camera: str = "corner2"):
 class MetaWorldTaskEnv:
     """reset(seed) -> Observation; step(action) -> Observation; expert_action() from `metaworld.policies`."""
 
-    def __init__(self, task: str, image_size: int = 224, camera: str = "corner2"):
+    def __init__(self, task: str, image_size: int = 224, camera: str = "corner2", render: bool = True):
         import_mujoco()  # before metaworld imports mujoco: the GL platform is chosen at import
         from metaworld.policies import ENV_POLICY_MAP
 
@@ -111,15 +111,16 @@ class MetaWorldTaskEnv:
             raise VLAJaxError(f"--image-size {image_size}: must be at least 8 pixels")
         self.task, self.image_size, self.camera = task, int(image_size), camera
         self.env = make_metaworld_env(task, camera)
-        self.renderer = FastRenderer(self.env.model, self.image_size, camera)
+        # render=False: physics only (e.g. measuring the expert), no GL context; frames are empty.
+        self.renderer = FastRenderer(self.env.model, self.image_size, camera) if render else None
         self.expert = ENV_POLICY_MAP[task]()
         self.max_steps = int(self.env.max_path_length)
         self._obs: np.ndarray | None = None
 
     def _observe(self, obs, success=False, truncated=False) -> Observation:
         self._obs = obs
-        return Observation(self.renderer.render(self.env.data), np.asarray(obs[:STATE_DIM], np.float32),
-                           bool(success), bool(truncated))
+        frame = self.renderer.render(self.env.data) if self.renderer else np.zeros((0, 0, 3), np.uint8)
+        return Observation(frame, np.asarray(obs[:STATE_DIM], np.float32), bool(success), bool(truncated))
 
     def reset(self, seed: int) -> Observation:
         self.env.seed(int(seed))
@@ -138,5 +139,6 @@ class MetaWorldTaskEnv:
         return np.clip(self.expert.get_action(self._obs), -1.0, 1.0).astype(np.float32)
 
     def close(self) -> None:
-        self.renderer.close()
+        if self.renderer:
+            self.renderer.close()
         self.env.close()

@@ -2,10 +2,10 @@
 
 Published MT50 success rates (%), 10 trials per task, as reported in the SmolVLA
 paper (Shukor et al. 2025, "SmolVLA: A Vision-Language-Action Model for
-Affordable and Efficient Robotics", Meta-World table). Those models were
-trained on Meta-World expert demonstrations (LeRobot's MT50 set: 50 scripted
-demos per task) with their own backbones and budgets: they are *their* numbers,
-printed beside ours for scale, never mixed into ours.
+Affordable and Efficient Robotics", Meta-World table; the paper states each
+model's training data and budget; LeRobot's published MT50 set has 50 scripted
+demonstrations per task). They are *their* numbers, printed beside ours for
+scale, never mixed into ours; model sizes only where the paper gives them.
 """
 
 from __future__ import annotations
