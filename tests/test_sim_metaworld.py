@@ -67,8 +67,8 @@ def test_corner2_frames_are_lerobots_image_without_shadows():
     script = textwrap.dedent(f"""
         import numpy as np
         from vla_jax.sim.metaworld.env import MetaWorldTaskEnv, CORNER2_POS
+        env = MetaWorldTaskEnv("reach-v3", {SIZE})  # first: it picks the GL platform before mujoco is imported
         import mujoco, metaworld
-        env = MetaWorldTaskEnv("reach-v3", {SIZE})
         env.reset(7)
         fast = env.renderer.render(env.env.data)
         flags = env.renderer.renderer.scene.flags

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from vla_jax.sim.metaworld.env import CAMERAS
+from vla_jax.sim.metaworld.env import CAMERAS, MAX_PATH_LENGTH
 
 
 def _add_common(group) -> None:
@@ -67,7 +67,8 @@ def run_eval(args: argparse.Namespace) -> int:
     summary["policy"] = {"path": str(args.policy), "kind": kind, "channel_order": channel_order}
     summary["settings"] = {"tasks": tasks, "episodes_per_task": args.episodes_per_task, "seed": args.seed,
                            "image_size": args.image_size, "camera": args.camera,
-                           "max_steps": args.max_steps or 500, "seconds": round(time.perf_counter() - start, 1)}
+                           "max_steps": min(args.max_steps or MAX_PATH_LENGTH, MAX_PATH_LENGTH),
+                           "seconds": round(time.perf_counter() - start, 1)}
     summary["published"] = {"source": report.SOURCE, "rows": {
         name: {"size": size, "easy_medium_hard_very_hard": list(rates), "average": avg}
         for name, (size, rates, avg) in report.PUBLISHED.items()}}

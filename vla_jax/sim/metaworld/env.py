@@ -45,6 +45,7 @@ MT1_SEED = 42  # LeRobot: metaworld.MT1(task, seed=42); the set-up make_metaworl
 CORNER2_POS = (0.75, 0.075, 0.7)  # LeRobot: env.model.cam_pos[2] (corner2) = [0.75, 0.075, 0.7]
 FLIPPED_CAMERAS = ("corner2",)  # LeRobot: np.flip(image, (0, 1)) for corner2
 CAMERAS = ("corner2", "corner", "corner3", "corner4", "topview", "behindGripper", "gripperPOV")
+MAX_PATH_LENGTH = 500  # Meta-World's episode limit (SawyerXYZEnv.max_path_length), checked at construction
 STATE_DIM = 4
 ACTION_DIM = 4
 
@@ -115,6 +116,9 @@ class MetaWorldTaskEnv:
         self.renderer = FastRenderer(self.env.model, self.image_size, camera) if render else None
         self.expert = ENV_POLICY_MAP[task]()
         self.max_steps = int(self.env.max_path_length)
+        if self.max_steps != MAX_PATH_LENGTH:
+            raise VLAJaxError(f"metaworld's {task} has max_path_length {self.max_steps}, not {MAX_PATH_LENGTH}; "
+                              "install the pinned metaworld==3.1.1")
         self._obs: np.ndarray | None = None
 
     def _observe(self, obs, success=False, truncated=False) -> Observation:

@@ -94,6 +94,8 @@ def evaluate(policy, tasks: list[str], *, episodes_per_task: int = EPISODES_PER_
 
     if episodes_per_task < 1:
         raise VLAJaxError(f"--episodes-per-task {episodes_per_task}: must be at least 1")
+    if max_steps is not None and max_steps < 1:
+        raise VLAJaxError(f"--max-steps {max_steps}: must be at least 1")
     results = []
     bar = tqdm(total=len(tasks) * episodes_per_task, desc="sim-eval metaworld", unit="episode", disable=not progress)
     for i, task in enumerate(tasks):
