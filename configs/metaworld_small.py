@@ -1,0 +1,85 @@
+"""A small Kosmos-2 policy-head VLA trained from scratch on Meta-World MT10 demonstrations, on a CPU.
+
+    vla-jax sim-collect --env metaworld --tasks mt10 --episodes-per-task 18 --image-size 64 --out DIR/rlds
+    python -c "from data_pipelines.tokenize import train_tokenizer; from vla_jax.sim.metaworld.tasks import \\
+        INSTRUCTIONS; train_tokenizer(list(INSTRUCTIONS.values()), 'DIR/tokenizer', vocab_size=512)"
+    vla-jax train --config configs/metaworld_small.py:DIR --workdir DIR/workdir
+    vla-jax export --workdir DIR/workdir --out DIR/export
+    vla-jax sim-eval --env metaworld --policy DIR/export --tasks mt10 --image-size 64
+
+`ARG` (after the colon) is the folder holding `rlds/` and `tokenizer/`.
+
+Model: vision 2x64 at 64 px (patch 8), text 2x64 (vocab 512), 16 latent queries, LSTM
+policy head (1x64), window 2, chunk 4. Actions: the registry's `metaworld` entry, i.e.
+Meta-World's [dx, dy, dz, gripper] padded to eef7 (three zero dims, gripper as
+openness in [0, 1]) until declared action spaces land; sim-eval maps it back.
+Data: tf.data over the RLDS (`rlds_mixture`), no augmentation (the camera never moves).
+
+Measured numbers: see docs/metaworld.md ("MT10 from scratch"), with the load they ran under.
+"""
+
+import ml_collections
+
+from vla_jax.models.kosmos2 import Kosmos2Config, Kosmos2TextConfig, Kosmos2VisionConfig
+from vla_jax.train.defaults import base_config
+from vla_jax.train.model import backbone_config_dict
+
+IMAGE_SIZE = 64
+WINDOW = 2
+CHUNK = 4
+
+
+def backbone() -> Kosmos2Config:
+    return Kosmos2Config(
+        vision=Kosmos2VisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                   num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=8),
+        text=Kosmos2TextConfig(vocab_size=512, embed_dim=64, layers=2, ffn_dim=128, attention_heads=4,
+                               max_position_embeddings=128, dropout=0.0),
+        latent_query_num=16,
+    )
+
+
+def get_config(arg: str = "metaworld_out"):
+    config = base_config()
+    config.seed = 0
+    config.num_steps = 3000
+    config.batch_size = 32
+    config.log_every = 100
+
+    config.model = ml_collections.ConfigDict(dict(
+        backbone=backbone_config_dict(backbone()),
+        structure="policy_head",
+        head="lstm",
+        window_size=WINDOW,
+        fwd_pred_next_n=CHUNK,
+        action_dim=7,
+        has_gripper=True,
+        head_hidden_size=64,
+        head_layers=1,
+    ))
+    config.data.source = "loader"
+    config.data.tokenizer = f"{arg}/tokenizer"
+    config.data.instruction_length = 16
+    config.data.config = ml_collections.ConfigDict(dict(
+        kind="rlds_mixture",
+        data_dir=f"{arg}/rlds",
+        mixture="metaworld",
+        window_size=WINDOW,
+        action_chunk=CHUNK,
+        action_dim=7,
+        image_size=IMAGE_SIZE,
+        max_text_len=16,
+        normalization="bounds",
+        augment=False,
+        shuffle_buffer=4000,
+    ))
+
+    config.optimizer.learning_rate = 1e-3
+    config.optimizer.warmup_steps = 100
+    config.optimizer.schedule = "cosine"
+    config.optimizer.end_lr_ratio = 0.05
+    config.optimizer.weight_decay = 0.01
+
+    config.checkpoint.every = 1000
+    config.checkpoint.keep = 1
+    return config
