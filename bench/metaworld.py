@@ -88,6 +88,19 @@ def lerobot_conversion(episodes: int, length: int, size: int) -> dict:
             "frames_per_s": round(report["frames"] / wall, 1)}
 
 
+def _expert_in_child(tasks: list[str], episodes: int) -> dict:
+    """`expert_success` in a TF-free child: this process imported TensorFlow (machine_info), MuJoCo's GL must not."""
+    code = (f"import json; from bench.metaworld import expert_success; "
+            f"print(json.dumps(expert_success({tasks!r}, {episodes})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
+                          cwd=Path(__file__).resolve().parents[1])
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-2000:])
+    lines = proc.stdout.strip().splitlines()
+    print("\n".join(lines[:-1]))
+    return json.loads(lines[-1])
+
+
 def main() -> None:
     p = common.parser("metaworld", __doc__.splitlines()[0])
     p.add_argument("--episodes", type=int, default=20, help="expert episodes per task (default 20)")
@@ -98,7 +111,7 @@ def main() -> None:
     result = {"machine": common.machine_info()}
     result["render_64px"] = render_times(5 if args.quick else 50)
     print("expert success on collection seeds:")
-    result["expert"] = expert_success(tasks, 2 if args.quick else args.episodes)
+    result["expert"] = _expert_in_child(tasks, 2 if args.quick else args.episodes)
     result["lerobot_conversion"] = lerobot_conversion(*((2, 10, 64) if args.quick else (20, 100, 128)))
     result["machine"]["load_average_1_5_15_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     r, e, c = result["render_64px"], result["expert"], result["lerobot_conversion"]

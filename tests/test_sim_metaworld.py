@@ -1,5 +1,6 @@
 """Meta-World on the published protocol: task sets, env set-up, camera, seeds, the eval loop, collect -> RLDS."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -8,11 +9,13 @@ import textwrap
 import numpy as np
 import pytest
 
-pytest.importorskip("metaworld")
+from vla_jax.errors import VLAJaxError
+from vla_jax.sim.metaworld import tasks as mt
+from vla_jax.sim.metaworld.evaluate import run_episode, summarize, to_metaworld_action
 
-from vla_jax.errors import VLAJaxError  # noqa: E402
-from vla_jax.sim.metaworld import tasks as mt  # noqa: E402
-from vla_jax.sim.metaworld.evaluate import run_episode, summarize, to_metaworld_action  # noqa: E402
+# Never import metaworld here: it imports MuJoCo's GL libraries into a process that runs TensorFlow.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("metaworld") is None, reason="needs metaworld")
+GL_LIBRARIES = ("libEGL", "libOSMesa", "libLLVM", "libGLX")
 
 SIZE = 32
 
@@ -37,34 +40,55 @@ def test_collection_and_evaluation_seeds_are_disjoint():
     assert len(collect) == 2 * 50 * 2  # no two (seed, task, k) share a seed
 
 
+def _in_child(script: str) -> str:
+    """Run `script` in a fresh TF-free interpreter: MuJoCo's GL libraries must stay out of the test process
+    (tests/test_sim_env.py checks none is mapped), as they would crash next to TensorFlow."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 def test_env_set_up_equals_lerobots_mt1_construction():
     """Our goal-observable construction gives the observations of LeRobot's MT1(task, seed=42) + set_task."""
-    import metaworld
+    out = _in_child("""
+        import numpy as np
+        from vla_jax.sim.metaworld.env import MT1_SEED, make_metaworld_env
+        ours = make_metaworld_env("push-v3")  # first: it picks the GL platform before mujoco is imported
+        import metaworld
+        bench = metaworld.MT1("push-v3", seed=MT1_SEED)
+        theirs = bench.train_classes["push-v3"]()
+        theirs.set_task(bench.train_tasks[0])
+        theirs._freeze_rand_vec, theirs.seeded_rand_vec = False, True
+        goals = []
+        for seed in (3, 4):
+            for env in (ours, theirs):
+                env.seed(seed)
+            o1, o2 = ours.reset()[0], theirs.reset()[0]
+            np.testing.assert_array_equal(o1, o2)
+            goals.append(o1[-3:])
+            a = np.array([0.3, -0.2, 0.1, 1.0])
+            np.testing.assert_array_equal(ours.step(a)[0], theirs.step(a)[0])
+        assert not np.allclose(goals[0], goals[1])  # goals are randomised per episode
+        print("equal", ours.max_path_length)
+    """)
+    assert out.split()[-2:] == ["equal", "500"]
 
-    from vla_jax.sim.metaworld.env import MT1_SEED, make_metaworld_env
 
-    task = "push-v3"
-    ours = make_metaworld_env(task)
-    bench = metaworld.MT1(task, seed=MT1_SEED)
-    theirs = bench.train_classes[task]()
-    theirs.set_task(bench.train_tasks[0])
-    theirs._freeze_rand_vec, theirs.seeded_rand_vec = False, True
-    goals = []
-    for seed in (3, 4):
-        for env in (ours, theirs):
-            env.seed(seed)
-        o1, o2 = ours.reset()[0], theirs.reset()[0]
-        np.testing.assert_array_equal(o1, o2)
-        goals.append(o1[-3:])
-        a = np.array([0.3, -0.2, 0.1, 1.0])
-        np.testing.assert_array_equal(ours.step(a)[0], theirs.step(a)[0])
-    assert not np.allclose(goals[0], goals[1])  # goals are randomised per episode
-    assert ours.max_path_length == 500
+def test_task_lists_are_metaworlds():
+    out = _in_child("""
+        from vla_jax.sim.scene import import_mujoco
+        import_mujoco()
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS, MT10_V3
+        print(",".join(MT10_V3), ",".join(ALL_V3_ENVIRONMENTS))
+    """)
+    mt10, mt50 = out.split()[-2:]
+    assert mt10.split(",") == mt.mt10() and mt50.split(",") == mt.mt50()
 
 
 def test_corner2_frames_are_lerobots_image_without_shadows():
     """In a TF-free child: with shadows on, our renderer reproduces LeRobot's flipped env.render() exactly."""
-    script = textwrap.dedent(f"""
+    out = _in_child(f"""
         import numpy as np
         from vla_jax.sim.metaworld.env import MetaWorldTaskEnv, CORNER2_POS
         env = MetaWorldTaskEnv("reach-v3", {SIZE})  # first: it picks the GL platform before mujoco is imported
@@ -84,9 +108,7 @@ def test_corner2_frames_are_lerobots_image_without_shadows():
         print(int(np.abs(full.astype(int) - lerobot).max()), float(np.abs(fast.astype(int) - lerobot).mean()),
               float(np.abs(full[::-1, ::-1].astype(int) - lerobot).mean()))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    same_max, shadow_mean, unflipped_mean = map(float, proc.stdout.split()[-3:])
+    same_max, shadow_mean, unflipped_mean = map(float, out.split()[-3:])
     assert same_max == 0  # same camera pose, orientation and scene
     assert 0 < shadow_mean < 20  # only shadows and reflections differ
     assert unflipped_mean > 30  # the 180-degree turn matters
@@ -195,3 +217,6 @@ def test_collect_cli_writes_rlds_with_state_action_instruction_and_difficulty(tm
         assert steps[-1]["is_terminal"] and steps[0]["is_first"]
     with pytest.raises(SystemExit):
         main(["sim-collect", "--env", "metaworld", "--camera", "nope", "--out", str(out)])
+    # Collection ran MuJoCo in the worker only: no GL library is mapped into this (TensorFlow) process.
+    maps = open("/proc/self/maps").read()
+    assert not any(lib in maps for lib in GL_LIBRARIES)

@@ -41,10 +41,15 @@ def get_config(arg):
 
 
 def train(folder, timeout: int = 600):
-    """Train the tiny config on `folder` in a subprocess (fast XLA compile); returns the workdir."""
+    """Train the tiny config on `folder` in a subprocess (fast XLA compile); returns the workdir.
+
+    The runs of the Meta-World and LeRobot tests compile the same program, so they share a
+    persistent XLA cache (keyed by the program's hash: a stale entry is never reused).
+    """
     import os
     import subprocess
     import sys
+    import tempfile
     from pathlib import Path
 
     from data_pipelines.tokenize import train_tokenizer
@@ -52,8 +57,10 @@ def train(folder, timeout: int = 600):
 
     folder = Path(folder)
     train_tokenizer(list(INSTRUCTIONS.values()), str(folder / "tokenizer"), vocab_size=300)
+    cache = Path(tempfile.gettempdir()) / f"vla_jax_tests_xla_cache_{os.getuid()}"
     env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
-               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+               JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-m", "vla_jax.cli", "train", "--config", f"{__file__}:{folder}",
                            "--workdir", str(folder / "workdir"), "--quiet"],

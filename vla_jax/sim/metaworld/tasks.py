@@ -1,7 +1,10 @@
 """Meta-World task sets, the standard difficulty grouping and one fixed instruction per task.
 
-Task names are Meta-World's own (`metaworld.env_dict`): MT10 and MT50 are read
-from the installed package, so they cannot drift from the environments.
+Task names are Meta-World's own: MT10 and MT50 as `metaworld.env_dict` lists them
+(MT10_V3, ALL_V3_ENVIRONMENTS), written out here because importing metaworld
+imports MuJoCo and its GL libraries, which must stay out of processes that run
+TensorFlow (vla_jax/sim/render_worker.py); tests/test_sim_metaworld.py checks
+both lists against the installed package in a child process.
 
 The difficulty grouping (easy 28, medium 11, hard 6, very hard 5 tasks) is the
 one the published VLA numbers are reported by: the SmolVLA paper (Shukor et al.
@@ -92,18 +95,28 @@ INSTRUCTIONS: dict[str, str] = {
 
 DIFFICULTY: dict[str, str] = {task: group for group, tasks in DIFFICULTY_GROUPS.items() for task in tasks}
 
+MT10 = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3", "drawer-close-v3",
+        "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3")
+MT50 = (
+    "assembly-v3", "basketball-v3", "bin-picking-v3", "box-close-v3", "button-press-topdown-v3",
+    "button-press-topdown-wall-v3", "button-press-v3", "button-press-wall-v3", "coffee-button-v3", "coffee-pull-v3",
+    "coffee-push-v3", "dial-turn-v3", "disassemble-v3", "door-close-v3", "door-lock-v3", "door-open-v3",
+    "door-unlock-v3", "hand-insert-v3", "drawer-close-v3", "drawer-open-v3", "faucet-open-v3", "faucet-close-v3",
+    "hammer-v3", "handle-press-side-v3", "handle-press-v3", "handle-pull-side-v3", "handle-pull-v3",
+    "lever-pull-v3", "pick-place-wall-v3", "pick-out-of-hole-v3", "pick-place-v3", "plate-slide-v3",
+    "plate-slide-side-v3", "plate-slide-back-v3", "plate-slide-back-side-v3", "peg-insert-side-v3",
+    "peg-unplug-side-v3", "soccer-v3", "stick-push-v3", "stick-pull-v3", "push-v3", "push-wall-v3", "push-back-v3",
+    "reach-v3", "reach-wall-v3", "shelf-place-v3", "sweep-into-v3", "sweep-v3", "window-open-v3", "window-close-v3",
+)
+
 
 def mt50() -> list[str]:
     """All 50 v3 task names, in Meta-World's order."""
-    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
-
-    return list(ALL_V3_ENVIRONMENTS)
+    return list(MT50)
 
 
 def mt10() -> list[str]:
-    from metaworld.env_dict import MT10_V3
-
-    return list(MT10_V3)
+    return list(MT10)
 
 
 def resolve_tasks(spec: str) -> list[str]:
