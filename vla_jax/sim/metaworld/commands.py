@@ -75,9 +75,12 @@ def run_eval(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.policy) / "sim_eval_metaworld"
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    groups = len(summary["per_difficulty"])
+    scope = "" if groups == 4 else f" over {groups} of 4 groups, not comparable to MT50"
     plot = report.difficulty_plot(summary, out / "success_by_difficulty.png",
                                   f"Meta-World {args.tasks} ({len(tasks)} tasks x {args.episodes_per_task}): "
-                                  f"{Path(args.policy).name}, average {summary['average']:.1%}")
+                                  f"{Path(args.policy).name}, mean over tasks {summary['mean_over_tasks']:.1%}, "
+                                  f"group average {summary['average']:.1%}{scope}")
     gifs = report.rollout_gifs(results, out / "rollouts")
     print(report.format_table(summary, label=Path(args.policy).name))
     print(f"wrote {out / 'summary.json'}, {plot} and {len(gifs)} GIFs in {summary['settings']['seconds']} s")
