@@ -44,8 +44,13 @@ print(json.dumps(out))
 
 
 def render_times(iters: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _RENDER.replace("ITERS", str(iters))], capture_output=True,
-                          text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, "-c", _RENDER.replace("ITERS", str(iters))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-2000:])
     raw = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -63,13 +68,23 @@ def expert_success(tasks: list[str], episodes: int) -> dict:
         runs = [expert_episode(env, episode_seed("collect", 0, task, k), env.max_steps) for k in range(episodes)]
         env.close()
         ok = [len(r[3]) for r in runs if r[0]]
-        per_task[task] = {"difficulty": DIFFICULTY[task], "success": len(ok) / episodes,
-                          "mean_steps_successful": float(np.mean(ok)) if ok else None}
+        per_task[task] = {
+            "difficulty": DIFFICULTY[task],
+            "success": len(ok) / episodes,
+            "mean_steps_successful": float(np.mean(ok)) if ok else None,
+        }
         print(f"  {task:<30}{per_task[task]['success']:>7.0%}", flush=True)
-    groups = {g: float(np.mean([v["success"] for v in per_task.values() if v["difficulty"] == g]))
-              for g in GROUP_ORDER if any(v["difficulty"] == g for v in per_task.values())}
-    return {"episodes_per_task": episodes, "per_task": per_task, "per_difficulty": groups,
-            "average_of_groups": float(np.mean(list(groups.values())))}
+    groups = {
+        g: float(np.mean([v["success"] for v in per_task.values() if v["difficulty"] == g]))
+        for g in GROUP_ORDER
+        if any(v["difficulty"] == g for v in per_task.values())
+    }
+    return {
+        "episodes_per_task": episodes,
+        "per_task": per_task,
+        "per_difficulty": groups,
+        "average_of_groups": float(np.mean(list(groups.values()))),
+    }
 
 
 def lerobot_conversion(episodes: int, length: int, size: int) -> dict:
@@ -83,17 +98,30 @@ def lerobot_conversion(episodes: int, length: int, size: int) -> dict:
         start = time.perf_counter()
         _, report = convert(str(Path(tmp) / "src"), str(Path(tmp) / "out"), image_size=224, progress=False)
         wall = time.perf_counter() - start
-    return {"episodes": episodes, "frames": report["frames"], "source_px": size, "target_px": 224,
-            "codec": "av1 (libsvtav1 yuv420p)", "seconds": round(wall, 2),
-            "frames_per_s": round(report["frames"] / wall, 1)}
+    return {
+        "episodes": episodes,
+        "frames": report["frames"],
+        "source_px": size,
+        "target_px": 224,
+        "codec": "av1 (libsvtav1 yuv420p)",
+        "seconds": round(wall, 2),
+        "frames_per_s": round(report["frames"] / wall, 1),
+    }
 
 
 def _expert_in_child(tasks: list[str], episodes: int) -> dict:
     """`expert_success` in a TF-free child: this process imported TensorFlow (machine_info), MuJoCo's GL must not."""
-    code = (f"import json; from bench.metaworld import expert_success; "
-            f"print(json.dumps(expert_success({tasks!r}, {episodes})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600,
-                          cwd=Path(__file__).resolve().parents[1])
+    code = (
+        f"import json; from bench.metaworld import expert_success; "
+        f"print(json.dumps(expert_success({tasks!r}, {episodes})))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-2000:])
     lines = proc.stdout.strip().splitlines()
@@ -115,13 +143,17 @@ def main() -> None:
     result["lerobot_conversion"] = lerobot_conversion(*((2, 10, 64) if args.quick else (20, 100, 128)))
     result["machine"]["load_average_1_5_15_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     r, e, c = result["render_64px"], result["expert"], result["lerobot_conversion"]
-    common.print_table("Meta-World / LeRobot", ["measure", "value"], [
-        ["env.render() ms / 64 px frame (median)", 1e3 * r["metaworld_env_render"]["median_s"]],
-        ["FastRenderer ms / 64 px frame (median)", 1e3 * r["fast_renderer"]["median_s"]],
-        *[[f"expert success {g}", v] for g, v in e["per_difficulty"].items()],
-        ["expert success, average of groups", e["average_of_groups"]],
-        ["LeRobot v3.0 -> RLDS frames/s", c["frames_per_s"]],
-    ])
+    common.print_table(
+        "Meta-World / LeRobot",
+        ["measure", "value"],
+        [
+            ["env.render() ms / 64 px frame (median)", 1e3 * r["metaworld_env_render"]["median_s"]],
+            ["FastRenderer ms / 64 px frame (median)", 1e3 * r["fast_renderer"]["median_s"]],
+            *[[f"expert success {g}", v] for g, v in e["per_difficulty"].items()],
+            ["expert success, average of groups", e["average_of_groups"]],
+            ["LeRobot v3.0 -> RLDS frames/s", c["frames_per_s"]],
+        ],
+    )
     common.write_result(args.out, result)
 
 

@@ -40,10 +40,23 @@ CHUNK = 4
 
 def backbone() -> Kosmos2Config:
     return Kosmos2Config(
-        vision=Kosmos2VisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                   num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=8),
-        text=Kosmos2TextConfig(vocab_size=512, embed_dim=64, layers=2, ffn_dim=128, attention_heads=4,
-                               max_position_embeddings=128, dropout=0.0),
+        vision=Kosmos2VisionConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=IMAGE_SIZE,
+            patch_size=8,
+        ),
+        text=Kosmos2TextConfig(
+            vocab_size=512,
+            embed_dim=64,
+            layers=2,
+            ffn_dim=128,
+            attention_heads=4,
+            max_position_embeddings=128,
+            dropout=0.0,
+        ),
         latent_query_num=16,
     )
 
@@ -55,33 +68,37 @@ def get_config(arg: str = "metaworld_out"):
     config.batch_size = 32
     config.log_every = 100
 
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone_config_dict(backbone()),
-        structure="policy_head",
-        head="lstm",
-        window_size=WINDOW,
-        fwd_pred_next_n=CHUNK,
-        action_dim=7,
-        has_gripper=True,
-        head_hidden_size=64,
-        head_layers=1,
-    ))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            backbone=backbone_config_dict(backbone()),
+            structure="policy_head",
+            head="lstm",
+            window_size=WINDOW,
+            fwd_pred_next_n=CHUNK,
+            action_dim=7,
+            has_gripper=True,
+            head_hidden_size=64,
+            head_layers=1,
+        )
+    )
     config.data.source = "loader"
     config.data.tokenizer = f"{arg}/tokenizer"
     config.data.instruction_length = 16
-    config.data.config = ml_collections.ConfigDict(dict(
-        kind="rlds_mixture",
-        data_dir=f"{arg}/rlds",
-        mixture="metaworld",
-        window_size=WINDOW,
-        action_chunk=CHUNK,
-        action_dim=7,
-        image_size=IMAGE_SIZE,
-        max_text_len=16,
-        normalization="bounds",
-        augment=False,
-        shuffle_buffer=4000,
-    ))
+    config.data.config = ml_collections.ConfigDict(
+        dict(
+            kind="rlds_mixture",
+            data_dir=f"{arg}/rlds",
+            mixture="metaworld",
+            window_size=WINDOW,
+            action_chunk=CHUNK,
+            action_dim=7,
+            image_size=IMAGE_SIZE,
+            max_text_len=16,
+            normalization="bounds",
+            augment=False,
+            shuffle_buffer=4000,
+        )
+    )
 
     config.optimizer.learning_rate = 1e-3
     config.optimizer.warmup_steps = 100

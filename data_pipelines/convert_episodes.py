@@ -25,8 +25,12 @@ def episode_spec(image_size: int, action_dims: int, encoding: str = "jpeg") -> r
         observation={"image": rw.Image(image_size, encoding)},
         action=rw.Tensor(action_dims),
         step={"event_type": rw.Text()},
-        metadata={"file_path": rw.Text(), "episode_name": rw.Text(), "num_steps": rw.Scalar(np.int32),
-                  "mirrored": rw.Scalar(np.bool_)},
+        metadata={
+            "file_path": rw.Text(),
+            "episode_name": rw.Text(),
+            "num_steps": rw.Scalar(np.int32),
+            "mirrored": rw.Scalar(np.bool_),
+        },
     )
 
 
@@ -39,10 +43,18 @@ def episode_arrays(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
     images, actions, text = ep.images, ep.actions, ep.instruction
     if mirrored:
         images, actions, text = me.mirror_frame(images, actions, text)
-    return {"observation": {"image": images}, "action": actions, "language_instruction": text,
-            "event_type": list(ep.event_types),
-            "metadata": {"file_path": ep.path, "episode_name": ep.name, "num_steps": np.int32(len(ep)),
-                         "mirrored": mirrored}}
+    return {
+        "observation": {"image": images},
+        "action": actions,
+        "language_instruction": text,
+        "event_type": list(ep.event_types),
+        "metadata": {
+            "file_path": ep.path,
+            "episode_name": ep.name,
+            "num_steps": np.int32(len(ep)),
+            "mirrored": mirrored,
+        },
+    }
 
 
 def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, counter, min_length, progress):
@@ -50,8 +62,9 @@ def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, 
 
     for path in tqdm(paths, desc=progress, unit="episode", disable=None):
         try:
-            ep = me.read_episode(path, color_order=color_order, action_dims=action_dims,
-                                 min_length=min_length, image_size=image_size)
+            ep = me.read_episode(
+                path, color_order=color_order, action_dims=action_dims, min_length=min_length, image_size=image_size
+            )
         except DataError as err:
             if not skip_bad:
                 raise
@@ -70,8 +83,9 @@ def _prescan(paths, *, action_dims, color_order, min_length, skip_bad, counter) 
     good = []
     for path in tqdm(paths, desc="check episodes", unit="episode", disable=None):
         try:
-            me.read_episode(path, color_order=color_order, action_dims=action_dims, min_length=min_length,
-                            load_images=False)
+            me.read_episode(
+                path, color_order=color_order, action_dims=action_dims, min_length=min_length, load_images=False
+            )
         except DataError as err:
             if not skip_bad:
                 raise
@@ -106,20 +120,38 @@ def convert(
     all_paths = me.list_episodes(src)
     rw.check_target(out, name, overwrite, VERSION)
     counter = BadDataCounter(src)
-    paths = _prescan(all_paths, action_dims=action_dims, color_order=color_order,
-                     min_length=min_length, skip_bad=skip_bad_episodes, counter=counter)
+    paths = _prescan(
+        all_paths,
+        action_dims=action_dims,
+        color_order=color_order,
+        min_length=min_length,
+        skip_bad=skip_bad_episodes,
+        counter=counter,
+    )
     # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
-    common = dict(image_size=image_size, action_dims=action_dims, color_order=color_order,
-                  skip_bad=skip_bad_episodes, counter=counter, min_length=min_length)
+    common = dict(
+        image_size=image_size,
+        action_dims=action_dims,
+        color_order=color_order,
+        skip_bad=skip_bad_episodes,
+        counter=counter,
+        min_length=min_length,
+    )
     splits = {"train": _examples(train, mirror=mirror, progress="convert train", **common)}
     if val:
         splits["val"] = _examples(val, mirror=False, progress="convert val", **common)
     final_dir = rw.write_dataset(
-        out, name, episode_spec(image_size, action_dims, encoding), splits, version=VERSION, overwrite=overwrite,
+        out,
+        name,
+        episode_spec(image_size, action_dims, encoding),
+        splits,
+        version=VERSION,
+        overwrite=overwrite,
         description=f"Mobile-robot episodes converted from {os.path.abspath(src)} "
-                    f"(image {image_size}px RGB, {action_dims}-D actions, val_fraction={val_fraction}, "
-                    f"mirror={mirror}).")
+        f"(image {image_size}px RGB, {action_dims}-D actions, val_fraction={val_fraction}, "
+        f"mirror={mirror}).",
+    )
     if counter.count:
         log.warning("convert-episodes: skipped %d bad episode(s): %s", counter.count, counter.summary())
     return final_dir, counter

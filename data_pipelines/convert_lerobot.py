@@ -29,9 +29,20 @@ from data_pipelines.lerobot_dataset import LeRobotDataset, VideoFrames
 DEFAULT_NAME = "lerobot_dataset"
 
 
-def convert(src: str, out: str, *, camera: str | None = None, action_key: str = "action",
-            state_key: str | None = "auto", image_size: int = 224, pad: bool = False, name: str = DEFAULT_NAME,
-            encoding: str = "jpeg", overwrite: bool = False, progress: bool = True) -> tuple[str, dict]:
+def convert(
+    src: str,
+    out: str,
+    *,
+    camera: str | None = None,
+    action_key: str = "action",
+    state_key: str | None = "auto",
+    image_size: int = 224,
+    pad: bool = False,
+    name: str = DEFAULT_NAME,
+    encoding: str = "jpeg",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> tuple[str, dict]:
     """Convert; returns (dataset folder, conversion report). `state_key="auto"`: observation.state if present."""
     from tqdm import tqdm
 
@@ -53,12 +64,22 @@ def convert(src: str, out: str, *, camera: str | None = None, action_key: str = 
     observation = {"image": rw.Image(image_size, encoding)}
     if state_key:
         observation["state"] = rw.Tensor(state_dim)
-    spec = rw.EpisodeSpec(observation=observation, action=rw.Tensor(action_dim),
-                          metadata={"episode_index": rw.Scalar(np.int64), "task": rw.Text()})
+    spec = rw.EpisodeSpec(
+        observation=observation,
+        action=rw.Tensor(action_dim),
+        metadata={"episode_index": rw.Scalar(np.int64), "task": rw.Text()},
+    )
     seen: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     start = time.perf_counter()
-    report = {"source": ds.root, "codebase_version": ds.version, "fps": ds.fps, "camera": camera,
-              "action_key": action_key, "state_key": state_key, "image_size": image_size}
+    report = {
+        "source": ds.root,
+        "codebase_version": ds.version,
+        "fps": ds.fps,
+        "camera": camera,
+        "action_key": action_key,
+        "state_key": state_key,
+        "image_size": image_size,
+    }
 
     def episodes():
         decoder, cache = VideoFrames(ds.fps), {}
@@ -70,25 +91,44 @@ def convert(src: str, out: str, *, camera: str | None = None, action_key: str = 
                 obs = {"image": np.stack([ft.resize_np(f, image_size, pad) for f in frames])}
                 if state_key:
                     obs["state"] = columns[state_key]
-                yield {"key": f"episode_{ep.index:06d}", "observation": obs, "action": columns[action_key],
-                       "language_instruction": texts,
-                       "metadata": {"episode_index": np.int64(ep.index), "task": texts[0]}}
+                yield {
+                    "key": f"episode_{ep.index:06d}",
+                    "observation": obs,
+                    "action": columns[action_key],
+                    "language_instruction": texts,
+                    "metadata": {"episode_index": np.int64(ep.index), "task": texts[0]},
+                }
         finally:
             decoder.close()
 
     def extra_files() -> dict[str, str]:
         seconds = time.perf_counter() - start
         frames = int(sum(len(a) for a in seen[action_key]))
-        stats = {"action": statistics.compute_statistics(np.concatenate(seen[action_key]),
-                                                         num_trajectories=len(seen[action_key]))}
+        stats = {
+            "action": statistics.compute_statistics(
+                np.concatenate(seen[action_key]), num_trajectories=len(seen[action_key])
+            )
+        }
         if state_key:
             stats["state"] = statistics.compute_statistics(np.concatenate(seen[state_key]))
-        report.update({"episodes": len(seen[action_key]), "frames": frames, "seconds": round(seconds, 2),
-                       "frames_per_s": round(frames / max(seconds, 1e-9), 1)})
+        report.update(
+            {
+                "episodes": len(seen[action_key]),
+                "frames": frames,
+                "seconds": round(seconds, 2),
+                "frames_per_s": round(frames / max(seconds, 1e-9), 1),
+            }
+        )
         return {"statistics.json": json.dumps(stats, indent=1), "conversion.json": json.dumps(report, indent=1)}
 
     folder = rw.write_dataset(
-        out, name, spec, {"train": episodes()}, overwrite=overwrite, extra_files=extra_files,
+        out,
+        name,
+        spec,
+        {"train": episodes()},
+        overwrite=overwrite,
+        extra_files=extra_files,
         description=f"LeRobot dataset {ds.root} ({ds.version}) converted: camera {camera} at {image_size}px, "
-                    f"action `{action_key}` ({action_dim}-D), state `{state_key}`.")
+        f"action `{action_key}` ({action_dim}-D), state `{state_key}`.",
+    )
     return folder, report

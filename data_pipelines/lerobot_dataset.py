@@ -78,8 +78,10 @@ class LeRobotDataset:
             self.info = json.load(f)
         self.version = str(self.info.get("codebase_version", ""))
         if self.version not in VERSIONS:
-            raise DataError(f"{info_path}: codebase_version {self.version!r} is not supported; this reader handles "
-                            f"{', '.join(VERSIONS)} (convert older datasets with LeRobot's converter first)")
+            raise DataError(
+                f"{info_path}: codebase_version {self.version!r} is not supported; this reader handles "
+                f"{', '.join(VERSIONS)} (convert older datasets with LeRobot's converter first)"
+            )
         for key in ("fps", "features", "data_path"):
             if key not in self.info:
                 raise DataError(f"{info_path}: key `{key}` missing")
@@ -97,8 +99,9 @@ class LeRobotDataset:
         if self.version == "v3.0":
             table = _read_parquet(self._path("meta", "tasks.parquet")).to_pydict()
             if "task_index" not in table or "task" not in table:
-                raise DataError(f"{self._path('meta', 'tasks.parquet')}: needs columns task and task_index, has "
-                                f"{sorted(table)}")
+                raise DataError(
+                    f"{self._path('meta', 'tasks.parquet')}: needs columns task and task_index, has {sorted(table)}"
+                )
             return {int(i): str(t) for i, t in zip(table["task_index"], table["task"])}
         return {int(r["task_index"]): str(r["task"]) for r in _read_jsonl(self._path("meta", "tasks.jsonl"))}
 
@@ -114,16 +117,32 @@ class LeRobotDataset:
         for r in sorted(rows, key=lambda r: int(r["episode_index"])):
             where = f"{self._path('meta', 'episodes')}: episode {r.get('episode_index')}"
             try:
-                data_file = self._path(self.info["data_path"].format(chunk_index=r["data/chunk_index"],
-                                                                     file_index=r["data/file_index"]))
+                data_file = self._path(
+                    self.info["data_path"].format(chunk_index=r["data/chunk_index"], file_index=r["data/file_index"])
+                )
                 videos = {}
                 for cam in self.cameras:
                     if self.features[cam]["dtype"] == "video":
-                        videos[cam] = (self._path(self.info["video_path"].format(
-                            video_key=cam, chunk_index=r[f"videos/{cam}/chunk_index"],
-                            file_index=r[f"videos/{cam}/file_index"])), float(r[f"videos/{cam}/from_timestamp"]))
-                refs.append(EpisodeRef(int(r["episode_index"]), int(r["length"]), list(r["tasks"]), data_file,
-                                       (int(r["dataset_from_index"]), int(r["dataset_to_index"])), videos))
+                        videos[cam] = (
+                            self._path(
+                                self.info["video_path"].format(
+                                    video_key=cam,
+                                    chunk_index=r[f"videos/{cam}/chunk_index"],
+                                    file_index=r[f"videos/{cam}/file_index"],
+                                )
+                            ),
+                            float(r[f"videos/{cam}/from_timestamp"]),
+                        )
+                refs.append(
+                    EpisodeRef(
+                        int(r["episode_index"]),
+                        int(r["length"]),
+                        list(r["tasks"]),
+                        data_file,
+                        (int(r["dataset_from_index"]), int(r["dataset_to_index"])),
+                        videos,
+                    )
+                )
             except KeyError as err:
                 raise DataError(f"{where}: column {err} missing from the episode table") from err
         return refs
@@ -134,10 +153,21 @@ class LeRobotDataset:
         for r in sorted(_read_jsonl(self._path("meta", "episodes.jsonl")), key=lambda r: int(r["episode_index"])):
             e = int(r["episode_index"])
             fmt = {"episode_chunk": e // chunk, "episode_index": e}
-            videos = {cam: (self._path(self.info["video_path"].format(video_key=cam, **fmt)), 0.0)
-                      for cam in self.cameras if self.features[cam]["dtype"] == "video"}
-            refs.append(EpisodeRef(e, int(r["length"]), list(r.get("tasks", [])),
-                                   self._path(self.info["data_path"].format(**fmt)), None, videos))
+            videos = {
+                cam: (self._path(self.info["video_path"].format(video_key=cam, **fmt)), 0.0)
+                for cam in self.cameras
+                if self.features[cam]["dtype"] == "video"
+            }
+            refs.append(
+                EpisodeRef(
+                    e,
+                    int(r["length"]),
+                    list(r.get("tasks", [])),
+                    self._path(self.info["data_path"].format(**fmt)),
+                    None,
+                    videos,
+                )
+            )
         return refs
 
     # ------------------------------------------------------------------ data
@@ -145,8 +175,10 @@ class LeRobotDataset:
         """`observation.images.top`, or its last part `top`, -> the feature key."""
         matches = [k for k in self.cameras if k == name or k.split(".")[-1] == name]
         if len(matches) != 1:
-            raise DataError(f"{self.root}: camera {name!r} {'is ambiguous' if matches else 'not found'}; the dataset "
-                            f"has cameras {self.cameras} (pass one with --camera)")
+            raise DataError(
+                f"{self.root}: camera {name!r} {'is ambiguous' if matches else 'not found'}; the dataset "
+                f"has cameras {self.cameras} (pass one with --camera)"
+            )
         return matches[0]
 
     def check_column(self, key: str, what: str) -> int:
@@ -154,8 +186,10 @@ class LeRobotDataset:
         feature = self.features.get(key)
         if feature is None or feature.get("dtype") in ("video", "image", "string"):
             numeric = [k for k, f in self.features.items() if f.get("dtype") not in ("video", "image", "string")]
-            raise DataError(f"{self.root}/meta/info.json: no numeric feature {key!r} for the {what}; "
-                            f"numeric features are {numeric} (choose one with --{what}-key)")
+            raise DataError(
+                f"{self.root}/meta/info.json: no numeric feature {key!r} for the {what}; "
+                f"numeric features are {numeric} (choose one with --{what}-key)"
+            )
         return int(np.prod(feature.get("shape", [1])))
 
     def _rows(self, ep: EpisodeRef, cache: dict) -> dict:
@@ -168,12 +202,15 @@ class LeRobotDataset:
 
             table = table.filter(pc.equal(table["episode_index"], ep.index))
         if table.num_rows != ep.length:
-            raise DataError(f"{ep.data_file}: episode {ep.index} has {table.num_rows} data rows but the episode table "
-                            f"says length {ep.length}; the dataset is inconsistent")
+            raise DataError(
+                f"{ep.data_file}: episode {ep.index} has {table.num_rows} data rows but the episode table "
+                f"says length {ep.length}; the dataset is inconsistent"
+            )
         return {name: table[name] for name in table.column_names}
 
-    def read(self, ep: EpisodeRef, keys: list[str], camera: str, decoder: "VideoFrames",
-             cache: dict) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    def read(
+        self, ep: EpisodeRef, keys: list[str], camera: str, decoder: VideoFrames, cache: dict
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
         """({key: float32 [n, d]}, uint8 frames [n, H, W, 3], per-frame instructions) of one episode."""
         rows = self._rows(ep, cache)
         out = {}
@@ -182,16 +219,23 @@ class LeRobotDataset:
                 raise DataError(f"{ep.data_file}: episode {ep.index}: key `{key}` missing (columns {sorted(rows)})")
             values = rows[key].to_pylist()
             out[key] = np.asarray(values, np.float32).reshape(ep.length, -1)
-        timestamps = (np.asarray(rows["timestamp"].to_pylist(), np.float64).reshape(-1) if "timestamp" in rows
-                      else np.arange(ep.length) / self.fps)
+        timestamps = (
+            np.asarray(rows["timestamp"].to_pylist(), np.float64).reshape(-1)
+            if "timestamp" in rows
+            else np.arange(ep.length) / self.fps
+        )
         if self.features[camera]["dtype"] == "video":
             if camera not in ep.videos:
                 raise DataError(f"episode {ep.index}: no video file for camera {camera}")
             path, start = ep.videos[camera]
             frames = decoder.frames(path, start + timestamps, f"episode {ep.index} camera {camera}")
         else:
-            frames = np.stack([_decode_image(v, f"{ep.data_file}: episode {ep.index} key `{camera}`")
-                               for v in rows[camera].to_pylist()])
+            frames = np.stack(
+                [
+                    _decode_image(v, f"{ep.data_file}: episode {ep.index} key `{camera}`")
+                    for v in rows[camera].to_pylist()
+                ]
+            )
         if "task_index" in rows:
             task_ids = rows["task_index"].to_pylist()
             missing = sorted({int(i) for i in task_ids} - set(self.tasks))
@@ -210,8 +254,10 @@ def _decode_image(value, where: str) -> np.ndarray:
 
     data = value.get("bytes") if isinstance(value, dict) else value
     if not data:
-        raise DataError(f"{where}: image without embedded bytes (a path-only image column); re-save the dataset "
-                        "with embedded images")
+        raise DataError(
+            f"{where}: image without embedded bytes (a path-only image column); re-save the dataset "
+            "with embedded images"
+        )
     try:
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     except Exception as err:
@@ -244,9 +290,11 @@ class VideoFrames:
         try:
             av.codec.Codec(stream.codec_context.name, "r")
         except Exception as err:
-            raise DataError(f"{path}: codec {stream.codec_context.name!r} cannot be decoded by this PyAV/FFmpeg "
-                            f"build ({err}); re-encode the videos (e.g. to h264) or install a PyAV with that "
-                            "decoder") from err
+            raise DataError(
+                f"{path}: codec {stream.codec_context.name!r} cannot be decoded by this PyAV/FFmpeg "
+                f"build ({err}); re-encode the videos (e.g. to h264) or install a PyAV with that "
+                "decoder"
+            ) from err
         if start > 1.0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
         self._path, self._container, self._last = path, container, None
@@ -261,14 +309,18 @@ class VideoFrames:
                 try:
                     time_s, frame = next(self._frames)
                 except StopIteration:
-                    raise DataError(f"{path}: {where} has {len(times)} data frames but the video ends after "
-                                    f"{i} of them (t={t:.3f} s); episode lengths of data and video differ") from None
+                    raise DataError(
+                        f"{path}: {where} has {len(times)} data frames but the video ends after "
+                        f"{i} of them (t={t:.3f} s); episode lengths of data and video differ"
+                    ) from None
                 except Exception as err:  # decoder errors inside the stream
                     raise DataError(f"{path}: {where}: video cannot be decoded at t={t:.3f} s ({err})") from err
                 self._last = (time_s, frame)
             if abs(self._last[0] - t) > self.tolerance:
-                raise DataError(f"{path}: {where}: no video frame at t={t:.3f} s (nearest {self._last[0]:.3f} s); "
-                                "the data timestamps and the video disagree")
+                raise DataError(
+                    f"{path}: {where}: no video frame at t={t:.3f} s (nearest {self._last[0]:.3f} s); "
+                    "the data timestamps and the video disagree"
+                )
             frame = self._last[1]
             out.append(frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="rgb24"))
             self._last = (self._last[0], out[-1])

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from data_pipelines.errors import DataError
 
@@ -82,8 +82,10 @@ def get_path(tree: dict, path: str, where: str = ""):
     for part in path.split("/"):
         if not isinstance(node, dict) or part not in node:
             keys = sorted(node.keys()) if isinstance(node, dict) else type(node).__name__
-            raise DataError(f"{where}: missing key `{path}` (at `{part}`; found {keys}); "
-                            "fix image_key/language_key in the dataset's registry entry")
+            raise DataError(
+                f"{where}: missing key `{path}` (at `{part}`; found {keys}); "
+                "fix image_key/language_key in the dataset's registry entry"
+            )
         node = node[part]
     return node
 
@@ -208,8 +210,9 @@ def ucsd_kitchen(steps):
 def bc_z(steps):
     a = steps["action"]
     close = _tf().round(_f32(a["future/target_close"])[:, :1])
-    return _with_action(steps, a["future/xyz_residual"][:, :3], a["future/axis_angle_residual"][:, :3],
-                        invert_gripper(close))
+    return _with_action(
+        steps, a["future/xyz_residual"][:, :3], a["future/axis_angle_residual"][:, :3], invert_gripper(close)
+    )
 
 
 def fanuc(steps):
@@ -244,7 +247,9 @@ REGISTRY: dict[str, DatasetSpec] = {}
 
 def register(spec: DatasetSpec, overwrite: bool = False) -> DatasetSpec:
     if spec.action_encoding not in ENCODINGS:
-        raise DataError(f"dataset {spec.name}: action_encoding {spec.action_encoding!r}; choose one of {list(ENCODINGS)}")
+        raise DataError(
+            f"dataset {spec.name}: action_encoding {spec.action_encoding!r}; choose one of {list(ENCODINGS)}"
+        )
     if spec.name in REGISTRY and not overwrite:
         raise DataError(f"dataset {spec.name} is already registered; pass overwrite=True to replace it")
     REGISTRY[spec.name] = spec
@@ -282,30 +287,64 @@ for _name, _image, _lang, _fn in [
     ("fmb_dataset", "image_side_1", "language_instruction", vector_open),
     ("dobbe", "wrist_image", "language_instruction", vector_open),
 ]:
-    register(DatasetSpec(_name, _image, _lang if _name != "language_table" else "language_instruction", _fn,
-                         fixed_instruction="manipulate the object" if _name == "toto" else None))
+    register(
+        DatasetSpec(
+            _name,
+            _image,
+            _lang if _name != "language_table" else "language_instruction",
+            _fn,
+            fixed_instruction="manipulate the object" if _name == "toto" else None,
+        )
+    )
 
 for _dims in (2, 3):
-    register(DatasetSpec(f"mobile_episodes{'' if _dims == 2 else '_3d'}", "image", "language_instruction",
-                         nav_actions, action_encoding=f"nav{_dims}", train_split="train", val_split="val",
-                         builder_name="mobile_episodes"))
+    register(
+        DatasetSpec(
+            f"mobile_episodes{'' if _dims == 2 else '_3d'}",
+            "image",
+            "language_instruction",
+            nav_actions,
+            action_encoding=f"nav{_dims}",
+            train_split="train",
+            val_split="val",
+            builder_name="mobile_episodes",
+        )
+    )
 
 # `vla-jax sim-collect --env metaworld`: closed-loop evaluated (sim-eval), so no held-out split.
-register(DatasetSpec("metaworld", "image", "language_instruction", metaworld_eef7, train_split="train",
-                     val_split="train"))
+register(
+    DatasetSpec("metaworld", "image", "language_instruction", metaworld_eef7, train_split="train", val_split="train")
+)
 
 # Weights of the widely used "OXE magic soup" (Octo / RoboVLMs pre-training).
 MIXTURES: dict[str, list[tuple[str, float]]] = {
     "oxe_magic_soup": [
-        ("fractal20220817_data", 0.54087122203), ("kuka", 0.8341046294), ("bridge_dataset", 1.0),
-        ("taco_play", 2.0), ("jaco_play", 1.0), ("berkeley_cable_routing", 1.0), ("roboturk", 2.0),
-        ("viola", 2.0), ("berkeley_autolab_ur5", 2.0), ("toto", 1.0), ("language_table", 0.1),
-        ("stanford_hydra_dataset" + _EXT, 2.0), ("austin_buds_dataset" + _EXT, 1.0),
-        ("nyu_franka_play_dataset" + _EXT, 3.0), ("furniture_bench_dataset" + _EXT, 0.1),
-        ("ucsd_kitchen_dataset" + _EXT, 2.0), ("austin_sailor_dataset" + _EXT, 1.0),
-        ("austin_sirius_dataset" + _EXT, 1.0), ("bc_z", 0.2), ("dlr_edan_shared_control" + _EXT, 1.0),
-        ("iamlab_cmu_pickup_insert" + _EXT, 1.0), ("utaustin_mutex", 1.0), ("berkeley_fanuc_manipulation", 2.0),
-        ("cmu_stretch", 1.0), ("fmb_dataset", 1.0), ("dobbe", 0.2),
+        ("fractal20220817_data", 0.54087122203),
+        ("kuka", 0.8341046294),
+        ("bridge_dataset", 1.0),
+        ("taco_play", 2.0),
+        ("jaco_play", 1.0),
+        ("berkeley_cable_routing", 1.0),
+        ("roboturk", 2.0),
+        ("viola", 2.0),
+        ("berkeley_autolab_ur5", 2.0),
+        ("toto", 1.0),
+        ("language_table", 0.1),
+        ("stanford_hydra_dataset" + _EXT, 2.0),
+        ("austin_buds_dataset" + _EXT, 1.0),
+        ("nyu_franka_play_dataset" + _EXT, 3.0),
+        ("furniture_bench_dataset" + _EXT, 0.1),
+        ("ucsd_kitchen_dataset" + _EXT, 2.0),
+        ("austin_sailor_dataset" + _EXT, 1.0),
+        ("austin_sirius_dataset" + _EXT, 1.0),
+        ("bc_z", 0.2),
+        ("dlr_edan_shared_control" + _EXT, 1.0),
+        ("iamlab_cmu_pickup_insert" + _EXT, 1.0),
+        ("utaustin_mutex", 1.0),
+        ("berkeley_fanuc_manipulation", 2.0),
+        ("cmu_stretch", 1.0),
+        ("fmb_dataset", 1.0),
+        ("dobbe", 0.2),
     ],
     "bridge": [("bridge_dataset", 1.0)],
     "rt_1": [("fractal20220817_data", 1.0)],
@@ -326,8 +365,10 @@ def register_mixture(name: str, entries: Sequence[tuple[str, float]], overwrite:
 
 def get_spec(name: str) -> DatasetSpec:
     if name not in REGISTRY:
-        raise DataError(f"dataset {name!r} is not in the OXE registry; register it with "
-                        "data_pipelines.oxe_registry.register(DatasetSpec(...)) (see the module docstring)")
+        raise DataError(
+            f"dataset {name!r} is not in the OXE registry; register it with "
+            "data_pipelines.oxe_registry.register(DatasetSpec(...)) (see the module docstring)"
+        )
     return REGISTRY[name]
 
 
@@ -338,8 +379,10 @@ def get_mixture(name_or_entries) -> list[tuple[str, float]]:
             return list(MIXTURES[name_or_entries])
         if name_or_entries in REGISTRY:
             return [(name_or_entries, 1.0)]
-        raise DataError(f"mixture {name_or_entries!r} is unknown; choose one of {sorted(MIXTURES)} or a "
-                        "registered dataset name, or register it with oxe_registry.register_mixture")
+        raise DataError(
+            f"mixture {name_or_entries!r} is unknown; choose one of {sorted(MIXTURES)} or a "
+            "registered dataset name, or register it with oxe_registry.register_mixture"
+        )
     entries = [(str(n), float(w)) for n, w in name_or_entries]
     for n, _ in entries:
         get_spec(n)

@@ -121,13 +121,18 @@ class EpisodeSpec:
             "action": self.action.tfds(),
             "language_instruction": tfds.features.Text(),
             **{k: f.tfds() for k, f in self.step.items()},
-            "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_,
-            "reward": np.float32, "discount": np.float32,
+            "is_first": np.bool_,
+            "is_last": np.bool_,
+            "is_terminal": np.bool_,
+            "reward": np.float32,
+            "discount": np.float32,
         }
-        return tfds.features.FeaturesDict({
-            "steps": tfds.features.Dataset(steps),
-            "episode_metadata": tfds.features.FeaturesDict({k: f.tfds() for k, f in self.metadata.items()}),
-        })
+        return tfds.features.FeaturesDict(
+            {
+                "steps": tfds.features.Dataset(steps),
+                "episode_metadata": tfds.features.FeaturesDict({k: f.tfds() for k, f in self.metadata.items()}),
+            }
+        )
 
 
 # ---------------------------------------------------------------------------- episode -> RLDS example
@@ -141,8 +146,10 @@ def _per_step(value, n: int, feature: Feature, where: str) -> np.ndarray | list:
     arr = np.asarray(value)
     expected = {Image: lambda f: f.shape, Tensor: lambda f: f.dims, Scalar: lambda f: ()}[type(feature)](feature)
     if arr.shape != (n, *expected):
-        raise DataError(f"{where}: has shape {arr.shape}, expected {(n, *expected)} (n = {n} steps, the length "
-                        "of `action`); fix the episode arrays or the EpisodeSpec")
+        raise DataError(
+            f"{where}: has shape {arr.shape}, expected {(n, *expected)} (n = {n} steps, the length "
+            "of `action`); fix the episode arrays or the EpisodeSpec"
+        )
     if isinstance(feature, Image) and arr.dtype != np.uint8:
         raise DataError(f"{where}: images have dtype {arr.dtype}, expected uint8 [n, H, W, 3]")
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
@@ -152,6 +159,7 @@ def _per_step(value, n: int, feature: Feature, where: str) -> np.ndarray | list:
 
 def episode_example(episode: Mapping, spec: EpisodeSpec, where: str) -> dict:
     """One episode of arrays -> the nested step list tfds serializes (validated: shapes, dtypes, finiteness)."""
+
     def get(tree, key, path):
         if key not in tree:
             raise DataError(f"{where}: missing key `{path}` (has {sorted(tree)})")
@@ -163,24 +171,33 @@ def episode_example(episode: Mapping, spec: EpisodeSpec, where: str) -> dict:
     n = action.shape[0]
     action = _per_step(action, n, spec.action, f"{where}: key `action`").astype(spec.action.dtype)
     obs_in = get(episode, "observation", "observation")
-    obs = {k: _per_step(get(obs_in, k, f"observation/{k}"), n, f, f"{where}: key `observation/{k}`")
-           for k, f in spec.observation.items()}
-    text = _per_step(get(episode, "language_instruction", "language_instruction"), n, Text(),
-                     f"{where}: key `language_instruction`")
+    obs = {
+        k: _per_step(get(obs_in, k, f"observation/{k}"), n, f, f"{where}: key `observation/{k}`")
+        for k, f in spec.observation.items()
+    }
+    text = _per_step(
+        get(episode, "language_instruction", "language_instruction"), n, Text(), f"{where}: key `language_instruction`"
+    )
     extra = {k: _per_step(get(episode, k, k), n, f, f"{where}: key `{k}`") for k, f in spec.step.items()}
     reward = episode.get("reward")
     reward = np.asarray(reward, np.float32) if reward is not None else (np.arange(n) == n - 1).astype(np.float32)
     if reward.shape != (n,):
         raise DataError(f"{where}: key `reward` has shape {reward.shape}, expected ({n},)")
     terminal = bool(episode.get("is_terminal", True))
-    steps = [{
-        "observation": {k: v[t] for k, v in obs.items()},
-        "action": action[t],
-        "language_instruction": text[t],
-        **{k: v[t] for k, v in extra.items()},
-        "is_first": t == 0, "is_last": t == n - 1, "is_terminal": terminal and t == n - 1,
-        "reward": reward[t], "discount": np.float32(1.0),
-    } for t in range(n)]
+    steps = [
+        {
+            "observation": {k: v[t] for k, v in obs.items()},
+            "action": action[t],
+            "language_instruction": text[t],
+            **{k: v[t] for k, v in extra.items()},
+            "is_first": t == 0,
+            "is_last": t == n - 1,
+            "is_terminal": terminal and t == n - 1,
+            "reward": reward[t],
+            "discount": np.float32(1.0),
+        }
+        for t in range(n)
+    ]
     meta_in = episode.get("metadata", {})
     metadata = {k: get(meta_in, k, f"metadata/{k}") for k in spec.metadata}
     return {"steps": steps, "episode_metadata": metadata}
@@ -271,9 +288,15 @@ def write_dataset(
     shutil.rmtree(tmp_root, ignore_errors=True)
     try:
         builder = tfds.dataset_builders.store_as_tfds_dataset(
-            name=name, version=version, features=spec.features(),
+            name=name,
+            version=version,
+            features=spec.features(),
             split_datasets={s: _examples(eps, spec, s, name) for s, eps in splits.items()},
-            data_dir=tmp_root, file_format="tfrecord", disable_shuffling=True, description=description)
+            data_dir=tmp_root,
+            file_format="tfrecord",
+            disable_shuffling=True,
+            description=description,
+        )
         built = str(builder.data_dir)
         add_array_record(built)
         files = extra_files() if callable(extra_files) else (extra_files or {})

@@ -32,9 +32,14 @@ def make_episodes(lengths, size=64, state_dim=4, action_dim=4, tasks=("Open a dr
         level = (40 + 10 * e + 6 * np.arange(n)) % 220 + 20
         frames = np.broadcast_to(level[:, None, None, None], (n, size, size, 3)).astype(np.uint8).copy()
         frames[:, : size // 4, : size // 4] = [255, 0, 0]  # a red corner: channel order must survive
-        episodes.append({"frames": frames, "state": rng.normal(size=(n, state_dim)).astype(np.float32),
-                         "action": rng.uniform(-1, 1, (n, action_dim)).astype(np.float32),
-                         "task": tasks[e % len(tasks)]})
+        episodes.append(
+            {
+                "frames": frames,
+                "state": rng.normal(size=(n, state_dim)).astype(np.float32),
+                "action": rng.uniform(-1, 1, (n, action_dim)).astype(np.float32),
+                "task": tasks[e % len(tasks)],
+            }
+        )
     return episodes
 
 
@@ -57,10 +62,21 @@ def encode_video(path: Path, frames: np.ndarray, fps: int, codec: str = "libsvta
 def _features(episodes, camera: str, size: int, fps: int, codec: str) -> dict:
     state_dim, action_dim = episodes[0]["state"].shape[1], episodes[0]["action"].shape[1]
     return {
-        camera: {"dtype": "video", "shape": [size, size, 3], "names": ["height", "width", "channels"],
-                 "info": {"video.height": size, "video.width": size, "video.codec": "av1" if "av1" in codec else codec,
-                          "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": fps,
-                          "video.channels": 3, "has_audio": False}},
+        camera: {
+            "dtype": "video",
+            "shape": [size, size, 3],
+            "names": ["height", "width", "channels"],
+            "info": {
+                "video.height": size,
+                "video.width": size,
+                "video.codec": "av1" if "av1" in codec else codec,
+                "video.pix_fmt": "yuv420p",
+                "video.is_depth_map": False,
+                "video.fps": fps,
+                "video.channels": 3,
+                "has_audio": False,
+            },
+        },
         "observation.state": {"dtype": "float32", "shape": [state_dim], "names": None},
         "action": {"dtype": "float32", "shape": [action_dim], "names": None},
         "timestamp": {"dtype": "float32", "shape": [1], "names": None},
@@ -74,8 +90,10 @@ def _features(episodes, camera: str, size: int, fps: int, codec: str) -> dict:
 def _frame_table(episodes, task_ids, first_index=0):
     import pyarrow as pa
 
-    cols = {k: [] for k in ("observation.state", "action", "timestamp", "frame_index", "episode_index", "index",
-                            "task_index")}
+    cols = {
+        k: []
+        for k in ("observation.state", "action", "timestamp", "frame_index", "episode_index", "index", "task_index")
+    }
     index = first_index
     for e, ep in episodes:
         n = len(ep["action"])
@@ -87,21 +105,32 @@ def _frame_table(episodes, task_ids, first_index=0):
         cols["index"] += list(range(index, index + n))
         cols["task_index"] += [task_ids[ep["task"]]] * n
         index += n
-    return pa.table({
-        "observation.state": pa.array(cols["observation.state"], pa.list_(pa.float32())),
-        "action": pa.array(cols["action"], pa.list_(pa.float32())),
-        "timestamp": pa.array(cols["timestamp"], pa.float32()),
-        **{k: pa.array(cols[k], pa.int64()) for k in ("frame_index", "episode_index", "index", "task_index")},
-    })
-
+    return pa.table(
+        {
+            "observation.state": pa.array(cols["observation.state"], pa.list_(pa.float32())),
+            "action": pa.array(cols["action"], pa.list_(pa.float32())),
+            "timestamp": pa.array(cols["timestamp"], pa.float32()),
+            **{k: pa.array(cols[k], pa.int64()) for k in ("frame_index", "episode_index", "index", "task_index")},
+        }
+    )
 
 
 def _info(version, episodes, features, tasks, data_path, video_path) -> dict:
-    return {"codebase_version": version, "robot_type": "sawyer", "total_episodes": len(episodes),
-            "total_frames": int(sum(len(e["action"]) for e in episodes)), "total_tasks": len(tasks),
-            "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 200, "fps": FPS,
-            "splits": {"train": f"0:{len(episodes)}"}, "data_path": data_path, "video_path": video_path,
-            "features": features}
+    return {
+        "codebase_version": version,
+        "robot_type": "sawyer",
+        "total_episodes": len(episodes),
+        "total_frames": int(sum(len(e["action"]) for e in episodes)),
+        "total_tasks": len(tasks),
+        "chunks_size": 1000,
+        "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 200,
+        "fps": FPS,
+        "splits": {"train": f"0:{len(episodes)}"},
+        "data_path": data_path,
+        "video_path": video_path,
+        "features": features,
+    }
 
 
 def write_v30(root: Path, episodes, camera="observation.image", codec="libsvtav1", episodes_per_file=None) -> Path:
@@ -115,34 +144,60 @@ def write_v30(root: Path, episodes, camera="observation.image", codec="libsvtav1
     per_file = episodes_per_file or len(episodes)
     rows, index = [], 0
     for file_index, start in enumerate(range(0, len(episodes), per_file)):
-        group = list(enumerate(episodes))[start:start + per_file]
+        group = list(enumerate(episodes))[start : start + per_file]
         data_file = root / V3_DATA.format(chunk_index=0, file_index=file_index)
         data_file.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(_frame_table(group, task_ids, index), data_file)
-        encode_video(root / V3_VIDEO.format(video_key=camera, chunk_index=0, file_index=file_index),
-                     np.concatenate([ep["frames"] for _, ep in group]), FPS, codec)
+        encode_video(
+            root / V3_VIDEO.format(video_key=camera, chunk_index=0, file_index=file_index),
+            np.concatenate([ep["frames"] for _, ep in group]),
+            FPS,
+            codec,
+        )
         t0 = 0.0
         for e, ep in group:
             n = len(ep["action"])
-            rows.append({"episode_index": e, "tasks": [ep["task"]], "length": n,
-                         "data/chunk_index": 0, "data/file_index": file_index,
-                         "dataset_from_index": index, "dataset_to_index": index + n,
-                         f"videos/{camera}/chunk_index": 0, f"videos/{camera}/file_index": file_index,
-                         f"videos/{camera}/from_timestamp": t0, f"videos/{camera}/to_timestamp": t0 + n / FPS,
-                         "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+            rows.append(
+                {
+                    "episode_index": e,
+                    "tasks": [ep["task"]],
+                    "length": n,
+                    "data/chunk_index": 0,
+                    "data/file_index": file_index,
+                    "dataset_from_index": index,
+                    "dataset_to_index": index + n,
+                    f"videos/{camera}/chunk_index": 0,
+                    f"videos/{camera}/file_index": file_index,
+                    f"videos/{camera}/from_timestamp": t0,
+                    f"videos/{camera}/to_timestamp": t0 + n / FPS,
+                    "meta/episodes/chunk_index": 0,
+                    "meta/episodes/file_index": 0,
+                }
+            )
             index += n
             t0 += n / FPS
     (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     # What pandas writes for LeRobot's tasks DataFrame (index "task", column task_index).
-    pandas_meta = {"index_columns": ["task"], "column_indexes": [], "columns": [
-        {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
-         "metadata": None},
-        {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None}],
-        "pandas_version": "2.2.3"}
+    pandas_meta = {
+        "index_columns": ["task"],
+        "column_indexes": [],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+        ],
+        "pandas_version": "2.2.3",
+    }
     table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
-    pq.write_table(table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()}),
-                   root / "meta" / "tasks.parquet")
+    pq.write_table(
+        table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()}), root / "meta" / "tasks.parquet"
+    )
     info = _info("v3.0", episodes, _features(episodes, camera, size, FPS, codec), tasks, V3_DATA, V3_VIDEO)
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
     return root
@@ -164,11 +219,15 @@ def write_v21(root: Path, episodes, camera="observation.image", codec="libsvtav1
         encode_video(root / V21_VIDEO.format(video_key=camera, **fmt), ep["frames"], FPS, codec)
         index += len(ep["action"])
     (root / "meta").mkdir(parents=True, exist_ok=True)
-    (root / "meta" / "tasks.jsonl").write_text("".join(json.dumps({"task_index": i, "task": t}) + "\n"
-                                                       for i, t in enumerate(tasks)))
-    (root / "meta" / "episodes.jsonl").write_text("".join(
-        json.dumps({"episode_index": e, "tasks": [ep["task"]], "length": len(ep["action"])}) + "\n"
-        for e, ep in enumerate(episodes)))
+    (root / "meta" / "tasks.jsonl").write_text(
+        "".join(json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(tasks))
+    )
+    (root / "meta" / "episodes.jsonl").write_text(
+        "".join(
+            json.dumps({"episode_index": e, "tasks": [ep["task"]], "length": len(ep["action"])}) + "\n"
+            for e, ep in enumerate(episodes)
+        )
+    )
     info = _info("v2.1", episodes, _features(episodes, camera, size, FPS, codec), tasks, V21_DATA, V21_VIDEO)
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
     return root

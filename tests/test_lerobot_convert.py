@@ -31,15 +31,35 @@ def _read(folder):
     import tensorflow_datasets as tfds
 
     builder = tfds.builder_from_directory(str(folder))
-    return [{"steps": list(ep["steps"]), "meta": ep["episode_metadata"]}
-            for ep in tfds.as_numpy(builder.as_dataset(split="train"))]
+    return [
+        {"steps": list(ep["steps"]), "meta": ep["episode_metadata"]}
+        for ep in tfds.as_numpy(builder.as_dataset(split="train"))
+    ]
 
 
 @pytest.mark.parametrize("version", ["v30", "v21"])
 def test_converts_frames_state_action_tasks_and_statistics(source, tmp_path, capsys, version):
     root, episodes = source
-    assert main(["convert-episodes", "--format", "lerobot", "--src", str(root / version), "--out", str(tmp_path),
-                 "--image-size", str(SIZE), "--camera", "image", "--encoding", "png"]) == 0
+    assert (
+        main(
+            [
+                "convert-episodes",
+                "--format",
+                "lerobot",
+                "--src",
+                str(root / version),
+                "--out",
+                str(tmp_path),
+                "--image-size",
+                str(SIZE),
+                "--camera",
+                "image",
+                "--encoding",
+                "png",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["episodes"] == 3 and printed["frames"] == sum(LENGTHS) and printed["frames_per_s"] > 0
     folder = tmp_path / "lerobot_dataset" / "1.0.0"
@@ -53,7 +73,7 @@ def test_converts_frames_state_action_tasks_and_statistics(source, tmp_path, cap
             image = step["observation"]["image"]
             assert image.shape == (SIZE, SIZE, 3)
             # AV1 is lossy: the frame's brightness (distinct per frame) survives within a few levels.
-            assert abs(float(image[SIZE // 2:, SIZE // 2:].mean()) - float(src["frames"][t, 32:, 32:].mean())) < 6
+            assert abs(float(image[SIZE // 2 :, SIZE // 2 :].mean()) - float(src["frames"][t, 32:, 32:].mean())) < 6
             assert image[1, 1, 0] > 200 and image[1, 1, 2] < 60  # the red corner: RGB order kept
             assert step["language_instruction"].decode() == src["task"]
     stats = json.loads((folder / "statistics.json").read_text())
@@ -66,13 +86,39 @@ def test_converts_frames_state_action_tasks_and_statistics(source, tmp_path, cap
 def test_missing_camera_and_action_key_are_one_line_errors(source, tmp_path):
     root, _ = source
     with pytest.raises(DataError, match=r"camera 'wrist' not found; the dataset has cameras \['observation.image'\]"):
-        main(["--debug", "convert-episodes", "--format", "lerobot", "--src", str(root / "v30"), "--out",
-              str(tmp_path), "--camera", "wrist"])
+        main(
+            [
+                "--debug",
+                "convert-episodes",
+                "--format",
+                "lerobot",
+                "--src",
+                str(root / "v30"),
+                "--out",
+                str(tmp_path),
+                "--camera",
+                "wrist",
+            ]
+        )
     with pytest.raises(DataError, match="no numeric feature 'actions' for the action"):
-        main(["--debug", "convert-episodes", "--format", "lerobot", "--src", str(root / "v30"), "--out",
-              str(tmp_path), "--action-key", "actions"])
-    assert main(["convert-episodes", "--format", "lerobot", "--src", str(tmp_path / "nothing"),
-                 "--out", str(tmp_path)]) == 2
+        main(
+            [
+                "--debug",
+                "convert-episodes",
+                "--format",
+                "lerobot",
+                "--src",
+                str(root / "v30"),
+                "--out",
+                str(tmp_path),
+                "--action-key",
+                "actions",
+            ]
+        )
+    assert (
+        main(["convert-episodes", "--format", "lerobot", "--src", str(tmp_path / "nothing"), "--out", str(tmp_path)])
+        == 2
+    )
 
 
 def _copy(source, tmp_path, version="v30"):
@@ -102,8 +148,9 @@ def test_video_shorter_than_the_data_is_a_length_mismatch(source, tmp_path):
     src = _copy(source, tmp_path)
     video = next((src / "videos").rglob("file-001.mp4"))  # episode 2 alone: 4 frames
     lf.encode_video(video, episodes[2]["frames"][:2], lf.FPS)
-    with pytest.raises(DataError, match="episode 2 camera observation.image has 4 data frames but the video ends "
-                                        "after 2 of them"):
+    with pytest.raises(
+        DataError, match="episode 2 camera observation.image has 4 data frames but the video ends after 2 of them"
+    ):
         _convert(src, tmp_path / "out")
 
 
@@ -126,8 +173,24 @@ def test_a_converted_lerobot_metaworld_dataset_trains(tmp_path):
 
     episodes = lf.make_episodes((6, 6), size=64, tasks=("Open a drawer", "Reach a goal position"))
     lf.write_v30(tmp_path / "src", episodes)
-    assert main(["convert-episodes", "--format", "lerobot", "--src", str(tmp_path / "src"), "--name", "metaworld",
-                 "--out", str(tmp_path / "rlds"), "--image-size", str(tiny_arm_config.SIZE)]) == 0
+    assert (
+        main(
+            [
+                "convert-episodes",
+                "--format",
+                "lerobot",
+                "--src",
+                str(tmp_path / "src"),
+                "--name",
+                "metaworld",
+                "--out",
+                str(tmp_path / "rlds"),
+                "--image-size",
+                str(tiny_arm_config.SIZE),
+            ]
+        )
+        == 0
+    )
     workdir = tiny_arm_config.train(tmp_path)
     stats = json.loads((workdir / "statistics.json").read_text())["metaworld"]
     assert stats["num_trajectories"] == 2 and stats["num_transitions"] == 12

@@ -15,10 +15,15 @@ SPEC = rw.EpisodeSpec(
 
 def _episode(n, seed, text="push the block"):
     rng = np.random.default_rng(seed)
-    return {"observation": {"image": rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
-                            "state": rng.normal(size=(n, 3)).astype(np.float32)},
-            "action": rng.uniform(-1, 1, (n, 2)).astype(np.float32), "language_instruction": text,
-            "metadata": {"task": f"task{seed}", "seed": np.int64(seed)}}
+    return {
+        "observation": {
+            "image": rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
+            "state": rng.normal(size=(n, 3)).astype(np.float32),
+        },
+        "action": rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+        "language_instruction": text,
+        "metadata": {"task": f"task{seed}", "seed": np.int64(seed)},
+    }
 
 
 def test_round_trip_through_tfrecord_and_array_record(tmp_path):
@@ -26,8 +31,13 @@ def test_round_trip_through_tfrecord_and_array_record(tmp_path):
 
     episodes = [_episode(3, 0), _episode(5, 1, "open it")]
     episodes[1]["language_instruction"] = ["open it", "open it", "now close", "now close", "done"]
-    folder = rw.write_dataset(str(tmp_path), "toy", SPEC, {"train": episodes, "val": [_episode(2, 2)]},
-                              extra_files=lambda: {"notes.json": "{}"})
+    folder = rw.write_dataset(
+        str(tmp_path),
+        "toy",
+        SPEC,
+        {"train": episodes, "val": [_episode(2, 2)]},
+        extra_files=lambda: {"notes.json": "{}"},
+    )
     builder = tfds.builder_from_directory(folder)
     assert builder.info.splits["train"].num_examples == 2 and builder.info.splits["val"].num_examples == 1
     assert (tmp_path / "toy" / "1.0.0" / "notes.json").read_text() == "{}"
@@ -50,15 +60,20 @@ def test_round_trip_through_tfrecord_and_array_record(tmp_path):
         assert ep_tf["episode_metadata"]["seed"] == ep_in["metadata"]["seed"]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda e: e["observation"].pop("state"), "missing key `observation/state`"),
-    (lambda e: e["observation"].__setitem__("state", np.zeros((4, 3), np.float32)),
-     r"observation/state`: has shape \(4, 3\)"),
-    (lambda e: e.__setitem__("action", np.full((3, 2), np.nan, np.float32)), "key `action`: has NaN/inf"),
-    (lambda e: e["observation"].__setitem__("image", np.zeros((3, 8, 8, 3), np.float32)), "dtype float32"),
-    (lambda e: e.__setitem__("language_instruction", ["a", "b"]), "2 strings for 3 steps"),
-    (lambda e: e["metadata"].pop("seed"), "missing key `metadata/seed`"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda e: e["observation"].pop("state"), "missing key `observation/state`"),
+        (
+            lambda e: e["observation"].__setitem__("state", np.zeros((4, 3), np.float32)),
+            r"observation/state`: has shape \(4, 3\)",
+        ),
+        (lambda e: e.__setitem__("action", np.full((3, 2), np.nan, np.float32)), "key `action`: has NaN/inf"),
+        (lambda e: e["observation"].__setitem__("image", np.zeros((3, 8, 8, 3), np.float32)), "dtype float32"),
+        (lambda e: e.__setitem__("language_instruction", ["a", "b"]), "2 strings for 3 steps"),
+        (lambda e: e["metadata"].pop("seed"), "missing key `metadata/seed`"),
+    ],
+)
 def test_bad_episodes_fail_with_one_line_naming_episode_and_key(tmp_path, mutate, message):
     bad = _episode(3, 0)
     mutate(bad)
@@ -75,8 +90,13 @@ def test_existing_dataset_needs_overwrite_and_is_replaced_whole(tmp_path):
     with pytest.raises(DataError, match="already exists; pass --overwrite"):
         rw.write_dataset(str(tmp_path), "toy", SPEC, {"train": [_episode(2, 0)]})
     with pytest.raises(DataError, match="appears twice"):
-        rw.write_dataset(str(tmp_path), "toy", SPEC,
-                         {"train": [{**_episode(2, 0), "key": "a"}, {**_episode(2, 1), "key": "a"}]}, overwrite=True)
+        rw.write_dataset(
+            str(tmp_path),
+            "toy",
+            SPEC,
+            {"train": [{**_episode(2, 0), "key": "a"}, {**_episode(2, 1), "key": "a"}]},
+            overwrite=True,
+        )
     assert tfds.builder_from_directory(str(tmp_path / "toy" / "1.0.0")).info.splits["train"].num_examples == 1
     rw.write_dataset(str(tmp_path), "toy", SPEC, {"train": [_episode(2, 0), _episode(4, 1)]}, overwrite=True)
     assert tfds.builder_from_directory(str(tmp_path / "toy" / "1.0.0")).info.splits["train"].num_examples == 2

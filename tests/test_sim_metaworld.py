@@ -43,8 +43,7 @@ def test_collection_and_evaluation_seeds_are_disjoint():
 def _in_child(script: str) -> str:
     """Run `script` in a fresh TF-free interpreter: MuJoCo's GL libraries must stay out of the test process
     (tests/test_sim_env.py checks none is mapped), as they would crash next to TensorFlow."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -176,12 +175,19 @@ def test_action_mapping_and_bad_actions():
 def test_summary_groups_and_published_style_average():
     from vla_jax.sim.metaworld.evaluate import EpisodeResult
 
-    results = [EpisodeResult("reach-v3", 0, True, 10), EpisodeResult("reach-v3", 1, False, 500),
-               EpisodeResult("push-v3", 0, False, 500), EpisodeResult("shelf-place-v3", 0, True, 80)]
+    results = [
+        EpisodeResult("reach-v3", 0, True, 10),
+        EpisodeResult("reach-v3", 1, False, 500),
+        EpisodeResult("push-v3", 0, False, 500),
+        EpisodeResult("shelf-place-v3", 0, True, 80),
+    ]
     s = summarize(results)
     assert s["per_task"]["reach-v3"]["success"] == 0.5
-    assert s["per_difficulty"] == {"easy": {"tasks": 1, "success": 0.5}, "hard": {"tasks": 1, "success": 0.0},
-                                   "very_hard": {"tasks": 1, "success": 1.0}}
+    assert s["per_difficulty"] == {
+        "easy": {"tasks": 1, "success": 0.5},
+        "hard": {"tasks": 1, "success": 0.0},
+        "very_hard": {"tasks": 1, "success": 1.0},
+    }
     assert s["average"] == pytest.approx(0.5) and s["mean_over_tasks"] == pytest.approx(0.5)
 
 
@@ -191,8 +197,24 @@ def test_collect_cli_writes_rlds_with_state_action_instruction_and_difficulty(tm
     from vla_jax.cli import main
 
     out = tmp_path / "rlds"
-    assert main(["sim-collect", "--env", "metaworld", "--tasks", "reach-v3,peg-insert-side-v3",
-                 "--episodes-per-task", "1", "--image-size", str(SIZE), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sim-collect",
+                "--env",
+                "metaworld",
+                "--tasks",
+                "reach-v3,peg-insert-side-v3",
+                "--episodes-per-task",
+                "1",
+                "--image-size",
+                str(SIZE),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "mean expert success" in capsys.readouterr().out
     folder = out / "metaworld" / "1.0.0"
     report = json.loads((folder / "collection.json").read_text())

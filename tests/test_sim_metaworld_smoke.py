@@ -14,25 +14,63 @@ import tiny_arm_config
 from vla_jax.cli import main
 
 # Never import metaworld here: it imports MuJoCo's GL libraries into a process that runs TensorFlow.
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("metaworld") is None
-                                or importlib.util.find_spec("vla_runtime") is None,
-                                reason="needs metaworld and vla_runtime")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("metaworld") is None or importlib.util.find_spec("vla_runtime") is None,
+    reason="needs metaworld and vla_runtime",
+)
 
 SIZE = tiny_arm_config.SIZE
 TASKS = "reach-v3,drawer-close-v3"
 
 
 def test_collect_train_export_eval(tmp_path, capsys):
-    assert main(["sim-collect", "--env", "metaworld", "--tasks", TASKS, "--episodes-per-task", "2",
-                 "--image-size", str(SIZE), "--out", str(tmp_path / "rlds")]) == 0
+    assert (
+        main(
+            [
+                "sim-collect",
+                "--env",
+                "metaworld",
+                "--tasks",
+                TASKS,
+                "--episodes-per-task",
+                "2",
+                "--image-size",
+                str(SIZE),
+                "--out",
+                str(tmp_path / "rlds"),
+            ]
+        )
+        == 0
+    )
     tiny_arm_config.train(tmp_path)
     stats = json.loads((tmp_path / "workdir" / "statistics.json").read_text())["metaworld"]
     assert stats["num_trajectories"] == 4 and stats["action"]["mask"] == [True] * 6 + [False]
     assert main(["export", "--workdir", str(tmp_path / "workdir"), "--out", str(tmp_path / "export")]) == 0
     out = tmp_path / "eval"
-    assert main(["sim-eval", "--env", "metaworld", "--policy", str(tmp_path / "export"), "--tasks", TASKS,
-                 "--episodes-per-task", "1", "--max-steps", "15", "--image-size", str(SIZE), "--gifs", "1",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sim-eval",
+                "--env",
+                "metaworld",
+                "--policy",
+                str(tmp_path / "export"),
+                "--tasks",
+                TASKS,
+                "--episodes-per-task",
+                "1",
+                "--max-steps",
+                "15",
+                "--image-size",
+                str(SIZE),
+                "--gifs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"]["kind"] == "export"
     assert set(summary["per_task"]) == set(TASKS.split(",")) and list(summary["per_difficulty"]) == ["easy"]

@@ -30,8 +30,20 @@ import numpy as np
 
 from vla_jax.errors import VLAJaxError
 
-_LAYOUT_FIELDS = ("body_pos", "body_quat", "geom_size", "geom_pos", "geom_quat", "geom_rgba", "geom_rbound",
-                  "geom_aabb", "light_pos", "light_dir", "light_diffuse", "mat_rgba")
+_LAYOUT_FIELDS = (
+    "body_pos",
+    "body_quat",
+    "geom_size",
+    "geom_pos",
+    "geom_quat",
+    "geom_rgba",
+    "geom_rbound",
+    "geom_aabb",
+    "light_pos",
+    "light_dir",
+    "light_diffuse",
+    "mat_rgba",
+)
 
 
 def _send(stream, obj: dict, payload: bytes = b"") -> None:
@@ -154,7 +166,9 @@ class RenderClient:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", f"from {self._module} import worker_main; worker_main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
         return self._proc
 
     def call(self, msg: dict) -> tuple[dict, bytes]:
@@ -171,7 +185,7 @@ class RenderClient:
             if "error" in reply:
                 text = reply["error"]
                 if text.startswith("VLAJaxError: "):
-                    raise VLAJaxError(text[len("VLAJaxError: "):])
+                    raise VLAJaxError(text[len("VLAJaxError: ") :])
                 raise RuntimeError(f"MuJoCo render worker: {text}")
             payload = b""
             if "shape" in reply:

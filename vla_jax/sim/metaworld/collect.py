@@ -42,14 +42,22 @@ def episode_spec(image_size: int):
     )
 
 
-def expert_episodes(tasks: list[str], episodes_per_task: int, *, image_size: int, camera: str, seed: int,
-                    report: dict, max_attempts: int | None = None, progress: bool = True):
+def expert_episodes(
+    tasks: list[str],
+    episodes_per_task: int,
+    *,
+    image_size: int,
+    camera: str,
+    seed: int,
+    report: dict,
+    max_attempts: int | None = None,
+    progress: bool = True,
+):
     """Yield the writer's episodes task by task; fill `report[task]` with the expert's counts as it goes."""
     from vla_jax.sim.metaworld.worker import RemoteTaskEnv
 
     limit = max_attempts or 3 * episodes_per_task + 10
-    bar = tqdm(total=len(tasks) * episodes_per_task, desc="sim-collect metaworld", unit="episode",
-               disable=not progress)
+    bar = tqdm(total=len(tasks) * episodes_per_task, desc="sim-collect metaworld", unit="episode", disable=not progress)
     for task in tasks:
         entry = report[task] = {"difficulty": DIFFICULTY[task], "attempts": 0, "kept": 0, "steps": []}
         with RemoteTaskEnv(task, image_size, camera) as env:
@@ -74,9 +82,19 @@ def expert_episodes(tasks: list[str], episodes_per_task: int, *, image_size: int
     bar.close()
 
 
-def collect(out: str, tasks: list[str], episodes_per_task: int, *, image_size: int = 224, camera: str = "corner2",
-            seed: int = 0, name: str = DEFAULT_NAME, overwrite: bool = False, max_attempts: int | None = None,
-            progress: bool = True) -> tuple[str, dict]:
+def collect(
+    out: str,
+    tasks: list[str],
+    episodes_per_task: int,
+    *,
+    image_size: int = 224,
+    camera: str = "corner2",
+    seed: int = 0,
+    name: str = DEFAULT_NAME,
+    overwrite: bool = False,
+    max_attempts: int | None = None,
+    progress: bool = True,
+) -> tuple[str, dict]:
     """Collect and write the dataset; returns (dataset folder, the collection report written beside it)."""
     from data_pipelines import rlds_writer as rw
 
@@ -85,8 +103,16 @@ def collect(out: str, tasks: list[str], episodes_per_task: int, *, image_size: i
     rw.check_target(out, name, overwrite)
     start = time.perf_counter()
     per_task: dict[str, dict] = {}
-    report = {"settings": {"tasks": tasks, "episodes_per_task": episodes_per_task, "image_size": image_size,
-                           "camera": camera, "seed": seed}, "per_task": per_task}
+    report = {
+        "settings": {
+            "tasks": tasks,
+            "episodes_per_task": episodes_per_task,
+            "image_size": image_size,
+            "camera": camera,
+            "seed": seed,
+        },
+        "per_task": per_task,
+    }
 
     def report_file() -> dict[str, str]:
         short = {t: e["kept"] for t, e in per_task.items() if e["kept"] < episodes_per_task}
@@ -100,12 +126,26 @@ def collect(out: str, tasks: list[str], episodes_per_task: int, *, image_size: i
         }
         return {"collection.json": json.dumps(report, indent=1)}
 
-    episodes = expert_episodes(tasks, episodes_per_task, image_size=image_size, camera=camera, seed=seed,
-                               report=per_task, max_attempts=max_attempts, progress=progress)
+    episodes = expert_episodes(
+        tasks,
+        episodes_per_task,
+        image_size=image_size,
+        camera=camera,
+        seed=seed,
+        report=per_task,
+        max_attempts=max_attempts,
+        progress=progress,
+    )
     folder = rw.write_dataset(
-        out, name, episode_spec(image_size), {"train": episodes}, overwrite=overwrite, extra_files=report_file,
+        out,
+        name,
+        episode_spec(image_size),
+        {"train": episodes},
+        overwrite=overwrite,
+        extra_files=report_file,
         description=f"Meta-World v3 scripted-expert episodes ({len(tasks)} tasks, {episodes_per_task} per task, "
-                    f"{camera} camera at {image_size}px, seed {seed}); successes only, see collection.json.")
+        f"{camera} camera at {image_size}px, seed {seed}); successes only, see collection.json.",
+    )
     return folder, report
 
 
@@ -113,11 +153,14 @@ def format_report(report: dict) -> str:
     lines = [f"{'task':<30}{'group':<11}{'kept':>6}{'tries':>7}{'expert':>8}{'steps':>7}"]
     for task, e in report["per_task"].items():
         steps = f"{e['mean_steps']:.0f}" if e["mean_steps"] is not None else "-"
-        lines.append(f"{task:<30}{e['difficulty']:<11}{e['kept']:>6}{e['attempts']:>7}"
-                     f"{e['expert_success']:>8.0%}{steps:>7}")
+        lines.append(
+            f"{task:<30}{e['difficulty']:<11}{e['kept']:>6}{e['attempts']:>7}{e['expert_success']:>8.0%}{steps:>7}"
+        )
     t = report["totals"]
-    lines.append(f"{t['episodes']} episodes ({t['frames']} frames) kept, {t['failed_attempts']} failed expert "
-                 f"attempts counted and not written; mean expert success {t['mean_expert_success']:.1%}")
+    lines.append(
+        f"{t['episodes']} episodes ({t['frames']} frames) kept, {t['failed_attempts']} failed expert "
+        f"attempts counted and not written; mean expert success {t['mean_expert_success']:.1%}"
+    )
     if t["tasks_short_of_target"]:
         lines.append(f"short of the target within the attempt limit: {t['tasks_short_of_target']}")
     return "\n".join(lines)

@@ -117,8 +117,10 @@ class MetaWorldTaskEnv:
         self.expert = ENV_POLICY_MAP[task]()
         self.max_steps = int(self.env.max_path_length)
         if self.max_steps != MAX_PATH_LENGTH:
-            raise VLAJaxError(f"metaworld's {task} has max_path_length {self.max_steps}, not {MAX_PATH_LENGTH}; "
-                              "install the pinned metaworld==3.1.1")
+            raise VLAJaxError(
+                f"metaworld's {task} has max_path_length {self.max_steps}, not {MAX_PATH_LENGTH}; "
+                "install the pinned metaworld==3.1.1"
+            )
         self._obs: np.ndarray | None = None
 
     def _observe(self, obs, success=False, truncated=False) -> Observation:

@@ -41,8 +41,10 @@ def to_metaworld_action(action: np.ndarray) -> np.ndarray:
         return np.clip(a, -1.0, 1.0)
     if a.shape == (7,):
         return np.clip(np.array([a[0], a[1], a[2], 1.0 - 2.0 * a[6]]), -1.0, 1.0)
-    raise VLAJaxError(f"policy action has {a.shape[0]} dims; a Meta-World policy returns 4 ([dx, dy, dz, gripper]) "
-                      "or 7 (the eef7 padding of the registry's metaworld dataset)")
+    raise VLAJaxError(
+        f"policy action has {a.shape[0]} dims; a Meta-World policy returns 4 ([dx, dy, dz, gripper]) "
+        "or 7 (the eef7 padding of the registry's metaworld dataset)"
+    )
 
 
 @dataclasses.dataclass
@@ -58,16 +60,22 @@ class EpisodeResult:
         return DIFFICULTY[self.task]
 
     def to_json(self) -> dict:
-        return {"task": self.task, "difficulty": self.difficulty, "seed": self.seed, "success": self.success,
-                "steps": self.steps}
+        return {
+            "task": self.task,
+            "difficulty": self.difficulty,
+            "seed": self.seed,
+            "success": self.success,
+            "steps": self.steps,
+        }
 
 
 def _frame_for_policy(rgb: np.ndarray, channel_order: str) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1]) if channel_order == "BGR" else rgb
 
 
-def run_episode(policy, env, seed: int, *, max_steps: int, channel_order: str = "RGB",
-                record: bool = False) -> EpisodeResult:
+def run_episode(
+    policy, env, seed: int, *, max_steps: int, channel_order: str = "RGB", record: bool = False
+) -> EpisodeResult:
     """One episode of `policy` in `env` (a `worker.RemoteTaskEnv`) from `reset(seed)`."""
     frame, _ = env.reset(seed)
     policy.reset(env.instruction)
@@ -86,9 +94,19 @@ def run_episode(policy, env, seed: int, *, max_steps: int, channel_order: str = 
     return EpisodeResult(env.task, seed, False, t + 1, frames)
 
 
-def evaluate(policy, tasks: list[str], *, episodes_per_task: int = EPISODES_PER_TASK, seed: int = 0,
-             image_size: int = 224, camera: str = "corner2", max_steps: int | None = None,
-             channel_order: str = "RGB", record_tasks: int = 4, progress: bool = True) -> list[EpisodeResult]:
+def evaluate(
+    policy,
+    tasks: list[str],
+    *,
+    episodes_per_task: int = EPISODES_PER_TASK,
+    seed: int = 0,
+    image_size: int = 224,
+    camera: str = "corner2",
+    max_steps: int | None = None,
+    channel_order: str = "RGB",
+    record_tasks: int = 4,
+    progress: bool = True,
+) -> list[EpisodeResult]:
     """All episodes, task by task; the first episode of the first `record_tasks` tasks keeps its frames."""
     from vla_jax.sim.metaworld.worker import RemoteTaskEnv
 
@@ -102,8 +120,16 @@ def evaluate(policy, tasks: list[str], *, episodes_per_task: int = EPISODES_PER_
         with RemoteTaskEnv(task, image_size, camera) as env:
             limit = env.max_steps if max_steps is None else min(int(max_steps), env.max_steps)
             for k in range(episodes_per_task):
-                results.append(run_episode(policy, env, episode_seed("eval", seed, task, k), max_steps=limit,
-                                           channel_order=channel_order, record=(k == 0 and i < record_tasks)))
+                results.append(
+                    run_episode(
+                        policy,
+                        env,
+                        episode_seed("eval", seed, task, k),
+                        max_steps=limit,
+                        channel_order=channel_order,
+                        record=(k == 0 and i < record_tasks),
+                    )
+                )
                 bar.update(1)
     bar.close()
     return results
@@ -114,8 +140,15 @@ def summarize(results: list[EpisodeResult]) -> dict:
     per_task: dict[str, list[EpisodeResult]] = {}
     for r in results:
         per_task.setdefault(r.task, []).append(r)
-    tasks = {t: {"difficulty": DIFFICULTY[t], "episodes": len(rs), "success": float(np.mean([r.success for r in rs])),
-                 "mean_steps": float(np.mean([r.steps for r in rs]))} for t, rs in per_task.items()}
+    tasks = {
+        t: {
+            "difficulty": DIFFICULTY[t],
+            "episodes": len(rs),
+            "success": float(np.mean([r.success for r in rs])),
+            "mean_steps": float(np.mean([r.steps for r in rs])),
+        }
+        for t, rs in per_task.items()
+    }
     groups = {}
     for g in GROUP_ORDER:
         rates = [v["success"] for v in tasks.values() if v["difficulty"] == g]

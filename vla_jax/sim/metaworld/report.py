@@ -41,8 +41,7 @@ def format_table(summary: dict, label: str = "ours") -> str:
     """Per-task rows, then the difficulty table with the published rows (theirs) beside ours."""
     lines = [f"{'task':<30}{'group':<11}{'n':>4}{'success':>9}{'steps':>7}", "-" * 61]
     for task, v in summary["per_task"].items():
-        lines.append(f"{task:<30}{v['difficulty']:<11}{v['episodes']:>4}{_pct(v['success']):>9}"
-                     f"{v['mean_steps']:>7.0f}")
+        lines.append(f"{task:<30}{v['difficulty']:<11}{v['episodes']:>4}{_pct(v['success']):>9}{v['mean_steps']:>7.0f}")
     groups = summary["per_difficulty"]
     head = f"{'success %':<44}" + "".join(f"{_GROUP_LABEL[g]:>10}" for g in GROUP_ORDER) + f"{'average':>10}"
     lines += ["", head, "-" * len(head)]
@@ -62,16 +61,24 @@ def difficulty_plot(summary: dict, path: str | Path, title: str) -> Path:
     """Grouped bars per difficulty: this run beside the published models."""
     groups = summary["per_difficulty"]
     labels = [_GROUP_LABEL[g] for g in GROUP_ORDER] + ["average"]
-    rows = {"this run": [100 * groups[g]["success"] if g in groups else np.nan for g in GROUP_ORDER]
-            + [100 * summary["average"]]}
+    rows = {
+        "this run": [100 * groups[g]["success"] if g in groups else np.nan for g in GROUP_ORDER]
+        + [100 * summary["average"]]
+    }
     for name, (size, rates, avg) in PUBLISHED.items():
         rows[f"{name} ({size}, published)"] = [*rates, avg]
     x = np.arange(len(labels))
     width = 0.8 / len(rows)
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for i, (name, values) in enumerate(rows.items()):
-        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=name,
-               color="black" if name == "this run" else None, alpha=1.0 if name == "this run" else 0.55)
+        ax.bar(
+            x + (i - (len(rows) - 1) / 2) * width,
+            values,
+            width,
+            label=name,
+            color="black" if name == "this run" else None,
+            alpha=1.0 if name == "this run" else 0.55,
+        )
     ax.set_xticks(x, labels)
     ax.set_ylabel("success (%)")
     ax.set_ylim(0, 100)

@@ -76,8 +76,15 @@ def worker_main() -> None:
             return frame_reply(ob, success=ob.success, truncated=ob.truncated)
         if cmd == "expert_episode":
             success, frames, states, actions = expert_episode(env, int(msg["seed"]), int(msg["max_steps"]))
-            return ({"success": success, "states": states.tolist(), "actions": actions.tolist(),
-                     "shape": list(frames.shape)}, np.ascontiguousarray(frames).tobytes())
+            return (
+                {
+                    "success": success,
+                    "states": states.tolist(),
+                    "actions": actions.tolist(),
+                    "shape": list(frames.shape),
+                },
+                np.ascontiguousarray(frames).tobytes(),
+            )
         if cmd == "free":
             live.pop(int(msg["handle"])).close()
             return {}, b""
@@ -102,8 +109,9 @@ def _frames(reply: dict, payload: bytes) -> np.ndarray:
 class RemoteTaskEnv:
     """A `MetaWorldTaskEnv` living in the worker process; use as a context manager."""
 
-    def __init__(self, task: str, image_size: int, camera: str = "corner2",
-                 client: render_worker.RenderClient | None = None):
+    def __init__(
+        self, task: str, image_size: int, camera: str = "corner2", client: render_worker.RenderClient | None = None
+    ):
         self.client = client or shared_client()
         reply, _ = self.client.call({"cmd": "make", "task": task, "size": int(image_size), "camera": camera})
         self.handle, self.max_steps, self.instruction = reply["handle"], int(reply["max_steps"]), reply["instruction"]
@@ -121,15 +129,25 @@ class RemoteTaskEnv:
         return _frames(reply, payload), np.asarray(reply["state"], np.float32), reply["success"], reply["truncated"]
 
     def expert_episode(self, seed: int, max_steps: int | None = None) -> ExpertEpisode:
-        reply, payload = self.client.call({"cmd": "expert_episode", "handle": self.handle, "seed": int(seed),
-                                           "max_steps": int(max_steps or self.max_steps)})
-        return ExpertEpisode(bool(reply["success"]), _frames(reply, payload),
-                             np.asarray(reply["states"], np.float32), np.asarray(reply["actions"], np.float32))
+        reply, payload = self.client.call(
+            {
+                "cmd": "expert_episode",
+                "handle": self.handle,
+                "seed": int(seed),
+                "max_steps": int(max_steps or self.max_steps),
+            }
+        )
+        return ExpertEpisode(
+            bool(reply["success"]),
+            _frames(reply, payload),
+            np.asarray(reply["states"], np.float32),
+            np.asarray(reply["actions"], np.float32),
+        )
 
     def close(self) -> None:
         self.client.call({"cmd": "free", "handle": self.handle})
 
-    def __enter__(self) -> "RemoteTaskEnv":
+    def __enter__(self) -> RemoteTaskEnv:
         return self
 
     def __exit__(self, *exc) -> None:
