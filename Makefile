@@ -28,8 +28,15 @@ sysdeps:
 	fi
 
 # Hosts whose pip config names absent local mirrors print one warning per package; hide only those.
+# A mujoco of another version than the pin is removed first, files and all: some installed mujoco
+# wheels list almost nothing in their RECORD, and pip's downgrade then leaves a broken package.
+MUJOCO_PIN := $(shell grep -oP '"mujoco==\K[0-9.]+' pyproject.toml)
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if $(PY) -c "import importlib.metadata as m, sys; sys.exit(m.version('mujoco') in ('$(MUJOCO_PIN)',))" 2>/dev/null; then \
+	  echo "Replacing mujoco $$($(PY) -c "import importlib.metadata as m; print(m.version('mujoco'))") with the pinned $(MUJOCO_PIN)..."; \
+	  $(PY) -m pip uninstall -q -y mujoco; rm -rf "$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/mujoco"; \
+	fi
 	@echo "Installing vla-jax, vla-runtime and their dependencies into $(VENV) (a few minutes the first time)..."
 	$(PY) -m pip install -q --disable-pip-version-check -e './runtime[server]' -e '.[export,dev]' 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	touch $(STAMP)

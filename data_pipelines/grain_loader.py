@@ -26,7 +26,7 @@ from tqdm import tqdm
 from data_pipelines import frame_transforms as ft
 from data_pipelines import mobile_episodes as me
 from data_pipelines import oxe_registry as oxe
-from data_pipelines import rlds, statistics
+from data_pipelines import rlds, rlds_writer, statistics
 from data_pipelines import traj_transforms as tt
 from data_pipelines.batch import host_batch_size
 from data_pipelines.errors import BadDataCounter, DataError
@@ -142,7 +142,8 @@ class MobileGrainLoader:
         src = _source(self.builder_dir, self.split)
         if len(src):
             metadata = src[0]["episode_metadata"]
-            stored = metadata["resize_mode"].decode() if "resize_mode" in metadata else "resize"  # older datasets
+            key = rlds_writer.RESIZE_MODE_KEY
+            stored = metadata[key].decode() if key in metadata else "resize"  # older datasets
             if stored != cfg["resize_mode"]:
                 raise DataError(
                     f"{self.builder_dir}: convert-episodes resized these frames with resize_mode={stored!r} but the "

@@ -228,6 +228,17 @@ def cmu_stretch(steps):
     return _with_action(steps, a[:, :3], _tf().zeros_like(a[:, :3]), clip01(a[:, -1:]))
 
 
+def metaworld_eef7(steps):
+    """Meta-World [dx, dy, dz, gripper effort (-1 open, +1 close)] padded to eef7 with openness (1 = open).
+
+    A stop-gap until action spaces are declared: the three rotation dims are
+    zero; vla_jax/evaluate/metaworld.py `to_metaworld_action` inverts it.
+    """
+    a = _f32(steps["action"])
+    tf = _tf()
+    return _with_action(steps, a[:, :3], tf.zeros_like(a[:, :3]), (1.0 - tf.clip_by_value(a[:, 3:4], -1.0, 1.0)) / 2)
+
+
 def nav_actions(steps):  # our converted mobile episodes: already [linear_x, linear_y(, angular_z)]
     return {**steps, "action": _f32(steps["action"])}
 
@@ -301,6 +312,11 @@ for _dims in (2, 3):
             builder_name="mobile_episodes",
         )
     )
+
+# `vla-jax sim-collect --env metaworld`: closed-loop evaluated (sim-eval), so no held-out split.
+register(
+    DatasetSpec("metaworld", "image", "language_instruction", metaworld_eef7, train_split="train", val_split="train")
+)
 
 # Weights of the widely used "OXE magic soup" (Octo / RoboVLMs pre-training).
 MIXTURES: dict[str, list[tuple[str, float]]] = {

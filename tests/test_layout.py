@@ -21,6 +21,7 @@ LAZY_OK = {
     "torch",
     "transformers",
     "mujoco",
+    "metaworld",  # imports mujoco and its GL libraries at import: never in a TensorFlow process
     "wandb",
     "websockets",
     "vla_runtime.Policy",

@@ -1,16 +1,23 @@
-"""`vla-jax convert-episodes`: a folder of HDF5 mobile episodes -> tfds RLDS (TFRecord + ArrayRecord)."""
+"""`vla-jax convert-episodes`: mobile HDF5 episodes or a LeRobot dataset -> tfds RLDS (TFRecord + ArrayRecord)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from data_pipelines.convert_episodes import convert
+from data_pipelines import convert_episodes, convert_lerobot
 from vla_runtime.policy_io import RESIZE_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--src", required=True, help="folder of episode_*.h5 files (the collector's output)")
+    parser.add_argument(
+        "--format",
+        choices=("mobile", "lerobot"),
+        default="mobile",
+        help="mobile = folder of episode_*.h5 (the collector's output); lerobot = a LeRobot dataset "
+        "folder (v3.0 or v2.1, with meta/info.json) (default mobile)",
+    )
+    parser.add_argument("--src", required=True, help="folder of episode_*.h5 files, or the LeRobot dataset folder")
     parser.add_argument("--out", required=True, help="output data dir; the dataset goes to OUT/<name>/1.0.0")
     parser.add_argument("--image-size", type=int, default=224, help="square frame size stored (default 224)")
     parser.add_argument(
@@ -26,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=2,
         choices=(2, 3),
-        help="2 = [linear_x, linear_y], 3 = + angular_z (default 2)",
+        help="mobile: 2 = [linear_x, linear_y], 3 = + angular_z (default 2)",
     )
     parser.add_argument(
         "--val-fraction",
@@ -37,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mirror",
         action="store_true",
-        help="add a left-right mirrored copy of every train episode (flip, negate y/yaw, swap words)",
+        help="mobile: add a left-right mirrored copy of every train episode (flip, negate y/yaw, swap words)",
     )
     parser.add_argument(
         "--channel-order",
@@ -45,9 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=str.upper,
         choices=("BGR", "RGB"),
         default="BGR",
-        help="channel order of `images` in the files (collector default: BGR)",
+        help="mobile: channel order of `images` in the files (collector default: BGR)",
     )
-    parser.add_argument("--name", default="mobile_episodes", help="tfds dataset name (default mobile_episodes)")
+    parser.add_argument(
+        "--name",
+        default=None,
+        help=f"tfds dataset name (default {convert_episodes.DEFAULT_NAME}, or {convert_lerobot.DEFAULT_NAME} "
+        "for --format lerobot)",
+    )
     parser.add_argument("--encoding", choices=("jpeg", "png"), default="jpeg", help="frame encoding (default jpeg)")
     parser.add_argument("--min-length", type=int, default=2, help="episodes with fewer frames are bad data (default 2)")
     parser.add_argument(
@@ -56,10 +68,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip (and count) bad files instead of stopping at the first one",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing converted dataset")
+    lerobot = parser.add_argument_group("LeRobot (--format lerobot)")
+    lerobot.add_argument(
+        "--camera",
+        default=None,
+        help="camera feature, e.g. observation.images.top or just top (default: the only camera)",
+    )
+    lerobot.add_argument("--action-key", default="action", help="numeric feature used as the action (default action)")
+    lerobot.add_argument(
+        "--state-key",
+        default="auto",
+        help="numeric feature stored as observation/state; 'none' for no state "
+        "(default: observation.state when present)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    out_dir, counter = convert(
+    if args.format == "lerobot":
+        return _run_lerobot(args)
+    out_dir, counter = convert_episodes.convert(
         args.src,
         args.out,
         image_size=args.image_size,
@@ -68,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         mirror=args.mirror,
         channel_order=args.channel_order,
-        name=args.name,
+        name=args.name or convert_episodes.DEFAULT_NAME,
         encoding=args.encoding,
         skip_bad_episodes=args.skip_bad_episodes,
         min_length=args.min_length,
@@ -87,4 +114,22 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def _run_lerobot(args: argparse.Namespace) -> int:
+    out_dir, report = convert_lerobot.convert(
+        args.src,
+        args.out,
+        camera=args.camera,
+        action_key=args.action_key,
+        state_key=None if args.state_key == "none" else args.state_key,
+        image_size=args.image_size,
+        resize_mode=args.resize_mode,
+        name=args.name or convert_lerobot.DEFAULT_NAME,
+        encoding=args.encoding,
+        overwrite=args.overwrite,
+    )
+    keys = ("episodes", "frames", "frames_per_s", "camera", "action_key", "state_key", "resize_mode")
+    print(json.dumps({"dataset": out_dir, **{k: report[k] for k in keys}}))
     return 0

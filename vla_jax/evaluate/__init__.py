@@ -6,4 +6,6 @@ jax_policy.py       a training workdir as a policy run by JAX: the reference the
 offline.py          a workdir's per-frame predictions on held-out episodes (`eval-offline`)
 offline_metrics.py  the users' per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match)
 plots.py            trajectory plots and rollout GIFs of a closed-loop run
+metaworld.py        Meta-World closed loop on the published protocol: success per task and difficulty group
+metaworld_report.py its table and bar chart beside the published MT50 rows, rollout GIFs
 """

@@ -106,51 +106,70 @@ class _Worker:
         self.free.setdefault(size, []).append((model, renderer))
 
 
-def worker_main() -> None:
+def serve(handle_message) -> None:
+    """The worker loop: `handle_message(msg) -> (reply, payload bytes)` per request until `exit` or EOF.
+
+    A reply with a "shape" key is followed by that many uint8 bytes (frames);
+    any exception is sent back as {"error": ...} for the parent to raise.
+    """
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but protocol bytes may reach the pipe
-    worker = None
     while True:
         msg = _recv(stdin)
         if msg is None or msg.get("cmd") == "exit":
             return
         try:
-            if worker is None:
-                worker = _Worker()
-            if msg["cmd"] == "load":
-                _send(stdout, {"handle": worker.load(msg["xml"], int(msg["size"]))})
-            elif msg["cmd"] == "render":
-                frame = np.ascontiguousarray(worker.render(int(msg["handle"]), msg["qpos"]), dtype=np.uint8)
-                _send(stdout, {"shape": list(frame.shape)}, frame.tobytes())
-            elif msg["cmd"] == "free":
-                worker.release(int(msg["handle"]))
-                _send(stdout, {})
-            else:
-                _send(stdout, {"error": f"unknown command {msg['cmd']!r}"})
+            reply, payload = handle_message(msg)
+            _send(stdout, reply, payload)
         except VLAJaxError as err:
             _send(stdout, {"error": f"VLAJaxError: {err}"})
         except Exception as err:  # reported to the parent, which raises it there
             _send(stdout, {"error": f"{type(err).__name__}: {err}"})
 
 
+def worker_main() -> None:
+    worker = None
+
+    def handle(msg: dict) -> tuple[dict, bytes]:
+        nonlocal worker
+        if worker is None:
+            worker = _Worker()
+        if msg["cmd"] == "load":
+            return {"handle": worker.load(msg["xml"], int(msg["size"]))}, b""
+        if msg["cmd"] == "render":
+            frame = np.ascontiguousarray(worker.render(int(msg["handle"]), msg["qpos"]), dtype=np.uint8)
+            return {"shape": list(frame.shape)}, frame.tobytes()
+        if msg["cmd"] == "free":
+            worker.release(int(msg["handle"]))
+            return {}, b""
+        return {"error": f"unknown command {msg['cmd']!r}"}, b""
+
+    serve(handle)
+
+
 # ---------------------------------------------------------------------------- parent side
 class RenderClient:
-    """Talks to one worker process; thread-safe; restarts it if it died."""
+    """Talks to one worker process; thread-safe; restarts it if it died.
 
-    def __init__(self):
+    `worker_module` names the module whose `worker_main()` serves the protocol
+    (the Meta-World simulator has its own, vla_jax/sim/metaworld/worker.py).
+    """
+
+    def __init__(self, worker_module: str = __name__):
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        self._module = worker_module
 
     def _ensure(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from vla_jax.sim.render_worker import worker_main; worker_main()"],
+                [sys.executable, "-c", f"from {self._module} import worker_main; worker_main()"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
         return self._proc
 
-    def _call(self, msg: dict) -> tuple[dict, bytes]:
+    def call(self, msg: dict) -> tuple[dict, bytes]:
         with self._lock:
             proc = self._ensure()
             stdin, stdout = proc.stdin, proc.stdout
@@ -174,15 +193,15 @@ class RenderClient:
             return reply, payload
 
     def load(self, xml: str, size: int) -> int:
-        return int(self._call({"cmd": "load", "xml": xml, "size": int(size)})[0]["handle"])
+        return int(self.call({"cmd": "load", "xml": xml, "size": int(size)})[0]["handle"])
 
     def render(self, handle: int, qpos) -> np.ndarray:
-        reply, payload = self._call({"cmd": "render", "handle": handle, "qpos": [float(v) for v in qpos]})
+        reply, payload = self.call({"cmd": "render", "handle": handle, "qpos": [float(v) for v in qpos]})
         return np.frombuffer(payload, np.uint8).reshape(reply["shape"]).copy()
 
     def free(self, handle: int) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            self._call({"cmd": "free", "handle": handle})
+            self.call({"cmd": "free", "handle": handle})
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
