@@ -73,6 +73,7 @@ def train(folder, timeout: int = 600):
 
     from data_pipelines.tokenize import train_tokenizer
     from vla_jax.sim.metaworld.tasks import INSTRUCTIONS
+    from vla_jax.train.step import fast_compile_xla_flags
 
     folder = Path(folder)
     train_tokenizer(list(INSTRUCTIONS.values()), str(folder / "tokenizer"), vocab_size=300)
@@ -81,7 +82,7 @@ def train(folder, timeout: int = 600):
         os.environ,
         JAX_PLATFORMS="cpu",
         TF_CPP_MIN_LOG_LEVEL="3",
-        XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+        XLA_FLAGS=fast_compile_xla_flags(),  # one device, as a user trains
         JAX_COMPILATION_CACHE_DIR=str(cache),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     )
