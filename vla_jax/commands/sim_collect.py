@@ -22,7 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--episodes", type=int, default=72, help="number of episodes (default 72, the users' first data set)"
     )
-    parser.add_argument("--out", required=True, help="folder to write episode_*.h5 files into (must hold none yet)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="mobile: folder to write episode_*.h5 files into (must hold none yet); metaworld: data dir, "
+        "the dataset goes to OUT/<name>/1.0.0",
+    )
     parser.add_argument("--image-size", type=int, default=224, help="square camera resolution in pixels (default 224)")
     parser.add_argument("--seed", type=int, default=0, help="seed of scenario order, worlds and timestamps (default 0)")
     parser.add_argument(
