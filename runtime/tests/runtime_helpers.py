@@ -46,7 +46,8 @@ def tiny_policy_config(structure: str = "policy_head", head: str = "lstm", windo
 
 
 def tiny_backbone_config(vocab_size: int = 128) -> dict:
-    return {"vision_config": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+    return {"model_type": "kosmos-2",
+            "vision_config": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                                   image_size=16, patch_size=8),
             "text_config": dict(vocab_size=vocab_size, embed_dim=16, layers=2, ffn_dim=32, attention_heads=2,
                                 max_position_embeddings=256),
@@ -86,7 +87,8 @@ def read_config(export_dir: str) -> dict:
 
 
 SMALL = {  # the benchmark-sized model (bench/ issue): vision 4x256 at 112 px, text 4x512, window 8, chunk 4
-    "backbone": {"vision_config": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+    "backbone": {"model_type": "kosmos-2",
+                 "vision_config": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
                                        num_attention_heads=4, image_size=112, patch_size=14),
                  "text_config": dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8,
                                      max_position_embeddings=2048),

@@ -23,6 +23,7 @@ import torch
 from .quantize import is_linear_weight
 
 FULL_KOSMOS2 = {
+    "model_type": "kosmos-2",
     "latent_query_num": 64,
     "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
                       "num_attention_heads": 16, "image_size": 224, "patch_size": 14},
@@ -49,9 +50,8 @@ def model_sizes(backbone: Dict, policy: Dict) -> Dict:
             n_linear += p.numel()
             n_rows += p.shape[0]
     n_body = n_total - n_head
-    text = model.backbone.config.text
     out = {"parameters": n_total, "head_parameters": n_head,
-           "kv_cache_bytes_per_token_fp16": 2 * text.layers * text.embed_dim * 2, "dtypes": {}}
+           "kv_cache_bytes_per_token_fp16": model.adapter.kv_values_per_token * 2, "dtypes": {}}
     for dtype, nbytes in (("float32", 4), ("bfloat16", 2), ("float16", 2)):
         out["dtypes"][dtype] = {"file_bytes": n_total * nbytes, "memory_bytes": n_body * nbytes + n_head * 4}
     out["dtypes"]["int8"] = {"file_bytes": n_linear + 4 * n_rows + (n_total - n_linear) * 2,

@@ -35,8 +35,9 @@ from typing import Deque, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from .backbones import BackboneAdapter, DecoderCache, build_backbone
+from .errors import RuntimeConfigError
 from .heads import LSTMHead, build_head
-from .kosmos2 import BackboneConfig, KVCache, Kosmos2Backbone
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 
@@ -66,11 +67,17 @@ class EpisodeState:
     features: Deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
     latents: Deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
     carry: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None
-    cache: Optional[KVCache] = None
+    cache: Optional[DecoderCache] = None
 
 
 class PolicyModel(nn.Module):
-    def __init__(self, backbone: BackboneConfig, policy: Dict):
+    """Backbone (transformers' class, registered as `backbone`) + action token + head.
+
+    `adapter` is the backbone's family adapter (`vla_runtime.backbones`); everything
+    below uses only its interface, never a family's internals.
+    """
+
+    def __init__(self, backbone: Dict, policy: Dict, dtype: torch.dtype = torch.float32):
         super().__init__()
         if policy["structure"] not in STRUCTURES:
             raise ValueError(f"structure {policy['structure']!r} is unknown; the runtime knows {STRUCTURES}")
@@ -81,28 +88,46 @@ class PolicyModel(nn.Module):
         self.insert_index = int(policy.get("image_insert_index", 1))
         brackets = policy.get("image_bracket_tokens")
         self.brackets = None if brackets is None else [int(b) for b in brackets]
-        self.backbone = Kosmos2Backbone(backbone)
-        d = backbone.text.embed_dim
+        self.adapter: BackboneAdapter = build_backbone(backbone, dtype)
+        self.backbone = self.adapter.model
+        d = self.adapter.hidden_size
         if self.structure != "one_step_discrete":
             self.action_token = nn.Parameter(torch.zeros(d))
         self.head = build_head(policy, d)
 
     @classmethod
-    def from_config(cls, config: Dict) -> "PolicyModel":
-        return cls(BackboneConfig.from_hf_dict(config["backbone"]), config["policy"])
+    def from_config(cls, config: Dict, dtype: torch.dtype = torch.float32) -> "PolicyModel":
+        """From config.json's `backbone` and `policy`; the backbone is built in `dtype` (its compute dtype)."""
+        return cls(config["backbone"], config["policy"], dtype)
 
     @property
     def compute_dtype(self) -> torch.dtype:
-        return self.backbone.text_model.model.embed_tokens.weight.dtype
+        return self.adapter.dtype
 
     def param_dtype_for(self, compute_dtype: torch.dtype):
         """name -> dtype: the backbone and action token in the compute dtype, heads float32 (as vla_jax)."""
         return lambda name: torch.float32 if name.startswith("head.") else compute_dtype
 
+    def assign_weights(self, state: Dict[str, torch.Tensor], where: str) -> None:
+        """Puts the export's tensors in place (`assign=True`: no copy, so a meta-device model never allocates
+        twice). Every name and shape must fit; only HF-tied copies (e.g. lm_head) may be absent."""
+        expected = self.state_dict()
+        optional = {f"backbone.{n}" for n in self.adapter.missing_ok()}
+        missing = sorted(set(expected) - set(state) - optional)
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise RuntimeConfigError(f"{where}: tensors do not fit the config (missing {missing[:5]}, "
+                                     f"unexpected {unexpected[:5]}); re-export with a matching vla-jax")
+        for name, tensor in state.items():
+            if tuple(tensor.shape) != tuple(expected[name].shape):
+                raise RuntimeConfigError(f"{where}: {name} has shape {tuple(tensor.shape)}, the config "
+                                         f"needs {tuple(expected[name].shape)}; re-export")
+        self.load_state_dict(state, strict=False, assign=True)
+
     def materialize(self, device) -> "PolicyModel":
-        """After `load_state_dict(..., assign=True)` on a meta-device model: move to `device` and
-        rebuild the non-persistent buffers (the sinusoidal position table)."""
-        self.backbone.text_model.model.reset_buffers()
+        """After `load_state_dict(..., assign=True)` on a meta-device model: re-tie HF's tied weights,
+        rebuild the non-persistent buffers (position ids, sinusoid / RoPE tables) and move to `device`."""
+        self.adapter.materialize(device)
         return self.to(device)
 
     # ------------------------------------------------------------------------------ sequences
@@ -110,11 +135,11 @@ class PolicyModel(nn.Module):
                tail: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Unpacked block [N, S, D] + valid [N, S]; latents [N, Q, D] (scaled), tail [N, K, D]."""
         n = latents.shape[0]
-        text = self.backbone.embed_tokens(tokens).to(latents.dtype)
+        text = self.adapter.embed_tokens(tokens).to(latents.dtype)
         k = min(self.insert_index, text.shape[1])
         image = [latents]
         if self.brackets is not None:
-            br = self.backbone.embed_tokens(torch.tensor([self.brackets], device=latents.device)).to(latents.dtype)
+            br = self.adapter.embed_tokens(torch.tensor([self.brackets], device=latents.device)).to(latents.dtype)
             br = br.expand(n, -1, -1)
             image = [br[:, :1], latents, br[:, 1:]]
         image = torch.cat(image, dim=1)
@@ -128,14 +153,14 @@ class PolicyModel(nn.Module):
         return self.action_token.expand(n, 1, -1)
 
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode_images(pixels.to(self.compute_dtype))
+        return self.adapter.encode_images(pixels.to(self.compute_dtype))
 
     def _frame_features(self, latents, tokens, token_mask) -> torch.Tensor:
         """Per-frame sequences -> hidden at each one's action token, [N, D]."""
         n = latents.shape[0]
         embeds, valid = self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1), self._action_tail(n))
         packed, packed_valid, new_index = pack(embeds, valid)
-        hidden = self.backbone.decode(packed, packed_valid)
+        hidden = self.adapter.decode(packed, packed_valid)
         idx = new_index[:, -1]
         return hidden[torch.arange(n, device=hidden.device), idx]
 
@@ -160,7 +185,7 @@ class PolicyModel(nn.Module):
             s = embeds.shape[1]
             bvalid = bvalid & valid.reshape(b * t, 1)
             packed, packed_valid, new_index = pack(embeds.reshape(b, t * s, -1), bvalid.reshape(b, t * s))
-            hidden = self.backbone.decode(packed, packed_valid)
+            hidden = self.adapter.decode(packed, packed_valid)
             slots = torch.arange(t, device=hidden.device) * s + (s - 1)
             idx = new_index[:, slots].clamp(0, t * s - 1)
             feats = torch.gather(hidden, 1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
@@ -175,7 +200,7 @@ class PolicyModel(nn.Module):
     def _greedy_tokens(self, latents, tokens, token_mask, use_cache: bool) -> torch.Tensor:
         """Greedy C*A action tokens -> de-binned actions [N, C*A] (model units)."""
         p = self.policy
-        vocab, bins = self.backbone.config.text.vocab_size, int(p.get("num_bins", 256))
+        vocab, bins = self.adapter.vocab_size, int(p.get("num_bins", 256))
         offset, ca, n = vocab - bins, self.chunk * self.action_dim, latents.shape[0]
         ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
         if use_cache:
@@ -183,24 +208,24 @@ class PolicyModel(nn.Module):
             embeds, valid = self._block(latents, tokens, token_mask, empty)
             packed, packed_valid, _ = pack(embeds, valid)
             length = int(packed_valid.sum(1).max())
-            cache = KVCache()
-            hidden = self.backbone.decode(packed[:, :length], packed_valid[:, :length], cache)
+            cache = self.adapter.new_cache()
+            hidden = self.adapter.decode(packed[:, :length], packed_valid[:, :length], cache)
             last = hidden[torch.arange(n), packed_valid.sum(1) - 1]
             for j in range(ca):
-                choice = self.backbone.lm_logits(last)[..., -bins:].argmax(-1)
+                choice = self.adapter.lm_logits(last)[..., -bins:].argmax(-1)
                 ids[:, j] = choice + offset
                 if j + 1 < ca:
-                    emb = self.backbone.embed_tokens(ids[:, j:j + 1]).to(latents.dtype)
-                    last = self.backbone.decode(emb, None, cache)[:, 0]
+                    emb = self.adapter.embed_tokens(ids[:, j:j + 1]).to(latents.dtype)
+                    last = self.adapter.decode(emb, None, cache)[:, 0]
         else:
             for j in range(ca):  # exactly vla_jax: one full forward per token
-                tail = self.backbone.embed_tokens(ids).to(latents.dtype)
+                tail = self.adapter.embed_tokens(ids).to(latents.dtype)
                 embeds, valid = self._block(latents, tokens, token_mask, tail)
                 packed, packed_valid, new_index = pack(embeds, valid)
-                hidden = self.backbone.decode(packed, packed_valid)
+                hidden = self.adapter.decode(packed, packed_valid)
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
-                ids[:, j] = self.backbone.lm_logits(h)[..., -bins:].argmax(-1) + offset
+                ids[:, j] = self.adapter.lm_logits(h)[..., -bins:].argmax(-1) + offset
         actions = decode_bins((ids - offset).reshape(n, self.chunk, self.action_dim), bins,
                               float(p.get("mu_law", 0.0)), bool(p["has_gripper"]))
         return actions.reshape(n, ca)
@@ -248,13 +273,13 @@ class PolicyModel(nn.Module):
         if state.frames_seen <= self.window:
             # Same positions as the full window (earlier blocks unchanged): extend the KV cache by one block.
             if state.cache is None:
-                state.cache = KVCache()
+                state.cache = self.adapter.new_cache()
             embeds, valid = self._block(latents, tokens, token_mask, self._action_tail(1))
             embeds = embeds[valid][None]
-            hidden = self.backbone.decode(embeds, None, state.cache)
+            hidden = self.adapter.decode(embeds, None, state.cache)
             return hidden[:, -1]
         state.latents.popleft()
         blocks = [self._block(lat, tokens, token_mask, self._action_tail(1)) for lat in state.latents]
         embeds = torch.cat([e[v][None] for e, v in blocks], dim=1)
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
-        return self.backbone.decode(embeds)[:, -1]
+        return self.adapter.decode(embeds)[:, -1]

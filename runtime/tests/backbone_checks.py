@@ -1,0 +1,54 @@
+"""Checks every backbone adapter must pass against its own Hugging Face class (tiny random models, offline).
+
+A family's test module supplies a tiny HF model and the HF expression of "image +
+text through the LM"; the checks here are the same for every family:
+
+* the adapter built on the meta device and assigned the HF model's saved tensors
+  holds exactly those tensors (no copy: peak memory is the file) and rebuilds HF's
+  non-persistent buffers equal to HF's;
+* `decode` of the adapter's own sequence equals HF's last hidden state;
+* cached incremental `decode` (blocks of 4, 1, 1, rest) equals one full `decode`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from safetensors.torch import load_file
+
+from vla_runtime.backbones import build_backbone
+
+
+def save_and_reload(hf_model, backbone: dict, tmp_path, dtype=torch.float32):
+    """save_pretrained -> the adapter built on meta and assigned the file's tensors, as `Policy.load` does."""
+    hf_model.save_pretrained(str(tmp_path), safe_serialization=True)
+    state = load_file(os.path.join(str(tmp_path), "model.safetensors"))
+    with torch.device("meta"):
+        adapter = build_backbone(backbone, dtype)
+    expected = set(adapter.model.state_dict())
+    assert set(state) <= expected, sorted(set(state) - expected)[:5]
+    assert expected - set(state) <= adapter.missing_ok(), sorted(expected - set(state) - adapter.missing_ok())
+    adapter.model.load_state_dict(state, strict=False, assign=True)
+    adapter.materialize("cpu")
+    ptrs = {t.data_ptr() for t in state.values()}
+    assert all(p.data_ptr() in ptrs for p in adapter.model.parameters()), "a parameter was copied, not assigned"
+    ref_buffers = dict(hf_model.named_buffers())
+    for name, buf in adapter.model.named_buffers():
+        assert torch.equal(buf, ref_buffers[name].to(buf.dtype)), name
+    return adapter
+
+
+@torch.no_grad()
+def check_cached_decode(adapter, seq_len: int = 11, seed: int = 0, atol: float = 1e-5) -> float:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, seq_len, adapter.hidden_size, generator=gen) * 0.5
+    full = adapter.decode(x)
+    cache = adapter.new_cache()
+    cuts = [0, 4, 5, 6, seq_len]
+    parts = [adapter.decode(x[:, a:b], None, cache) for a, b in zip(cuts, cuts[1:])]
+    assert cache.length == seq_len
+    diff = float((torch.cat(parts, dim=1) - full).abs().max())
+    assert diff <= atol, diff
+    assert float(full.abs().max()) > 1e-2
+    return diff

@@ -1,0 +1,175 @@
+"""What the structures need from a backbone, and the loading every family shares.
+
+A family adapter wraps one of Hugging Face transformers' own torch classes
+(`model`, a `PreTrainedModel`) and exposes the five things `structures.py` uses:
+
+    encode_images(pixels [N, 3, H, W])  -> image tokens [N, Q, D], in the decoder's input space
+    embed_tokens(ids [..])              -> [.., D], in the same space
+    decode(embeds [B, S, D], mask [B, S], cache, positions) -> last hidden state [B, S, D]
+    lm_logits(hidden [.., D])           -> float32 [.., vocab]
+    new_cache()                         -> an empty `DecoderCache` (transformers' DynamicCache inside)
+
+"The decoder's input space" is vla_jax's convention (vla_jax/vla.py): what the
+structures concatenate (text, image tokens, the learned action token) is the
+sequence the first decoder layer sees before positions are added. Families
+whose HF forward scales `inputs_embeds` itself (Kosmos-2's `embed_scale`,
+Gemma's `sqrt(hidden)` normaliser) undo that scale on the way in, so the HF
+class does its own arithmetic unchanged.
+
+Loading: `build` makes the HF class from the export's config on whatever
+device is current (the meta device in `Policy.load`, so nothing is allocated),
+in the compute dtype (as `from_pretrained(dtype=...)` does: buffers HF derives
+from the default dtype, e.g. Kosmos-2's sinusoidal table, follow it; RoPE
+frequencies stay float32). The export's tensors are then assigned in place
+(`load_state_dict(assign=True)`: peak memory is the file), and `materialize`
+recomputes the non-persistent buffers with HF's own initialisers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Dict, Iterator, Optional
+
+import torch
+from torch import nn
+
+from ..errors import RuntimeConfigError
+
+
+@dataclasses.dataclass
+class DecoderCache:
+    """transformers' `DynamicCache` plus the padding mask of the positions it holds (HF's masks want both)."""
+
+    kv: Any  # transformers.DynamicCache
+    key_mask: Optional[torch.Tensor] = None  # bool [B, length]
+
+    @property
+    def length(self) -> int:
+        return 0 if self.key_mask is None else int(self.key_mask.shape[1])
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def hf_config(config_class, backbone: Dict[str, Any], where: str = "config.json 'backbone'"):
+    """The export's backbone dict (HF `config.json` layout) -> the family's HF config object."""
+    try:
+        return config_class(**{k: v for k, v in backbone.items() if k != "model_type"})
+    except (TypeError, ValueError) as err:
+        raise RuntimeConfigError(f"{where} is not a valid {config_class.__name__} ({err}); re-export the model") \
+            from err
+
+
+def build_hf(model_class, config, dtype: torch.dtype) -> nn.Module:
+    """The HF class from a config, in `dtype`, on the current device (meta inside `with torch.device('meta')`)."""
+    with default_dtype(dtype):
+        model = model_class._from_config(config, dtype=dtype)
+    return model.eval()
+
+
+def materialize_buffers(model: nn.Module, device) -> None:
+    """Recomputes HF's non-persistent buffers (position ids, sinusoid tables, RoPE frequencies) on `device`.
+
+    After a meta-device build and `load_state_dict(assign=True)` they are still meta
+    tensors. HF's `from_pretrained` does exactly this: placeholders, every loaded
+    tensor flagged as initialised, then `initialize_weights()` (its initialisers
+    skip flagged tensors, so only the buffers are written).
+    """
+    buffers = list(model.named_non_persistent_buffers())
+    if not buffers:
+        return
+    for name, buf in buffers:
+        owner, _, attr = name.rpartition(".")
+        model.get_submodule(owner).register_buffer(attr, torch.empty_like(buf, device=device), persistent=False)
+    for tensor in list(model.parameters()) + [b for n, b in model.named_buffers() if n not in dict(buffers)]:
+        tensor._is_hf_initialized = True
+    model.initialize_weights()
+    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if left:
+        raise RuntimeConfigError(f"backbone tensors {left[:5]} were neither in the export nor rebuilt; re-export")
+
+
+def tie_weights(model: nn.Module) -> None:
+    """Re-ties HF's tied weights (e.g. lm_head = embed_tokens) after the untied file was assigned."""
+    if getattr(model, "all_tied_weights_keys", None):
+        model.tie_weights()
+
+
+def tied_names(model: nn.Module) -> set:
+    """Tensors HF ties to another one: absent from exports (as from HF's own safetensors files)."""
+    return set(getattr(model, "all_tied_weights_keys", None) or {})
+
+
+class BackboneAdapter:
+    """One HF VLM class behind the interface of this module's docstring. Not an nn.Module: `PolicyModel`
+    registers `model` itself as its `backbone`, so exported names are `backbone.` + HF's own names."""
+
+    model_type: str = ""
+    model: nn.Module
+
+    # ------------------------------------------------------------------ facts about the family
+    @property
+    def hidden_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def image_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def kv_values_per_token(self) -> int:
+        """Keys + values the decoder caches per token, all layers (sizes.py's KV-cache bytes)."""
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
+    # ------------------------------------------------------------------ what the structures call
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, embeds: torch.Tensor, mask: Optional[torch.Tensor] = None,
+               cache: Optional[DecoderCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def new_cache(self) -> DecoderCache:
+        from transformers import DynamicCache
+
+        return DecoderCache(DynamicCache(config=self.model.config))
+
+    # ------------------------------------------------------------------ loading
+    def missing_ok(self) -> set:
+        """State-dict names an export may leave out (HF-tied copies)."""
+        return tied_names(self.model)
+
+    def materialize(self, device) -> None:
+        tie_weights(self.model)
+        materialize_buffers(self.model, device)
+
+    # ------------------------------------------------------------------ shared helpers
+    @staticmethod
+    def key_mask(embeds: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[DecoderCache]) -> torch.Tensor:
+        """bool [B, cache length + S]: what HF's 2-D attention_mask covers; stored back into the cache by callers."""
+        new = torch.ones(embeds.shape[:2], dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
+        if cache is not None and cache.key_mask is not None:
+            new = torch.cat([cache.key_mask, new], dim=1)
+        return new

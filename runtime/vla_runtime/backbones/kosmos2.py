@@ -1,0 +1,71 @@
+"""Kosmos-2 (`model_type` "kosmos-2") on transformers' `Kosmos2Model`.
+
+Image tokens are HF's `get_image_features(...).pooler_output` (vision tower,
+post-LN, L2-normalised, latent-query projection) times `embed_scale`; the
+decoder is `Kosmos2TextModel` on `inputs_embeds`. HF multiplies `inputs_embeds`
+by `embed_scale` itself, so `decode` divides it out first (float32 rounding:
+one ulp). Positions default to HF's `inputs_embeds` numbering, pad_token_id + 1
++ index, continuing from what the cache holds. The LM head is tied to
+`embed_tokens` (Kosmos-2's `tie_word_embeddings`); logits are float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import torch
+
+from .base import BackboneAdapter, DecoderCache, build_hf, hf_config
+
+
+class Kosmos2Adapter(BackboneAdapter):
+    model_type = "kosmos-2"
+
+    def __init__(self, backbone: Dict[str, Any], dtype: torch.dtype = torch.float32):
+        from transformers import Kosmos2Config, Kosmos2Model
+
+        self.model = build_hf(Kosmos2Model, hf_config(Kosmos2Config, backbone), dtype)
+        text = self.model.config.text_config
+        self.embed_scale = float(self.model.text_model.model.embed_scale)
+        self._text = text
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self._text.embed_dim)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._text.vocab_size)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.model.config.vision_config.image_size)
+
+    @property
+    def kv_values_per_token(self) -> int:
+        return 2 * int(self._text.layers) * int(self._text.embed_dim)
+
+    def new_cache(self) -> DecoderCache:
+        from transformers import DynamicCache
+
+        return DecoderCache(DynamicCache(config=self._text))
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        features = self.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output
+        return features * self.embed_scale
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(ids) * self.embed_scale
+
+    def decode(self, embeds: torch.Tensor, mask: Optional[torch.Tensor] = None,
+               cache: Optional[DecoderCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        key_mask = self.key_mask(embeds, mask, cache)
+        out = self.model.text_model(inputs_embeds=embeds / self.embed_scale, attention_mask=key_mask,
+                                    position_ids=positions, cache=None if cache is None else cache.kv,
+                                    use_cache=cache is not None, return_dict=True)
+        if cache is not None:
+            cache.key_mask = key_mask
+        return out.last_hidden_state
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden.float() @ self.model.get_input_embeddings().weight.float().t()
