@@ -42,12 +42,38 @@ from .heads import LSTMHead, build_head
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 
 
-def pack(embeds: torch.Tensor, valid: torch.Tensor):
-    """Valid entries of each row to the front, order kept -> (packed, packed valid, new index of each slot)."""
-    order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)
-    packed = torch.gather(embeds, 1, order[..., None].expand(-1, -1, embeds.shape[-1]))
-    new_index = torch.cumsum(valid.long(), dim=1) - 1
-    return packed, torch.gather(valid, 1, order), new_index
+@dataclasses.dataclass
+class Seq:
+    """A decoder input: embeds [N, S, D], valid [N, S] and, for prefix-LM backbones, block ids [N, S]
+    (the block's id on its image + text slots, -1 on the tail and on padding; None for causal ones)."""
+
+    embeds: torch.Tensor
+    valid: torch.Tensor
+    blocks: Optional[torch.Tensor] = None
+
+    def flat(self, rows: int) -> "Seq":
+        """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence)."""
+        return Seq(self.embeds.reshape(rows, -1, self.embeds.shape[-1]), self.valid.reshape(rows, -1),
+                   None if self.blocks is None else self.blocks.reshape(rows, -1))
+
+    def only_valid(self) -> "Seq":
+        """Batch 1: the valid entries only (what an incremental step appends to the KV cache)."""
+        v = self.valid[0]
+        return Seq(self.embeds[:, v], self.valid[:, v], None if self.blocks is None else self.blocks[:, v])
+
+
+def cat(seqs: List[Seq]) -> Seq:
+    blocks = None if seqs[0].blocks is None else torch.cat([q.blocks for q in seqs], dim=1)
+    return Seq(torch.cat([q.embeds for q in seqs], dim=1), torch.cat([q.valid for q in seqs], dim=1), blocks)
+
+
+def pack(seq: Seq) -> Tuple[Seq, torch.Tensor]:
+    """Valid entries of each row to the front, order kept -> (packed sequence, new index of each slot)."""
+    order = torch.argsort((~seq.valid).to(torch.int8), dim=1, stable=True)
+    embeds = torch.gather(seq.embeds, 1, order[..., None].expand(-1, -1, seq.embeds.shape[-1]))
+    blocks = None if seq.blocks is None else torch.gather(seq.blocks, 1, order)
+    new_index = torch.cumsum(seq.valid.long(), dim=1) - 1
+    return Seq(embeds, torch.gather(seq.valid, 1, order), blocks), new_index
 
 
 def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool) -> torch.Tensor:
@@ -131,9 +157,14 @@ class PolicyModel(nn.Module):
         return self.to(device)
 
     # ------------------------------------------------------------------------------ sequences
+    def _decode(self, seq: Seq, cache: Optional[DecoderCache] = None) -> torch.Tensor:
+        return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks)
+
     def _block(self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
-               tail: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Unpacked block [N, S, D] + valid [N, S]; latents [N, Q, D] (scaled), tail [N, K, D]."""
+               tail: torch.Tensor, block_id=0) -> Seq:
+        """One frame's unpacked block; latents [N, Q, D] (decoder input space), tail [N, K, D].
+
+        block_id: int or [N] (prefix-LM backbones: the frame's index in an interleaved window)."""
         n = latents.shape[0]
         text = self.adapter.embed_tokens(tokens).to(latents.dtype)
         k = min(self.insert_index, text.shape[1])
@@ -147,7 +178,12 @@ class PolicyModel(nn.Module):
         ones = torch.ones(n, image.shape[1], dtype=torch.bool, device=latents.device)
         tail_valid = torch.ones(n, tail.shape[1], dtype=torch.bool, device=latents.device)
         valid = torch.cat([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], dim=1)
-        return embeds, valid
+        if self.adapter.attention != "prefix_lm":
+            return Seq(embeds, valid)
+        ids = torch.as_tensor(block_id, dtype=torch.long, device=latents.device).reshape(-1, 1)
+        prefix = valid.clone()
+        prefix[:, valid.shape[1] - tail.shape[1]:] = False
+        return Seq(embeds, valid, torch.where(prefix, ids.expand(n, valid.shape[1]), torch.full_like(ids, -1)))
 
     def _action_tail(self, n: int) -> torch.Tensor:
         return self.action_token.expand(n, 1, -1)
@@ -158,9 +194,9 @@ class PolicyModel(nn.Module):
     def _frame_features(self, latents, tokens, token_mask) -> torch.Tensor:
         """Per-frame sequences -> hidden at each one's action token, [N, D]."""
         n = latents.shape[0]
-        embeds, valid = self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1), self._action_tail(n))
-        packed, packed_valid, new_index = pack(embeds, valid)
-        hidden = self.adapter.decode(packed, packed_valid)
+        packed, new_index = pack(self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1),
+                                             self._action_tail(n)))
+        hidden = self._decode(packed)
         idx = new_index[:, -1]
         return hidden[torch.arange(n, device=hidden.device), idx]
 
@@ -181,11 +217,12 @@ class PolicyModel(nn.Module):
             action = self._greedy_tokens(latents, tokens, tmask, use_cache=False).reshape(
                 b, t, self.chunk, self.action_dim)
         elif self.structure == "interleaved":
-            embeds, bvalid = self._block(latents, tokens, tmask, self._action_tail(b * t))
-            s = embeds.shape[1]
-            bvalid = bvalid & valid.reshape(b * t, 1)
-            packed, packed_valid, new_index = pack(embeds.reshape(b, t * s, -1), bvalid.reshape(b, t * s))
-            hidden = self.adapter.decode(packed, packed_valid)
+            step_ids = torch.arange(t, device=latents.device).repeat(b)
+            block = self._block(latents, tokens, tmask, self._action_tail(b * t), step_ids)
+            s = block.embeds.shape[1]
+            block.valid = block.valid & valid.reshape(b * t, 1)
+            packed, new_index = pack(block.flat(b))
+            hidden = self._decode(packed)
             slots = torch.arange(t, device=hidden.device) * s + (s - 1)
             idx = new_index[:, slots].clamp(0, t * s - 1)
             feats = torch.gather(hidden, 1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
@@ -205,12 +242,14 @@ class PolicyModel(nn.Module):
         ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
         if use_cache:
             empty = latents.new_zeros((n, 0, latents.shape[-1]))
-            embeds, valid = self._block(latents, tokens, token_mask, empty)
-            packed, packed_valid, _ = pack(embeds, valid)
-            length = int(packed_valid.sum(1).max())
+            packed, _ = pack(self._block(latents, tokens, token_mask, empty))
+            count = packed.valid.sum(1)
+            length = int(count.max())
             cache = self.adapter.new_cache()
-            hidden = self.adapter.decode(packed[:, :length], packed_valid[:, :length], cache)
-            last = hidden[torch.arange(n), packed_valid.sum(1) - 1]
+            prompt = Seq(packed.embeds[:, :length], packed.valid[:, :length],
+                         None if packed.blocks is None else packed.blocks[:, :length])
+            hidden = self._decode(prompt, cache)
+            last = hidden[torch.arange(n), count - 1]
             for j in range(ca):
                 choice = self.adapter.lm_logits(last)[..., -bins:].argmax(-1)
                 ids[:, j] = choice + offset
@@ -220,9 +259,8 @@ class PolicyModel(nn.Module):
         else:
             for j in range(ca):  # exactly vla_jax: one full forward per token
                 tail = self.adapter.embed_tokens(ids).to(latents.dtype)
-                embeds, valid = self._block(latents, tokens, token_mask, tail)
-                packed, packed_valid, new_index = pack(embeds, valid)
-                hidden = self.adapter.decode(packed, packed_valid)
+                packed, new_index = pack(self._block(latents, tokens, token_mask, tail))
+                hidden = self._decode(packed)
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
                 ids[:, j] = self.adapter.lm_logits(h)[..., -bins:].argmax(-1) + offset
@@ -274,12 +312,10 @@ class PolicyModel(nn.Module):
             # Same positions as the full window (earlier blocks unchanged): extend the KV cache by one block.
             if state.cache is None:
                 state.cache = self.adapter.new_cache()
-            embeds, valid = self._block(latents, tokens, token_mask, self._action_tail(1))
-            embeds = embeds[valid][None]
-            hidden = self.adapter.decode(embeds, None, state.cache)
-            return hidden[:, -1]
+            block = self._block(latents, tokens, token_mask, self._action_tail(1), state.frames_seen - 1)
+            return self._decode(block.only_valid(), state.cache)[:, -1]
         state.latents.popleft()
-        blocks = [self._block(lat, tokens, token_mask, self._action_tail(1)) for lat in state.latents]
-        embeds = torch.cat([e[v][None] for e, v in blocks], dim=1)
+        window = cat([self._block(lat, tokens, token_mask, self._action_tail(1), i).only_valid()
+                      for i, lat in enumerate(state.latents)])
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
-        return self.adapter.decode(embeds)[:, -1]
+        return self._decode(window)[:, -1]

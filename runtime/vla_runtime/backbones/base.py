@@ -39,10 +39,12 @@ from ..errors import RuntimeConfigError
 
 @dataclasses.dataclass
 class DecoderCache:
-    """transformers' `DynamicCache` plus the padding mask of the positions it holds (HF's masks want both)."""
+    """transformers' `DynamicCache` plus, for the positions it holds, the padding mask and (prefix-LM families)
+    the block ids: HF's mask builders index both by absolute position, past and new together."""
 
     kv: Any  # transformers.DynamicCache
     key_mask: Optional[torch.Tensor] = None  # bool [B, length]
+    block_ids: Optional[torch.Tensor] = None  # long [B, length]
 
     @property
     def length(self) -> int:
@@ -114,24 +116,14 @@ class BackboneAdapter:
 
     model_type: str = ""
     model: nn.Module
+    attention: str = "causal"  # or "prefix_lm" (PaliGemma): decode takes block_ids
+    first_position: int = 0  # position id of slot 0 (HF's numbering for inputs_embeds)
 
-    # ------------------------------------------------------------------ facts about the family
-    @property
-    def hidden_size(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def vocab_size(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def image_size(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def kv_values_per_token(self) -> int:
-        """Keys + values the decoder caches per token, all layers (sizes.py's KV-cache bytes)."""
-        raise NotImplementedError
+    # Facts about the family, set by each adapter's __init__ from the HF config.
+    hidden_size: int  # D
+    vocab_size: int  # V (the LM head's rows)
+    image_size: int  # square input side in pixels
+    kv_values_per_token: int  # keys + values the decoder caches per token, all layers (sizes.py)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -144,17 +136,45 @@ class BackboneAdapter:
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def decode(self, embeds: torch.Tensor, mask: Optional[torch.Tensor] = None,
-               cache: Optional[DecoderCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
-        raise NotImplementedError
-
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def run_decoder(self, embeds: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor, kv,
+                    block_ids: Optional[torch.Tensor]) -> torch.Tensor:
+        """The family's HF decoder call: masks/ids cover cache + new positions, `kv` is the DynamicCache or None."""
+        raise NotImplementedError
+
+    def decode(self, embeds: torch.Tensor, mask: Optional[torch.Tensor] = None,
+               cache: Optional[DecoderCache] = None, positions: Optional[torch.Tensor] = None,
+               block_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Decoder over `embeds` [B, S, D] (the decoder's input space) -> last hidden state after the final norm.
+
+        mask: bool [B, S], False = padding (default all valid). positions: [B, S] (default
+        `first_position` + what the cache holds + arange(S), HF's inputs_embeds numbering).
+        block_ids: [B, S] for prefix-LM families (same id >= 0 = bidirectional block, -1 = causal;
+        default all -1). With `cache`, attends to everything cached and appends these positions to it.
+        """
+        b, s = embeds.shape[:2]
+        start = 0 if cache is None else cache.length
+        new_mask = torch.ones(b, s, dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
+        if positions is None:
+            positions = torch.arange(start, start + s, device=embeds.device)[None].expand(b, s) + self.first_position
+        key_mask = new_mask if start == 0 else torch.cat([cache.key_mask, new_mask], dim=1)
+        blocks = None
+        if self.attention == "prefix_lm":
+            blocks = torch.full((b, s), -1, dtype=torch.long, device=embeds.device) if block_ids is None \
+                else block_ids.long()
+            if start:
+                blocks = torch.cat([cache.block_ids, blocks], dim=1)
+        hidden = self.run_decoder(embeds, key_mask, positions, None if cache is None else cache.kv, blocks)
+        if cache is not None:
+            cache.key_mask, cache.block_ids = key_mask, blocks
+        return hidden
 
     def new_cache(self) -> DecoderCache:
         from transformers import DynamicCache
 
-        return DecoderCache(DynamicCache(config=self.model.config))
+        return DecoderCache(DynamicCache(config=self.model.config.get_text_config(decoder=True)))
 
     # ------------------------------------------------------------------ loading
     def missing_ok(self) -> set:
@@ -164,12 +184,3 @@ class BackboneAdapter:
     def materialize(self, device) -> None:
         tie_weights(self.model)
         materialize_buffers(self.model, device)
-
-    # ------------------------------------------------------------------ shared helpers
-    @staticmethod
-    def key_mask(embeds: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[DecoderCache]) -> torch.Tensor:
-        """bool [B, cache length + S]: what HF's 2-D attention_mask covers; stored back into the cache by callers."""
-        new = torch.ones(embeds.shape[:2], dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
-        if cache is not None and cache.key_mask is not None:
-            new = torch.cat([cache.key_mask, new], dim=1)
-        return new

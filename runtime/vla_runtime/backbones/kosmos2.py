@@ -11,15 +11,16 @@ one ulp). Positions default to HF's `inputs_embeds` numbering, pad_token_id + 1
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import torch
 
-from .base import BackboneAdapter, DecoderCache, build_hf, hf_config
+from .base import BackboneAdapter, build_hf, hf_config
 
 
 class Kosmos2Adapter(BackboneAdapter):
     model_type = "kosmos-2"
+    attention = "causal"
 
     def __init__(self, backbone: Dict[str, Any], dtype: torch.dtype = torch.float32):
         from transformers import Kosmos2Config, Kosmos2Model
@@ -27,28 +28,10 @@ class Kosmos2Adapter(BackboneAdapter):
         self.model = build_hf(Kosmos2Model, hf_config(Kosmos2Config, backbone), dtype)
         text = self.model.config.text_config
         self.embed_scale = float(self.model.text_model.model.embed_scale)
-        self._text = text
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self._text.embed_dim)
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self._text.vocab_size)
-
-    @property
-    def image_size(self) -> int:
-        return int(self.model.config.vision_config.image_size)
-
-    @property
-    def kv_values_per_token(self) -> int:
-        return 2 * int(self._text.layers) * int(self._text.embed_dim)
-
-    def new_cache(self) -> DecoderCache:
-        from transformers import DynamicCache
-
-        return DecoderCache(DynamicCache(config=self._text))
+        self.first_position = int(text.pad_token_id) + 1
+        self.hidden_size, self.vocab_size = int(text.embed_dim), int(text.vocab_size)
+        self.image_size = int(self.model.config.vision_config.image_size)
+        self.kv_values_per_token = 2 * int(text.layers) * int(text.embed_dim)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         features = self.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output
@@ -57,14 +40,9 @@ class Kosmos2Adapter(BackboneAdapter):
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids) * self.embed_scale
 
-    def decode(self, embeds: torch.Tensor, mask: Optional[torch.Tensor] = None,
-               cache: Optional[DecoderCache] = None, positions: Optional[torch.Tensor] = None) -> torch.Tensor:
-        key_mask = self.key_mask(embeds, mask, cache)
+    def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
         out = self.model.text_model(inputs_embeds=embeds / self.embed_scale, attention_mask=key_mask,
-                                    position_ids=positions, cache=None if cache is None else cache.kv,
-                                    use_cache=cache is not None, return_dict=True)
-        if cache is not None:
-            cache.key_mask = key_mask
+                                    position_ids=positions, cache=kv, use_cache=kv is not None, return_dict=True)
         return out.last_hidden_state
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
