@@ -73,7 +73,7 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **pol
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * 0.3)
-    write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=backbone,
+    write_export(out_dir, state_dict=model.export_state_dict(), policy_config=policy, backbone_config=backbone,
                  tokenizer_json=tiny_tokenizer().to_str(),
                  tokenizer_config={"max_length": 12, "pad_id": 1, "add_special_tokens": True},
                  preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
@@ -108,7 +108,7 @@ def write_small_export(out_dir: str, structure: str = "policy_head", head: str =
         for name, p in model.named_parameters():
             p.copy_(torch.randn_like(p) * (0.02 if p.ndim > 1 else 0.1) + (1.0 if "norm" in name and
                                                                              name.endswith("weight") else 0.0))
-    write_export(out_dir, state_dict=model.state_dict(), policy_config=policy, backbone_config=SMALL["backbone"],
+    write_export(out_dir, state_dict=model.export_state_dict(), policy_config=policy, backbone_config=SMALL["backbone"],
                  tokenizer_json=tiny_tokenizer().to_str(),
                  tokenizer_config={"max_length": 16, "pad_id": 1, "add_special_tokens": True},
                  preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},

@@ -131,7 +131,7 @@ def test_normalise_run_denormalise_round_trip(tmp_path, mode):
         target = stats.denormalize(model_units)
     policy_cfg, backbone = tiny_policy_config(), tiny_backbone_config()
     model = PolicyModel.from_config({"backbone": backbone, "policy": policy_cfg})
-    state = model.state_dict()
+    state = model.export_state_dict()
     state["head.readout.out.weight"].zero_()
     state["head.readout.out.bias"].copy_(torch.from_numpy(np.arctanh(model_units).reshape(-1)))  # tanh head
     write_export(str(tmp_path), state_dict=state, policy_config=policy_cfg, backbone_config=backbone,

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .backbones import BackboneAdapter, DecoderCache, build_backbone
+from .backbones.base import check_names, check_shapes
 from .errors import RuntimeConfigError
 from .heads import LSTMHead, build_head
 
@@ -135,20 +136,22 @@ class PolicyModel(nn.Module):
         return lambda name: torch.float32 if name.startswith("head.") else compute_dtype
 
     def assign_weights(self, state: Dict[str, torch.Tensor], where: str) -> None:
-        """Puts the export's tensors in place (`assign=True`: no copy, so a meta-device model never allocates
-        twice). Every name and shape must fit; only HF-tied copies (e.g. lm_head) may be absent."""
-        expected = self.state_dict()
-        optional = {f"backbone.{n}" for n in self.adapter.missing_ok()}
-        missing = sorted(set(expected) - set(state) - optional)
-        unexpected = sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise RuntimeConfigError(f"{where}: tensors do not fit the config (missing {missing[:5]}, "
-                                     f"unexpected {unexpected[:5]}); re-export with a matching vla-jax")
-        for name, tensor in state.items():
-            if tuple(tensor.shape) != tuple(expected[name].shape):
-                raise RuntimeConfigError(f"{where}: {name} has shape {tuple(tensor.shape)}, the config "
-                                         f"needs {tuple(expected[name].shape)}; re-export")
-        self.load_state_dict(state, strict=False, assign=True)
+        """The export's tensors into the model in place (see `BackboneAdapter.assign`): `backbone.` + HF's saved
+        names for the backbone, this module's own names for the action token and the head."""
+        prefix = "backbone."
+        self.adapter.assign({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, where)
+        own = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        expected = {k: v for k, v in self.state_dict().items() if not k.startswith(prefix)}
+        check_names(where, set(expected), set(own))
+        check_shapes(where, expected, own)
+        self.load_state_dict(own, strict=False, assign=True)
+
+    def export_state_dict(self) -> Dict[str, torch.Tensor]:
+        """The inverse of `assign_weights`: what an export holds for this model (HF's saved names, no tied copies)."""
+        saved, tied = self.adapter.saved_names(), self.adapter.missing_ok()
+        out = {f"backbone.{saved[k]}": v for k, v in self.backbone.state_dict().items() if k not in tied}
+        out.update({k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")})
+        return out
 
     def materialize(self, device) -> "PolicyModel":
         """After `load_state_dict(..., assign=True)` on a meta-device model: re-tie HF's tied weights,

@@ -17,6 +17,7 @@ from .base import BackboneAdapter, DecoderCache
 # model_type -> "module:class" inside this package.
 FAMILIES = {
     "kosmos-2": "kosmos2:Kosmos2Adapter",
+    "paligemma": "paligemma:PaliGemmaAdapter",
 }
 SUPPORTED = tuple(FAMILIES)
 
