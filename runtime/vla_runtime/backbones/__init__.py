@@ -18,6 +18,7 @@ from .base import BackboneAdapter, DecoderCache
 FAMILIES = {
     "kosmos-2": "kosmos2:Kosmos2Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
+    "smolvlm": "smolvlm:SmolVLMAdapter",
 }
 SUPPORTED = tuple(FAMILIES)
 

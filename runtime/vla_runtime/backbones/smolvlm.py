@@ -1,0 +1,49 @@
+"""SmolVLM (`model_type` "smolvlm") on transformers' `SmolVLMForConditionalGeneration`.
+
+SigLIP-style tower (the whole frame, full patch mask: fixed-size frames, no image
+splitting) -> HF's connector (pixel shuffle by `scale_factor`, then the modality
+projection) -> Llama-style decoder, causal, positions from 0, no embedding scale.
+The connector is called directly rather than through `get_image_features`,
+which drops all-zero images (a black camera frame is still a frame here).
+Logits: `lm_head` (tied to the embedding when the config says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+
+from .base import BackboneAdapter, build_hf, hf_config
+
+
+class SmolVLMAdapter(BackboneAdapter):
+    model_type = "smolvlm"
+    attention = "causal"
+    first_position = 0
+
+    def __init__(self, backbone: Dict[str, Any], dtype: torch.dtype = torch.float32):
+        from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+
+        self.model = build_hf(SmolVLMForConditionalGeneration, hf_config(SmolVLMConfig, backbone), dtype)
+        text = self.model.config.text_config
+        self.hidden_size, self.vocab_size = int(text.hidden_size), int(text.vocab_size)
+        self.image_size = int(self.model.config.vision_config.image_size)
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(head_dim)
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        inner = self.model.model
+        hidden = inner.vision_model(pixel_values=pixels.to(self.dtype), return_dict=True).last_hidden_state
+        return inner.connector(hidden)
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(ids)
+
+    def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
+        out = self.model.model.text_model(inputs_embeds=embeds, attention_mask=key_mask, position_ids=positions,
+                                          cache=kv, use_cache=kv is not None, return_dict=True)
+        return out.last_hidden_state
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.lm_head(hidden).float()
