@@ -4,8 +4,9 @@ A family's test module supplies a tiny HF model and the HF expression of "image 
 text through the LM"; the checks here are the same for every family:
 
 * the adapter built on the meta device and assigned the HF model's saved tensors
-  holds exactly those tensors (no copy: peak memory is the file) and rebuilds HF's
-  non-persistent buffers equal to HF's;
+  holds exactly those tensors, unchanged (no copy: peak memory is the file; no HF
+  initialiser touched them), tied ones tied, and rebuilds HF's non-persistent
+  buffers equal to HF's;
 * `decode` of the adapter's own sequence equals HF's last hidden state;
 * cached incremental `decode` (blocks of 4, 1, 1, rest) equals one full `decode`.
 """
@@ -37,9 +38,13 @@ def save_and_reload(hf_model, backbone: dict, tmp_path, dtype=torch.float32):
     with torch.device("meta"):
         adapter = build_backbone(backbone, dtype)
     adapter.assign(state, "model.safetensors")
-    adapter.materialize("cpu")
     ptrs = {t.data_ptr() for t in state.values()}
     assert all(p.data_ptr() in ptrs for p in adapter.model.parameters()), "a parameter was copied, not assigned"
+    reference = load_file(os.path.join(str(tmp_path), "model.safetensors"))
+    saved = adapter.saved_names()
+    for name, tensor in adapter.model.state_dict().items():  # nothing loaded was re-initialised
+        assert torch.equal(tensor, reference[saved[name]] if saved[name] in reference else
+                           reference[saved[adapter.model.all_tied_weights_keys[name]]]), name
     ref_buffers = dict(hf_model.named_buffers())
     for name, buf in adapter.model.named_buffers():
         assert torch.equal(buf, ref_buffers[name].to(buf.dtype)), name

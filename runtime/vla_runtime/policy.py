@@ -77,7 +77,7 @@ class Policy:
         state = bundle.load_state_dict(export_dir, model.param_dtype_for(torch_dtype))
         model.assign_weights(state, os.path.join(export_dir, "model.safetensors"))
         del state
-        model = model.materialize(device).eval()
+        model = model.to(device).eval()
         tokenizer = InstructionTokenizer(os.path.join(export_dir, "tokenizer.json"),
                                          TokenizerSpec.from_dict(config.get("tokenizer", {})))
         pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))

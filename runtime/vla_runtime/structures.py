@@ -153,12 +153,6 @@ class PolicyModel(nn.Module):
         out.update({k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")})
         return out
 
-    def materialize(self, device) -> "PolicyModel":
-        """After `load_state_dict(..., assign=True)` on a meta-device model: re-tie HF's tied weights,
-        rebuild the non-persistent buffers (position ids, sinusoid / RoPE tables) and move to `device`."""
-        self.adapter.materialize(device)
-        return self.to(device)
-
     # ------------------------------------------------------------------------------ sequences
     def _decode(self, seq: Seq, cache: Optional[DecoderCache] = None) -> torch.Tensor:
         return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks)

@@ -20,15 +20,17 @@ Loading: `build` makes the HF class from the export's config on whatever
 device is current (the meta device in `Policy.load`, so nothing is allocated),
 in the compute dtype (as `from_pretrained(dtype=...)` does: buffers HF derives
 from the default dtype, e.g. Kosmos-2's sinusoidal table, follow it; RoPE
-frequencies stay float32). The export's tensors are then assigned in place
-(`load_state_dict(assign=True)`: peak memory is the file), and `materialize`
-recomputes the non-persistent buffers with HF's own initialisers.
+frequencies stay float32). `assign` first computes the non-persistent buffers
+with HF's own initialisers (while the parameters are still meta tensors), then
+puts the export's tensors in place (`load_state_dict(assign=True)`: peak memory
+is the file) and re-ties HF's tied weights.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 from typing import Any, Dict, Iterator, Optional
 
 import torch
@@ -61,6 +63,13 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
+def kv_argument(fn) -> str:
+    """HF's keyword for the KV cache of `fn`: `cache` in transformers >= 5.2x, `past_key_values` before (5.20.x
+    is the newest release that installs on Python 3.10, JetPack 6's). The older name still works in 5.24
+    but is deprecated there, so the runtime asks the signature instead of a version number."""
+    return "cache" if "cache" in inspect.signature(fn).parameters else "past_key_values"
+
+
 def hf_config(config_class, backbone: Dict[str, Any], where: str = "config.json 'backbone'"):
     """The export's backbone dict (HF `config.json` layout) -> the family's HF config object."""
     try:
@@ -77,26 +86,27 @@ def build_hf(model_class, config, dtype: torch.dtype) -> nn.Module:
     return model.eval()
 
 
-def materialize_buffers(model: nn.Module, device) -> None:
-    """Recomputes HF's non-persistent buffers (position ids, sinusoid tables, RoPE frequencies) on `device`.
+def materialize_buffers(model: nn.Module) -> None:
+    """Computes HF's non-persistent buffers (position ids, sinusoid tables, RoPE frequencies, Gemma's embedding
+    scale) on the CPU while every parameter is still a meta tensor.
 
-    After a meta-device build and `load_state_dict(assign=True)` they are still meta
-    tensors. HF's `from_pretrained` does exactly this: placeholders, every loaded
-    tensor flagged as initialised, then `initialize_weights()` (its initialisers
-    skip flagged tensors, so only the buffers are written).
+    HF's own initialisers write them (`initialize_weights`, what `from_pretrained` runs for
+    tensors a checkpoint does not hold). Doing it BEFORE the weights are assigned means an
+    initialiser can only ever touch meta parameters: nothing loaded can be overwritten (in
+    transformers 5.20 the embedding initialiser zeroes the padding row even of loaded weights).
     """
-    buffers = list(model.named_non_persistent_buffers())
-    if not buffers:
-        return
-    for name, buf in buffers:
+    buffers = dict(model.named_non_persistent_buffers())
+    if not any(b.is_meta for b in buffers.values()):
+        return  # built on a real device: HF computed them in __init__
+    if any(not p.is_meta for p in model.parameters()):
+        raise RuntimeError("materialize_buffers runs on a meta-device model before its weights are assigned")
+    for name, buf in buffers.items():
         owner, _, attr = name.rpartition(".")
-        model.get_submodule(owner).register_buffer(attr, torch.empty_like(buf, device=device), persistent=False)
-    for tensor in list(model.parameters()) + [b for n, b in model.named_buffers() if n not in dict(buffers)]:
-        tensor._is_hf_initialized = True
+        model.get_submodule(owner).register_buffer(attr, torch.empty_like(buf, device="cpu"), persistent=False)
     model.initialize_weights()
-    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    left = [n for n, b in model.named_non_persistent_buffers() if b.is_meta]
     if left:
-        raise RuntimeConfigError(f"backbone tensors {left[:5]} were neither in the export nor rebuilt; re-export")
+        raise RuntimeConfigError(f"backbone buffers {left[:5]} could not be rebuilt by transformers' initialisers")
 
 
 def check_names(where: str, expected: set, given: set, optional: set = frozenset()) -> None:
@@ -234,8 +244,9 @@ class BackboneAdapter:
         check_names(where, set(to_module), set(state), optional)
         state = {to_module[k]: v for k, v in state.items()}
         check_shapes(where, module_state, state, self.saved_names())
+        materialize_buffers(self.model)
         self.model.load_state_dict(state, strict=False, assign=True)
-
-    def materialize(self, device) -> None:
         tie_weights(self.model)
-        materialize_buffers(self.model, device)
+        left = [n for n, t in self.model.state_dict().items() if t.is_meta]
+        if left:
+            raise RuntimeConfigError(f"{where}: backbone tensors {left[:5]} are neither in the export nor tied")

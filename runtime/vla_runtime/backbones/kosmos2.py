@@ -15,7 +15,7 @@ from typing import Any, Dict
 
 import torch
 
-from .base import BackboneAdapter, build_hf, hf_config
+from .base import BackboneAdapter, build_hf, hf_config, kv_argument
 
 
 class Kosmos2Adapter(BackboneAdapter):
@@ -32,6 +32,7 @@ class Kosmos2Adapter(BackboneAdapter):
         self.hidden_size, self.vocab_size = int(text.embed_dim), int(text.vocab_size)
         self.image_size = int(self.model.config.vision_config.image_size)
         self.kv_values_per_token = 2 * int(text.layers) * int(text.embed_dim)
+        self.kv_name = kv_argument(self.model.text_model.forward)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         features = self.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output
@@ -42,7 +43,8 @@ class Kosmos2Adapter(BackboneAdapter):
 
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
         out = self.model.text_model(inputs_embeds=embeds / self.embed_scale, attention_mask=key_mask,
-                                    position_ids=positions, cache=kv, use_cache=kv is not None, return_dict=True)
+                                    position_ids=positions, use_cache=kv is not None, return_dict=True,
+                                    **{self.kv_name: kv})
         return out.last_hidden_state
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:

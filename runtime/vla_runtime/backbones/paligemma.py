@@ -10,7 +10,8 @@ builds from `token_type_ids` (causal OR same block id >= 0, AND padding; Gemma 2
 adds its sliding-window mask) with `block_sequence_ids`, always materialised:
 the text config has `use_bidirectional_attention`, so an absent mask would make
 SDPA bidirectional. Positions are 1-indexed, as PaliGemma's. Logits: `lm_head`
-(tied to the embedding), then Gemma 2's final soft-capping.
+(tied to the embedding), then Gemma 2's final soft-capping, applied here because
+transformers 5.20's PaliGemma forward leaves it out (5.24's applies it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Dict
 
 import torch
 
-from .base import BackboneAdapter, build_hf, hf_config
+from .base import BackboneAdapter, build_hf, hf_config, kv_argument
 
 
 class PaliGemmaAdapter(BackboneAdapter):
@@ -37,6 +38,7 @@ class PaliGemmaAdapter(BackboneAdapter):
         self.image_size = int(self.model.config.vision_config.image_size)
         self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(text.head_dim)
         self.softcap = getattr(text, "final_logit_softcapping", None)
+        self.kv_name = kv_argument(self.model.model.language_model.forward)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output
@@ -47,15 +49,15 @@ class PaliGemmaAdapter(BackboneAdapter):
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
         from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
-        kwargs = dict(config=self.text_config, inputs_embeds=embeds, attention_mask=key_mask, cache=kv,
-                      position_ids=positions, block_sequence_ids=block_ids, allow_is_causal_skip=False)
+        kwargs = dict(config=self.text_config, inputs_embeds=embeds, attention_mask=key_mask, position_ids=positions,
+                      block_sequence_ids=block_ids, allow_is_causal_skip=False, **{kv_argument(create_causal_mask): kv})
         masks = {"full_attention": create_causal_mask(**kwargs)}
         if getattr(self.text_config, "sliding_window", None) is not None:
             masks["sliding_attention"] = create_sliding_window_causal_mask(**kwargs)
         else:  # Gemma 1 takes the full-attention mask as is
             masks = masks["full_attention"]
         out = self.model.model.language_model(inputs_embeds=embeds, attention_mask=masks, position_ids=positions,
-                                              cache=kv, use_cache=kv is not None, return_dict=True)
+                                              use_cache=kv is not None, return_dict=True, **{self.kv_name: kv})
         return out.last_hidden_state
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 import torch
 
-from .base import BackboneAdapter, build_hf, hf_config
+from .base import BackboneAdapter, build_hf, hf_config, kv_argument
 
 
 class SmolVLMAdapter(BackboneAdapter):
@@ -31,6 +31,7 @@ class SmolVLMAdapter(BackboneAdapter):
         self.image_size = int(self.model.config.vision_config.image_size)
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(head_dim)
+        self.kv_name = kv_argument(self.model.model.text_model.forward)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         inner = self.model.model
@@ -42,7 +43,7 @@ class SmolVLMAdapter(BackboneAdapter):
 
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
         out = self.model.model.text_model(inputs_embeds=embeds, attention_mask=key_mask, position_ids=positions,
-                                          cache=kv, use_cache=kv is not None, return_dict=True)
+                                          use_cache=kv is not None, return_dict=True, **{self.kv_name: kv})
         return out.last_hidden_state
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
