@@ -1,6 +1,8 @@
-"""A fresh venv with only runtime/ and torch==2.13.0 (+ numpy, safetensors, tokenizers) loads an export and steps it.
+"""A fresh venv with only torch==2.13.0 and runtime/ (pip resolves transformers, numpy, safetensors,
+tokenizers from runtime/pyproject.toml) loads an export of every backbone family and steps it.
 
-Slow (~1-2 min: the torch wheel is installed from the local package index/cache).
+Slow (measured 93 s on the shared 2-core machine at load 7: torch from the local wheel, transformers and its
+dependencies from the pip cache / PyPI).
 """
 
 import os
@@ -19,20 +21,24 @@ import importlib.util, sys
 import numpy as np, torch
 import vla_runtime
 assert torch.__version__.startswith("2.13.0"), torch.__version__
-for heavy in ("jax", "flax", "tensorflow", "transformers"):
+for heavy in ("jax", "flax", "tensorflow"):
     assert importlib.util.find_spec(heavy) is None, heavy + " leaked into the robot venv"
-policy = vla_runtime.Policy.load(sys.argv[1], device="cpu")
-policy.reset("go left")
-for i in range(3):
-    chunk = policy.step(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8))
-assert chunk.shape == (2, 3) and np.isfinite(chunk).all()
-print("FRESH-VENV-OK", vla_runtime.__file__)
+for export in sys.argv[1:]:
+    policy = vla_runtime.Policy.load(export, device="cpu")
+    policy.reset("go left")
+    for i in range(3):
+        chunk = policy.step(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    assert chunk.shape == (2, 3) and np.isfinite(chunk).all()
+import transformers
+print("FRESH-VENV-OK", vla_runtime.__file__, transformers.__version__)
 """
 
 
 @pytest.mark.slow
 def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
-    export = write_tiny_export(str(tmp_path / "export"), structure="policy_head", head="gpt")
+    exports = [write_tiny_export(str(tmp_path / f"export-{family}"), structure=structure, head=head, model_type=family)
+               for family, structure, head in (("kosmos-2", "policy_head", "gpt"), ("paligemma", "interleaved", "mlp"),
+                                               ("smolvlm", "one_step_discrete", "discrete"))]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = str(venv / "bin" / "python")
@@ -44,11 +50,11 @@ def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
         assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
         return proc.stdout
 
-    run(pip + ["torch==2.13.0", "numpy", "safetensors", "tokenizers"], 600)
+    run(pip + ["torch==2.13.0"], 600)
     # Build from a copy: setuptools builds in the source tree and would leave runtime/build behind.
     source = shutil.copytree(
         RUNTIME_DIR, tmp_path / "runtime-src", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
     )
-    run(pip + ["--no-deps", str(source)], 300)
-    out = run([py, "-c", CHECK, export], 120)
+    run(pip + [str(source)], 600)  # with its dependencies: the pyproject's transformers range is what gets tested
+    out = run([py, "-c", CHECK, *exports], 300)
     assert "FRESH-VENV-OK" in out and str(venv) in out  # the installed copy, not the source tree
