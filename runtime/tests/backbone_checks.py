@@ -64,3 +64,12 @@ def check_cached_decode(adapter, seq_len: int = 11, seed: int = 0, atol: float =
     assert diff <= atol, diff
     assert float(full.abs().max()) > 1e-2
     return diff
+
+
+@torch.no_grad()
+def check_logits_of_last_rows(adapter, rows: int = 7) -> None:
+    """`lm_logits(h, last)` (what greedy action decoding uses) == the last columns of the full logits."""
+    h = torch.randn(2, 3, adapter.hidden_size)
+    full = adapter.lm_logits(h)
+    assert full.shape == (2, 3, adapter.vocab_size) and full.dtype == torch.float32
+    assert torch.allclose(adapter.lm_logits(h, rows), full[..., -rows:], atol=1e-6)

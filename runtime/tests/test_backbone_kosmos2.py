@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from backbone_checks import check_cached_decode, save_and_reload
+from backbone_checks import check_cached_decode, check_logits_of_last_rows, save_and_reload
 
 transformers = pytest.importorskip("transformers")
 
@@ -57,6 +57,7 @@ def test_kosmos2_adapter_matches_hf(seed, overrides, tmp_path):
     h = torch.randn(3, adapter.hidden_size)
     assert torch.allclose(adapter.lm_logits(h), h @ hf.get_input_embeddings().weight.t(), atol=1e-5)
     check_cached_decode(adapter)
+    check_logits_of_last_rows(adapter)
 
 
 def test_kosmos2_adapter_counts_and_facts():

@@ -6,7 +6,7 @@ Two text decoders: Gemma 2 (PaliGemma 2: soft-capping, sliding-window layers, ex
 import pytest
 import torch
 
-from backbone_checks import check_cached_decode, randomize, save_and_reload
+from backbone_checks import check_cached_decode, check_logits_of_last_rows, randomize, save_and_reload
 
 transformers = pytest.importorskip("transformers")
 
@@ -64,6 +64,7 @@ def test_paligemma_adapter_matches_hf(text_model_type, tmp_path):
     # Without block ids the prefix is causal: the prompt's hidden states must change (the mask is used).
     assert (adapter.decode(embeds, valid) - hidden)[valid].abs().max() > 1e-3
     check_cached_decode(adapter, seq_len=14)  # longer than Gemma 2's sliding window
+    check_logits_of_last_rows(adapter)
 
 
 @torch.no_grad()

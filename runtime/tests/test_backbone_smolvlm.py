@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from backbone_checks import check_cached_decode, randomize, save_and_reload
+from backbone_checks import check_cached_decode, check_logits_of_last_rows, randomize, save_and_reload
 
 transformers = pytest.importorskip("transformers")
 
@@ -49,6 +49,7 @@ def test_smolvlm_adapter_matches_hf(tied, scale_factor, tmp_path):
     assert (hidden - out.hidden_states[-1])[valid].abs().max() < 1e-5
     assert (adapter.lm_logits(hidden) - out.logits)[valid].abs().max() < 1e-5
     check_cached_decode(adapter)
+    check_logits_of_last_rows(adapter)
 
 
 def test_smolvlm_adapter_facts():

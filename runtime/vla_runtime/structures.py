@@ -202,6 +202,7 @@ class PolicyModel(nn.Module):
         return out["action"]
 
     # ------------------------------------------------------------------------------ full window
+    @torch.inference_mode()
     def full(self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor,
              token_mask: torch.Tensor) -> torch.Tensor:
         """The training computation (vla_jax.vla.VLAPolicy) -> action [B, T, C, A], zero at invalid steps."""
@@ -248,7 +249,7 @@ class PolicyModel(nn.Module):
             hidden = self._decode(prompt, cache)
             last = hidden[torch.arange(n), count - 1]
             for j in range(ca):
-                choice = self.adapter.lm_logits(last)[..., -bins:].argmax(-1)
+                choice = self.adapter.lm_logits(last, bins).argmax(-1)
                 ids[:, j] = choice + offset
                 if j + 1 < ca:
                     emb = self.adapter.embed_tokens(ids[:, j:j + 1]).to(latents.dtype)
@@ -260,12 +261,13 @@ class PolicyModel(nn.Module):
                 hidden = self._decode(packed)
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
-                ids[:, j] = self.adapter.lm_logits(h)[..., -bins:].argmax(-1) + offset
+                ids[:, j] = self.adapter.lm_logits(h, bins).argmax(-1) + offset
         actions = decode_bins((ids - offset).reshape(n, self.chunk, self.action_dim), bins,
                               float(p.get("mu_law", 0.0)), bool(p["has_gripper"]))
         return actions.reshape(n, ca)
 
     # ------------------------------------------------------------------------------ incremental
+    @torch.inference_mode()
     def step(self, state: Optional[EpisodeState], pixels: torch.Tensor, tokens: torch.Tensor,
              token_mask: torch.Tensor) -> Tuple[EpisodeState, torch.Tensor]:
         """Newest frame [1, 3, H, W] -> (state, action [1, C, A]) equal to `full(...)[:, -1]` on the window."""

@@ -6,7 +6,7 @@ A family adapter wraps one of Hugging Face transformers' own torch classes
     encode_images(pixels [N, 3, H, W])  -> image tokens [N, Q, D], in the decoder's input space
     embed_tokens(ids [..])              -> [.., D], in the same space
     decode(embeds [B, S, D], mask [B, S], cache, positions) -> last hidden state [B, S, D]
-    lm_logits(hidden [.., D])           -> float32 [.., vocab]
+    lm_logits(hidden [.., D], last)     -> float32 [.., vocab] (or only the last `last` vocabulary entries)
     new_cache()                         -> an empty `DecoderCache` (transformers' DynamicCache inside)
 
 "The decoder's input space" is vla_jax's convention (vla_jax/vla.py): what the
@@ -183,8 +183,22 @@ class BackboneAdapter:
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+    logit_softcap: Optional[float] = None  # Gemma 2: tanh(logits / c) * c
+
+    def lm_head_weight(self) -> torch.Tensor:
+        """[V, D]: the LM head (tied to the token embedding where the family ties it)."""
         raise NotImplementedError
+
+    def lm_logits(self, hidden: torch.Tensor, last: Optional[int] = None) -> torch.Tensor:
+        """float32 logits; `last` = only the last `last` vocabulary entries (the action bins), from those rows
+        of the head alone: one [bins, D] product per decoded token instead of the whole vocabulary's."""
+        weight = self.lm_head_weight()
+        if last is not None:
+            weight = weight[weight.shape[0] - last:]
+        logits = hidden.float() @ weight.float().t()
+        if self.logit_softcap:
+            logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
+        return logits
 
     def run_decoder(self, embeds: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor, kv,
                     block_ids: Optional[torch.Tensor]) -> torch.Tensor:

@@ -47,5 +47,5 @@ class Kosmos2Adapter(BackboneAdapter):
                                     **{self.kv_name: kv})
         return out.last_hidden_state
 
-    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden.float() @ self.model.get_input_embeddings().weight.float().t()
+    def lm_head_weight(self) -> torch.Tensor:
+        return self.model.get_input_embeddings().weight

@@ -37,7 +37,7 @@ class PaliGemmaAdapter(BackboneAdapter):
         self.hidden_size, self.vocab_size = int(text.hidden_size), int(text.vocab_size)
         self.image_size = int(self.model.config.vision_config.image_size)
         self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(text.head_dim)
-        self.softcap = getattr(text, "final_logit_softcapping", None)
+        self.logit_softcap = getattr(text, "final_logit_softcapping", None)
         self.kv_name = kv_argument(self.model.model.language_model.forward)
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -60,8 +60,5 @@ class PaliGemmaAdapter(BackboneAdapter):
                                               use_cache=kv is not None, return_dict=True, **{self.kv_name: kv})
         return out.last_hidden_state
 
-    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = self.model.lm_head(hidden).float()
-        if self.softcap:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits
+    def lm_head_weight(self) -> torch.Tensor:
+        return self.model.lm_head.weight

@@ -46,5 +46,5 @@ class SmolVLMAdapter(BackboneAdapter):
                                           use_cache=kv is not None, return_dict=True, **{self.kv_name: kv})
         return out.last_hidden_state
 
-    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.model.lm_head(hidden).float()
+    def lm_head_weight(self) -> torch.Tensor:
+        return self.model.lm_head.weight
