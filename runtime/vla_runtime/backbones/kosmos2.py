@@ -33,6 +33,10 @@ class Kosmos2Adapter(BackboneAdapter):
         self.image_size = int(self.model.config.vision_config.image_size)
         self.kv_values_per_token = 2 * int(text.layers) * int(text.embed_dim)
         self.kv_name = kv_argument(self.model.text_model.forward)
+        # The latent queries attend to every patch (Kosmos-2's resampler; transformers >= 5.2x builds it so).
+        # transformers 5.20 flags this cross attention causal, which SDPA applies when no mask is given:
+        # set it as later releases do, so both give the same image tokens.
+        self.model.image_to_text_projection.x_attn.is_causal = False
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         features = self.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output

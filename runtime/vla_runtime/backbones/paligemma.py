@@ -39,6 +39,10 @@ class PaliGemmaAdapter(BackboneAdapter):
         self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(text.head_dim)
         self.logit_softcap = getattr(text, "final_logit_softcapping", None)
         self.kv_name = kv_argument(self.model.model.language_model.forward)
+        if getattr(text, "attn_logit_softcapping", None):
+            # Gemma 2 soft-caps attention logits, which SDPA cannot: transformers >= 5.2x runs it eager by
+            # itself, 5.20 silently ran SDPA without the cap. Eager on both.
+            self.model.model.language_model.set_attn_implementation("eager")
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output
