@@ -3,7 +3,7 @@
 A family's test module supplies a tiny HF model and the HF expression of "image +
 text through the LM"; the checks here are the same for every family:
 
-* the adapter built on the meta device and assigned the HF model's saved tensors
+* the adapter built on the meta device and assigned the HF model's tensors (from a file)
   holds exactly those tensors, unchanged (no copy: peak memory is the file; no HF
   initialiser touched them), tied ones tied, and rebuilds HF's non-persistent
   buffers equal to HF's;
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from vla_runtime.backbones import build_backbone
 
@@ -32,19 +32,21 @@ def randomize(hf_model, seed: int = 0) -> None:
 
 
 def save_and_reload(hf_model, backbone: dict, tmp_path, dtype=torch.float32):
-    """save_pretrained -> the adapter built on meta and assigned the file's tensors, as `Policy.load` does."""
-    hf_model.save_pretrained(str(tmp_path), safe_serialization=True)
-    state = load_file(os.path.join(str(tmp_path), "model.safetensors"))  # HF's saved names
+    """The HF model's tensors in a safetensors file as an export holds them (the HF class's state-dict names,
+    tied copies left out) -> the adapter built on meta and assigned the file's tensors, as `Policy.load` does."""
+    tied = dict(getattr(hf_model, "all_tied_weights_keys", None) or {})
+    path = os.path.join(str(tmp_path), "backbone.safetensors")
+    os.makedirs(str(tmp_path), exist_ok=True)
+    save_file({k: v.contiguous() for k, v in hf_model.state_dict().items() if k not in tied}, path)
+    state = load_file(path)
     with torch.device("meta"):
         adapter = build_backbone(backbone, dtype)
-    adapter.assign(state, "model.safetensors")
+    adapter.assign(state, path)
     ptrs = {t.data_ptr() for t in state.values()}
     assert all(p.data_ptr() in ptrs for p in adapter.model.parameters()), "a parameter was copied, not assigned"
-    reference = load_file(os.path.join(str(tmp_path), "model.safetensors"))
-    saved = adapter.saved_names()
-    for name, tensor in adapter.model.state_dict().items():  # nothing loaded was re-initialised
-        assert torch.equal(tensor, reference[saved[name]] if saved[name] in reference else
-                           reference[saved[adapter.model.all_tied_weights_keys[name]]]), name
+    reference = load_file(path)
+    for name, tensor in adapter.model.state_dict().items():  # nothing loaded was re-initialised; tied ones tied
+        assert torch.equal(tensor, reference[name if name in reference else tied[name]]), name
     ref_buffers = dict(hf_model.named_buffers())
     for name, buf in adapter.model.named_buffers():
         assert torch.equal(buf, ref_buffers[name].to(buf.dtype)), name

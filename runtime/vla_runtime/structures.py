@@ -136,8 +136,8 @@ class PolicyModel(nn.Module):
         return lambda name: torch.float32 if name.startswith("head.") else compute_dtype
 
     def assign_weights(self, state: Dict[str, torch.Tensor], where: str) -> None:
-        """The export's tensors into the model in place (see `BackboneAdapter.assign`): `backbone.` + HF's saved
-        names for the backbone, this module's own names for the action token and the head."""
+        """The export's tensors into the model in place (see `BackboneAdapter.assign`): `backbone.` + the HF
+        class's state-dict names for the backbone, this module's own names for the action token and the head."""
         prefix = "backbone."
         self.adapter.assign({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, where)
         own = {k: v for k, v in state.items() if not k.startswith(prefix)}
@@ -147,11 +147,9 @@ class PolicyModel(nn.Module):
         self.load_state_dict(own, strict=False, assign=True)
 
     def export_state_dict(self) -> Dict[str, torch.Tensor]:
-        """The inverse of `assign_weights`: what an export holds for this model (HF's saved names, no tied copies)."""
-        saved, tied = self.adapter.saved_names(), self.adapter.missing_ok()
-        out = {f"backbone.{saved[k]}": v for k, v in self.backbone.state_dict().items() if k not in tied}
-        out.update({k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")})
-        return out
+        """The inverse of `assign_weights`: what an export holds for this model (no HF-tied copies)."""
+        tied = {f"backbone.{n}" for n in self.adapter.missing_ok()}
+        return {k: v for k, v in self.state_dict().items() if k not in tied}
 
     # ------------------------------------------------------------------------------ sequences
     def _decode(self, seq: Seq, cache: Optional[DecoderCache] = None) -> torch.Tensor:

@@ -125,27 +125,6 @@ def check_shapes(where: str, expected: Dict[str, torch.Tensor], given: Dict[str,
                                      f"{tuple(expected[name].shape)}; re-export")
 
 
-def saved_names(model: nn.Module) -> Dict[str, str]:
-    """Module state-dict name -> the name HF's `save_pretrained` writes (the Hub checkpoint layout).
-
-    transformers 5 renames some families' modules at load time and back at save time
-    (PaliGemma's `model.language_model.*` is saved as `language_model.model.*`); exports use
-    the saved layout, so an export's backbone is an HF checkpoint. The correspondence is
-    HF's own `revert_weight_conversion`, applied to the model's (meta) state dict.
-    """
-    from transformers.core_model_loading import revert_weight_conversion
-
-    state = model.state_dict()
-    by_id = {id(t): name for name, t in state.items()}
-    out: Dict[str, str] = {}
-    for saved, tensor in revert_weight_conversion(model, dict(state)).items():
-        if id(tensor) not in by_id:
-            raise RuntimeConfigError(f"{type(model).__name__}: transformers saves {saved!r} through a tensor "
-                                     "conversion, not a rename; this vla-runtime cannot load that layout")
-        out[by_id[id(tensor)]] = saved
-    return out
-
-
 def tie_weights(model: nn.Module) -> None:
     """Re-ties HF's tied weights (e.g. lm_head = embed_tokens) after the untied file was assigned."""
     if getattr(model, "all_tied_weights_keys", None):
@@ -242,22 +221,13 @@ class BackboneAdapter:
         """Module state-dict names an export may leave out (HF-tied copies, e.g. lm_head)."""
         return tied_names(self.model)
 
-    def saved_names(self) -> Dict[str, str]:
-        """Module name -> name in the export / HF checkpoint layout (see `saved_names`)."""
-        if getattr(self, "_saved_names", None) is None:
-            self._saved_names = saved_names(self.model)
-        return self._saved_names
-
     def assign(self, state: Dict[str, torch.Tensor], where: str) -> None:
-        """Backbone tensors named as HF saves them -> into the model in place (`assign=True`: no copy, so a
-        meta-device build never allocates twice). Every name and shape must fit; only HF-tied copies
-        (e.g. lm_head) may be absent."""
-        to_module = {saved: name for name, saved in self.saved_names().items()}
+        """Backbone tensors under the HF class's own state-dict names -> into the model in place (`assign=True`:
+        no copy, so a meta-device build never allocates twice). Every name and shape must fit; only HF-tied
+        copies (e.g. lm_head) may be absent."""
         module_state = self.model.state_dict()
-        optional = {self.saved_names()[n] for n in self.missing_ok()}
-        check_names(where, set(to_module), set(state), optional)
-        state = {to_module[k]: v for k, v in state.items()}
-        check_shapes(where, module_state, state, self.saved_names())
+        check_names(where, set(module_state), set(state), self.missing_ok())
+        check_shapes(where, module_state, state)
         materialize_buffers(self.model)
         self.model.load_state_dict(state, strict=False, assign=True)
         tie_weights(self.model)
