@@ -34,9 +34,18 @@ STRUCTURES = (("policy_head", "lstm"), ("interleaved", "mlp"), ("one_step_discre
 
 
 def models() -> dict:
+    """configs/tiny.py's and configs/demo.py's models, and a wider one where compute outweighs per-call costs."""
+    from vla_jax.models.kosmos2 import Kosmos2Config
+
     tiny = common.vla_config_of(common.quick_train_config())
     demo = common.vla_config_of(common.load_config_file(str(common.repo_root() / "configs/demo.py"), "unused"))
-    return {"tiny (configs/tiny.py)": tiny, "demo (configs/demo.py)": demo}
+    wide = demo.replace(window_size=4, backbone=Kosmos2Config().replace(
+        vision=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+                    image_size=112, patch_size=14),
+        text=dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8, dropout=0.0),
+        latent_query_num=64))
+    return {"tiny (configs/tiny.py)": tiny, "demo (configs/demo.py)": demo,
+            "wide (vision 4x256 at 112 px, text 4x512, 64 latents, window 4)": wide}
 
 
 def write_export(vcfg, out: str) -> str:

@@ -106,17 +106,18 @@ def runtime_policy_config(vla_config) -> Dict[str, Any]:
     return d
 
 
-def model_card(vla_config, statistics: Dict, dtype: str, source: str, extra: Dict[str, Any]) -> str:
+def model_card(vla_config, statistics: Dict, dtype: str, source: str, extra: Dict[str, Any],
+               backbone_parameters: int) -> str:
     p = vla_config
     a = statistics["action"]
     rows = "\n".join(
         f"| {i} | {a['min'][i]:.4g} | {a['max'][i]:.4g} | {a['mean'][i]:.4g} | {a['std'][i]:.4g} | "
         f"{'yes' if a.get('mask', [True] * len(a['min']))[i] else 'no (passed through)'} |"
         for i in range(len(a["min"])))
-    bb = p.backbone
+    model_type = p.backbone.to_hf_dict()["model_type"]
     return f"""# VLA policy export
 
-Kosmos-2 vision-language-action policy exported by `{EXPORTER}` on {datetime.date.today().isoformat()}
+Vision-language-action policy on a `{model_type}` backbone, exported by `{EXPORTER}` on {datetime.date.today().isoformat()}
 from `{source}`{(' (step ' + str(extra['step']) + ')') if extra.get('step') is not None else ''}.
 
 | | |
@@ -124,8 +125,7 @@ from `{source}`{(' (step ' + str(extra['step']) + ')') if extra.get('step') is n
 | structure / head | {p.structure} / {p.head} |
 | history window T / action chunk C / action dims A | {p.window_size} / {p.fwd_pred_next_n} / {p.action_dim} |
 | gripper | {'last dim, probability in [0, 1]' if p.has_gripper else 'none'} |
-| backbone | vision {bb.vision.num_hidden_layers}x{bb.vision.hidden_size} at {bb.vision.image_size} px, \
-text {bb.text.layers}x{bb.text.embed_dim}, vocab {bb.text.vocab_size} |
+| backbone | `{model_type}` (config.json `backbone`, run by transformers' class), {backbone_parameters:,} parameters |
 | weights | {dtype} |
 | statistics | dataset `{statistics['dataset']}`, normalisation `{statistics['normalization']}` |
 
@@ -185,7 +185,9 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
         tokenizer_config={"max_length": int(instruction_length), "pad_id": pad_id, "add_special_tokens": True,
                           "padding_side": "right"},
         preprocessing=pre.to_dict(), statistics=stats,
-        model_card=model_card(vla_config, stats, dtype, source, extra), dtype=dtype, extra=extra)
+        model_card=model_card(vla_config, stats, dtype, source, extra,
+                              sum(v.numel() for k, v in state.items() if k.startswith("backbone."))),
+        dtype=dtype, extra=extra)
 
 
 def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dtype: str = "float32",
