@@ -39,13 +39,26 @@ def models() -> dict:
 
     tiny = common.vla_config_of(common.quick_train_config())
     demo = common.vla_config_of(common.load_config_file(str(common.repo_root() / "configs/demo.py"), "unused"))
-    wide = demo.replace(window_size=4, backbone=Kosmos2Config().replace(
-        vision=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                    image_size=112, patch_size=14),
-        text=dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8, dropout=0.0),
-        latent_query_num=64))
-    return {"tiny (configs/tiny.py)": tiny, "demo (configs/demo.py)": demo,
-            "wide (vision 4x256 at 112 px, text 4x512, 64 latents, window 4)": wide}
+    wide = demo.replace(
+        window_size=4,
+        backbone=Kosmos2Config().replace(
+            vision=dict(
+                hidden_size=256,
+                intermediate_size=1024,
+                num_hidden_layers=4,
+                num_attention_heads=4,
+                image_size=112,
+                patch_size=14,
+            ),
+            text=dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8, dropout=0.0),
+            latent_query_num=64,
+        ),
+    )
+    return {
+        "tiny (configs/tiny.py)": tiny,
+        "demo (configs/demo.py)": demo,
+        "wide (vision 4x256 at 112 px, text 4x512, 64 latents, window 4)": wide,
+    }
 
 
 def write_export(vcfg, out: str) -> str:
@@ -106,11 +119,11 @@ def measure(runtimes: dict, export: str, steps: int) -> dict:
     size = tuple(next(iter(paths.values())).preprocessing.image_size)
     frames = np.random.default_rng(1).integers(0, 256, (window + 2 + steps, *size, 3), dtype=np.uint8)
     for policy in paths.values():  # fill the window and slide it once
-        for f in frames[:window + 2]:
+        for f in frames[: window + 2]:
             policy.step(f)
     passes = {f"{name} one-frame backbone": backbone_pass(paths[f"{name} incremental"]) for name in runtimes}
     times = {k: [] for k in [*paths, *passes]}
-    for f in frames[window + 2:]:
+    for f in frames[window + 2 :]:
         for key, policy in paths.items():
             t0 = time.perf_counter()
             policy.step(f)
@@ -136,31 +149,71 @@ def run(args) -> dict:
                 vcfg = base.replace(structure=structure, head=head)
                 export = write_export(vcfg, os.path.join(tmp, f"{len(results)}"))
                 ms = measure(runtimes, export, args.steps)
-                r = {"model": model_name, "structure": structure, "head": head, "window": vcfg.window_size,
-                     "median_ms": ms, "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+                r = {
+                    "model": model_name,
+                    "structure": structure,
+                    "head": head,
+                    "window": vcfg.window_size,
+                    "median_ms": ms,
+                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+                }
                 for which in ("before", "after"):
-                    r[f"{which}_step_over_backbone"] = (ms[f"{which} incremental"]
-                                                        / ms[f"{which} one-frame backbone"])
+                    r[f"{which}_step_over_backbone"] = ms[f"{which} incremental"] / ms[f"{which} one-frame backbone"]
                 r["after_over_before_incremental"] = ms["after incremental"] / ms["before incremental"]
                 r["after_over_before_backbone"] = ms["after one-frame backbone"] / ms["before one-frame backbone"]
                 results.append(r)
-                rows.append([model_name, f"{structure}/{head}", *(ms[k] for k in (
-                    "before incremental", "after incremental", "before full re-run", "after full re-run",
-                    "before one-frame backbone", "after one-frame backbone")),
-                    r["after_over_before_incremental"], r["after_step_over_backbone"], r["load_average_1_5_15"][0]])
+                rows.append(
+                    [
+                        model_name,
+                        f"{structure}/{head}",
+                        *(
+                            ms[k]
+                            for k in (
+                                "before incremental",
+                                "after incremental",
+                                "before full re-run",
+                                "after full re-run",
+                                "before one-frame backbone",
+                                "after one-frame backbone",
+                            )
+                        ),
+                        r["after_over_before_incremental"],
+                        r["after_step_over_backbone"],
+                        r["load_average_1_5_15"][0],
+                    ]
+                )
     common.print_table(
         "per-step latency (median ms, 1 torch thread, batch 1, CPU float32): before = hand-written twin, "
         "after = transformers' Kosmos2Model",
-        ["model", "structure", "inc before", "inc after", "full before", "full after", "1-frame bb before",
-         "1-frame bb after", "inc after/before", "after step/1-frame bb", "load 1 min"], rows)
-    return {"benchmark": "runtime_before_after", "before": os.path.abspath(args.before),
-            "machine": common.machine_info({"torch_threads": torch.get_num_threads()}), "steps": args.steps,
-            "results": results}
+        [
+            "model",
+            "structure",
+            "inc before",
+            "inc after",
+            "full before",
+            "full after",
+            "1-frame bb before",
+            "1-frame bb after",
+            "inc after/before",
+            "after step/1-frame bb",
+            "load 1 min",
+        ],
+        rows,
+    )
+    return {
+        "benchmark": "runtime_before_after",
+        "before": os.path.abspath(args.before),
+        "machine": common.machine_info({"torch_threads": torch.get_num_threads()}),
+        "steps": args.steps,
+        "results": results,
+    }
 
 
 def main(argv=None) -> int:
     p = common.parser("runtime_before_after", __doc__.splitlines()[0])
-    p.add_argument("--before", required=True, help="a runtime/ folder whose vla_runtime has the hand-written kosmos2.py")
+    p.add_argument(
+        "--before", required=True, help="a runtime/ folder whose vla_runtime has the hand-written kosmos2.py"
+    )
     p.add_argument("--steps", type=int, default=60, help="timed steps per path (after the window slid)")
     p.add_argument("--torch-threads", type=int, default=1)
     args = p.parse_args(argv)

@@ -27,8 +27,10 @@ def randomize(hf_model, seed: int = 0) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in hf_model.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.2 + (1.0 if "norm" in name and name.endswith("weight")
-                                                                  and p.abs().mean() > 0.5 else 0.0))
+            p.copy_(
+                torch.randn(p.shape, generator=gen) * 0.2
+                + (1.0 if "norm" in name and name.endswith("weight") and p.abs().mean() > 0.5 else 0.0)
+            )
 
 
 def save_and_reload(hf_model, backbone: dict, tmp_path, dtype=torch.float32):

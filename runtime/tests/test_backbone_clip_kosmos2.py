@@ -11,30 +11,46 @@ that differs from the text width (32).
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
-
 from backbone_checks import check_cached_decode, randomize, save_and_reload
+from safetensors.torch import load_file
 
 transformers = pytest.importorskip("transformers")
 
-CLIP_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size",
-             "patch_size", "layer_norm_eps", "hidden_act")
+CLIP_KEYS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "image_size",
+    "patch_size",
+    "layer_norm_eps",
+    "hidden_act",
+)
 
 
-@pytest.mark.parametrize("clip_kwargs", [dict(hidden_size=40, patch_size=8, hidden_act="quick_gelu"),
-                                         dict(hidden_size=24, patch_size=4, hidden_act="gelu")])
+@pytest.mark.parametrize(
+    "clip_kwargs",
+    [
+        dict(hidden_size=40, patch_size=8, hidden_act="quick_gelu"),
+        dict(hidden_size=24, patch_size=4, hidden_act="gelu"),
+    ],
+)
 @torch.no_grad()
 def test_clip_tower_in_kosmos2_matches_clip(clip_kwargs, tmp_path):
-    clip_cfg = transformers.CLIPVisionConfig(intermediate_size=56, num_hidden_layers=2, num_attention_heads=4,
-                                             image_size=32, **clip_kwargs)
+    clip_cfg = transformers.CLIPVisionConfig(
+        intermediate_size=56, num_hidden_layers=2, num_attention_heads=4, image_size=32, **clip_kwargs
+    )
     torch.manual_seed(0)
     clip = transformers.CLIPVisionModel(clip_cfg).eval()
     randomize(clip, seed=1)
     vision = {k: getattr(clip_cfg, k) for k in CLIP_KEYS}
     cfg = transformers.Kosmos2Config(
-        vision_config=vision, latent_query_num=6,
-        text_config=dict(vocab_size=90, embed_dim=32, layers=2, ffn_dim=48, attention_heads=4,
-                         max_position_embeddings=64))
+        vision_config=vision,
+        latent_query_num=6,
+        text_config=dict(
+            vocab_size=90, embed_dim=32, layers=2, ffn_dim=48, attention_heads=4, max_position_embeddings=64
+        ),
+    )
     kosmos = transformers.Kosmos2Model(cfg).eval()
     randomize(kosmos, seed=2)
     clip.save_pretrained(str(tmp_path / "clip"), safe_serialization=True)  # a CLIP checkpoint folder

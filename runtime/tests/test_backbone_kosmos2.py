@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from backbone_checks import check_cached_decode, check_logits_of_last_rows, save_and_reload
 
 transformers = pytest.importorskip("transformers")
@@ -10,13 +9,28 @@ transformers = pytest.importorskip("transformers")
 
 def _tiny(seed: int, **text_overrides):
     torch.manual_seed(seed)
-    text = dict(vocab_size=97, embed_dim=32, layers=2, ffn_dim=64, attention_heads=4, max_position_embeddings=64,
-                scale_embedding=True)
+    text = dict(
+        vocab_size=97,
+        embed_dim=32,
+        layers=2,
+        ffn_dim=64,
+        attention_heads=4,
+        max_position_embeddings=64,
+        scale_embedding=True,
+    )
     text.update(text_overrides)
     cfg = transformers.Kosmos2Config(
-        text_config=text, latent_query_num=5,
-        vision_config=dict(hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8))
+        text_config=text,
+        latent_query_num=5,
+        vision_config=dict(
+            hidden_size=24,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
+    )
     hf = transformers.Kosmos2Model(cfg).eval()
     with torch.no_grad():  # HF initialises norms to 1/0 and some biases to 0: random everything, so all count
         for name, p in hf.named_parameters():
@@ -42,15 +56,20 @@ def test_kosmos2_adapter_matches_hf(seed, overrides, tmp_path):
     img_pos[:, 1:6] = True
     mask = torch.ones(2, s, dtype=torch.long)
     mask[1, -3:] = 0
-    ref = hf(pixel_values=pixels, input_ids=ids, image_embeds_position_mask=img_pos,
-             attention_mask=mask).last_hidden_state
+    ref = hf(
+        pixel_values=pixels, input_ids=ids, image_embeds_position_mask=img_pos, attention_mask=mask
+    ).last_hidden_state
     embeds = adapter.embed_tokens(ids)
     embeds[img_pos] = image.reshape(-1, image.shape[-1])
     valid = mask.bool()
     assert (adapter.decode(embeds, valid) - ref)[valid].abs().max() < 1e-5
     # HF's input_ids path numbers positions by counting non-pad ids; explicit positions reproduce it.
-    ref2 = hf(pixel_values=pixels, input_ids=ids.masked_fill(~valid, 1), image_embeds_position_mask=img_pos,
-              attention_mask=mask).last_hidden_state
+    ref2 = hf(
+        pixel_values=pixels,
+        input_ids=ids.masked_fill(~valid, 1),
+        image_embeds_position_mask=img_pos,
+        attention_mask=mask,
+    ).last_hidden_state
     pos = torch.cumsum(valid.long(), 1) * valid.long() + 1
     assert (adapter.decode(embeds, valid, positions=pos) - ref2)[valid].abs().max() < 1e-5
     # Tied LM head (Kosmos2ForConditionalGeneration's lm_head is embed_tokens).

@@ -5,7 +5,6 @@ Two text decoders: Gemma 2 (PaliGemma 2: soft-capping, sliding-window layers, ex
 
 import pytest
 import torch
-
 from backbone_checks import check_cached_decode, check_logits_of_last_rows, randomize, save_and_reload
 
 transformers = pytest.importorskip("transformers")
@@ -14,16 +13,31 @@ VOCAB, IMAGE_TOKEN = 120, 119
 
 
 def _tiny(text_model_type: str, seed: int = 0):
-    text = dict(model_type=text_model_type, vocab_size=VOCAB, hidden_size=32, intermediate_size=48,
-                num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                max_position_embeddings=128)
+    text = dict(
+        model_type=text_model_type,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+    )
     if text_model_type == "gemma2":
-        text.update(sliding_window=6, final_logit_softcapping=3.0, attn_logit_softcapping=5.0,
-                    query_pre_attn_scalar=8)
-    vision = dict(model_type="siglip_vision_model", hidden_size=24, intermediate_size=40, num_hidden_layers=2,
-                  num_attention_heads=2, image_size=16, patch_size=4)
-    cfg = transformers.PaliGemmaConfig(text_config=text, vision_config=vision, projection_dim=32,
-                                       image_token_id=IMAGE_TOKEN)
+        text.update(sliding_window=6, final_logit_softcapping=3.0, attn_logit_softcapping=5.0, query_pre_attn_scalar=8)
+    vision = dict(
+        model_type="siglip_vision_model",
+        hidden_size=24,
+        intermediate_size=40,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=16,
+        patch_size=4,
+    )
+    cfg = transformers.PaliGemmaConfig(
+        text_config=text, vision_config=vision, projection_dim=32, image_token_id=IMAGE_TOKEN
+    )
     torch.manual_seed(seed)
     hf = transformers.PaliGemmaForConditionalGeneration(cfg).eval()
     randomize(hf)
@@ -45,7 +59,7 @@ def test_paligemma_adapter_matches_hf(text_model_type, tmp_path):
     ids = torch.randint(1, VOCAB - 1, (2, s))
     ids[:, :16] = IMAGE_TOKEN
     token_type = torch.zeros(2, s, dtype=torch.long)
-    token_type[:, 16 + 5:] = 1
+    token_type[:, 16 + 5 :] = 1
     mask = torch.ones(2, s, dtype=torch.long)
     mask[1, -2:] = 0
     ref = hf.model(input_ids=ids, pixel_values=pixels, token_type_ids=token_type, attention_mask=mask)

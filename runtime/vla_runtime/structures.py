@@ -37,7 +37,6 @@ from torch import nn
 
 from .backbones import BackboneAdapter, DecoderCache, build_backbone
 from .backbones.base import check_names, check_shapes
-from .errors import RuntimeConfigError
 from .heads import LSTMHead, build_head
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")

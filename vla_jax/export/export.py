@@ -117,7 +117,8 @@ def model_card(vla_config, statistics: Dict, dtype: str, source: str, extra: Dic
     model_type = p.backbone.to_hf_dict()["model_type"]
     return f"""# VLA policy export
 
-Vision-language-action policy on a `{model_type}` backbone, exported by `{EXPORTER}` on {datetime.date.today().isoformat()}
+Vision-language-action policy on a `{model_type}` backbone, exported by `{EXPORTER}` on \
+{datetime.date.today().isoformat()}
 from `{source}`{(' (step ' + str(extra['step']) + ')') if extra.get('step') is not None else ''}.
 
 | | |

@@ -7,7 +7,7 @@ Families are imported on first use, so listing them costs nothing.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -27,12 +27,14 @@ __all__ = ["FAMILIES", "SUPPORTED", "BackboneAdapter", "DecoderCache", "adapter_
 
 def adapter_class(model_type: Any) -> type:
     if model_type not in FAMILIES:
-        raise RuntimeConfigError(f"config.json backbone.model_type {model_type!r} is not supported by this "
-                                 f"vla-runtime; it runs {', '.join(SUPPORTED)} (upgrade vla-runtime or re-export)")
+        raise RuntimeConfigError(
+            f"config.json backbone.model_type {model_type!r} is not supported by this "
+            f"vla-runtime; it runs {', '.join(SUPPORTED)} (upgrade vla-runtime or re-export)"
+        )
     module, name = FAMILIES[model_type].split(":")
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
-def build_backbone(backbone: Dict[str, Any], dtype: torch.dtype = torch.float32) -> BackboneAdapter:
+def build_backbone(backbone: dict[str, Any], dtype: torch.dtype = torch.float32) -> BackboneAdapter:
     """The export's `backbone` dict (HF config.json layout with `model_type`) -> the family's adapter."""
     return adapter_class(backbone.get("model_type"))(backbone, dtype)

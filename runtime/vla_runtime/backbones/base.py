@@ -31,7 +31,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-from typing import Any, Dict, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -45,8 +46,8 @@ class DecoderCache:
     the block ids: HF's mask builders index both by absolute position, past and new together."""
 
     kv: Any  # transformers.DynamicCache
-    key_mask: Optional[torch.Tensor] = None  # bool [B, length]
-    block_ids: Optional[torch.Tensor] = None  # long [B, length]
+    key_mask: torch.Tensor | None = None  # bool [B, length]
+    block_ids: torch.Tensor | None = None  # long [B, length]
 
     @property
     def length(self) -> int:
@@ -70,13 +71,14 @@ def kv_argument(fn) -> str:
     return "cache" if "cache" in inspect.signature(fn).parameters else "past_key_values"
 
 
-def hf_config(config_class, backbone: Dict[str, Any], where: str = "config.json 'backbone'"):
+def hf_config(config_class, backbone: dict[str, Any], where: str = "config.json 'backbone'"):
     """The export's backbone dict (HF `config.json` layout) -> the family's HF config object."""
     try:
         return config_class(**{k: v for k, v in backbone.items() if k != "model_type"})
     except (TypeError, ValueError) as err:
-        raise RuntimeConfigError(f"{where} is not a valid {config_class.__name__} ({err}); re-export the model") \
-            from err
+        raise RuntimeConfigError(
+            f"{where} is not a valid {config_class.__name__} ({err}); re-export the model"
+        ) from err
 
 
 def build_hf(model_class, config, dtype: torch.dtype) -> nn.Module:
@@ -112,17 +114,22 @@ def materialize_buffers(model: nn.Module) -> None:
 def check_names(where: str, expected: set, given: set, optional: set = frozenset()) -> None:
     missing, unexpected = sorted(expected - given - optional), sorted(given - expected)
     if missing or unexpected:
-        raise RuntimeConfigError(f"{where}: tensors do not fit the config (missing {missing[:5]}, unexpected "
-                                 f"{unexpected[:5]}); re-export with a matching vla-jax")
+        raise RuntimeConfigError(
+            f"{where}: tensors do not fit the config (missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}); re-export with a matching vla-jax"
+        )
 
 
-def check_shapes(where: str, expected: Dict[str, torch.Tensor], given: Dict[str, torch.Tensor],
-                 display: Optional[Dict[str, str]] = None) -> None:
+def check_shapes(
+    where: str, expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], display: dict[str, str] | None = None
+) -> None:
     for name, tensor in given.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
             shown = (display or {}).get(name, name)
-            raise RuntimeConfigError(f"{where}: {shown} has shape {tuple(tensor.shape)}, the config needs "
-                                     f"{tuple(expected[name].shape)}; re-export")
+            raise RuntimeConfigError(
+                f"{where}: {shown} has shape {tuple(tensor.shape)}, the config needs "
+                f"{tuple(expected[name].shape)}; re-export"
+            )
 
 
 def tie_weights(model: nn.Module) -> None:
@@ -162,31 +169,37 @@ class BackboneAdapter:
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    logit_softcap: Optional[float] = None  # Gemma 2: tanh(logits / c) * c
+    logit_softcap: float | None = None  # Gemma 2: tanh(logits / c) * c
 
     def lm_head_weight(self) -> torch.Tensor:
         """[V, D]: the LM head (tied to the token embedding where the family ties it)."""
         raise NotImplementedError
 
-    def lm_logits(self, hidden: torch.Tensor, last: Optional[int] = None) -> torch.Tensor:
+    def lm_logits(self, hidden: torch.Tensor, last: int | None = None) -> torch.Tensor:
         """float32 logits; `last` = only the last `last` vocabulary entries (the action bins), from those rows
         of the head alone: one [bins, D] product per decoded token instead of the whole vocabulary's."""
         weight = self.lm_head_weight()
         if last is not None:
-            weight = weight[weight.shape[0] - last:]
+            weight = weight[weight.shape[0] - last :]
         logits = hidden.float() @ weight.float().t()
         if self.logit_softcap:
             logits = torch.tanh(logits / self.logit_softcap) * self.logit_softcap
         return logits
 
-    def run_decoder(self, embeds: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor, kv,
-                    block_ids: Optional[torch.Tensor]) -> torch.Tensor:
+    def run_decoder(
+        self, embeds: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor, kv, block_ids: torch.Tensor | None
+    ) -> torch.Tensor:
         """The family's HF decoder call: masks/ids cover cache + new positions, `kv` is the DynamicCache or None."""
         raise NotImplementedError
 
-    def decode(self, embeds: torch.Tensor, mask: Optional[torch.Tensor] = None,
-               cache: Optional[DecoderCache] = None, positions: Optional[torch.Tensor] = None,
-               block_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def decode(
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        cache: DecoderCache | None = None,
+        positions: torch.Tensor | None = None,
+        block_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Decoder over `embeds` [B, S, D] (the decoder's input space) -> last hidden state after the final norm.
 
         mask: bool [B, S], False = padding (default all valid). positions: [B, S] (default
@@ -202,8 +215,11 @@ class BackboneAdapter:
         key_mask = new_mask if start == 0 else torch.cat([cache.key_mask, new_mask], dim=1)
         blocks = None
         if self.attention == "prefix_lm":
-            blocks = torch.full((b, s), -1, dtype=torch.long, device=embeds.device) if block_ids is None \
+            blocks = (
+                torch.full((b, s), -1, dtype=torch.long, device=embeds.device)
+                if block_ids is None
                 else block_ids.long()
+            )
             if start:
                 blocks = torch.cat([cache.block_ids, blocks], dim=1)
         hidden = self.run_decoder(embeds, key_mask, positions, None if cache is None else cache.kv, blocks)
@@ -221,7 +237,7 @@ class BackboneAdapter:
         """Module state-dict names an export may leave out (HF-tied copies, e.g. lm_head)."""
         return tied_names(self.model)
 
-    def assign(self, state: Dict[str, torch.Tensor], where: str) -> None:
+    def assign(self, state: dict[str, torch.Tensor], where: str) -> None:
         """Backbone tensors under the HF class's own state-dict names -> into the model in place (`assign=True`:
         no copy, so a meta-device build never allocates twice). Every name and shape must fit; only HF-tied
         copies (e.g. lm_head) may be absent."""

@@ -11,7 +11,7 @@ one ulp). Positions default to HF's `inputs_embeds` numbering, pad_token_id + 1
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -22,7 +22,7 @@ class Kosmos2Adapter(BackboneAdapter):
     model_type = "kosmos-2"
     attention = "causal"
 
-    def __init__(self, backbone: Dict[str, Any], dtype: torch.dtype = torch.float32):
+    def __init__(self, backbone: dict[str, Any], dtype: torch.dtype = torch.float32):
         from transformers import Kosmos2Config, Kosmos2Model
 
         self.model = build_hf(Kosmos2Model, hf_config(Kosmos2Config, backbone), dtype)
@@ -46,9 +46,14 @@ class Kosmos2Adapter(BackboneAdapter):
         return self.model.get_input_embeddings()(ids) * self.embed_scale
 
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
-        out = self.model.text_model(inputs_embeds=embeds / self.embed_scale, attention_mask=key_mask,
-                                    position_ids=positions, use_cache=kv is not None, return_dict=True,
-                                    **{self.kv_name: kv})
+        out = self.model.text_model(
+            inputs_embeds=embeds / self.embed_scale,
+            attention_mask=key_mask,
+            position_ids=positions,
+            use_cache=kv is not None,
+            return_dict=True,
+            **{self.kv_name: kv},
+        )
         return out.last_hidden_state
 
     def lm_head_weight(self) -> torch.Tensor:

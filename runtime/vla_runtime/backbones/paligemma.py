@@ -16,7 +16,7 @@ transformers 5.20's PaliGemma forward leaves it out (5.24's applies it).
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -28,7 +28,7 @@ class PaliGemmaAdapter(BackboneAdapter):
     attention = "prefix_lm"
     first_position = 1
 
-    def __init__(self, backbone: Dict[str, Any], dtype: torch.dtype = torch.float32):
+    def __init__(self, backbone: dict[str, Any], dtype: torch.dtype = torch.float32):
         from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
         self.model = build_hf(PaliGemmaForConditionalGeneration, hf_config(PaliGemmaConfig, backbone), dtype)
@@ -53,15 +53,28 @@ class PaliGemmaAdapter(BackboneAdapter):
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
         from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
-        kwargs = dict(config=self.text_config, inputs_embeds=embeds, attention_mask=key_mask, position_ids=positions,
-                      block_sequence_ids=block_ids, allow_is_causal_skip=False, **{kv_argument(create_causal_mask): kv})
+        kwargs = dict(
+            config=self.text_config,
+            inputs_embeds=embeds,
+            attention_mask=key_mask,
+            position_ids=positions,
+            block_sequence_ids=block_ids,
+            allow_is_causal_skip=False,
+            **{kv_argument(create_causal_mask): kv},
+        )
         masks = {"full_attention": create_causal_mask(**kwargs)}
         if getattr(self.text_config, "sliding_window", None) is not None:
             masks["sliding_attention"] = create_sliding_window_causal_mask(**kwargs)
         else:  # Gemma 1 takes the full-attention mask as is
             masks = masks["full_attention"]
-        out = self.model.model.language_model(inputs_embeds=embeds, attention_mask=masks, position_ids=positions,
-                                              use_cache=kv is not None, return_dict=True, **{self.kv_name: kv})
+        out = self.model.model.language_model(
+            inputs_embeds=embeds,
+            attention_mask=masks,
+            position_ids=positions,
+            use_cache=kv is not None,
+            return_dict=True,
+            **{self.kv_name: kv},
+        )
         return out.last_hidden_state
 
     def lm_head_weight(self) -> torch.Tensor:

@@ -10,7 +10,7 @@ Logits: `lm_head` (tied to the embedding when the config says so).
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -22,7 +22,7 @@ class SmolVLMAdapter(BackboneAdapter):
     attention = "causal"
     first_position = 0
 
-    def __init__(self, backbone: Dict[str, Any], dtype: torch.dtype = torch.float32):
+    def __init__(self, backbone: dict[str, Any], dtype: torch.dtype = torch.float32):
         from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
 
         self.model = build_hf(SmolVLMForConditionalGeneration, hf_config(SmolVLMConfig, backbone), dtype)
@@ -42,8 +42,14 @@ class SmolVLMAdapter(BackboneAdapter):
         return self.model.get_input_embeddings()(ids)
 
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
-        out = self.model.model.text_model(inputs_embeds=embeds, attention_mask=key_mask, position_ids=positions,
-                                          use_cache=kv is not None, return_dict=True, **{self.kv_name: kv})
+        out = self.model.model.text_model(
+            inputs_embeds=embeds,
+            attention_mask=key_mask,
+            position_ids=positions,
+            use_cache=kv is not None,
+            return_dict=True,
+            **{self.kv_name: kv},
+        )
         return out.last_hidden_state
 
     def lm_head_weight(self) -> torch.Tensor:
