@@ -158,6 +158,14 @@ class BackboneAdapter:
     image_size: int  # square input side in pixels
     kv_values_per_token: int  # keys + values the decoder caches per token, all layers (sizes.py)
 
+    def set_decoder_facts(self, text, vision) -> None:
+        """The facts above from a Llama / Gemma-style text config (GQA: num_key_value_heads x head_dim per
+        layer cached) and the vision config."""
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        self.hidden_size, self.vocab_size = int(text.hidden_size), int(text.vocab_size)
+        self.image_size = int(vision.image_size)
+        self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(head_dim)
+
     @property
     def dtype(self) -> torch.dtype:
         return self.model.get_input_embeddings().weight.dtype
@@ -189,8 +197,26 @@ class BackboneAdapter:
     def run_decoder(
         self, embeds: torch.Tensor, key_mask: torch.Tensor, positions: torch.Tensor, kv, block_ids: torch.Tensor | None
     ) -> torch.Tensor:
-        """The family's HF decoder call: masks/ids cover cache + new positions, `kv` is the DynamicCache or None."""
-        raise NotImplementedError
+        """The family's HF decoder call: masks/ids cover cache + new positions, `kv` is the DynamicCache or None.
+        Default: `self.decoder` on the 2-D padding mask (HF builds the causal mask itself)."""
+        return self.call_decoder(embeds, key_mask, positions, kv)
+
+    decoder: nn.Module  # the HF decoder module `call_decoder` runs (e.g. Kosmos2TextModel, GemmaModel)
+
+    def call_decoder(self, embeds: torch.Tensor, attention_mask, positions: torch.Tensor, kv) -> torch.Tensor:
+        """`self.decoder(inputs_embeds=...)`'s last hidden state; `kv` (a DynamicCache or None) under the
+        keyword this transformers release uses (see `kv_argument`)."""
+        if getattr(self, "_kv_name", None) is None:
+            self._kv_name = kv_argument(self.decoder.forward)
+        out = self.decoder(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            use_cache=kv is not None,
+            return_dict=True,
+            **{self._kv_name: kv},
+        )
+        return out.last_hidden_state
 
     def decode(
         self,

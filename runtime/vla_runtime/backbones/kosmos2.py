@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .base import BackboneAdapter, build_hf, hf_config, kv_argument
+from .base import BackboneAdapter, build_hf, hf_config
 
 
 class Kosmos2Adapter(BackboneAdapter):
@@ -32,7 +32,7 @@ class Kosmos2Adapter(BackboneAdapter):
         self.hidden_size, self.vocab_size = int(text.embed_dim), int(text.vocab_size)
         self.image_size = int(self.model.config.vision_config.image_size)
         self.kv_values_per_token = 2 * int(text.layers) * int(text.embed_dim)
-        self.kv_name = kv_argument(self.model.text_model.forward)
+        self.decoder = self.model.text_model
         # The latent queries attend to every patch (Kosmos-2's resampler; transformers >= 5.2x builds it so).
         # transformers 5.20 flags this cross attention causal, which SDPA applies when no mask is given:
         # set it as later releases do, so both give the same image tokens.
@@ -46,15 +46,7 @@ class Kosmos2Adapter(BackboneAdapter):
         return self.model.get_input_embeddings()(ids) * self.embed_scale
 
     def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
-        out = self.model.text_model(
-            inputs_embeds=embeds / self.embed_scale,
-            attention_mask=key_mask,
-            position_ids=positions,
-            use_cache=kv is not None,
-            return_dict=True,
-            **{self.kv_name: kv},
-        )
-        return out.last_hidden_state
+        return self.call_decoder(embeds / self.embed_scale, key_mask, positions, kv)
 
     def lm_head_weight(self) -> torch.Tensor:
         return self.model.get_input_embeddings().weight

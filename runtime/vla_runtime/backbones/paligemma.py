@@ -34,15 +34,13 @@ class PaliGemmaAdapter(BackboneAdapter):
         self.model = build_hf(PaliGemmaForConditionalGeneration, hf_config(PaliGemmaConfig, backbone), dtype)
         text = self.model.config.text_config
         self.text_config = text
-        self.hidden_size, self.vocab_size = int(text.hidden_size), int(text.vocab_size)
-        self.image_size = int(self.model.config.vision_config.image_size)
-        self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(text.head_dim)
+        self.set_decoder_facts(text, self.model.config.vision_config)
         self.logit_softcap = getattr(text, "final_logit_softcapping", None)
-        self.kv_name = kv_argument(self.model.model.language_model.forward)
+        self.decoder = self.model.model.language_model
         if getattr(text, "attn_logit_softcapping", None):
             # Gemma 2 soft-caps attention logits, which SDPA cannot: transformers >= 5.2x runs it eager by
             # itself, 5.20 silently ran SDPA without the cap. Eager on both.
-            self.model.model.language_model.set_attn_implementation("eager")
+            self.decoder.set_attn_implementation("eager")
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.model.get_image_features(pixels.to(self.dtype), return_dict=True).pooler_output
@@ -67,15 +65,7 @@ class PaliGemmaAdapter(BackboneAdapter):
             masks["sliding_attention"] = create_sliding_window_causal_mask(**kwargs)
         else:  # Gemma 1 takes the full-attention mask as is
             masks = masks["full_attention"]
-        out = self.model.model.language_model(
-            inputs_embeds=embeds,
-            attention_mask=masks,
-            position_ids=positions,
-            use_cache=kv is not None,
-            return_dict=True,
-            **{self.kv_name: kv},
-        )
-        return out.last_hidden_state
+        return self.call_decoder(embeds, masks, positions, kv)
 
     def lm_head_weight(self) -> torch.Tensor:
         return self.model.lm_head.weight

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .base import BackboneAdapter, build_hf, hf_config, kv_argument
+from .base import BackboneAdapter, build_hf, hf_config
 
 
 class SmolVLMAdapter(BackboneAdapter):
@@ -27,11 +27,8 @@ class SmolVLMAdapter(BackboneAdapter):
 
         self.model = build_hf(SmolVLMForConditionalGeneration, hf_config(SmolVLMConfig, backbone), dtype)
         text = self.model.config.text_config
-        self.hidden_size, self.vocab_size = int(text.hidden_size), int(text.vocab_size)
-        self.image_size = int(self.model.config.vision_config.image_size)
-        head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
-        self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(head_dim)
-        self.kv_name = kv_argument(self.model.model.text_model.forward)
+        self.set_decoder_facts(text, self.model.config.vision_config)
+        self.decoder = self.model.model.text_model
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         inner = self.model.model
@@ -40,17 +37,6 @@ class SmolVLMAdapter(BackboneAdapter):
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
-
-    def run_decoder(self, embeds, key_mask, positions, kv, block_ids):
-        out = self.model.model.text_model(
-            inputs_embeds=embeds,
-            attention_mask=key_mask,
-            position_ids=positions,
-            use_cache=kv is not None,
-            return_dict=True,
-            **{self.kv_name: kv},
-        )
-        return out.last_hidden_state
 
     def lm_head_weight(self) -> torch.Tensor:
         return self.model.lm_head.weight
