@@ -1,7 +1,7 @@
 """Robot runtime, before vs after: the hand-written torch Kosmos-2 twin vs transformers' `Kosmos2Model`.
 
     git archive d6b52ed runtime/vla_runtime | tar -x -C /tmp/before   # the last commit with the twin
-    python -m bench.runtime_before_after --before /tmp/before/runtime  # ~3 min on 2 busy cores
+    python -m bench.runtime_before_after --before /tmp/before/runtime  # 13-16 min on 2 cores at load 7-10
 
 Both runtimes load the SAME export folders (random float32 weights of configs/tiny.py's and
 configs/demo.py's models, one per structure) in ONE process and are stepped in turn, frame by
