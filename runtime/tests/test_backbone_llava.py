@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from backbone_checks import check_cached_decode, check_logits_of_last_rows, randomize, save_and_reload
 
 transformers = pytest.importorskip("transformers")
