@@ -25,17 +25,45 @@ from vla_jax.vla import VLAConfig, init_policy  # noqa: E402
 
 torch.set_num_threads(1)
 
-CASES = [("policy_head", "lstm"), ("policy_head", "gpt"), ("policy_head", "mlp"), ("interleaved", "mlp"),
-         ("one_step_continuous", "mlp"), ("one_step_discrete", "discrete")]
-STATS = {"mobile": {"action": {"mean": [0.0, 0.1, 0.0], "std": [0.5, 0.6, 0.2], "min": [-1.15, -1.15, -0.5],
-                               "max": [1.15, 1.15, 0.5], "q01": [-1.1, -1.1, -0.4], "q99": [1.1, 1.1, 0.4],
-                               "mask": [True, True, True]}, "normalization": "bounds"}}
+CASES = [
+    ("policy_head", "lstm"),
+    ("policy_head", "gpt"),
+    ("policy_head", "mlp"),
+    ("interleaved", "mlp"),
+    ("one_step_continuous", "mlp"),
+    ("one_step_discrete", "discrete"),
+]
+STATS = {
+    "mobile": {
+        "action": {
+            "mean": [0.0, 0.1, 0.0],
+            "std": [0.5, 0.6, 0.2],
+            "min": [-1.15, -1.15, -0.5],
+            "max": [1.15, 1.15, 0.5],
+            "q01": [-1.1, -1.1, -0.4],
+            "q99": [1.1, 1.1, 0.4],
+            "mask": [True, True, True],
+        },
+        "normalization": "bounds",
+    }
+}
 
 
 GRIPPER = dict(action_dim=4, has_gripper=True)
-GRIPPER_STATS = {"arm": {"action": {"mean": [0, 0, 0, 0.5], "std": [1, 1, 1, 0.5], "min": [-0.1, -2, -3, 0],
-                                    "max": [0.1, 2, 3, 1], "q01": [-0.1, -2, -3, 0], "q99": [0.1, 2, 3, 1],
-                                    "mask": [True, True, True, False]}, "normalization": "bounds_q99"}}
+GRIPPER_STATS = {
+    "arm": {
+        "action": {
+            "mean": [0, 0, 0, 0.5],
+            "std": [1, 1, 1, 0.5],
+            "min": [-0.1, -2, -3, 0],
+            "max": [0.1, 2, 3, 1],
+            "q01": [-0.1, -2, -3, 0],
+            "q99": [0.1, 2, 3, 1],
+            "mask": [True, True, True, False],
+        },
+        "normalization": "bounds_q99",
+    }
+}
 
 
 def case_config(structure, head):
@@ -43,8 +71,19 @@ def case_config(structure, head):
 
 
 def tiny_config(structure, head, **kw):
-    base = dict(backbone=Kosmos2Config.tiny(), structure=structure, head=head, window_size=3, fwd_pred_next_n=2,
-                action_dim=3, has_gripper=False, head_hidden_size=32, head_layers=2, head_heads=2, num_bins=64)
+    base = dict(
+        backbone=Kosmos2Config.tiny(),
+        structure=structure,
+        head=head,
+        window_size=3,
+        fwd_pred_next_n=2,
+        action_dim=3,
+        has_gripper=False,
+        head_hidden_size=32,
+        head_layers=2,
+        head_heads=2,
+        num_bins=64,
+    )
     base.update(kw)
     return VLAConfig(**base)
 
@@ -61,8 +100,11 @@ def tokenizer_dir(tmp_path_factory):
     from data_pipelines.tokenize import train_tokenizer
 
     out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(["Navigate around the obstacle on the left side and reach the target",
-                     "go right", "pick up the block"], str(out), vocab_size=300)
+    train_tokenizer(
+        ["Navigate around the obstacle on the left side and reach the target", "go right", "pick up the block"],
+        str(out),
+        vocab_size=300,
+    )
     return str(out)
 
 
@@ -114,12 +156,15 @@ def _write_workdir(workdir, cfg, params, stats):
     os.makedirs(workdir, exist_ok=True)
     model = cfg.to_dict()
     model["backbone"] = dataclasses.asdict(cfg.backbone)
-    write_json(__import__("pathlib").Path(workdir) / "config.json",
-               {"model": model, "data": {"source": "synthetic", "instruction_length": 8}, "seed": 0})
+    write_json(
+        __import__("pathlib").Path(workdir) / "config.json",
+        {"model": model, "data": {"source": "synthetic", "instruction_length": 8}, "seed": 0},
+    )
     write_json(__import__("pathlib").Path(workdir) / "statistics.json", stats)
     ck = Checkpointer(workdir, every=1, keep=1, use_async=False)
-    state = types.SimpleNamespace(step=np.int32(5), params=params, opt_state={"count": np.zeros((), np.int32)},
-                                  rng=np.zeros((2,), np.uint32))
+    state = types.SimpleNamespace(
+        step=np.int32(5), params=params, opt_state={"count": np.zeros((), np.int32)}, rng=np.zeros((2,), np.uint32)
+    )
     ck.save(5, state, {"step": 5})
     ck.wait()
     ck.close()
@@ -136,8 +181,13 @@ def test_cli_export_workdir_with_verify(tmp_path, capsys):
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["ok"] and line["max_abs_action_diff"] <= 1e-4
     files = json.loads(open(os.path.join(out, "config.json")).read())["files"]
-    assert set(files) == {"model.safetensors", "tokenizer.json", "preprocessing.json", "statistics.json",
-                          "MODEL_CARD.md"}
+    assert set(files) == {
+        "model.safetensors",
+        "tokenizer.json",
+        "preprocessing.json",
+        "statistics.json",
+        "MODEL_CARD.md",
+    }
     # Synthetic-data workdir: the exported word-level tokenizer keeps the generator's side token ids.
     from vla_runtime import Policy
 
@@ -152,6 +202,7 @@ def test_export_backbone_is_a_checkpoint_transformers_loads(tokenizer_dir, tmp_p
     missing or unexpected, and its forward gives the runtime's hidden states."""
     import transformers
     from safetensors.torch import load_file, save_file
+
     from vla_runtime import Policy
 
     cfg = case_config("policy_head", "lstm")
@@ -161,8 +212,10 @@ def test_export_backbone_is_a_checkpoint_transformers_loads(tokenizer_dir, tmp_p
     state = load_file(os.path.join(out, "model.safetensors"))
     hf_dir = tmp_path / "hf"
     hf_dir.mkdir()
-    save_file({k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")},
-              str(hf_dir / "model.safetensors"))
+    save_file(
+        {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")},
+        str(hf_dir / "model.safetensors"),
+    )
     (hf_dir / "config.json").write_text(json.dumps(written["backbone"]))
     hf, info = transformers.Kosmos2Model.from_pretrained(str(hf_dir), output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info

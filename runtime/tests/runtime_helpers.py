@@ -30,42 +30,91 @@ def tiny_tokenizer(vocab_size: int = 120) -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False
+    )
     tok.train_from_iterator(SENTENCES * 4, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     return tok
 
 
-def tiny_policy_config(structure: str = "policy_head", head: str = "lstm", window: int = 3, chunk: int = 2,
-                       action_dim: int = 3, has_gripper: bool = False) -> dict:
-    return {"structure": structure, "head": head, "window_size": window, "fwd_pred_next_n": chunk,
-            "action_dim": action_dim, "has_gripper": has_gripper, "head_hidden_size": 16, "head_layers": 2,
-            "head_heads": 2, "num_bins": 32, "tanh_actions": True}
+def tiny_policy_config(
+    structure: str = "policy_head",
+    head: str = "lstm",
+    window: int = 3,
+    chunk: int = 2,
+    action_dim: int = 3,
+    has_gripper: bool = False,
+) -> dict:
+    return {
+        "structure": structure,
+        "head": head,
+        "window_size": window,
+        "fwd_pred_next_n": chunk,
+        "action_dim": action_dim,
+        "has_gripper": has_gripper,
+        "head_hidden_size": 16,
+        "head_layers": 2,
+        "head_heads": 2,
+        "num_bins": 32,
+        "tanh_actions": True,
+    }
 
 
 def tiny_backbone_config(model_type: str = "kosmos-2", vocab_size: int = 128) -> dict:
     """A few-KB backbone of each family at 16 px (HF config.json layout, as exports store it)."""
     if model_type == "kosmos-2":
-        return {"model_type": "kosmos-2",
-                "vision_config": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                      num_attention_heads=2, image_size=16, patch_size=8),
-                "text_config": dict(vocab_size=vocab_size, embed_dim=16, layers=2, ffn_dim=32, attention_heads=2,
-                                    max_position_embeddings=256),
-                "latent_query_num": 3}
-    text = dict(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=256)
-    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16,
-                  patch_size=4)
+        return {
+            "model_type": "kosmos-2",
+            "vision_config": dict(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=16,
+                patch_size=8,
+            ),
+            "text_config": dict(
+                vocab_size=vocab_size,
+                embed_dim=16,
+                layers=2,
+                ffn_dim=32,
+                attention_heads=2,
+                max_position_embeddings=256,
+            ),
+            "latent_query_num": 3,
+        }
+    text = dict(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=256,
+    )
+    vision = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16, patch_size=4
+    )
     if model_type == "paligemma":  # PaliGemma 2: Gemma 2 text, a sliding window shorter than the interleaved window
         text.update(model_type="gemma2", sliding_window=24, final_logit_softcapping=30.0, query_pre_attn_scalar=8)
-        return {"model_type": "paligemma", "projection_dim": 16, "image_token_id": vocab_size - 1,
-                "text_config": text, "vision_config": dict(model_type="siglip_vision_model", **vision)}
+        return {
+            "model_type": "paligemma",
+            "projection_dim": 16,
+            "image_token_id": vocab_size - 1,
+            "text_config": text,
+            "vision_config": dict(model_type="siglip_vision_model", **vision),
+        }
     if model_type == "smolvlm":
-        return {"model_type": "smolvlm", "scale_factor": 2, "image_token_id": vocab_size - 1,
-                "tie_word_embeddings": True, "text_config": {**text, "tie_word_embeddings": True},
-                "vision_config": vision}
+        return {
+            "model_type": "smolvlm",
+            "scale_factor": 2,
+            "image_token_id": vocab_size - 1,
+            "tie_word_embeddings": True,
+            "text_config": {**text, "tie_word_embeddings": True},
+            "vision_config": vision,
+        }
     raise ValueError(f"no tiny config for {model_type!r}")
 
 
@@ -76,14 +125,24 @@ def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:
     rng = np.random.default_rng(0)
     lo = -1.0 - rng.random(action_dim)
     hi = 1.0 + rng.random(action_dim)
-    return {"dataset": "tiny", "normalization": mode,
-            "action": {"mean": ((lo + hi) / 2).tolist(), "std": ((hi - lo) / 4).tolist(), "min": lo.tolist(),
-                       "max": hi.tolist(), "q01": (lo * 0.9).tolist(), "q99": (hi * 0.9).tolist(),
-                       "mask": [True] * action_dim}}
+    return {
+        "dataset": "tiny",
+        "normalization": mode,
+        "action": {
+            "mean": ((lo + hi) / 2).tolist(),
+            "std": ((hi - lo) / 4).tolist(),
+            "min": lo.tolist(),
+            "max": hi.tolist(),
+            "q01": (lo * 0.9).tolist(),
+            "q99": (hi * 0.9).tolist(),
+            "mask": [True] * action_dim,
+        },
+    }
 
 
-def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", model_type: str = "kosmos-2",
-                      **policy_kwargs) -> str:
+def write_tiny_export(
+    out_dir: str, seed: int = 0, dtype: str = "float32", model_type: str = "kosmos-2", **policy_kwargs
+) -> str:
     policy = tiny_policy_config(**policy_kwargs)
     backbone = tiny_backbone_config(model_type)
     config = {"backbone": backbone, "policy": policy}
@@ -92,11 +151,18 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", model
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn_like(p) * 0.3)
-    write_export(out_dir, state_dict=model.export_state_dict(), policy_config=policy, backbone_config=backbone,
-                 tokenizer_json=tiny_tokenizer().to_str(),
-                 tokenizer_config={"max_length": 12, "pad_id": 1, "add_special_tokens": True},
-                 preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
-                 statistics=statistics(policy["action_dim"]), model_card="# tiny test export\n", dtype=dtype)
+    write_export(
+        out_dir,
+        state_dict=model.export_state_dict(),
+        policy_config=policy,
+        backbone_config=backbone,
+        tokenizer_json=tiny_tokenizer().to_str(),
+        tokenizer_config={"max_length": 12, "pad_id": 1, "add_special_tokens": True},
+        preprocessing={"image_size": [16, 16], "resize": "resize", "input_channel_order": "RGB"},
+        statistics=statistics(policy["action_dim"]),
+        model_card="# tiny test export\n",
+        dtype=dtype,
+    )
     return out_dir
 
 
@@ -106,14 +172,32 @@ def read_config(export_dir: str) -> dict:
 
 
 SMALL = {  # the benchmark-sized model (bench/ issue): vision 4x256 at 112 px, text 4x512, window 8, chunk 4
-    "backbone": {"model_type": "kosmos-2",
-                 "vision_config": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                                       num_attention_heads=4, image_size=112, patch_size=14),
-                 "text_config": dict(vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8,
-                                     max_position_embeddings=2048),
-                 "latent_query_num": 64},
-    "policy": {"window_size": 8, "fwd_pred_next_n": 4, "action_dim": 2, "has_gripper": False,
-               "head_hidden_size": 256, "head_layers": 2, "head_heads": 4, "num_bins": 64, "tanh_actions": True},
+    "backbone": {
+        "model_type": "kosmos-2",
+        "vision_config": dict(
+            hidden_size=256,
+            intermediate_size=1024,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=112,
+            patch_size=14,
+        ),
+        "text_config": dict(
+            vocab_size=1024, embed_dim=512, layers=4, ffn_dim=2048, attention_heads=8, max_position_embeddings=2048
+        ),
+        "latent_query_num": 64,
+    },
+    "policy": {
+        "window_size": 8,
+        "fwd_pred_next_n": 4,
+        "action_dim": 2,
+        "has_gripper": False,
+        "head_hidden_size": 256,
+        "head_layers": 2,
+        "head_heads": 4,
+        "num_bins": 64,
+        "tanh_actions": True,
+    },
 }
 
 
@@ -125,13 +209,21 @@ def write_small_export(out_dir: str, structure: str = "policy_head", head: str =
     model = PolicyModel.from_config(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(torch.randn_like(p) * (0.02 if p.ndim > 1 else 0.1) + (1.0 if "norm" in name and
-                                                                             name.endswith("weight") else 0.0))
-    write_export(out_dir, state_dict=model.export_state_dict(), policy_config=policy, backbone_config=SMALL["backbone"],
-                 tokenizer_json=tiny_tokenizer().to_str(),
-                 tokenizer_config={"max_length": 16, "pad_id": 1, "add_special_tokens": True},
-                 preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
-                 statistics=statistics(2), model_card="# small random export (benchmarks)\n")
+            p.copy_(
+                torch.randn_like(p) * (0.02 if p.ndim > 1 else 0.1)
+                + (1.0 if "norm" in name and name.endswith("weight") else 0.0)
+            )
+    write_export(
+        out_dir,
+        state_dict=model.export_state_dict(),
+        policy_config=policy,
+        backbone_config=SMALL["backbone"],
+        tokenizer_json=tiny_tokenizer().to_str(),
+        tokenizer_config={"max_length": 16, "pad_id": 1, "add_special_tokens": True},
+        preprocessing={"image_size": [112, 112], "resize": "resize", "input_channel_order": "RGB"},
+        statistics=statistics(2),
+        model_card="# small random export (benchmarks)\n",
+    )
     return out_dir
 
 

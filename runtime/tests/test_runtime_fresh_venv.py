@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from runtime_helpers import write_tiny_export
 
 RUNTIME_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,16 +50,23 @@ def _reference_chunks(exports) -> dict:
     for export in exports:
         policy = Policy.load(export)
         policy.reset("go left")
-        out[export] = [policy.step(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8)).tolist()
-                       for i in range(3)]
+        out[export] = [
+            policy.step(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8)).tolist()
+            for i in range(3)
+        ]
     return out
 
 
 @pytest.mark.slow
 def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
-    exports = [write_tiny_export(str(tmp_path / f"export-{family}"), structure=structure, head=head, model_type=family)
-               for family, structure, head in (("kosmos-2", "policy_head", "gpt"), ("paligemma", "interleaved", "mlp"),
-                                               ("smolvlm", "one_step_discrete", "discrete"))]
+    exports = [
+        write_tiny_export(str(tmp_path / f"export-{family}"), structure=structure, head=head, model_type=family)
+        for family, structure, head in (
+            ("kosmos-2", "policy_head", "gpt"),
+            ("paligemma", "interleaved", "mlp"),
+            ("smolvlm", "one_step_discrete", "discrete"),
+        )
+    ]
     reference = tmp_path / "reference.json"
     reference.write_text(json.dumps(_reference_chunks(exports)))
     venv = tmp_path / "venv"
@@ -77,7 +83,9 @@ def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
     run(pip + ["torch==2.13.0"], 600)
     # Build from a copy: setuptools builds in the source tree and would leave runtime/build behind.
     source = shutil.copytree(
-        RUNTIME_DIR, tmp_path / "runtime-src", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+        RUNTIME_DIR,
+        tmp_path / "runtime-src",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"),
     )
     run(pip + [str(source)], 600)  # with its dependencies: the pyproject's transformers range is what gets tested
     out = run([py, "-c", CHECK, str(reference)], 300)

@@ -54,7 +54,8 @@ SCRIPT = textwrap.dedent("""
 
 def test_runtime_runs_with_heavy_frameworks_blocked(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(HERE), HERE])}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "export")], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "export")], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ISOLATED-OK" in proc.stdout

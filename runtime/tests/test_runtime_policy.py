@@ -7,27 +7,36 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from runtime_helpers import FAMILIES, write_tiny_export
+
 from vla_runtime import InputError, Policy, RuntimeConfigError
 
-CASES = [("policy_head", "lstm"), ("policy_head", "gpt"), ("policy_head", "mlp"), ("interleaved", "mlp"),
-         ("one_step_continuous", "mlp"), ("one_step_discrete", "discrete")]
+CASES = [
+    ("policy_head", "lstm"),
+    ("policy_head", "gpt"),
+    ("policy_head", "mlp"),
+    ("interleaved", "mlp"),
+    ("one_step_continuous", "mlp"),
+    ("one_step_discrete", "discrete"),
+]
 
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    return {case: write_tiny_export(str(root / "_".join(case)), structure=case[0], head=case[1])
-            for case in CASES}
+    return {case: write_tiny_export(str(root / "_".join(case)), structure=case[0], head=case[1]) for case in CASES}
 
 
 @pytest.fixture(scope="module")
 def family_exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("family_exports")
-    return {(family, case): write_tiny_export(str(root / f"{family}_{'_'.join(case)}"), model_type=family,
-                                              structure=case[0], head=case[1])
-            for family in FAMILIES[1:] for case in CASES}
+    return {
+        (family, case): write_tiny_export(
+            str(root / f"{family}_{'_'.join(case)}"), model_type=family, structure=case[0], head=case[1]
+        )
+        for family in FAMILIES[1:]
+        for case in CASES
+    }
 
 
 def _frames(n, seed=0):
@@ -106,9 +115,11 @@ def test_int8_export_loads_close_to_float(tmp_path):
     f32 = write_tiny_export(str(tmp_path / "f32"), seed=3)
     q8 = write_tiny_export(str(tmp_path / "q8"), seed=3, dtype="int8")
     assert os.path.getsize(os.path.join(q8, "model.safetensors")) < 0.6 * os.path.getsize(
-        os.path.join(f32, "model.safetensors"))
+        os.path.join(f32, "model.safetensors")
+    )
     # The size model used for the README's Jetson table predicts the real files (header aside).
     from runtime_helpers import read_config
+
     from vla_runtime.sizes import model_sizes
 
     cfg = read_config(f32)
@@ -128,6 +139,7 @@ def test_int8_export_loads_close_to_float(tmp_path):
 def test_normalise_run_denormalise_round_trip(tmp_path, mode):
     """A model whose readout emits normalise(target) returns the target in robot units from step()."""
     from runtime_helpers import statistics, tiny_backbone_config, tiny_policy_config, tiny_tokenizer
+
     from vla_runtime.bundle import write_export
     from vla_runtime.normalization import ActionStatistics
     from vla_runtime.structures import PolicyModel
@@ -145,9 +157,17 @@ def test_normalise_run_denormalise_round_trip(tmp_path, mode):
     state = model.export_state_dict()
     state["head.readout.out.weight"].zero_()
     state["head.readout.out.bias"].copy_(torch.from_numpy(np.arctanh(model_units).reshape(-1)))  # tanh head
-    write_export(str(tmp_path), state_dict=state, policy_config=policy_cfg, backbone_config=backbone,
-                 tokenizer_json=tiny_tokenizer().to_str(), tokenizer_config={"max_length": 8, "pad_id": 1},
-                 preprocessing={"image_size": [16, 16]}, statistics=stats_d, model_card="x")
+    write_export(
+        str(tmp_path),
+        state_dict=state,
+        policy_config=policy_cfg,
+        backbone_config=backbone,
+        tokenizer_json=tiny_tokenizer().to_str(),
+        tokenizer_config={"max_length": 8, "pad_id": 1},
+        preprocessing={"image_size": [16, 16]},
+        statistics=stats_d,
+        model_card="x",
+    )
     policy = Policy.load(str(tmp_path))
     policy.reset("go left")
     for frame in _frames(2):

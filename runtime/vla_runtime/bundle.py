@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Dict, Optional
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -48,10 +49,20 @@ def _write_json(path: str, obj) -> None:
         f.write("\n")
 
 
-def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy_config: Dict,
-                 backbone_config: Dict, tokenizer_json: str, tokenizer_config: Dict, preprocessing: Dict,
-                 statistics: Dict, model_card: str, dtype: str = "float32",
-                 extra: Optional[Dict] = None) -> Dict:
+def write_export(
+    out_dir: str,
+    *,
+    state_dict: Mapping[str, torch.Tensor],
+    policy_config: Dict,
+    backbone_config: Dict,
+    tokenizer_json: str,
+    tokenizer_config: Dict,
+    preprocessing: Dict,
+    statistics: Dict,
+    model_card: str,
+    dtype: str = "float32",
+    extra: Optional[Dict] = None,
+) -> Dict:
     """Writes the folder (creating it) and returns config.json's content.
 
     `state_dict` holds float32 tensors under the runtime's names; `dtype` picks
@@ -91,10 +102,14 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     """config.json, after checking the format version and (by default) every file's sha256."""
     path = os.path.join(export_dir, "config.json")
     if not os.path.isdir(export_dir):
-        raise RuntimeConfigError(f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export")
+        raise RuntimeConfigError(
+            f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export"
+        )
     if not os.path.isfile(path):
-        raise RuntimeConfigError(f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
-                                 "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)")
+        raise RuntimeConfigError(
+            f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
+            "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)"
+        )
     try:
         with open(path) as f:
             config = json.load(f)
@@ -106,11 +121,14 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     if version not in SUPPORTED_VERSIONS:
         raise RuntimeConfigError(
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
-            "upgrade vla-runtime or re-export with a matching vla-jax")
+            "upgrade vla-runtime or re-export with a matching vla-jax"
+        )
     model_type = (config.get("backbone") or {}).get("model_type")
     if model_type not in SUPPORTED_BACKBONES:
-        raise RuntimeConfigError(f"{path}: backbone.model_type {model_type!r} is not one this vla-runtime runs "
-                                 f"({', '.join(SUPPORTED_BACKBONES)}); upgrade vla-runtime or re-export")
+        raise RuntimeConfigError(
+            f"{path}: backbone.model_type {model_type!r} is not one this vla-runtime runs "
+            f"({', '.join(SUPPORTED_BACKBONES)}); upgrade vla-runtime or re-export"
+        )
     if config.get("dtype") not in EXPORT_DTYPES:
         raise RuntimeConfigError(f"{path}: dtype {config.get('dtype')!r} is unknown; expected one of {EXPORT_DTYPES}")
     files = config.get("files") or {}
@@ -123,7 +141,8 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
         if verify_files and sha256(full) != files[name]:
             raise RuntimeConfigError(
                 f"{full} was altered or truncated (sha256 differs from config.json); copy the export folder again "
-                "or re-export it")
+                "or re-export it"
+            )
     return config
 
 

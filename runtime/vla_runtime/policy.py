@@ -48,9 +48,18 @@ def _resolve_dtype(stored: str, device: str, dtype: Optional[str]) -> torch.dtyp
 
 
 class Policy:
-    def __init__(self, model: PolicyModel, tokenizer: InstructionTokenizer, preprocessing: Preprocessing,
-                 statistics: ActionStatistics, config: Dict, device: str = "cpu", mode: str = "receding",
-                 incremental: bool = True, ensemble_decay: float = 0.01):
+    def __init__(
+        self,
+        model: PolicyModel,
+        tokenizer: InstructionTokenizer,
+        preprocessing: Preprocessing,
+        statistics: ActionStatistics,
+        config: Dict,
+        device: str = "cpu",
+        mode: str = "receding",
+        incremental: bool = True,
+        ensemble_decay: float = 0.01,
+    ):
         if mode not in MODES:
             raise RuntimeConfigError(f"mode {mode!r} is unknown; use one of {MODES}")
         self.model, self.tokenizer, self.preprocessing = model, tokenizer, preprocessing
@@ -63,8 +72,16 @@ class Policy:
 
     # ------------------------------------------------------------------------------------------ load
     @classmethod
-    def load(cls, export_dir: str, device: str = "cpu", dtype: Optional[str] = None, mode: str = "receding",
-             incremental: bool = True, ensemble_decay: float = 0.01, verify_files: bool = True) -> "Policy":
+    def load(
+        cls,
+        export_dir: str,
+        device: str = "cpu",
+        dtype: Optional[str] = None,
+        mode: str = "receding",
+        incremental: bool = True,
+        ensemble_decay: float = 0.01,
+        verify_files: bool = True,
+    ) -> Policy:
         """Reads and checks an export folder (format version, sha256 of every file) and builds the model."""
         config = bundle.read_config(export_dir, verify_files=verify_files)
         if str(device).startswith("cuda") and not torch.cuda.is_available():
@@ -78,23 +95,42 @@ class Policy:
         model.assign_weights(state, os.path.join(export_dir, "model.safetensors"))
         del state
         model = model.to(device).eval()
-        tokenizer = InstructionTokenizer(os.path.join(export_dir, "tokenizer.json"),
-                                         TokenizerSpec.from_dict(config.get("tokenizer", {})))
+        tokenizer = InstructionTokenizer(
+            os.path.join(export_dir, "tokenizer.json"), TokenizerSpec.from_dict(config.get("tokenizer", {}))
+        )
         pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))
         stats = ActionStatistics.from_dict(bundle.read_json(export_dir, "statistics.json"))
         return cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
 
-    def fork(self) -> "Policy":
+    def fork(self) -> Policy:
         """A policy with its own episode state over the same weights (one per server connection)."""
-        return Policy(self.model, self.tokenizer, self.preprocessing, self.statistics, self.config,
-                      str(self.device), self.mode, self.incremental, self.ensemble_decay)
+        return Policy(
+            self.model,
+            self.tokenizer,
+            self.preprocessing,
+            self.statistics,
+            self.config,
+            str(self.device),
+            self.mode,
+            self.incremental,
+            self.ensemble_decay,
+        )
 
     def metadata(self) -> Dict:
         p = self.config["policy"]
-        return {"structure": p["structure"], "head": p["head"], "window_size": self.window, "chunk": self.chunk,
-                "action_dim": self.statistics.action_dim, "image_size": list(self.preprocessing.image_size),
-                "input_channel_order": self.preprocessing.input_channel_order, "dtype": self.config["dtype"],
-                "normalization": self.statistics.mode, "mode": self.mode, "incremental": self.incremental}
+        return {
+            "structure": p["structure"],
+            "head": p["head"],
+            "window_size": self.window,
+            "chunk": self.chunk,
+            "action_dim": self.statistics.action_dim,
+            "image_size": list(self.preprocessing.image_size),
+            "input_channel_order": self.preprocessing.input_channel_order,
+            "dtype": self.config["dtype"],
+            "normalization": self.statistics.mode,
+            "mode": self.mode,
+            "incremental": self.incremental,
+        }
 
     # ------------------------------------------------------------------------------------------ episode
     def _reset_state(self) -> None:
@@ -147,7 +183,7 @@ class Policy:
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
         """Row j = weighted mean of every stored chunk's prediction for time now + j (older = smaller weight)."""
         self._chunks.append(chunk)
-        self._chunks = self._chunks[-self.chunk:]
+        self._chunks = self._chunks[-self.chunk :]
         out = np.zeros_like(chunk)
         for j in range(self.chunk):
             preds, weights = [], []

@@ -25,14 +25,37 @@ from .quantize import is_linear_weight
 FULL_KOSMOS2 = {
     "model_type": "kosmos-2",
     "latent_query_num": 64,
-    "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
-                      "num_attention_heads": 16, "image_size": 224, "patch_size": 14},
-    "text_config": {"vocab_size": 65037, "embed_dim": 2048, "layers": 24, "ffn_dim": 8192, "attention_heads": 32,
-                    "max_position_embeddings": 2048, "scale_embedding": True, "pad_token_id": 1},
+    "vision_config": {
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "image_size": 224,
+        "patch_size": 14,
+    },
+    "text_config": {
+        "vocab_size": 65037,
+        "embed_dim": 2048,
+        "layers": 24,
+        "ffn_dim": 8192,
+        "attention_heads": 32,
+        "max_position_embeddings": 2048,
+        "scale_embedding": True,
+        "pad_token_id": 1,
+    },
 }
 # RoboVLMs' best CALVIN policy (vla_jax.vla.VLAConfig defaults).
-FULL_POLICY = {"structure": "policy_head", "head": "lstm", "window_size": 16, "fwd_pred_next_n": 10, "action_dim": 7,
-               "has_gripper": True, "head_hidden_size": 1024, "head_layers": 4, "head_heads": 8}
+FULL_POLICY = {
+    "structure": "policy_head",
+    "head": "lstm",
+    "window_size": 16,
+    "fwd_pred_next_n": 10,
+    "action_dim": 7,
+    "has_gripper": True,
+    "head_hidden_size": 1024,
+    "head_layers": 4,
+    "head_heads": 8,
+}
 
 
 def model_sizes(backbone: Dict, policy: Dict) -> Dict:
@@ -50,29 +73,40 @@ def model_sizes(backbone: Dict, policy: Dict) -> Dict:
             n_linear += p.numel()
             n_rows += p.shape[0]
     n_body = n_total - n_head
-    out = {"parameters": n_total, "head_parameters": n_head,
-           "kv_cache_bytes_per_token_fp16": model.adapter.kv_values_per_token * 2, "dtypes": {}}
+    out = {
+        "parameters": n_total,
+        "head_parameters": n_head,
+        "kv_cache_bytes_per_token_fp16": model.adapter.kv_values_per_token * 2,
+        "dtypes": {},
+    }
     for dtype, nbytes in (("float32", 4), ("bfloat16", 2), ("float16", 2)):
         out["dtypes"][dtype] = {"file_bytes": n_total * nbytes, "memory_bytes": n_body * nbytes + n_head * 4}
-    out["dtypes"]["int8"] = {"file_bytes": n_linear + 4 * n_rows + (n_total - n_linear) * 2,
-                             "memory_bytes": n_body * 2 + n_head * 4, "memory_bytes_cpu": n_body * 4 + n_head * 4}
+    out["dtypes"]["int8"] = {
+        "file_bytes": n_linear + 4 * n_rows + (n_total - n_linear) * 2,
+        "memory_bytes": n_body * 2 + n_head * 4,
+        "memory_bytes_cpu": n_body * 4 + n_head * 4,
+    }
     return out
 
 
 def markdown_table(sizes: Dict) -> str:
-    gib = 1024 ** 3
+    gib = 1024**3
     lines = ["| export dtype | model.safetensors | weights in memory after load |", "|---|---|---|"]
     for dtype, d in sizes["dtypes"].items():
         note = " (dequantised to fp16 on CUDA)" if dtype == "int8" else ""
-        lines.append(f"| {dtype} | {d['file_bytes'] / gib:.2f} GiB ({d['file_bytes']:,} B) | "
-                     f"{d['memory_bytes'] / gib:.2f} GiB{note} |")
+        lines.append(
+            f"| {dtype} | {d['file_bytes'] / gib:.2f} GiB ({d['file_bytes']:,} B) | "
+            f"{d['memory_bytes'] / gib:.2f} GiB{note} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
     sizes = model_sizes(FULL_KOSMOS2, FULL_POLICY)
-    print(f"full-size Kosmos-2 policy ({FULL_POLICY['structure']}/{FULL_POLICY['head']}): "
-          f"{sizes['parameters']:,} parameters ({sizes['head_parameters']:,} in the head)")
+    print(
+        f"full-size Kosmos-2 policy ({FULL_POLICY['structure']}/{FULL_POLICY['head']}): "
+        f"{sizes['parameters']:,} parameters ({sizes['head_parameters']:,} in the head)"
+    )
     print(markdown_table(sizes))
     print(json.dumps(sizes))
     return 0

@@ -51,12 +51,15 @@ class Seq:
     valid: torch.Tensor
     blocks: Optional[torch.Tensor] = None
 
-    def flat(self, rows: int) -> "Seq":
+    def flat(self, rows: int) -> Seq:
         """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence)."""
-        return Seq(self.embeds.reshape(rows, -1, self.embeds.shape[-1]), self.valid.reshape(rows, -1),
-                   None if self.blocks is None else self.blocks.reshape(rows, -1))
+        return Seq(
+            self.embeds.reshape(rows, -1, self.embeds.shape[-1]),
+            self.valid.reshape(rows, -1),
+            None if self.blocks is None else self.blocks.reshape(rows, -1),
+        )
 
-    def only_valid(self) -> "Seq":
+    def only_valid(self) -> Seq:
         """Batch 1: the valid entries only (what an incremental step appends to the KV cache)."""
         v = self.valid[0]
         return Seq(self.embeds[:, v], self.valid[:, v], None if self.blocks is None else self.blocks[:, v])
@@ -122,7 +125,7 @@ class PolicyModel(nn.Module):
         self.head = build_head(policy, d)
 
     @classmethod
-    def from_config(cls, config: Dict, dtype: torch.dtype = torch.float32) -> "PolicyModel":
+    def from_config(cls, config: Dict, dtype: torch.dtype = torch.float32) -> PolicyModel:
         """From config.json's `backbone` and `policy`; the backbone is built in `dtype` (its compute dtype)."""
         return cls(config["backbone"], config["policy"], dtype)
 
@@ -138,7 +141,7 @@ class PolicyModel(nn.Module):
         """The export's tensors into the model in place (see `BackboneAdapter.assign`): `backbone.` + the HF
         class's state-dict names for the backbone, this module's own names for the action token and the head."""
         prefix = "backbone."
-        self.adapter.assign({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, where)
+        self.adapter.assign({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, where)
         own = {k: v for k, v in state.items() if not k.startswith(prefix)}
         expected = {k: v for k, v in self.state_dict().items() if not k.startswith(prefix)}
         check_names(where, set(expected), set(own))
@@ -154,8 +157,9 @@ class PolicyModel(nn.Module):
     def _decode(self, seq: Seq, cache: Optional[DecoderCache] = None) -> torch.Tensor:
         return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks)
 
-    def _block(self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
-               tail: torch.Tensor, block_id=0) -> Seq:
+    def _block(
+        self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor, tail: torch.Tensor, block_id=0
+    ) -> Seq:
         """One frame's unpacked block; latents [N, Q, D] (decoder input space), tail [N, K, D].
 
         block_id: int or [N] (prefix-LM backbones: the frame's index in an interleaved window)."""
@@ -176,7 +180,7 @@ class PolicyModel(nn.Module):
             return Seq(embeds, valid)
         ids = torch.as_tensor(block_id, dtype=torch.long, device=latents.device).reshape(-1, 1)
         prefix = valid.clone()
-        prefix[:, valid.shape[1] - tail.shape[1]:] = False
+        prefix[:, valid.shape[1] - tail.shape[1] :] = False
         return Seq(embeds, valid, torch.where(prefix, ids.expand(n, valid.shape[1]), torch.full_like(ids, -1)))
 
     def _action_tail(self, n: int) -> torch.Tensor:
@@ -188,8 +192,9 @@ class PolicyModel(nn.Module):
     def _frame_features(self, latents, tokens, token_mask) -> torch.Tensor:
         """Per-frame sequences -> hidden at each one's action token, [N, D]."""
         n = latents.shape[0]
-        packed, new_index = pack(self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1),
-                                             self._action_tail(n)))
+        packed, new_index = pack(
+            self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1), self._action_tail(n))
+        )
         hidden = self._decode(packed)
         idx = new_index[:, -1]
         return hidden[torch.arange(n, device=hidden.device), idx]
@@ -200,8 +205,9 @@ class PolicyModel(nn.Module):
 
     # ------------------------------------------------------------------------------ full window
     @torch.inference_mode()
-    def full(self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor,
-             token_mask: torch.Tensor) -> torch.Tensor:
+    def full(
+        self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor
+    ) -> torch.Tensor:
         """The training computation (vla_jax.vla.VLAPolicy) -> action [B, T, C, A], zero at invalid steps."""
         b, t = pixels.shape[:2]
         token_mask = token_mask.bool()
@@ -210,7 +216,8 @@ class PolicyModel(nn.Module):
         latents = self._encode(pixels.reshape(b * t, *pixels.shape[2:]))
         if self.structure == "one_step_discrete":
             action = self._greedy_tokens(latents, tokens, tmask, use_cache=False).reshape(
-                b, t, self.chunk, self.action_dim)
+                b, t, self.chunk, self.action_dim
+            )
         elif self.structure == "interleaved":
             step_ids = torch.arange(t, device=latents.device).repeat(b)
             block = self._block(latents, tokens, tmask, self._action_tail(b * t), step_ids)
@@ -225,8 +232,7 @@ class PolicyModel(nn.Module):
         else:
             feats = self._frame_features(latents, tokens, tmask).reshape(b, t, -1)
             action = self._head(feats, valid)
-        return torch.where(valid[..., None, None], action, torch.zeros((), dtype=action.dtype,
-                                                                         device=action.device))
+        return torch.where(valid[..., None, None], action, torch.zeros((), dtype=action.dtype, device=action.device))
 
     # ------------------------------------------------------------------------------ discrete
     def _greedy_tokens(self, latents, tokens, token_mask, use_cache: bool) -> torch.Tensor:
@@ -241,15 +247,18 @@ class PolicyModel(nn.Module):
             count = packed.valid.sum(1)
             length = int(count.max())
             cache = self.adapter.new_cache()
-            prompt = Seq(packed.embeds[:, :length], packed.valid[:, :length],
-                         None if packed.blocks is None else packed.blocks[:, :length])
+            prompt = Seq(
+                packed.embeds[:, :length],
+                packed.valid[:, :length],
+                None if packed.blocks is None else packed.blocks[:, :length],
+            )
             hidden = self._decode(prompt, cache)
             last = hidden[torch.arange(n), count - 1]
             for j in range(ca):
                 choice = self.adapter.lm_logits(last, bins).argmax(-1)
                 ids[:, j] = choice + offset
                 if j + 1 < ca:
-                    emb = self.adapter.embed_tokens(ids[:, j:j + 1]).to(latents.dtype)
+                    emb = self.adapter.embed_tokens(ids[:, j : j + 1]).to(latents.dtype)
                     last = self.adapter.decode(emb, None, cache)[:, 0]
         else:
             for j in range(ca):  # exactly vla_jax: one full forward per token
@@ -259,14 +268,19 @@ class PolicyModel(nn.Module):
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
                 ids[:, j] = self.adapter.lm_logits(h, bins).argmax(-1) + offset
-        actions = decode_bins((ids - offset).reshape(n, self.chunk, self.action_dim), bins,
-                              float(p.get("mu_law", 0.0)), bool(p["has_gripper"]))
+        actions = decode_bins(
+            (ids - offset).reshape(n, self.chunk, self.action_dim),
+            bins,
+            float(p.get("mu_law", 0.0)),
+            bool(p["has_gripper"]),
+        )
         return actions.reshape(n, ca)
 
     # ------------------------------------------------------------------------------ incremental
     @torch.inference_mode()
-    def step(self, state: Optional[EpisodeState], pixels: torch.Tensor, tokens: torch.Tensor,
-             token_mask: torch.Tensor) -> Tuple[EpisodeState, torch.Tensor]:
+    def step(
+        self, state: Optional[EpisodeState], pixels: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor
+    ) -> Tuple[EpisodeState, torch.Tensor]:
         """Newest frame [1, 3, H, W] -> (state, action [1, C, A]) equal to `full(...)[:, -1]` on the window."""
         state = state or EpisodeState()
         state.frames_seen += 1
@@ -299,7 +313,7 @@ class PolicyModel(nn.Module):
         valid = torch.ones(1, self.window, dtype=torch.bool, device=feat.device)
         if t < self.window:
             feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
-            valid[:, :self.window - t] = False
+            valid[:, : self.window - t] = False
         return self._head(feats, valid)[:, -1]
 
     def _interleaved_step(self, state: EpisodeState, latents, tokens, token_mask) -> torch.Tensor:
@@ -311,7 +325,11 @@ class PolicyModel(nn.Module):
             block = self._block(latents, tokens, token_mask, self._action_tail(1), state.frames_seen - 1)
             return self._decode(block.only_valid(), state.cache)[:, -1]
         state.latents.popleft()
-        window = cat([self._block(lat, tokens, token_mask, self._action_tail(1), i).only_valid()
-                      for i, lat in enumerate(state.latents)])
+        window = cat(
+            [
+                self._block(lat, tokens, token_mask, self._action_tail(1), i).only_valid()
+                for i, lat in enumerate(state.latents)
+            ]
+        )
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
         return self._decode(window)[:, -1]
