@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -67,7 +67,7 @@ class Seq:
 
 
 def cat(seqs: list[Seq]) -> Seq:
-    blocks = None if seqs[0].blocks is None else torch.cat([q.blocks for q in seqs], dim=1)
+    blocks = None if seqs[0].blocks is None else torch.cat(cast(list[torch.Tensor], [q.blocks for q in seqs]), dim=1)
     return Seq(torch.cat([q.embeds for q in seqs], dim=1), torch.cat([q.valid for q in seqs], dim=1), blocks)
 
 
@@ -159,7 +159,12 @@ class PolicyModel(nn.Module):
         return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks)
 
     def _block(
-        self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor, tail: torch.Tensor, block_id=0
+        self,
+        latents: torch.Tensor,
+        tokens: torch.Tensor,
+        token_mask: torch.Tensor,
+        tail: torch.Tensor,
+        block_id: int | torch.Tensor = 0,
     ) -> Seq:
         """One frame's unpacked block; latents [N, Q, D] (decoder input space), tail [N, K, D].
 

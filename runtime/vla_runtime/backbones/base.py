@@ -31,11 +31,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..errors import RuntimeConfigError
 
@@ -81,14 +80,14 @@ def hf_config(config_class, backbone: dict[str, Any], where: str = "config.json 
         ) from err
 
 
-def build_hf(model_class, config, dtype: torch.dtype) -> nn.Module:
+def build_hf(model_class, config, dtype: torch.dtype) -> Any:
     """The HF class from a config, in `dtype`, on the current device (meta inside `with torch.device('meta')`)."""
     with default_dtype(dtype):
         model = model_class._from_config(config, dtype=dtype)
     return model.eval()
 
 
-def materialize_buffers(model: nn.Module) -> None:
+def materialize_buffers(model: Any) -> None:
     """Computes HF's non-persistent buffers (position ids, sinusoid tables, RoPE frequencies, Gemma's embedding
     scale) on the CPU while every parameter is still a meta tensor.
 
@@ -111,7 +110,7 @@ def materialize_buffers(model: nn.Module) -> None:
         raise RuntimeConfigError(f"backbone buffers {left[:5]} could not be rebuilt by transformers' initialisers")
 
 
-def check_names(where: str, expected: set, given: set, optional: set = frozenset()) -> None:
+def check_names(where: str, expected: Set[str], given: Set[str], optional: Set[str] = frozenset()) -> None:
     missing, unexpected = sorted(expected - given - optional), sorted(given - expected)
     if missing or unexpected:
         raise RuntimeConfigError(
@@ -132,13 +131,13 @@ def check_shapes(
             )
 
 
-def tie_weights(model: nn.Module) -> None:
+def tie_weights(model: Any) -> None:
     """Re-ties HF's tied weights (e.g. lm_head = embed_tokens) after the untied file was assigned."""
     if getattr(model, "all_tied_weights_keys", None):
         model.tie_weights()
 
 
-def tied_names(model: nn.Module) -> set:
+def tied_names(model: Any) -> set:
     """Tensors HF ties to another one: absent from exports (as from HF's own safetensors files)."""
     return set(getattr(model, "all_tied_weights_keys", None) or {})
 
@@ -148,7 +147,9 @@ class BackboneAdapter:
     registers `model` itself as its `backbone`, so exported names are `backbone.` + HF's own names."""
 
     model_type: str = ""
-    model: nn.Module
+    # The transformers PreTrainedModel (an nn.Module). Typed Any: transformers is imported lazily, and
+    # torch types every submodule attribute as `Tensor | Module`, so HF's API would not type-check anyway.
+    model: Any
     attention: str = "causal"  # or "prefix_lm" (PaliGemma): decode takes block_ids
     first_position: int = 0  # position id of slot 0 (HF's numbering for inputs_embeds)
 
@@ -201,7 +202,7 @@ class BackboneAdapter:
         Default: `self.decoder` on the 2-D padding mask (HF builds the causal mask itself)."""
         return self.call_decoder(embeds, key_mask, positions, kv)
 
-    decoder: nn.Module  # the HF decoder module `call_decoder` runs (e.g. Kosmos2TextModel, GemmaModel)
+    decoder: Any  # the HF decoder module `call_decoder` runs (e.g. Kosmos2TextModel, GemmaModel)
 
     def call_decoder(self, embeds: torch.Tensor, attention_mask, positions: torch.Tensor, kv) -> torch.Tensor:
         """`self.decoder(inputs_embeds=...)`'s last hidden state; `kv` (a DynamicCache or None) under the
@@ -238,7 +239,8 @@ class BackboneAdapter:
         new_mask = torch.ones(b, s, dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
         if positions is None:
             positions = torch.arange(start, start + s, device=embeds.device)[None].expand(b, s) + self.first_position
-        key_mask = new_mask if start == 0 else torch.cat([cache.key_mask, new_mask], dim=1)
+        past_mask = None if cache is None else cache.key_mask
+        key_mask = new_mask if past_mask is None else torch.cat([past_mask, new_mask], dim=1)
         blocks = None
         if self.attention == "prefix_lm":
             blocks = (
@@ -246,8 +248,9 @@ class BackboneAdapter:
                 if block_ids is None
                 else block_ids.long()
             )
-            if start:
-                blocks = torch.cat([cache.block_ids, blocks], dim=1)
+            past_blocks = None if cache is None else cache.block_ids
+            if past_blocks is not None:
+                blocks = torch.cat([past_blocks, blocks], dim=1)
         hidden = self.run_decoder(embeds, key_mask, positions, None if cache is None else cache.kv, blocks)
         if cache is not None:
             cache.key_mask, cache.block_ids = key_mask, blocks
