@@ -62,21 +62,64 @@ def tiny_policy_config(
     }
 
 
-def tiny_backbone_config(vocab_size: int = 128) -> dict:
-    return {
-        "vision_config": dict(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=16,
-            patch_size=8,
-        ),
-        "text_config": dict(
-            vocab_size=vocab_size, embed_dim=16, layers=2, ffn_dim=32, attention_heads=2, max_position_embeddings=256
-        ),
-        "latent_query_num": 3,
-    }
+def tiny_backbone_config(model_type: str = "kosmos-2", vocab_size: int = 128) -> dict:
+    """A few-KB backbone of each family at 16 px (HF config.json layout, as exports store it)."""
+    if model_type == "kosmos-2":
+        return {
+            "model_type": "kosmos-2",
+            "vision_config": dict(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=16,
+                patch_size=8,
+            ),
+            "text_config": dict(
+                vocab_size=vocab_size,
+                embed_dim=16,
+                layers=2,
+                ffn_dim=32,
+                attention_heads=2,
+                max_position_embeddings=256,
+            ),
+            "latent_query_num": 3,
+        }
+    text = dict(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=256,
+    )
+    vision = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=16, patch_size=4
+    )
+    if model_type == "paligemma":  # PaliGemma 2: Gemma 2 text, a sliding window shorter than the interleaved window
+        text.update(model_type="gemma2", sliding_window=24, final_logit_softcapping=30.0, query_pre_attn_scalar=8)
+        return {
+            "model_type": "paligemma",
+            "projection_dim": 16,
+            "image_token_id": vocab_size - 1,
+            "text_config": text,
+            "vision_config": dict(model_type="siglip_vision_model", **vision),
+        }
+    if model_type == "smolvlm":
+        return {
+            "model_type": "smolvlm",
+            "scale_factor": 2,
+            "image_token_id": vocab_size - 1,
+            "tie_word_embeddings": True,
+            "text_config": {**text, "tie_word_embeddings": True},
+            "vision_config": vision,
+        }
+    raise ValueError(f"no tiny config for {model_type!r}")
+
+
+FAMILIES = ("kosmos-2", "paligemma", "smolvlm")
 
 
 def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:
@@ -98,9 +141,11 @@ def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:
     }
 
 
-def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **policy_kwargs) -> str:
+def write_tiny_export(
+    out_dir: str, seed: int = 0, dtype: str = "float32", model_type: str = "kosmos-2", **policy_kwargs
+) -> str:
     policy = tiny_policy_config(**policy_kwargs)
-    backbone = tiny_backbone_config()
+    backbone = tiny_backbone_config(model_type)
     config = {"backbone": backbone, "policy": policy}
     torch.manual_seed(seed)
     model = PolicyModel.from_config(config)
@@ -109,7 +154,7 @@ def write_tiny_export(out_dir: str, seed: int = 0, dtype: str = "float32", **pol
             p.copy_(torch.randn_like(p) * 0.3)
     write_export(
         out_dir,
-        state_dict=model.state_dict(),
+        state_dict=model.export_state_dict(),
         policy_config=policy,
         backbone_config=backbone,
         tokenizer_json=tiny_tokenizer().to_str(),
@@ -129,6 +174,7 @@ def read_config(export_dir: str) -> dict:
 
 SMALL = {  # the benchmark-sized model (bench/ issue): vision 4x256 at 112 px, text 4x512, window 8, chunk 4
     "backbone": {
+        "model_type": "kosmos-2",
         "vision_config": dict(
             hidden_size=256,
             intermediate_size=1024,
@@ -170,7 +216,7 @@ def write_small_export(out_dir: str, structure: str = "policy_head", head: str =
             )
     write_export(
         out_dir,
-        state_dict=model.state_dict(),
+        state_dict=model.export_state_dict(),
         policy_config=policy,
         backbone_config=SMALL["backbone"],
         tokenizer_json=tiny_tokenizer().to_str(),

@@ -23,11 +23,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import quantize
+from .backbones import SUPPORTED as SUPPORTED_BACKBONES
 from .errors import RuntimeConfigError
 
 FORMAT = "vla-runtime-export"
-# 2: one name per concept (policy `action_chunk`, tokenizer `instruction_length`, preprocessing `resize_mode`)
-# and preprocessing written from vla_runtime.policy_io. Format 1 exports must be re-exported.
+# 2: one name per concept (policy `action_chunk`, tokenizer `instruction_length`, preprocessing `resize_mode`),
+# preprocessing written from vla_runtime.policy_io, the backbone's tensors under its transformers class's own
+# state-dict names and `architecture` = the backbone's model_type. Format 1 exports must be re-exported.
 FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (2,)
 FILES = ("model.safetensors", "tokenizer.json", "preprocessing.json", "statistics.json", "MODEL_CARD.md")
@@ -85,7 +87,7 @@ def write_export(
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "architecture": "kosmos2",
+        "architecture": backbone_config.get("model_type"),
         "backbone": backbone_config,
         "policy": policy_config,
         "tokenizer": tokenizer_config,
@@ -128,8 +130,12 @@ def read_config(export_dir: str, verify_files: bool = True) -> dict:
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
             "upgrade vla-runtime or re-export with a matching vla-jax"
         )
-    if config.get("architecture") != "kosmos2":
-        raise RuntimeConfigError(f"{path}: architecture {config.get('architecture')!r} is unknown; expected 'kosmos2'")
+    model_type = (config.get("backbone") or {}).get("model_type")
+    if model_type not in SUPPORTED_BACKBONES:
+        raise RuntimeConfigError(
+            f"{path}: backbone.model_type {model_type!r} is not one this vla-runtime runs "
+            f"({', '.join(SUPPORTED_BACKBONES)}); upgrade vla-runtime or re-export"
+        )
     if config.get("dtype") not in EXPORT_DTYPES:
         raise RuntimeConfigError(f"{path}: dtype {config.get('dtype')!r} is unknown; expected one of {EXPORT_DTYPES}")
     files = config.get("files") or {}

@@ -95,25 +95,11 @@ class Policy:
         # Built on the meta device and filled with the file's tensors (assign=True): peak memory is
         # the file, not a float32 model plus a second copy (6.8 GB each for the full-size policy).
         with torch.device("meta"):
-            model = PolicyModel.from_config(config)
+            model = PolicyModel.from_config(config, dtype=torch_dtype)
         state = bundle.load_state_dict(export_dir, model.param_dtype_for(torch_dtype))
-        weights = os.path.join(export_dir, "model.safetensors")
-        expected = model.state_dict()
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise RuntimeConfigError(
-                f"{weights}: tensors do not fit the config (missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}); re-export with a matching vla-jax"
-            )
-        for name, tensor in expected.items():
-            if tuple(state[name].shape) != tuple(tensor.shape):
-                raise RuntimeConfigError(
-                    f"{weights}: {name} has shape {tuple(state[name].shape)}, the config "
-                    f"needs {tuple(tensor.shape)}; re-export"
-                )
-        model.load_state_dict(state, strict=True, assign=True)
+        model.assign_weights(state, os.path.join(export_dir, "model.safetensors"))
         del state
-        model = model.materialize(device).eval()
+        model = model.to(device).eval()
         tokenizer = InstructionTokenizer(
             os.path.join(export_dir, "tokenizer.json"), TokenLayout.from_dict(config.get("tokenizer", {}))
         )

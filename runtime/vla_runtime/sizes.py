@@ -23,6 +23,7 @@ from .quantize import is_linear_weight
 from .structures import PolicyModel
 
 FULL_KOSMOS2 = {
+    "model_type": "kosmos-2",
     "latent_query_num": 64,
     "vision_config": {
         "hidden_size": 1024,
@@ -70,11 +71,10 @@ def model_sizes(backbone: dict, policy: dict) -> dict:
             n_linear += p.numel()
             n_rows += p.shape[0]
     n_body = n_total - n_head
-    text = model.backbone.config.text
     out = {
         "parameters": n_total,
         "head_parameters": n_head,
-        "kv_cache_bytes_per_token_fp16": 2 * text.layers * text.embed_dim * 2,
+        "kv_cache_bytes_per_token_fp16": model.adapter.kv_values_per_token * 2,
         "dtypes": {},
     }
     for dtype, nbytes in (("float32", 4), ("bfloat16", 2), ("float16", 2)):

@@ -30,24 +30,54 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from .backbones import BackboneAdapter, DecoderCache, build_backbone
+from .backbones.base import check_names, check_shapes
 from .heads import LSTMHead, build_head
-from .kosmos2 import BackboneConfig, Kosmos2Backbone, KVCache
 from .policy_io import signed_to_gripper
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 
 
-def pack(embeds: torch.Tensor, valid: torch.Tensor):
-    """Valid entries of each row to the front, order kept -> (packed, packed valid, new index of each slot)."""
-    order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)
-    packed = torch.gather(embeds, 1, order[..., None].expand(-1, -1, embeds.shape[-1]))
-    new_index = torch.cumsum(valid.long(), dim=1) - 1
-    return packed, torch.gather(valid, 1, order), new_index
+@dataclasses.dataclass
+class Seq:
+    """A decoder input: embeds [N, S, D], valid [N, S] and, for prefix-LM backbones, block ids [N, S]
+    (the block's id on its image + text slots, -1 on the tail and on padding; None for causal ones)."""
+
+    embeds: torch.Tensor
+    valid: torch.Tensor
+    blocks: torch.Tensor | None = None
+
+    def flat(self, rows: int) -> Seq:
+        """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence)."""
+        return Seq(
+            self.embeds.reshape(rows, -1, self.embeds.shape[-1]),
+            self.valid.reshape(rows, -1),
+            None if self.blocks is None else self.blocks.reshape(rows, -1),
+        )
+
+    def only_valid(self) -> Seq:
+        """Batch 1: the valid entries only (what an incremental step appends to the KV cache)."""
+        v = self.valid[0]
+        return Seq(self.embeds[:, v], self.valid[:, v], None if self.blocks is None else self.blocks[:, v])
+
+
+def cat(seqs: list[Seq]) -> Seq:
+    blocks = None if seqs[0].blocks is None else torch.cat(cast(list[torch.Tensor], [q.blocks for q in seqs]), dim=1)
+    return Seq(torch.cat([q.embeds for q in seqs], dim=1), torch.cat([q.valid for q in seqs], dim=1), blocks)
+
+
+def pack(seq: Seq) -> tuple[Seq, torch.Tensor]:
+    """Valid entries of each row to the front, order kept -> (packed sequence, new index of each slot)."""
+    order = torch.argsort((~seq.valid).to(torch.int8), dim=1, stable=True)
+    embeds = torch.gather(seq.embeds, 1, order[..., None].expand(-1, -1, seq.embeds.shape[-1]))
+    blocks = None if seq.blocks is None else torch.gather(seq.blocks, 1, order)
+    new_index = torch.cumsum(seq.valid.long(), dim=1) - 1
+    return Seq(embeds, torch.gather(seq.valid, 1, order), blocks), new_index
 
 
 def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool) -> torch.Tensor:
@@ -67,11 +97,17 @@ class EpisodeState:
     features: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
     latents: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
     carry: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-    cache: KVCache | None = None
+    cache: DecoderCache | None = None
 
 
 class PolicyModel(nn.Module):
-    def __init__(self, backbone: BackboneConfig, policy: dict):
+    """Backbone (transformers' class, registered as `backbone`) + action token + head.
+
+    `adapter` is the backbone's family adapter (`vla_runtime.backbones`); everything
+    below uses only its interface, never a family's internals.
+    """
+
+    def __init__(self, backbone: dict, policy: dict, dtype: torch.dtype = torch.float32):
         super().__init__()
         if policy["structure"] not in STRUCTURES:
             raise ValueError(f"structure {policy['structure']!r} is unknown; the runtime knows {STRUCTURES}")
@@ -82,41 +118,63 @@ class PolicyModel(nn.Module):
         self.insert_index = int(policy.get("image_insert_index", 1))
         brackets = policy.get("image_bracket_tokens")
         self.brackets = None if brackets is None else [int(b) for b in brackets]
-        self.backbone = Kosmos2Backbone(backbone)
-        d = backbone.text.embed_dim
+        self.adapter: BackboneAdapter = build_backbone(backbone, dtype)
+        self.backbone = self.adapter.model
+        d = self.adapter.hidden_size
         if self.structure != "one_step_discrete":
             self.action_token = nn.Parameter(torch.zeros(d))
         self.head = build_head(policy, d)
 
     @classmethod
-    def from_config(cls, config: dict) -> PolicyModel:
-        return cls(BackboneConfig.from_hf_dict(config["backbone"]), config["policy"])
+    def from_config(cls, config: dict, dtype: torch.dtype = torch.float32) -> PolicyModel:
+        """From config.json's `backbone` and `policy`; the backbone is built in `dtype` (its compute dtype)."""
+        return cls(config["backbone"], config["policy"], dtype)
 
     @property
     def compute_dtype(self) -> torch.dtype:
-        return self.backbone.text_model.model.embed_tokens.weight.dtype  # pyright: ignore
+        return self.adapter.dtype
 
     def param_dtype_for(self, compute_dtype: torch.dtype):
         """name -> dtype: the backbone and action token in the compute dtype, heads float32 (as vla_jax)."""
         return lambda name: torch.float32 if name.startswith("head.") else compute_dtype
 
-    def materialize(self, device) -> PolicyModel:
-        """After `load_state_dict(..., assign=True)` on a meta-device model: move to `device` and
-        rebuild the non-persistent buffers (the sinusoidal position table)."""
-        self.backbone.text_model.model.reset_buffers()  # pyright: ignore[reportCallIssue]
-        return self.to(device)
+    def assign_weights(self, state: dict[str, torch.Tensor], where: str) -> None:
+        """The export's tensors into the model in place (see `BackboneAdapter.assign`): `backbone.` + the HF
+        class's state-dict names for the backbone, this module's own names for the action token and the head."""
+        prefix = "backbone."
+        self.adapter.assign({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, where)
+        own = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        expected = {k: v for k, v in self.state_dict().items() if not k.startswith(prefix)}
+        check_names(where, set(expected), set(own))
+        check_shapes(where, expected, own)
+        self.load_state_dict(own, strict=False, assign=True)
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        """The inverse of `assign_weights`: what an export holds for this model (no HF-tied copies)."""
+        tied = {f"backbone.{n}" for n in self.adapter.missing_ok()}
+        return {k: v for k, v in self.state_dict().items() if k not in tied}
 
     # ------------------------------------------------------------------------------ sequences
+    def _decode(self, seq: Seq, cache: DecoderCache | None = None) -> torch.Tensor:
+        return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks)
+
     def _block(
-        self, latents: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor, tail: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unpacked block [N, S, D] + valid [N, S]; latents [N, Q, D] (scaled), tail [N, K, D]."""
+        self,
+        latents: torch.Tensor,
+        tokens: torch.Tensor,
+        token_mask: torch.Tensor,
+        tail: torch.Tensor,
+        block_id: int | torch.Tensor = 0,
+    ) -> Seq:
+        """One frame's unpacked block; latents [N, Q, D] (decoder input space), tail [N, K, D].
+
+        block_id: int or [N] (prefix-LM backbones: the frame's index in an interleaved window)."""
         n = latents.shape[0]
-        text = self.backbone.embed_tokens(tokens).to(latents.dtype)
+        text = self.adapter.embed_tokens(tokens).to(latents.dtype)
         k = min(self.insert_index, text.shape[1])
         image = [latents]
         if self.brackets is not None:
-            br = self.backbone.embed_tokens(torch.tensor([self.brackets], device=latents.device)).to(latents.dtype)
+            br = self.adapter.embed_tokens(torch.tensor([self.brackets], device=latents.device)).to(latents.dtype)
             br = br.expand(n, -1, -1)
             image = [br[:, :1], latents, br[:, 1:]]
         image = torch.cat(image, dim=1)
@@ -124,20 +182,26 @@ class PolicyModel(nn.Module):
         ones = torch.ones(n, image.shape[1], dtype=torch.bool, device=latents.device)
         tail_valid = torch.ones(n, tail.shape[1], dtype=torch.bool, device=latents.device)
         valid = torch.cat([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], dim=1)
-        return embeds, valid
+        if self.adapter.attention != "prefix_lm":
+            return Seq(embeds, valid)
+        ids = torch.as_tensor(block_id, dtype=torch.long, device=latents.device).reshape(-1, 1)
+        prefix = valid.clone()
+        prefix[:, valid.shape[1] - tail.shape[1] :] = False
+        return Seq(embeds, valid, torch.where(prefix, ids.expand(n, valid.shape[1]), torch.full_like(ids, -1)))
 
     def _action_tail(self, n: int) -> torch.Tensor:
         return self.action_token.expand(n, 1, -1)
 
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.backbone.encode_images(pixels.to(self.compute_dtype))
+        return self.adapter.encode_images(pixels.to(self.compute_dtype))
 
     def _frame_features(self, latents, tokens, token_mask) -> torch.Tensor:
         """Per-frame sequences -> hidden at each one's action token, [N, D]."""
         n = latents.shape[0]
-        embeds, valid = self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1), self._action_tail(n))
-        packed, packed_valid, new_index = pack(embeds, valid)
-        hidden = self.backbone.decode(packed, packed_valid)
+        packed, new_index = pack(
+            self._block(latents, tokens.expand(n, -1), token_mask.expand(n, -1), self._action_tail(n))
+        )
+        hidden = self._decode(packed)
         idx = new_index[:, -1]
         return hidden[torch.arange(n, device=hidden.device), idx]
 
@@ -147,6 +211,7 @@ class PolicyModel(nn.Module):
         return out["action"]
 
     # ------------------------------------------------------------------------------ full window
+    @torch.inference_mode()
     def full(
         self, pixels: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor
     ) -> torch.Tensor:
@@ -161,11 +226,12 @@ class PolicyModel(nn.Module):
                 b, t, self.action_chunk, self.action_dim
             )
         elif self.structure == "interleaved":
-            embeds, bvalid = self._block(latents, tokens, tmask, self._action_tail(b * t))
-            s = embeds.shape[1]
-            bvalid = bvalid & valid.reshape(b * t, 1)
-            packed, packed_valid, new_index = pack(embeds.reshape(b, t * s, -1), bvalid.reshape(b, t * s))
-            hidden = self.backbone.decode(packed, packed_valid)
+            step_ids = torch.arange(t, device=latents.device).repeat(b)
+            block = self._block(latents, tokens, tmask, self._action_tail(b * t), step_ids)
+            s = block.embeds.shape[1]
+            block.valid = block.valid & valid.reshape(b * t, 1)
+            packed, new_index = pack(block.flat(b))
+            hidden = self._decode(packed)
             slots = torch.arange(t, device=hidden.device) * s + (s - 1)
             idx = new_index[:, slots].clamp(0, t * s - 1)
             feats = torch.gather(hidden, 1, idx[..., None].expand(-1, -1, hidden.shape[-1]))
@@ -179,32 +245,36 @@ class PolicyModel(nn.Module):
     def _greedy_tokens(self, latents, tokens, token_mask, use_cache: bool) -> torch.Tensor:
         """Greedy C*A action tokens -> de-binned actions [N, C*A] (model units)."""
         p = self.policy
-        vocab, bins = self.backbone.config.text.vocab_size, int(p.get("num_bins", 256))
+        vocab, bins = self.adapter.vocab_size, int(p.get("num_bins", 256))
         offset, ca, n = vocab - bins, self.action_chunk * self.action_dim, latents.shape[0]
         ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
         if use_cache:
             empty = latents.new_zeros((n, 0, latents.shape[-1]))
-            embeds, valid = self._block(latents, tokens, token_mask, empty)
-            packed, packed_valid, _ = pack(embeds, valid)
-            length = int(packed_valid.sum(1).max())
-            cache = KVCache()
-            hidden = self.backbone.decode(packed[:, :length], packed_valid[:, :length], cache)
-            last = hidden[torch.arange(n), packed_valid.sum(1) - 1]
+            packed, _ = pack(self._block(latents, tokens, token_mask, empty))
+            count = packed.valid.sum(1)
+            length = int(count.max())
+            cache = self.adapter.new_cache()
+            prompt = Seq(
+                packed.embeds[:, :length],
+                packed.valid[:, :length],
+                None if packed.blocks is None else packed.blocks[:, :length],
+            )
+            hidden = self._decode(prompt, cache)
+            last = hidden[torch.arange(n), count - 1]
             for j in range(ca):
-                choice = self.backbone.lm_logits(last)[..., -bins:].argmax(-1)
+                choice = self.adapter.lm_logits(last, bins).argmax(-1)
                 ids[:, j] = choice + offset
                 if j + 1 < ca:
-                    emb = self.backbone.embed_tokens(ids[:, j : j + 1]).to(latents.dtype)
-                    last = self.backbone.decode(emb, None, cache)[:, 0]
+                    emb = self.adapter.embed_tokens(ids[:, j : j + 1]).to(latents.dtype)
+                    last = self.adapter.decode(emb, None, cache)[:, 0]
         else:
             for j in range(ca):  # exactly vla_jax: one full forward per token
-                tail = self.backbone.embed_tokens(ids).to(latents.dtype)
-                embeds, valid = self._block(latents, tokens, token_mask, tail)
-                packed, packed_valid, new_index = pack(embeds, valid)
-                hidden = self.backbone.decode(packed, packed_valid)
+                tail = self.adapter.embed_tokens(ids).to(latents.dtype)
+                packed, new_index = pack(self._block(latents, tokens, token_mask, tail))
+                hidden = self._decode(packed)
                 before = new_index[:, -ca + j] - 1
                 h = hidden[torch.arange(n), before]
-                ids[:, j] = self.backbone.lm_logits(h)[..., -bins:].argmax(-1) + offset
+                ids[:, j] = self.adapter.lm_logits(h, bins).argmax(-1) + offset
         actions = decode_bins(
             (ids - offset).reshape(n, self.action_chunk, self.action_dim),
             bins,
@@ -214,6 +284,7 @@ class PolicyModel(nn.Module):
         return actions.reshape(n, ca)
 
     # ------------------------------------------------------------------------------ incremental
+    @torch.inference_mode()
     def step(
         self, state: EpisodeState | None, pixels: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor
     ) -> tuple[EpisodeState, torch.Tensor]:
@@ -257,13 +328,15 @@ class PolicyModel(nn.Module):
         if state.frames_seen <= self.window:
             # Same positions as the full window (earlier blocks unchanged): extend the KV cache by one block.
             if state.cache is None:
-                state.cache = KVCache()
-            embeds, valid = self._block(latents, tokens, token_mask, self._action_tail(1))
-            embeds = embeds[valid][None]
-            hidden = self.backbone.decode(embeds, None, state.cache)
-            return hidden[:, -1]
+                state.cache = self.adapter.new_cache()
+            block = self._block(latents, tokens, token_mask, self._action_tail(1), state.frames_seen - 1)
+            return self._decode(block.only_valid(), state.cache)[:, -1]
         state.latents.popleft()
-        blocks = [self._block(lat, tokens, token_mask, self._action_tail(1)) for lat in state.latents]
-        embeds = torch.cat([e[v][None] for e, v in blocks], dim=1)
+        window = cat(
+            [
+                self._block(lat, tokens, token_mask, self._action_tail(1), i).only_valid()
+                for i, lat in enumerate(state.latents)
+            ]
+        )
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
-        return self.backbone.decode(embeds)[:, -1]
+        return self._decode(window)[:, -1]

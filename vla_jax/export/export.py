@@ -117,7 +117,9 @@ def runtime_policy_config(vla_config) -> dict[str, Any]:
     return d
 
 
-def model_card(vla_config, statistics: dict, dtype: str, source: str, extra: dict[str, Any]) -> str:
+def model_card(
+    vla_config, statistics: dict, dtype: str, source: str, extra: dict[str, Any], backbone_parameters: int
+) -> str:
     p = vla_config
     a = statistics["action"]
     rows = "\n".join(
@@ -125,10 +127,11 @@ def model_card(vla_config, statistics: dict, dtype: str, source: str, extra: dic
         f"{'yes' if a.get('mask', [True] * len(a['min']))[i] else 'no (passed through)'} |"
         for i in range(len(a["min"]))
     )
-    bb = p.backbone
+    model_type = p.backbone.to_hf_dict()["model_type"]
     return f"""# VLA policy export
 
-Kosmos-2 vision-language-action policy exported by `{EXPORTER}` on {datetime.date.today().isoformat()}
+Vision-language-action policy on a `{model_type}` backbone, exported by `{EXPORTER}` on \
+{datetime.date.today().isoformat()}
 from `{source}`{(" (step " + str(extra["step"]) + ")") if extra.get("step") is not None else ""}.
 
 | | |
@@ -136,8 +139,7 @@ from `{source}`{(" (step " + str(extra["step"]) + ")") if extra.get("step") is n
 | structure / head | {p.structure} / {p.head} |
 | history window T / action chunk C / action dims A | {p.window_size} / {p.action_chunk} / {p.action_dim} |
 | gripper | {"last dim, probability in [0, 1]" if p.has_gripper else "none"} |
-| backbone | vision {bb.vision.num_hidden_layers}x{bb.vision.hidden_size} at {bb.vision.image_size} px, \
-text {bb.text.layers}x{bb.text.embed_dim}, vocab {bb.text.vocab_size} |
+| backbone | `{model_type}` (config.json `backbone`, run by transformers' class), {backbone_parameters:,} parameters |
 | weights | {dtype} |
 | statistics | dataset `{statistics["dataset"]}`, normalisation `{statistics["normalization"]}` |
 
@@ -211,7 +213,14 @@ def export_policy(
         tokenizer_config=layout.to_dict(),
         preprocessing=pre.to_dict(),
         statistics=stats,
-        model_card=model_card(vla_config, stats, dtype, source, extra),
+        model_card=model_card(
+            vla_config,
+            stats,
+            dtype,
+            source,
+            extra,
+            sum(v.numel() for k, v in state.items() if k.startswith("backbone.")),
+        ),
         dtype=dtype,
         extra=extra,
     )
