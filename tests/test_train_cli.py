@@ -173,3 +173,90 @@ def test_posttrain_init_from_workdir_keeps_backbone_and_reinitialises_changed_he
     config.init_reinit = ""  # without permission a shape change is an error naming the tensor
     with pytest.raises(VLAJaxError, match="head/.*has shape"):
         load_pretrained(config.init_from, fresh, config, bundle)
+
+
+def _flip_largest_param_byte(step_dir: Path) -> None:
+    victim = max(step_dir.glob("params/ocdbt.process_*/d/*"), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    victim.write_bytes(bytes(data))
+
+
+def test_damaged_newest_checkpoint_resumes_from_the_older_one_and_equals_a_clean_run(reference, cache, tmp_path):
+    """Killed after step 3 (checkpoints 2 and 3), one byte of step 3's params flipped: the resume says so
+    in one line naming the step and file, falls back to step 2, and ends bit-identical to the clean run,
+    with every step once in metrics.jsonl."""
+    workdir = tmp_path / "run"
+    killed = subprocess.run([sys.executable, "-c", DRIVER, str(workdir), *OVERRIDES[:-1]], cwd=REPO,
+                            env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    assert killed.returncode == 128 + signal.SIGTERM, killed.stderr[-4000:]
+    _flip_largest_param_byte(workdir / "checkpoints" / "3")
+    resumed = subprocess.run(_train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True,
+                             timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    damaged = [line for line in resumed.stderr.splitlines() if "checkpoint step 3" in line]
+    assert damaged and "does not match the checksum" in damaged[0] and str(workdir / "checkpoints" / "3") in damaged[0]
+    assert "resuming from step 2, the newest intact checkpoint" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, STEPS + 1))
+    assert _losses(workdir) == _losses(reference)
+    for (path, a), (_, b) in zip(_params(reference), _params(workdir)):
+        np.testing.assert_array_equal(a, b, err_msg=str(path))
+
+
+def _finite_checkpoints(workdir: Path) -> list[int]:
+    from vla_jax.train.checkpoint import load_params
+
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    for step in steps:
+        _, params = load_params(workdir, step)
+        import jax
+
+        assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(params)), step
+    return steps
+
+
+def test_exploding_update_stops_with_one_line_and_saves_nothing_after_it(cache, tmp_path):
+    """lr 1e30: step 1 is warm-up (lr 0), step 2's update overflows. Default: stop there, exit 2, one line."""
+    workdir = tmp_path / "boom"
+    proc = subprocess.run(_train_cmd(workdir) + ["--config.optimizer.learning_rate=1e30",
+                                                 "--config.checkpoint.every=1"],
+                          cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 2, proc.stderr[-4000:]
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("vla-jax train: error: step 2: non-finite update_norm=inf")
+    assert "Traceback" not in proc.stderr
+    assert _finite_checkpoints(workdir) == [1]
+
+
+def test_skip_mode_drops_and_counts_non_finite_updates(cache, tmp_path):
+    workdir = tmp_path / "skip"
+    proc = subprocess.run(_train_cmd(workdir) + ["--config.optimizer.learning_rate=1e30",
+                                                 "--config.on_nonfinite=skip"],
+                          cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "step 2: non-finite update_norm=inf" in proc.stderr and "update skipped" in proc.stderr
+    assert f"{STEPS - 1} of {STEPS} steps had a non-finite" in proc.stderr
+    last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == STEPS and last["nonfinite_skipped"] == STEPS - 1
+    assert _finite_checkpoints(workdir) == [4, 6]
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("--config.optimizer.learning_rate=nan", "optimizer.learning_rate=nan: must be a finite number"),
+    ("--config.checkpoint.keep=0", "checkpoint.keep=0: must be an integer >= 1"),
+])  # the other keys: tests/test_train_guards.py, in process
+def test_nonsense_config_is_one_line_before_anything_runs(override, needle, tmp_path):
+    proc = subprocess.run(_train_cmd(tmp_path / "w") + [override], cwd=REPO, env=_env(tmp_path, 1),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("vla-jax train: error: config")
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_workdir_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "f").write_text("")
+    proc = subprocess.run(_train_cmd(tmp_path / "f"), cwd=REPO, env=_env(tmp_path, 1), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr
