@@ -20,9 +20,10 @@ import os
 from typing import Dict, Mapping, Optional
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import quantize
+from . import guards, quantize
 from .errors import RuntimeConfigError
 
 FORMAT = "vla-runtime-export"
@@ -102,7 +103,7 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     if config.get("format") != FORMAT:
         raise RuntimeConfigError(f"{path}: 'format' is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
-    if version not in SUPPORTED_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:  # JSON true == 1 in Python
         raise RuntimeConfigError(
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
             "upgrade vla-runtime or re-export with a matching vla-jax")
@@ -135,7 +136,12 @@ def load_state_dict(export_dir: str, dtype_for) -> Dict[str, torch.Tensor]:
     Tensors are cast one at a time so peak memory stays near the file size (no float32 detour
     for a half-precision export).
     """
-    raw = load_file(os.path.join(export_dir, "model.safetensors"), device="cpu")
+    path = os.path.join(export_dir, "model.safetensors")
+    try:
+        raw = load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:  # damaged header or data: one line, not a traceback
+        raise RuntimeConfigError(f"{path} is not a readable safetensors file ({err}); copy the export folder "
+                                 "again or re-export it") from None
     out: Dict[str, torch.Tensor] = {}
     for name in [k for k in raw if not k.endswith(quantize.SCALE_SUFFIX)]:
         tensor = raw.pop(name)
@@ -143,4 +149,5 @@ def load_state_dict(export_dir: str, dtype_for) -> Dict[str, torch.Tensor]:
         if scale is not None:
             tensor = quantize.dequantize(tensor, scale)
         out[name] = tensor.to(dtype_for(name))
+    guards.finite_tensors(out, path)  # after the cast: a float32 weight beyond 65504 is inf in float16
     return out

@@ -11,12 +11,13 @@ were laid out: `{"max_length": L, "pad_id": int, "add_special_tokens": true,
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from .errors import InputError, RuntimeConfigError
+from .guards import strict_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +31,14 @@ class TokenizerSpec:
     @classmethod
     def from_dict(cls, d: Dict) -> "TokenizerSpec":
         try:
-            spec = cls(max_length=int(d["max_length"]), pad_id=int(d["pad_id"]),
+            spec = cls(max_length=strict_int(d["max_length"], "config.json tokenizer", "max_length"),
+                       pad_id=strict_int(d["pad_id"], "config.json tokenizer", "pad_id"),
                        add_special_tokens=bool(d.get("add_special_tokens", True)),
                        padding_side=d.get("padding_side", "right"), template=d.get("template", "{instruction}"))
         except (KeyError, TypeError, ValueError) as err:
             raise RuntimeConfigError(f"config.json: 'tokenizer' block is malformed ({err!r}); re-export") from err
+        if spec.max_length < 1:
+            raise RuntimeConfigError(f"config.json: tokenizer max_length {spec.max_length} must be >= 1; re-export")
         if spec.padding_side not in ("left", "right"):
             raise RuntimeConfigError(f"config.json: tokenizer padding_side {spec.padding_side!r} is not left/right")
         return spec
@@ -50,6 +54,8 @@ class InstructionTokenizer:
         except Exception as err:  # the tokenizers library raises a bare Exception on a bad file
             raise RuntimeConfigError(f"{path} could not be read by tokenizers ({err}); re-export the folder") from err
         self.spec = spec
+        # Set by every call: None, or one sentence saying the instruction was cut to max_length tokens.
+        self.truncation: Optional[str] = None
         # The fast tokenizer's own truncation/padding: the same code AutoTokenizer(truncation=True,
         # max_length=L) runs in training, so special tokens survive truncation the same way.
         self.tokenizer.enable_truncation(max_length=spec.max_length)
@@ -60,9 +66,20 @@ class InstructionTokenizer:
         """-> (ids int64 [L], mask bool [L])."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction must be a str, got {type(instruction).__name__}")
+        try:
+            instruction.encode("utf-8")
+        except UnicodeEncodeError as err:  # lone surrogates, e.g. bytes decoded with errors="surrogateescape"
+            raise InputError(f"instruction is not valid text: {instruction[err.start]!r} at position {err.start} "
+                             "is a lone surrogate; pass the instruction as UTF-8 text") from None
         if not instruction.strip():
             raise InputError("instruction is empty; pass the task in words, e.g. "
                              "'Navigate around the obstacle on the left side and reach the target'")
         text = self.spec.template.format(instruction=instruction)
         enc = self.tokenizer.encode(text, add_special_tokens=self.spec.add_special_tokens)
+        self.truncation = None
+        if enc.overflowing:
+            kept = [end for (start, end), m in zip(enc.offsets, enc.attention_mask) if m and end > 0]
+            cut = max(kept) if kept else 0
+            self.truncation = (f"instruction is longer than the model's {self.spec.max_length} tokens: only "
+                               f"{text[:cut]!r} is used, the remaining {len(text) - cut} characters are dropped")
         return np.asarray(enc.ids, dtype=np.int64), np.asarray(enc.attention_mask, dtype=bool)
