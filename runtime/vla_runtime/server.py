@@ -70,6 +70,15 @@ class RequestError(Exception):
         self.code = code
 
 
+def peek_id(raw) -> Any:
+    """The request's ``id`` if it has one (for a reply sent without processing the request)."""
+    try:
+        msg = wire.unpackb(raw)
+    except wire.WireError:
+        return None
+    return msg.get("id") if isinstance(msg, dict) else None
+
+
 def error_reply(code: str, message: str, request_id: Any = None) -> Dict:
     reply = {"type": "error", "code": code, "message": message}
     if request_id is not None:
@@ -197,15 +206,16 @@ class PolicyServer:
             worker = asyncio.create_task(self._work(connection, peer, session, queue, pending))
             async for raw in connection:
                 received = time.perf_counter()
-                if pending[0] >= self.limits.max_inflight_per_connection or \
-                        self.inflight >= self.limits.max_inflight_total:
-                    scope = ("this connection's" if pending[0] >= self.limits.max_inflight_per_connection
-                             else "the server's")
-                    limit = (self.limits.max_inflight_per_connection if scope.startswith("this")
-                             else self.limits.max_inflight_total)
-                    await self._reply(connection, peer, error_reply(
-                        "busy", f"{scope} max in-flight requests ({limit}) reached: wait for the reply before "
-                                "sending the next request"), received)
+                if pending[0] >= self.limits.max_inflight_per_connection:
+                    message = (f"this connection already has {pending[0]} request(s) in flight (max_inflight_per_"
+                               f"connection {self.limits.max_inflight_per_connection}): wait for the reply first")
+                elif self.inflight >= self.limits.max_inflight_total:
+                    message = (f"the server has {self.inflight} requests in flight (max_inflight_total "
+                               f"{self.limits.max_inflight_total}): retry shortly")
+                else:
+                    message = None
+                if message is not None:
+                    await self._reply(connection, peer, error_reply("busy", message, peek_id(raw)), received)
                     continue
                 pending[0] += 1
                 self.inflight += 1
