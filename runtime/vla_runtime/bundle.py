@@ -64,6 +64,7 @@ def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy
         tensors = quantize.quantize_state_dict(state_dict)
     else:
         tensors = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in state_dict.items()}
+    guards.finite_tensors(tensors, f"export at {dtype}")  # e.g. a float32 weight beyond float16's 65504
     save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt", "dtype": dtype})
     with open(os.path.join(out_dir, "tokenizer.json"), "w") as f:
         f.write(tokenizer_json)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
+import tempfile
 from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 import torch
+from data_pipelines import paths as safe_paths
+from vla_runtime.errors import RuntimeConfigError
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.export import mapping
@@ -175,17 +179,63 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
     size = vla_config.backbone.vision.image_size
     pre = Preprocessing(image_size=(size, size), mean=tuple(CLIP_MEAN), std=tuple(CLIP_STD),
                         input_channel_order=input_channel_order)
+    check_finite_params(params)
+    check_finite_statistics(stats)
     state = policy_state_dict(vla_config, params)
     extra = {"exporter": EXPORTER, "source": source, "step": step}
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise VLAJaxError(f"export: --out {out_dir} is a file, not a folder; pick a new folder")
     if os.path.exists(out_dir) and os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, "config.json")):
         raise VLAJaxError(f"export: {out_dir} exists and is not an export folder; pick an empty or new --out")
-    return write_export(
-        out_dir, state_dict=state, policy_config=runtime_policy_config(vla_config),
-        backbone_config=vla_config.backbone.to_hf_dict(), tokenizer_json=tok_json,
-        tokenizer_config={"max_length": int(instruction_length), "pad_id": pad_id, "add_special_tokens": True,
-                          "padding_side": "right"},
-        preprocessing=pre.to_dict(), statistics=stats,
-        model_card=model_card(vla_config, stats, dtype, source, extra), dtype=dtype, extra=extra)
+    # Written next to --out, then swapped in: an existing export stays whole until the new one is.
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staged = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.staging-", dir=parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staged, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+    except OSError as err:
+        raise VLAJaxError(f"export: cannot write next to --out {out_dir} ({err.strerror or err}); pick a folder "
+                          "you can write to") from None
+    try:
+        written = write_export(
+            staged, state_dict=state, policy_config=runtime_policy_config(vla_config),
+            backbone_config=vla_config.backbone.to_hf_dict(), tokenizer_json=tok_json,
+            tokenizer_config={"max_length": int(instruction_length), "pad_id": pad_id, "add_special_tokens": True,
+                              "padding_side": "right"},
+            preprocessing=pre.to_dict(), statistics=stats,
+            model_card=model_card(vla_config, stats, dtype, source, extra), dtype=dtype, extra=extra)
+        safe_paths.replace_dir(staged, out_dir)
+    except RuntimeConfigError as err:  # e.g. a weight that overflows the export dtype
+        raise VLAJaxError(f"export: {err}".replace(staged, out_dir)) from None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return written
+
+
+def check_finite_params(params: Mapping[str, Any]) -> None:
+    """Refuses params holding NaN or inf, naming the first such tensor (Flax path)."""
+    from flax import traverse_util
+
+    for path, leaf in traverse_util.flatten_dict(dict(params), sep="/").items():
+        values = np.asarray(leaf)
+        if np.issubdtype(values.dtype, np.inexact) and not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise VLAJaxError(f"export: param {path} holds {bad} non-finite value(s) (NaN/inf); nothing was "
+                              "written. Export an earlier, finite checkpoint with --step N")
+
+
+def check_finite_statistics(stats: Mapping[str, Any]) -> None:
+    """The runtime's own check (finite, min <= max, q01 <= q99), run before anything is written."""
+    from vla_runtime.guards import check_statistics
+    from vla_runtime.normalization import ActionStatistics
+
+    where = f"statistics of {stats['dataset']!r}"
+    try:
+        check_statistics(ActionStatistics.from_dict(stats, where), where)
+    except RuntimeConfigError as err:
+        raise VLAJaxError(f"export: {err}; nothing was written") from None
 
 
 def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dtype: str = "float32",
