@@ -7,6 +7,7 @@ and for the from-scratch demo model, which have no pretrained checkpoint.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Iterable, Sequence
 
@@ -61,11 +62,19 @@ class InstructionTokenizer:
     def __init__(self, tokenizer, max_len: int):
         self.tokenizer = tokenizer
         self.max_len = int(max_len)
+        self.truncated = 0  # distinct instructions cut to max_len (each logged once)
         self._cache: dict[str, np.ndarray] = {}
 
     def ids(self, text: str) -> np.ndarray:
         if text not in self._cache:
             ids = self.tokenizer(text, truncation=True, max_length=self.max_len)["input_ids"]
+            if len(ids) == self.max_len:  # maybe cut: say so once per distinct instruction, never silently
+                full = len(self.tokenizer(text)["input_ids"])
+                if full > self.max_len:
+                    self.truncated += 1
+                    logging.getLogger("data_pipelines").warning(
+                        "instruction of %d tokens truncated to max_len %d (raise the instruction length to keep "
+                        "it whole): %.80r", full, self.max_len, text)
             self._cache[text] = np.asarray(ids, np.int32)
         return self._cache[text]
 
