@@ -130,9 +130,8 @@ def _run_clients(url: str, clients: int, requests: int, frame: np.ndarray, until
 
 def _pipeline(url: str, frames: list[np.ndarray]) -> dict:
     """Sends every frame without waiting, then reads every reply; counts the reply types."""
-    from websockets.sync.client import connect
-
     from vla_runtime import wire
+    from websockets.sync.client import connect
 
     with connect(url, compression=None, max_size=2**25, open_timeout=60) as ws:
         wire.unpackb(ws.recv(timeout=60))
@@ -182,12 +181,12 @@ def run(args) -> dict:
         attacker.join()
         bystander["memory"] = server.close()
 
+    by = bystander["bystander"]
     rows = [["many_clients", f"{clients}x{requests}", many["round_trip"]["p50_ms"], many["round_trip"]["p99_ms"],
              many["queue"]["p50_ms"], many["infer"]["p50_ms"], many["memory"]["idle_rss_mib"],
              many["memory"]["peak_rss_mib"]],
-            ["pipelining (bystander)", f"1x{bystander['bystander']['round_trip']['n']}", bystander["bystander"]["round_trip"]["p50_ms"],
-             bystander["bystander"]["round_trip"]["p99_ms"], bystander["bystander"]["queue"]["p50_ms"],
-             bystander["bystander"]["infer"]["p50_ms"], bystander["memory"]["idle_rss_mib"],
+            ["pipelining (bystander)", f"1x{by['round_trip']['n']}", by["round_trip"]["p50_ms"],
+             by["round_trip"]["p99_ms"], by["queue"]["p50_ms"], by["infer"]["p50_ms"], bystander["memory"]["idle_rss_mib"],
              bystander["memory"]["peak_rss_mib"]]]
     common.print_table("policy server, 127.0.0.1, torch 1 thread", ["load", "clients x requests", "p50 ms",
                                                                     "p99 ms", "queue p50 ms", "infer p50 ms",

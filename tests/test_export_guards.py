@@ -14,8 +14,8 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
-
 from test_export import STATS, _write_workdir, case_config, random_params  # noqa: E402
+
 from vla_jax import cli  # noqa: E402
 from vla_jax.errors import VLAJaxError  # noqa: E402
 from vla_jax.export.export import export_policy  # noqa: E402

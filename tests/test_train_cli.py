@@ -206,23 +206,26 @@ def test_damaged_newest_checkpoint_resumes_from_the_older_one_and_equals_a_clean
 
 
 def _finite_checkpoints(workdir: Path) -> list[int]:
+    import jax
+
     from vla_jax.train.checkpoint import load_params
 
     steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     for step in steps:
         _, params = load_params(workdir, step)
-        import jax
-
         assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(params)), step
     return steps
+
+
+def _train_exploding(workdir: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(_train_cmd(workdir) + ["--config.optimizer.learning_rate=1e30", *extra], cwd=REPO,
+                          env=_env(cache, 1), capture_output=True, text=True, timeout=400)
 
 
 def test_exploding_update_stops_with_one_line_and_saves_nothing_after_it(cache, tmp_path):
     """lr 1e30: step 1 is warm-up (lr 0), step 2's update overflows. Default: stop there, exit 2, one line."""
     workdir = tmp_path / "boom"
-    proc = subprocess.run(_train_cmd(workdir) + ["--config.optimizer.learning_rate=1e30",
-                                                 "--config.checkpoint.every=1"],
-                          cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    proc = _train_exploding(workdir, cache, "--config.checkpoint.every=1")
     assert proc.returncode == 2, proc.stderr[-4000:]
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith("vla-jax train: error: step 2: non-finite update_norm=inf")
@@ -232,9 +235,7 @@ def test_exploding_update_stops_with_one_line_and_saves_nothing_after_it(cache, 
 
 def test_skip_mode_drops_and_counts_non_finite_updates(cache, tmp_path):
     workdir = tmp_path / "skip"
-    proc = subprocess.run(_train_cmd(workdir) + ["--config.optimizer.learning_rate=1e30",
-                                                 "--config.on_nonfinite=skip"],
-                          cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    proc = _train_exploding(workdir, cache, "--config.on_nonfinite=skip")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "step 2: non-finite update_norm=inf" in proc.stderr and "update skipped" in proc.stderr
     assert f"{STEPS - 1} of {STEPS} steps had a non-finite" in proc.stderr

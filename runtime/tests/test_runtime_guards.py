@@ -14,9 +14,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
 from runtime_helpers import write_tiny_export
+from safetensors.torch import load_file, save_file
 from vla_runtime import InputError, NonFiniteActionError, Policy, RuntimeConfigError
 from vla_runtime.bundle import FILES, sha256
 

@@ -14,12 +14,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from websockets.sync.client import connect
-
 from runtime_helpers import write_tiny_export
 from vla_runtime import NonFiniteActionError, Policy, wire
 from vla_runtime.client import PolicyClient, PolicyError
 from vla_runtime.server import BackgroundServer, Limits
+from websockets.sync.client import connect
 
 FRAME = np.zeros((20, 20, 3), np.uint8)
 

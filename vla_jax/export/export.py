@@ -16,9 +16,9 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 import torch
-from data_pipelines import paths as safe_paths
 from vla_runtime.errors import RuntimeConfigError
 
+from data_pipelines import paths as safe_paths
 from vla_jax.errors import VLAJaxError
 from vla_jax.export import mapping
 

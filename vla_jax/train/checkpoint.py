@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import sys
 import time
@@ -131,10 +130,8 @@ class Checkpointer:
         data = restored["data"]
         if has_record:
             record = restored["integrity"]
-            integrity.check({k: v for k, v in record["arrays"].items() if k.startswith("params/")},
-                            {"params": restored["params"]}, f"checkpoint step {step} ({where / 'params'})")
-            integrity.check({k: v for k, v in record["arrays"].items() if k.startswith("train/")},
-                            {"train": train}, f"checkpoint step {step} ({where / 'train'})")
+            integrity.check_items(record, {"params": restored["params"], "train": train},
+                                  lambda item: f"checkpoint step {step} ({where / item})")
             if integrity.json_digest(data) != record["data_sha256"]:
                 raise CorruptCheckpoint(f"checkpoint step {step} ({where / 'data'}): the data-iterator state does "
                                         "not match its checksum")
@@ -235,7 +232,8 @@ def _short(err: BaseException, where: Path) -> str:
         chain.append(err)
         err = err.__cause__ or err.__context__
     lines = [line.strip() for e in chain for line in str(e).splitlines() if line.strip()]
-    best = next((line for line in reversed(lines) if str(where) in line), lines[0] if lines else type(chain[0]).__name__)
+    fallback = lines[0] if lines else type(chain[0]).__name__
+    best = next((line for line in reversed(lines) if str(where) in line), fallback)
     return best if len(best) <= 300 else best[:300] + "..."
 
 
@@ -317,9 +315,9 @@ def load_params(workdir: str | Path, step: int | None = None) -> tuple[int, Any]
             _silence_stray_reads()
             raise CorruptCheckpoint(f"checkpoint step {step} cannot be read: {_short(err, where)}{hint}") from err
         if has_record:
-            expected = {k: v for k, v in restored["integrity"]["arrays"].items() if k.startswith("params/")}
             try:
-                integrity.check(expected, {"params": restored["params"]}, f"checkpoint step {step} ({where / 'params'})")
+                integrity.check_items(restored["integrity"], {"params": restored["params"]},
+                                      lambda item: f"checkpoint step {step} ({where / item})")
             except CorruptCheckpoint as err:
                 raise CorruptCheckpoint(f"{err}{hint}") from None
         return step, restored["params"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -73,3 +73,11 @@ def check(expected: dict[str, list[int]], tree: Any, where: str) -> None:
         if sums != list(expected[name]):
             raise CorruptCheckpoint(f"{where}: array {name} does not match the checksum written at save "
                                     "(the file was altered or damaged on disk)")
+
+
+def check_items(record: dict, items: dict[str, Any], where: Callable[[str], str]) -> None:
+    """Checks each restored item (``{"params": tree, ...}``) against its part of an integrity ``record``;
+    ``where(item)`` names the item's folder in the error."""
+    for item, tree in items.items():
+        expected = {k: v for k, v in record["arrays"].items() if k.startswith(f"{item}/")}
+        check(expected, {item: tree}, where(item))

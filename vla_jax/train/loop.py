@@ -23,12 +23,11 @@ from typing import Any, Callable
 import jax
 import ml_collections
 import numpy as np
-from data_pipelines.device import to_global_batch
 
+from data_pipelines.device import to_global_batch
 from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
-from vla_jax.train import distributed, sharding
-from vla_jax.train import validate
+from vla_jax.train import distributed, sharding, validate
 from vla_jax.train import lora as lora_lib
 from vla_jax.train.model import ModelBundle, build_model, example_batch, load_pretrained
 from vla_jax.train.nonfinite import NonFiniteGuard
@@ -272,7 +271,8 @@ def train(
 
     restored = None
     if resume_step is not None:
-        target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_shardings)
+        target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state,
+                              state_shardings)
         restored = checkpointer.restore_newest_intact(target)
     if restored is not None:
         resume_step, state, data_state = restored
