@@ -152,27 +152,29 @@ class Checkpointer:
     def restore_newest_intact(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
         """(step, state, loader state) of the newest checkpoint that passes its checks; None if there is none.
 
-        Each damaged one is reported in one line and moved to ``corrupt_checkpoints/`` so the run
-        can save that step again; when every checkpoint is damaged the run stops (never restarts
-        from scratch over a workdir that had progress).
+        Each damaged one is reported in one line; once an older one has restored intact, the damaged
+        newer ones are moved to ``corrupt_checkpoints/`` (so the run can save those steps again). When
+        none restores, nothing is moved (the cause may be this code, not the files) and the run stops:
+        it never starts from scratch over a workdir that had progress.
         """
-        failures = []
+        failures: list[tuple[int, str]] = []
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:
                 state, data = self.restore(step, abstract_state)
             except CorruptCheckpoint as err:
-                failures.append(f"step {step}")
+                failures.append((step, str(err)))
                 log.error("%s", err)
-                moved = self._move_aside(step)
-                log.warning("checkpoint step %d moved to %s; falling back to the next older checkpoint", step, moved)
                 continue
+            for bad, _ in failures:
+                log.warning("checkpoint step %d moved to %s", bad, self._move_aside(bad))
             if failures:
-                log.warning("resuming from step %d, the newest intact checkpoint (damaged: %s)", step,
-                            ", ".join(failures))
+                log.warning("falling back: resuming from step %d, the newest intact checkpoint (damaged: %s)", step,
+                            ", ".join(f"step {bad}" for bad, _ in failures))
             return step, state, data
         if failures:
-            raise CorruptCheckpoint(f"{self.directory}: every checkpoint is damaged ({', '.join(failures)}; moved to "
-                                    f"{self.workdir / CORRUPT_DIR}); start a new --workdir")
+            steps = ", ".join(f"step {bad}" for bad, _ in failures)
+            raise CorruptCheckpoint(f"{self.directory}: no checkpoint restores ({steps}; newest: {failures[0][1]}); "
+                                    "nothing was moved. Fix the cause or start a new --workdir")
         return None
 
     def _move_aside(self, step: int) -> Path:
