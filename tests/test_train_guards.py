@@ -265,3 +265,22 @@ def test_metrics_are_trimmed_to_the_resumed_step(tmp_path):
     steps = [json.loads(line)["step"] for line in (tmp_path / ckpt.METRICS_FILE).read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
     assert ckpt.trim_metrics(tmp_path, 4) == 0
+
+
+def test_resumed_tensorboard_log_purges_the_steps_it_rewrites(tmp_path):
+    """TensorBoard's own mechanism: a SessionLog START at step start+1 hides the old run's later points."""
+    import tensorflow as tf
+
+    from vla_jax.train.loop import _Logger
+
+    config = _tiny(("progress_bar", "false"))
+    for start, steps in ((0, range(1, 7)), (4, range(5, 7))):
+        logger = _Logger(config, tmp_path, start, 6)
+        for step in steps:
+            logger.write(step, {"loss": np.float32(step), "learning_rate": np.float32(0.1)})
+        logger.close()
+    purges = [e.step for f in sorted((tmp_path / "tensorboard").iterdir())
+              for e in tf.compat.v1.train.summary_iterator(str(f)) if e.HasField("session_log")]
+    assert purges == [5]
+    steps = [json.loads(line)["step"] for line in (tmp_path / ckpt.METRICS_FILE).read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6, 5, 6]  # the logger appends; trim_metrics (run before it) dedupes

@@ -134,7 +134,8 @@ class _Logger:
         self.metrics_file = open(workdir / ckpt.METRICS_FILE, "a")
         from tensorboardX import SummaryWriter
 
-        self.tb = SummaryWriter(str(workdir / "tensorboard"))
+        # A resumed run rewrites the steps after its checkpoint: TensorBoard hides the old ones.
+        self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=start + 1 if start else None)
         if config.wandb.enabled:
             try:
                 import wandb
