@@ -150,6 +150,10 @@ def test_frames_over_max_pixels_are_refused_before_preprocessing(policy):
                 client.step(np.zeros((1000, 5, 3), np.uint8))  # tall: few bytes, many pixels
             assert info.value.code == "too_large" and "5000 pixels" in str(info.value)
             assert client.step(np.zeros((64, 64, 3), np.uint8))[0].shape == (2, 3)
+        with PolicyClient(srv.url) as client:  # few pixels, but one side that costs a slow resize
+            client.reset("go left")
+            with pytest.raises(PolicyError, match="frame of 5000x2 has a side over the server's max_side 4096"):
+                client.step(np.zeros((5000, 2, 3), np.uint8))
 
 
 def test_oversize_message_closes_that_connection_with_one_log_line(policy, caplog):

@@ -40,8 +40,8 @@ def _serve(args) -> int:
 
     torch.set_num_threads(args.threads)
     limits = Limits(max_message_bytes=args.max_message_mb * 1024 * 1024, max_pixels=args.max_pixels,
-                    max_connections=args.max_connections, max_inflight_per_connection=args.max_inflight_per_connection,
-                    max_inflight_total=args.max_inflight)
+                    max_side=args.max_side, max_connections=args.max_connections,
+                    max_inflight_per_connection=args.max_inflight_per_connection, max_inflight_total=args.max_inflight)
     policy = Policy.load(args.export_dir, device=args.device, mode=args.mode)
     server = PolicyServer(policy, args.host, args.port, limits=limits)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest accepted message in MiB (default 16); a bigger one closes that connection")
     serve.add_argument("--max-pixels", type=_at_least(1, "--max-pixels"), default=1920 * 1080,
                        help="largest accepted frame, H x W (default 1920x1080); bigger ones get an error reply")
+    serve.add_argument("--max-side", type=_at_least(1, "--max-side"), default=4096,
+                       help="longest accepted frame side in pixels (default 4096); longer ones get an error reply")
     serve.add_argument("--max-connections", type=_at_least(1, "--max-connections"), default=32,
                        help="clients at once (default 32); one more gets an error reply and close code 1013")
     serve.add_argument("--max-inflight-per-connection", type=_at_least(1, "--max-inflight-per-connection"),
