@@ -55,8 +55,22 @@ class Server:
     def __init__(self, export: str, *extra: str):
         self.port = _free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vla_runtime.cli", "serve", export, "--port", str(self.port), "--threads", "1",
-             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "vla_runtime.cli",
+                "serve",
+                export,
+                "--port",
+                str(self.port),
+                "--threads",
+                "1",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         import urllib.request
 
         deadline = time.time() + 120
@@ -82,12 +96,17 @@ def _percentiles(ms: list[float]) -> dict:
     if not ms:
         return {"n": 0}
     a = np.asarray(ms)
-    return {"n": int(a.size), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "max_ms": float(a.max())}
+    return {
+        "n": int(a.size),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+    }
 
 
-def _client_loop(url: str, requests: int, frame: np.ndarray, out: dict, start: threading.Event,
-                 until: threading.Event | None = None) -> None:
+def _client_loop(
+    url: str, requests: int, frame: np.ndarray, out: dict, start: threading.Event, until: threading.Event | None = None
+) -> None:
     """``requests`` steps (and more, while ``until`` is not set) after ``start``."""
     from vla_runtime.client import PolicyClient, PolicyError
 
@@ -121,17 +140,23 @@ def _run_clients(url: str, clients: int, requests: int, frame: np.ndarray, until
         t.join()
     wall = time.perf_counter() - t0
     merged = {k: [v for r in results for v in r.get(k, [])] for k in ("round_trip", "queue", "infer", "errors")}
-    return {"clients": clients, "requests_each": requests, "wall_s": wall,
-            "throughput_steps_per_s": len(merged["round_trip"]) / wall,
-            "round_trip": _percentiles(merged["round_trip"]), "queue": _percentiles(merged["queue"]),
-            "infer": _percentiles(merged["infer"]),
-            "errors": {code: merged["errors"].count(code) for code in sorted(set(merged["errors"]))}}
+    return {
+        "clients": clients,
+        "requests_each": requests,
+        "wall_s": wall,
+        "throughput_steps_per_s": len(merged["round_trip"]) / wall,
+        "round_trip": _percentiles(merged["round_trip"]),
+        "queue": _percentiles(merged["queue"]),
+        "infer": _percentiles(merged["infer"]),
+        "errors": {code: merged["errors"].count(code) for code in sorted(set(merged["errors"]))},
+    }
 
 
 def _pipeline(url: str, frames: list[np.ndarray]) -> dict:
     """Sends every frame without waiting, then reads every reply; counts the reply types."""
-    from vla_runtime import wire
     from websockets.sync.client import connect
+
+    from vla_runtime import wire
 
     with connect(url, compression=None, max_size=2**25, open_timeout=60) as ws:
         wire.unpackb(ws.recv(timeout=60))
@@ -142,8 +167,13 @@ def _pipeline(url: str, frames: list[np.ndarray]) -> dict:
             ws.send(wire.packb({"type": "step", "image": frame, "id": i}))
         replies = [wire.unpackb(ws.recv(timeout=300)) for _ in frames]
     kinds = [r.get("code", r["type"]) for r in replies]
-    return {"sent": len(frames), "frame_shape": list(frames[0].shape), "frame_mib": frames[0].nbytes / 2**20,
-            "replies": {k: kinds.count(k) for k in sorted(set(kinds))}, "all_replies_s": time.perf_counter() - t0}
+    return {
+        "sent": len(frames),
+        "frame_shape": list(frames[0].shape),
+        "frame_mib": frames[0].nbytes / 2**20,
+        "replies": {k: kinds.count(k) for k in sorted(set(kinds))},
+        "all_replies_s": time.perf_counter() - t0,
+    }
 
 
 def run(args) -> dict:
@@ -182,19 +212,50 @@ def run(args) -> dict:
         bystander["memory"] = server.close()
 
     by = bystander["bystander"]
-    rows = [["many_clients", f"{clients}x{requests}", many["round_trip"]["p50_ms"], many["round_trip"]["p99_ms"],
-             many["queue"]["p50_ms"], many["infer"]["p50_ms"], many["memory"]["idle_rss_mib"],
-             many["memory"]["peak_rss_mib"]],
-            ["pipelining (bystander)", f"1x{by['round_trip']['n']}", by["round_trip"]["p50_ms"],
-             by["round_trip"]["p99_ms"], by["queue"]["p50_ms"], by["infer"]["p50_ms"], bystander["memory"]["idle_rss_mib"],
-             bystander["memory"]["peak_rss_mib"]]]
-    common.print_table("policy server, 127.0.0.1, torch 1 thread", ["load", "clients x requests", "p50 ms",
-                                                                    "p99 ms", "queue p50 ms", "infer p50 ms",
-                                                                    "idle RSS MiB", "peak RSS MiB"], rows)
-    return {"benchmark": "server_load", "quick": bool(args.quick),
-            "machine": common.machine_info({"server_torch_threads": 1}),
-            "model": "runtime_helpers.write_tiny_export" if args.quick else "runtime_helpers.write_small_export",
-            "many_clients": many, "pipelining": bystander}
+    rows = [
+        [
+            "many_clients",
+            f"{clients}x{requests}",
+            many["round_trip"]["p50_ms"],
+            many["round_trip"]["p99_ms"],
+            many["queue"]["p50_ms"],
+            many["infer"]["p50_ms"],
+            many["memory"]["idle_rss_mib"],
+            many["memory"]["peak_rss_mib"],
+        ],
+        [
+            "pipelining (bystander)",
+            f"1x{by['round_trip']['n']}",
+            by["round_trip"]["p50_ms"],
+            by["round_trip"]["p99_ms"],
+            by["queue"]["p50_ms"],
+            by["infer"]["p50_ms"],
+            bystander["memory"]["idle_rss_mib"],
+            bystander["memory"]["peak_rss_mib"],
+        ],
+    ]
+    common.print_table(
+        "policy server, 127.0.0.1, torch 1 thread",
+        [
+            "load",
+            "clients x requests",
+            "p50 ms",
+            "p99 ms",
+            "queue p50 ms",
+            "infer p50 ms",
+            "idle RSS MiB",
+            "peak RSS MiB",
+        ],
+        rows,
+    )
+    return {
+        "benchmark": "server_load",
+        "quick": bool(args.quick),
+        "machine": common.machine_info({"server_torch_threads": 1}),
+        "model": "runtime_helpers.write_tiny_export" if args.quick else "runtime_helpers.write_small_export",
+        "many_clients": many,
+        "pipelining": bystander,
+    }
 
 
 def main(argv=None) -> int:

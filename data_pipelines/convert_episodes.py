@@ -30,27 +30,35 @@ VERSION = "1.0.0"
 def episode_features(image_size: int, action_dims: int, encoding: str = "jpeg"):
     import tensorflow_datasets as tfds
 
-    return tfds.features.FeaturesDict({
-        "steps": tfds.features.Dataset({
-            "observation": tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(image_size, image_size, 3), encoding_format=encoding),
-            }),
-            "action": tfds.features.Tensor(shape=(action_dims,), dtype=np.float32),
-            "language_instruction": tfds.features.Text(),
-            "event_type": tfds.features.Text(),
-            "is_first": np.bool_,
-            "is_last": np.bool_,
-            "is_terminal": np.bool_,
-            "reward": np.float32,
-            "discount": np.float32,
-        }),
-        "episode_metadata": tfds.features.FeaturesDict({
-            "file_path": tfds.features.Text(),
-            "episode_name": tfds.features.Text(),
-            "num_steps": np.int32,
-            "mirrored": np.bool_,
-        }),
-    })
+    return tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": tfds.features.FeaturesDict(
+                        {
+                            "image": tfds.features.Image(shape=(image_size, image_size, 3), encoding_format=encoding),
+                        }
+                    ),
+                    "action": tfds.features.Tensor(shape=(action_dims,), dtype=np.float32),
+                    "language_instruction": tfds.features.Text(),
+                    "event_type": tfds.features.Text(),
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                    "discount": np.float32,
+                }
+            ),
+            "episode_metadata": tfds.features.FeaturesDict(
+                {
+                    "file_path": tfds.features.Text(),
+                    "episode_name": tfds.features.Text(),
+                    "num_steps": np.int32,
+                    "mirrored": np.bool_,
+                }
+            ),
+        }
+    )
 
 
 def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
@@ -58,19 +66,29 @@ def episode_to_rlds(ep: me.MobileEpisode, *, mirrored: bool = False) -> dict:
     images, actions, text = ep.images, ep.actions, ep.instruction
     if mirrored:
         images, actions, text = me.mirror_frame(images, actions, text)
-    steps = [{
-        "observation": {"image": images[t]},
-        "action": actions[t],
-        "language_instruction": text,
-        "event_type": ep.event_types[t],
-        "is_first": t == 0,
-        "is_last": t == n - 1,
-        "is_terminal": t == n - 1,
-        "reward": np.float32(t == n - 1),
-        "discount": np.float32(1.0),
-    } for t in range(n)]
-    return {"steps": steps, "episode_metadata": {
-        "file_path": ep.path, "episode_name": ep.name, "num_steps": np.int32(n), "mirrored": mirrored}}
+    steps = [
+        {
+            "observation": {"image": images[t]},
+            "action": actions[t],
+            "language_instruction": text,
+            "event_type": ep.event_types[t],
+            "is_first": t == 0,
+            "is_last": t == n - 1,
+            "is_terminal": t == n - 1,
+            "reward": np.float32(t == n - 1),
+            "discount": np.float32(1.0),
+        }
+        for t in range(n)
+    ]
+    return {
+        "steps": steps,
+        "episode_metadata": {
+            "file_path": ep.path,
+            "episode_name": ep.name,
+            "num_steps": np.int32(n),
+            "mirrored": mirrored,
+        },
+    }
 
 
 def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, counter, min_length, progress):
@@ -78,8 +96,9 @@ def _examples(paths, *, image_size, action_dims, color_order, mirror, skip_bad, 
 
     for path in tqdm(paths, desc=progress, unit="episode", disable=None):
         try:
-            ep = me.read_episode(path, color_order=color_order, action_dims=action_dims,
-                                 min_length=min_length, image_size=image_size)
+            ep = me.read_episode(
+                path, color_order=color_order, action_dims=action_dims, min_length=min_length, image_size=image_size
+            )
         except DataError as err:
             if not skip_bad:
                 raise
@@ -99,8 +118,10 @@ def _not_empty(examples, split: str, n_files: int, counter: BadDataCounter):
         n += 1
         yield item
     if n == 0:
-        raise DataError(f"convert-episodes: the {split!r} split is empty: all {n_files} of its episode files were "
-                        f"skipped ({counter.summary()}); fix or remove those files, or change --val-fraction")
+        raise DataError(
+            f"convert-episodes: the {split!r} split is empty: all {n_files} of its episode files were "
+            f"skipped ({counter.summary()}); fix or remove those files, or change --val-fraction"
+        )
 
 
 def _prescan(paths, *, action_dims, color_order, min_length, skip_bad, counter) -> list[str]:
@@ -110,8 +131,9 @@ def _prescan(paths, *, action_dims, color_order, min_length, skip_bad, counter) 
     good = []
     for path in tqdm(paths, desc="check episodes", unit="episode", disable=None):
         try:
-            me.read_episode(path, color_order=color_order, action_dims=action_dims, min_length=min_length,
-                            load_images=False)
+            me.read_episode(
+                path, color_order=color_order, action_dims=action_dims, min_length=min_length, load_images=False
+            )
         except DataError as err:
             if not skip_bad:
                 raise
@@ -178,26 +200,47 @@ def convert(
     if os.path.exists(final_dir) and not overwrite:
         raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
     counter = BadDataCounter(src)
-    paths = _prescan(all_paths, action_dims=action_dims, color_order=color_order,
-                     min_length=min_length, skip_bad=skip_bad_episodes, counter=counter)
+    paths = _prescan(
+        all_paths,
+        action_dims=action_dims,
+        color_order=color_order,
+        min_length=min_length,
+        skip_bad=skip_bad_episodes,
+        counter=counter,
+    )
     # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
     tmp_root = str(safe_paths.inside(out, os.path.join(out, f".tmp_{name}_{os.getpid()}")))
     shutil.rmtree(tmp_root, ignore_errors=True)
-    common = dict(image_size=image_size, action_dims=action_dims, color_order=color_order,
-                  skip_bad=skip_bad_episodes, counter=counter, min_length=min_length)
-    splits = {"train": _not_empty(_examples(train, mirror=mirror, progress="convert train", **common), "train",
-                                  len(train), counter)}
+    common = dict(
+        image_size=image_size,
+        action_dims=action_dims,
+        color_order=color_order,
+        skip_bad=skip_bad_episodes,
+        counter=counter,
+        min_length=min_length,
+    )
+    splits = {
+        "train": _not_empty(
+            _examples(train, mirror=mirror, progress="convert train", **common), "train", len(train), counter
+        )
+    }
     if val:
-        splits["val"] = _not_empty(_examples(val, mirror=False, progress="convert val", **common), "val", len(val),
-                                   counter)
+        splits["val"] = _not_empty(
+            _examples(val, mirror=False, progress="convert val", **common), "val", len(val), counter
+        )
     try:
         builder = tfds.dataset_builders.store_as_tfds_dataset(
-            name=name, version=VERSION, features=episode_features(image_size, action_dims, encoding),
-            split_datasets=splits, data_dir=tmp_root, file_format="tfrecord", disable_shuffling=True,
+            name=name,
+            version=VERSION,
+            features=episode_features(image_size, action_dims, encoding),
+            split_datasets=splits,
+            data_dir=tmp_root,
+            file_format="tfrecord",
+            disable_shuffling=True,
             description=f"Mobile-robot episodes converted from {os.path.abspath(src)} "
-                        f"(image {image_size}px RGB, {action_dims}-D actions, val_fraction={val_fraction}, "
-                        f"mirror={mirror}).",
+            f"(image {image_size}px RGB, {action_dims}-D actions, val_fraction={val_fraction}, "
+            f"mirror={mirror}).",
         )
         add_array_record(str(builder.data_dir))
         # --overwrite: the old dataset stays in place until the new one is complete, then one rename swaps them.

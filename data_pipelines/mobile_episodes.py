@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -169,8 +169,10 @@ def read_episode(
     with f:
         for key in ("images", "actions"):
             if key not in f:
-                raise DataError(f"{where}: missing key `{key}` (found {sorted(f.keys())}); the collector writes "
-                                "`images` uint8 (T,H,W,3) and `actions` float32 (T,3)")
+                raise DataError(
+                    f"{where}: missing key `{key}` (found {sorted(f.keys())}); the collector writes "
+                    "`images` uint8 (T,H,W,3) and `actions` float32 (T,3)"
+                )
         try:
             actions = np.asarray(f["actions"][()])
             images_ds = f["images"]
@@ -179,13 +181,20 @@ def read_episode(
             if images_ds.dtype != np.uint8:
                 raise DataError(f"{where}: key `images` has dtype {images_ds.dtype}; expected uint8")
             try:
-                images = _read_images(images_ds, image_size) if load_images else \
-                    np.zeros((images_ds.shape[0], 0, 0, 3), np.uint8)
+                images = (
+                    _read_images(images_ds, image_size)
+                    if load_images
+                    else np.zeros((images_ds.shape[0], 0, 0, 3), np.uint8)
+                )
             except (OSError, ValueError) as err:  # a damaged compressed chunk passes the pixel-free pre-scan
-                raise DataError(f"{where}: key `images` cannot be decoded (corrupt pixel data: {err}); "
-                                "re-copy or delete the file") from err
-            events = _decode_strings(f["action_event_types"][()], path, "action_event_types") \
-                if "action_event_types" in f else None
+                raise DataError(
+                    f"{where}: key `images` cannot be decoded (corrupt pixel data: {err}); re-copy or delete the file"
+                ) from err
+            events = (
+                _decode_strings(f["action_event_types"][()], path, "action_event_types")
+                if "action_event_types" in f
+                else None
+            )
             instruction = None
             if "language_instruction" in f:
                 texts = _decode_strings(f["language_instruction"][()], path, "language_instruction")
@@ -197,32 +206,44 @@ def read_episode(
         except DataError:
             raise
         except (OSError, RuntimeError, ValueError, KeyError) as err:
-            raise DataError(f"{where}: cannot read data (truncated or corrupt HDF5?): {err}; re-copy or delete it") from err
+            raise DataError(
+                f"{where}: cannot read data (truncated or corrupt HDF5?): {err}; re-copy or delete it"
+            ) from err
 
     if actions.ndim != 2 or actions.shape[1] < action_dims:
-        raise DataError(f"{where}: key `actions` has shape {actions.shape}; expected (T, 3) "
-                        f"[linear_x, linear_y, angular_z] (need >= {action_dims} columns)")
+        raise DataError(
+            f"{where}: key `actions` has shape {actions.shape}; expected (T, 3) "
+            f"[linear_x, linear_y, angular_z] (need >= {action_dims} columns)"
+        )
     if not np.issubdtype(actions.dtype, np.floating):
         raise DataError(f"{where}: key `actions` has dtype {actions.dtype}; expected float32")
     actions = actions[:, :action_dims].astype(np.float32)
     if len(actions) == 0:
         raise DataError(f"{where}: key `actions` is empty (0 frames); delete the file or re-record the episode")
     if len(actions) < min_length:
-        raise DataError(f"{where}: key `actions` has {len(actions)} frames, fewer than min_length={min_length}; "
-                        "delete the file or lower min_length")
+        raise DataError(
+            f"{where}: key `actions` has {len(actions)} frames, fewer than min_length={min_length}; "
+            "delete the file or lower min_length"
+        )
     bad = ~np.isfinite(actions)
     if bad.any():
         t, d = map(int, np.argwhere(bad)[0])
-        raise DataError(f"{where}: key `actions` has {int(bad.sum())} NaN/inf values (first at frame {t}, dim {d}); "
-                        "fix or delete the file, or set skip_bad_episodes=True")
+        raise DataError(
+            f"{where}: key `actions` has {int(bad.sum())} NaN/inf values (first at frame {t}, dim {d}); "
+            "fix or delete the file, or set skip_bad_episodes=True"
+        )
     if images.shape[0] != actions.shape[0]:
-        raise DataError(f"{where}: key `images` has {images.shape[0]} frames but `actions` has {actions.shape[0]}; "
-                        "the episode is truncated - re-copy or delete it")
+        raise DataError(
+            f"{where}: key `images` has {images.shape[0]} frames but `actions` has {actions.shape[0]}; "
+            "the episode is truncated - re-copy or delete it"
+        )
     if events is None:
         events = ["episode_start"] + ["start_action"] * (len(actions) - 1)
     if len(events) != len(actions):
-        raise DataError(f"{where}: key `action_event_types` has {len(events)} entries but `actions` has "
-                        f"{len(actions)} frames; re-copy or delete the file")
+        raise DataError(
+            f"{where}: key `action_event_types` has {len(events)} entries but `actions` has "
+            f"{len(actions)} frames; re-copy or delete the file"
+        )
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
         raise DataError(f"{where}: key `action_event_types` has unknown values {unknown}; expected {EVENT_TYPES}")
@@ -230,9 +251,15 @@ def read_episode(
         images = images[..., ::-1]
     if instruction is None:
         instruction = instruction_from_filename(path)
-    return MobileEpisode(path=path, name=str(attrs.get("episode_name", name[:-3])),
-                         images=np.ascontiguousarray(images), actions=actions,
-                         event_types=events, instruction=instruction, attrs=attrs)
+    return MobileEpisode(
+        path=path,
+        name=str(attrs.get("episode_name", name[:-3])),
+        images=np.ascontiguousarray(images),
+        actions=actions,
+        event_types=events,
+        instruction=instruction,
+        attrs=attrs,
+    )
 
 
 def _read_images(ds, image_size: int | None) -> np.ndarray:

@@ -27,8 +27,12 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DATASET_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 
 
-def safe_name(name: str, what: str, pattern: re.Pattern = NAME_RE,
-              allowed: str = "letters, digits, '_', '-' and '.', starting with a letter or digit") -> str:
+def safe_name(
+    name: str,
+    what: str,
+    pattern: re.Pattern = NAME_RE,
+    allowed: str = "letters, digits, '_', '-' and '.', starting with a letter or digit",
+) -> str:
     """``name`` if it is one plain path component; else `DataError` naming ``what`` (the flag)."""
     if not isinstance(name, str) or not pattern.match(name) or ".." in name:
         raise DataError(f"{what} {name!r} is not a plain name: use {allowed} (no '/', '..' or spaces)")
@@ -47,8 +51,9 @@ def output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"{what} {out} cannot be created ({err.strerror or err}); pick a folder you can write to") \
-            from None
+        raise DataError(
+            f"{what} {out} cannot be created ({err.strerror or err}); pick a folder you can write to"
+        ) from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise DataError(f"{what} {out} is not writable; pick a folder you can write to")
     return out

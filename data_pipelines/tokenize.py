@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -27,8 +27,10 @@ def load_tokenizer(path: str):
     try:
         tok = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot load a tokenizer ({err}); the folder needs tokenizer.json "
-                        "(or the backbone's tokenizer files) - copy them from the checkpoint") from err
+        raise DataError(
+            f"{path}: cannot load a tokenizer ({err}); the folder needs tokenizer.json "
+            "(or the backbone's tokenizer files) - copy them from the checkpoint"
+        ) from err
     if tok.pad_token_id is None:
         raise DataError(f"{path}: tokenizer has no pad token; set pad_token in tokenizer_config.json")
     return tok
@@ -43,13 +45,18 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 512, m
     tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(list(texts), trainer=trainer)
     bos, eos = SPECIAL_TOKENS["bos_token"], SPECIAL_TOKENS["eos_token"]
     # BOS/EOS around every instruction, as the Kosmos-2 / XLM-R family tokenizers do.
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", special_tokens=[(bos, tok.token_to_id(bos)), (eos, tok.token_to_id(eos))])
+        single=f"{bos} $A {eos}", special_tokens=[(bos, tok.token_to_id(bos)), (eos, tok.token_to_id(eos))]
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=model_max_length, **SPECIAL_TOKENS)
     os.makedirs(out_dir, exist_ok=True)
     fast.save_pretrained(out_dir)
@@ -74,7 +81,11 @@ class InstructionTokenizer:
                     self.truncated += 1
                     logging.getLogger("data_pipelines").warning(
                         "instruction of %d tokens truncated to max_len %d (raise the instruction length to keep "
-                        "it whole): %.80r", full, self.max_len, text)
+                        "it whole): %.80r",
+                        full,
+                        self.max_len,
+                        text,
+                    )
             self._cache[text] = np.asarray(ids, np.int32)
         return self._cache[text]
 

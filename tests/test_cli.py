@@ -25,9 +25,7 @@ def test_top_level_help_lists_every_subcommand(capsys):
 
 
 def test_unknown_subcommand_is_one_clear_line():
-    proc = subprocess.run(
-        [sys.executable, "-m", "vla_jax.cli", "trian"], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-m", "vla_jax.cli", "trian"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "unknown command 'trian'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -37,12 +35,19 @@ def test_unknown_subcommand_is_one_clear_line():
 def test_out_that_is_a_file_is_one_line_for_every_subcommand(name, tmp_path, capsys):
     """Every subcommand with --out: a file there is refused before the command runs."""
     (tmp_path / "file").write_text("keep me")
-    required = {"sim-collect": [], "sim-eval": ["--policy", str(tmp_path)], "export": ["--workdir", str(tmp_path)],
-                "convert-episodes": ["--src", str(tmp_path)], "convert-hf": ["--src", str(tmp_path)]}[name]
+    required = {
+        "sim-collect": [],
+        "sim-eval": ["--policy", str(tmp_path)],
+        "export": ["--workdir", str(tmp_path)],
+        "convert-episodes": ["--src", str(tmp_path)],
+        "convert-hf": ["--src", str(tmp_path)],
+    }[name]
     assert cli.main([name, *required, "--out", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"vla-jax {name}: error: --out {tmp_path / 'file'} is a file, not a folder; pass a folder " \
-                  "(created when missing)"
+    assert (
+        err == f"vla-jax {name}: error: --out {tmp_path / 'file'} is a file, not a folder; pass a folder "
+        "(created when missing)"
+    )
     assert (tmp_path / "file").read_text() == "keep me"
 
 

@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 from data_pipelines import frame_transforms as ft
 from data_pipelines import testing as dt
@@ -94,12 +93,28 @@ def test_cli_convert_stats_inspect_end_to_end(tmp_path, capsys):
 
     src = tmp_path / "h5"
     for i in range(4):
-        dt.write_mobile_episode(str(src), stamp=f"2024060{i + 1}_080000", side=("left", "right")[i % 2],
-                                num_frames=5, seed=10 + i)
+        dt.write_mobile_episode(
+            str(src), stamp=f"2024060{i + 1}_080000", side=("left", "right")[i % 2], num_frames=5, seed=10 + i
+        )
     dt.write_mobile_episode(str(src), stamp="20240605_080000", num_frames=1)  # too short -> skipped, counted
     rl = tmp_path / "rlds"
-    assert main(["convert-episodes", "--src", str(src), "--out", str(rl), "--image-size", "24",
-                 "--val-fraction", "0.2", "--skip-bad-episodes"]) == 0
+    assert (
+        main(
+            [
+                "convert-episodes",
+                "--src",
+                str(src),
+                "--out",
+                str(rl),
+                "--image-size",
+                "24",
+                "--val-fraction",
+                "0.2",
+                "--skip-bad-episodes",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["splits"] == {"train": 3, "val": 1} and summary["skipped"] == 1
     assert summary["formats"] == ["array_record", "tfrecord"]
@@ -112,9 +127,33 @@ def test_cli_convert_stats_inspect_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose(stats["action"]["max"], acts.max(0), atol=1e-6)
 
     grid = tmp_path / "grid.png"
-    assert main(["inspect-data", "--mixture", "mobile", "--data-dir", str(rl), "--batches", "2", "--batch-size", "4",
-                 "--image-size", "24", "--window-size", "2", "--action-chunk", "3", "--out", str(grid),
-                 "--stats-cache-dir", str(cache), "--no-augment"]) == 0
+    assert (
+        main(
+            [
+                "inspect-data",
+                "--mixture",
+                "mobile",
+                "--data-dir",
+                str(rl),
+                "--batches",
+                "2",
+                "--batch-size",
+                "4",
+                "--image-size",
+                "24",
+                "--window-size",
+                "2",
+                "--action-chunk",
+                "3",
+                "--out",
+                str(grid),
+                "--stats-cache-dir",
+                str(cache),
+                "--no-augment",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     batches = [x for x in lines if "batch" in x]
     assert len(batches) == 2 and batches[0]["shapes"]["action"] == [4, 2, 3, 2]

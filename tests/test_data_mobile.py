@@ -28,8 +28,14 @@ def test_read_episode_bgr_to_rgb_and_instruction_from_filename(tmp_path):
 def test_instruction_from_file_wins_and_old_filenames_parse(tmp_path):
     path = dt.write_mobile_episode(str(tmp_path), instruction="go left of the box", tokens="left")
     assert me.read_episode(path).instruction == "go left of the box"
-    assert me.parse_filename(path) == {"timestamp": "20240501_120000", "boxes": None, "orientation": None,
-                                       "side": "left", "variant": None, "distance": None}
+    assert me.parse_filename(path) == {
+        "timestamp": "20240501_120000",
+        "boxes": None,
+        "orientation": None,
+        "side": "left",
+        "variant": None,
+        "distance": None,
+    }
     bare = dt.write_mobile_episode(str(tmp_path / "b"), tokens="")
     with pytest.raises(DataError, match="no left/right token"):
         me.read_episode(bare)
@@ -68,10 +74,14 @@ BAD_CASES = {
     "wrong_image_shape": (dict(images=np.zeros((3, 8, 8), np.uint8)), "`images` has shape"),
     "wrong_image_dtype": (dict(images=np.zeros((3, 8, 8, 3), np.float32)), "`images` has dtype"),
     "wrong_action_dtype": (dict(actions=np.zeros((3, 3), np.int64)), "`actions` has dtype"),
-    "empty": (dict(actions=np.zeros((0, 3), np.float32), images=np.zeros((0, 8, 8, 3), np.uint8),
-                   action_event_types=None), "empty"),
-    "too_short": (dict(actions=np.zeros((1, 3), np.float32), images=np.zeros((1, 8, 8, 3), np.uint8),
-                       action_event_types=None), "fewer than min_length"),
+    "empty": (
+        dict(actions=np.zeros((0, 3), np.float32), images=np.zeros((0, 8, 8, 3), np.uint8), action_event_types=None),
+        "empty",
+    ),
+    "too_short": (
+        dict(actions=np.zeros((1, 3), np.float32), images=np.zeros((1, 8, 8, 3), np.uint8), action_event_types=None),
+        "fewer than min_length",
+    ),
     "frame_mismatch": (dict(images=np.zeros((2, 8, 8, 3), np.uint8)), "truncated"),
 }
 
@@ -99,13 +109,26 @@ def converted(tmp_path_factory):
     root = tmp_path_factory.mktemp("mobile")
     src = str(root / "h5")
     for i in range(6):
-        dt.write_mobile_episode(src, stamp=f"2024050{i + 1}_120000", side="left" if i < 4 else "right",
-                                num_frames=4 + i, seed=i, instruction="drive left please" if i == 0 else None)
-    dt.write_mobile_episode(src, stamp="20240502_090000", num_frames=3,
-                            actions=np.full((3, 3), np.nan, np.float32))
+        dt.write_mobile_episode(
+            src,
+            stamp=f"2024050{i + 1}_120000",
+            side="left" if i < 4 else "right",
+            num_frames=4 + i,
+            seed=i,
+            instruction="drive left please" if i == 0 else None,
+        )
+    dt.write_mobile_episode(src, stamp="20240502_090000", num_frames=3, actions=np.full((3, 3), np.nan, np.float32))
     _truncate(dt.write_mobile_episode(src, stamp="20240503_090000", num_frames=3))
-    out_dir, counter = convert(src, str(root / "rlds"), image_size=32, action_dims=2, val_fraction=0.25,
-                               mirror=True, skip_bad_episodes=True, encoding="png")
+    out_dir, counter = convert(
+        src,
+        str(root / "rlds"),
+        image_size=32,
+        action_dims=2,
+        val_fraction=0.25,
+        mirror=True,
+        skip_bad_episodes=True,
+        encoding="png",
+    )
     return {"root": root, "src": src, "dir": out_dir, "counter": counter}
 
 
@@ -156,9 +179,18 @@ def test_convert_refuses_to_overwrite_and_stops_on_bad_file_without_skip(convert
 def _grain_loader(converted, tok, **over):
     from data_pipelines.loader import make_loader
 
-    cfg = dict(kind="mobile_grain", data_dir=str(converted["root"] / "rlds"), window_size=2, action_chunk=5,
-               action_dim=3, image_size=32, max_text_len=16, normalization="bounds",
-               stats_cache_dir=str(converted["root"] / "stats"), augment=True)
+    cfg = dict(
+        kind="mobile_grain",
+        data_dir=str(converted["root"] / "rlds"),
+        window_size=2,
+        action_chunk=5,
+        action_dim=3,
+        image_size=32,
+        max_text_len=16,
+        normalization="bounds",
+        stats_cache_dir=str(converted["root"] / "stats"),
+        augment=True,
+    )
     cfg.update(over)
     return make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7)
 
@@ -213,8 +245,9 @@ def test_grain_sample_windows_and_statistics_match_the_source(converted, tok):
     # Frame 0 of episode 0 (length 4), T=2, C=5: slot 0 is before the start, slot 1 sees actions 0..3 then the end.
     from data_pipelines.grain_loader import WindowTransform
 
-    wt = WindowTransform(loader.builder_dir, "train", loader.index, loader.cfg, loader.statistics["mobile_episodes"],
-                         train=False)
+    wt = WindowTransform(
+        loader.builder_dir, "train", loader.index, loader.cfg, loader.statistics["mobile_episodes"], train=False
+    )
     s = wt(0, np.random.default_rng(0))
     ep_actions = np.stack([st["action"] for st in src[0]["steps"]])
     np.testing.assert_array_equal(s["image_mask"], [False, True])
@@ -225,14 +258,22 @@ def test_grain_sample_windows_and_statistics_match_the_source(converted, tok):
 
 
 def test_grain_mirror_augmentation_is_consistent(converted, tok):
-    loader = _grain_loader(converted, tok, augment=False, normalization="none", mirror_augment=True, window_size=1,
-                           action_chunk=1)
+    loader = _grain_loader(
+        converted, tok, augment=False, normalization="none", mirror_augment=True, window_size=1, action_chunk=1
+    )
     from data_pipelines.grain_loader import WindowTransform
 
-    plain = WindowTransform(loader.builder_dir, "train", loader.index, dict(loader.cfg, mirror_augment=False),
-                            loader.statistics["mobile_episodes"], train=True)
-    mirror = WindowTransform(loader.builder_dir, "train", loader.index, loader.cfg,
-                             loader.statistics["mobile_episodes"], train=True)
+    plain = WindowTransform(
+        loader.builder_dir,
+        "train",
+        loader.index,
+        dict(loader.cfg, mirror_augment=False),
+        loader.statistics["mobile_episodes"],
+        train=True,
+    )
+    mirror = WindowTransform(
+        loader.builder_dir, "train", loader.index, loader.cfg, loader.statistics["mobile_episodes"], train=True
+    )
     flipped = 0
     for i in range(12):
         p, m = plain(i, np.random.default_rng(i)), mirror(i, np.random.default_rng(i))

@@ -50,9 +50,14 @@ def test_non_finite_params_are_refused_naming_the_tensor(params, tmp_path, value
     assert not out.exists()
 
 
-@pytest.mark.parametrize("key, value, needle", [("mean", np.nan, "action mean[1] is nan"),
-                                                ("q99", np.inf, "action q99[1] is inf"),
-                                                ("min", 5.0, "action min[1]=5 is above max[1]")])
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("mean", np.nan, "action mean[1] is nan"),
+        ("q99", np.inf, "action q99[1] is inf"),
+        ("min", 5.0, "action min[1]=5 is above max[1]"),
+    ],
+)
 def test_bad_statistics_are_refused_naming_key_and_dim(params, tmp_path, key, value, needle):
     stats = json.loads(json.dumps(STATS))
     stats["mobile"]["action"][key][1] = value

@@ -19,17 +19,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 STEPS = 6
-OVERRIDES = [f"--config.num_steps={STEPS}", "--config.log_every=1", "--config.checkpoint.every=2",
-             "--config.optimizer.warmup_steps=2", "--config.xla_fast_compile=true",
-             # one scanned layer per tower: the same program structure, a third less compile time
-             "--config.model.backbone.vision.num_hidden_layers=1", "--config.model.backbone.text.layers=1", "--quiet"]
+OVERRIDES = [
+    f"--config.num_steps={STEPS}",
+    "--config.log_every=1",
+    "--config.checkpoint.every=2",
+    "--config.optimizer.warmup_steps=2",
+    "--config.xla_fast_compile=true",
+    # one scanned layer per tower: the same program structure, a third less compile time
+    "--config.model.backbone.vision.num_hidden_layers=1",
+    "--config.model.backbone.text.layers=1",
+    "--quiet",
+]
 
 
 def _env(cache: Path, devices: int, **extra) -> dict:
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}",
-               JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}",
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
     for key in [k for k in env if k.startswith(("VLA_JAX_", "JAX_COORDINATOR", "JAX_PROCESS", "JAX_NUM_PROC"))]:
         del env[key]
     env.update(extra)
@@ -37,8 +49,17 @@ def _env(cache: Path, devices: int, **extra) -> dict:
 
 
 def _train_cmd(workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "vla_jax.cli", "train", "--config", "configs/tiny.py",
-            "--workdir", str(workdir), *OVERRIDES]
+    return [
+        sys.executable,
+        "-m",
+        "vla_jax.cli",
+        "train",
+        "--config",
+        "configs/tiny.py",
+        "--workdir",
+        str(workdir),
+        *OVERRIDES,
+    ]
 
 
 def _losses(workdir: Path) -> dict[int, float]:
@@ -64,14 +85,17 @@ def cache(tmp_path_factory):
 def reference(tmp_path_factory, cache):
     """One process, one device, 6 uninterrupted steps with the same global batch (8)."""
     workdir = tmp_path_factory.mktemp("ref")
-    proc = subprocess.run(_train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        _train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
 
 
 def test_reference_run_writes_the_workdir_layout(reference):
     assert {"config.json", "statistics.json", "metrics.jsonl", "tensorboard", "checkpoints"} <= {
-        p.name for p in reference.iterdir()}
+        p.name for p in reference.iterdir()
+    }
     assert sorted(int(p.name) for p in (reference / "checkpoints").iterdir() if p.name.isdigit()) == [4, 6]
     losses = _losses(reference)
     assert sorted(losses) == list(range(1, STEPS + 1)) and all(np.isfinite(list(losses.values())))
@@ -101,8 +125,14 @@ DRIVER = textwrap.dedent(
 def killed_after_3(tmp_path_factory, cache):
     """A run pre-empted right after step 3 (checkpoints 2 and 3); tests resume copies of it."""
     workdir = tmp_path_factory.mktemp("killed") / "run"
-    killed = subprocess.run([sys.executable, "-c", DRIVER, str(workdir), *OVERRIDES[:-1]], cwd=REPO,
-                            env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    killed = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(workdir), *OVERRIDES[:-1]],
+        cwd=REPO,
+        env=_env(cache, 1),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert killed.returncode == 128 + signal.SIGTERM, killed.stderr[-4000:]
     return workdir
 
@@ -119,8 +149,9 @@ def test_sigterm_after_step_3_then_resume_equals_uninterrupted(reference, cache,
     assert sorted(_losses(workdir)) == [1, 2, 3]
     assert (workdir / "checkpoints" / "3").is_dir()
 
-    resumed = subprocess.run(_train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True,
-                             timeout=400)
+    resumed = subprocess.run(
+        _train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400
+    )
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "resumed from" in resumed.stderr
     assert _losses(workdir) == _losses(reference)  # same data, same rng, same updates: bit-identical
@@ -140,9 +171,16 @@ def test_two_processes_match_one_process(reference, cache, tmp_path):
     workdir = tmp_path / "multi"
     port = _free_port()
     procs = [
-        subprocess.Popen(_train_cmd(workdir), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=_env(cache, 4, VLA_JAX_COORDINATOR=f"localhost:{port}", VLA_JAX_PROCESS_ID=str(i),
-                                  VLA_JAX_NUM_PROCESSES="2"))
+        subprocess.Popen(
+            _train_cmd(workdir),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(
+                cache, 4, VLA_JAX_COORDINATOR=f"localhost:{port}", VLA_JAX_PROCESS_ID=str(i), VLA_JAX_NUM_PROCESSES="2"
+            ),
+        )
         for i in range(2)
     ]
     try:
@@ -172,9 +210,15 @@ def test_posttrain_init_from_workdir_keeps_backbone_and_reinitialises_changed_he
     from vla_jax.train.config import load_config
     from vla_jax.train.model import build_model, example_batch, load_pretrained
 
-    config = load_config("configs/tiny.py", [("model.action_dim", "3"), ("init_from", str(reference)),
-                                             ("model.backbone.vision.num_hidden_layers", "1"),
-                                             ("model.backbone.text.layers", "1")])
+    config = load_config(
+        "configs/tiny.py",
+        [
+            ("model.action_dim", "3"),
+            ("init_from", str(reference)),
+            ("model.backbone.vision.num_hidden_layers", "1"),
+            ("model.backbone.text.layers", "1"),
+        ],
+    )
     bundle = build_model(config)
     fresh = jax.eval_shape(lambda r: bundle.module.init(r, example_batch(config))["params"], jax.random.key(1))
     fresh = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), fresh)
@@ -196,15 +240,17 @@ def _flip_largest_param_byte(step_dir: Path) -> None:
     victim.write_bytes(bytes(data))
 
 
-def test_damaged_newest_checkpoint_resumes_from_the_older_one_and_equals_a_clean_run(reference, cache,
-                                                                                   killed_after_3, tmp_path):
+def test_damaged_newest_checkpoint_resumes_from_the_older_one_and_equals_a_clean_run(
+    reference, cache, killed_after_3, tmp_path
+):
     """Killed after step 3 (checkpoints 2 and 3), one byte of step 3's params flipped: the resume says so
     in one line naming the step and file, falls back to step 2, and ends bit-identical to the clean run,
     with every step once in metrics.jsonl."""
     workdir = _copy_run(killed_after_3, tmp_path)
     _flip_largest_param_byte(workdir / "checkpoints" / "3")
-    resumed = subprocess.run(_train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True,
-                             timeout=400)
+    resumed = subprocess.run(
+        _train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400
+    )
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     damaged = [line for line in resumed.stderr.splitlines() if "checkpoint step 3" in line]
     assert damaged and "does not match the checksum" in damaged[0] and str(workdir / "checkpoints" / "3") in damaged[0]
@@ -256,8 +302,14 @@ POISONED = textwrap.dedent(
 
 
 def _train_poisoned(workdir: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", POISONED, *_train_cmd(workdir)[3:], *extra], cwd=REPO,
-                          env=_env(cache, 1), capture_output=True, text=True, timeout=400)
+    return subprocess.run(
+        [sys.executable, "-c", POISONED, *_train_cmd(workdir)[3:], *extra],
+        cwd=REPO,
+        env=_env(cache, 1),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
 
 
 def test_non_finite_loss_stops_with_one_line_and_saves_nothing_after_it(cache, tmp_path):
@@ -282,13 +334,22 @@ def test_skip_mode_drops_and_counts_non_finite_updates(cache, tmp_path):
     assert _finite_checkpoints(workdir) == [4, 6]
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("--config.optimizer.learning_rate=nan", "optimizer.learning_rate=nan: must be a finite number"),
-    ("--config.checkpoint.keep=0", "checkpoint.keep=0: must be an integer >= 1"),
-])  # the other keys: tests/test_train_guards.py, in process
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("--config.optimizer.learning_rate=nan", "optimizer.learning_rate=nan: must be a finite number"),
+        ("--config.checkpoint.keep=0", "checkpoint.keep=0: must be an integer >= 1"),
+    ],
+)  # the other keys: tests/test_train_guards.py, in process
 def test_nonsense_config_is_one_line_before_anything_runs(override, needle, tmp_path):
-    proc = subprocess.run(_train_cmd(tmp_path / "w") + [override], cwd=REPO, env=_env(tmp_path, 1),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        _train_cmd(tmp_path / "w") + [override],
+        cwd=REPO,
+        env=_env(tmp_path, 1),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("vla-jax train: error: config")
     assert needle in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "w").exists()
@@ -296,6 +357,7 @@ def test_nonsense_config_is_one_line_before_anything_runs(override, needle, tmp_
 
 def test_workdir_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "f").write_text("")
-    proc = subprocess.run(_train_cmd(tmp_path / "f"), cwd=REPO, env=_env(tmp_path, 1), capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        _train_cmd(tmp_path / "f"), cwd=REPO, env=_env(tmp_path, 1), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr

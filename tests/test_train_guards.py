@@ -28,12 +28,16 @@ B, T, C, A = 2, 1, 1, 2
 
 
 def _batch(action=0.5):
-    return {"action": jnp.full((B, T, C, A), action, jnp.float32), "action_mask": jnp.ones((B, T, C), bool),
-            "action_dim_mask": jnp.ones((B, A), bool)}
+    return {
+        "action": jnp.full((B, T, C, A), action, jnp.float32),
+        "action_mask": jnp.ones((B, T, C), bool),
+        "action_dim_mask": jnp.ones((B, A), bool),
+    }
 
 
 def _toy_step(learning_rate):
     """A one-vector 'model' through the real step function (AdamW, masks, metrics)."""
+
     def apply_fn(variables, batch, deterministic=False, rngs=None):
         return {"action": jnp.broadcast_to(variables["params"]["w"], batch["action"].shape)}
 
@@ -44,8 +48,7 @@ def _toy_step(learning_rate):
     optimizer = optax.adamw(learning_rate)
     params = {"w": jnp.zeros((A,), jnp.float32)}
     state = TrainState.create(params, optimizer, jax.random.key_data(jax.random.key(0)))
-    step = jax.jit(make_step_fn(apply_fn, loss_fn, optimizer, optax.constant_schedule(learning_rate),
-                                {"w": True}))
+    step = jax.jit(make_step_fn(apply_fn, loss_fn, optimizer, optax.constant_schedule(learning_rate), {"w": True}))
     return state, step
 
 
@@ -69,8 +72,12 @@ def test_a_finite_step_still_trains():
 
 
 def test_guard_stops_with_one_line_naming_the_step_or_counts_skips():
-    bad = {"finite": jnp.float32(0), "loss": jnp.float32(np.nan), "grad_norm": jnp.float32(1.0),
-           "update_norm": jnp.float32(np.inf)}
+    bad = {
+        "finite": jnp.float32(0),
+        "loss": jnp.float32(np.nan),
+        "grad_norm": jnp.float32(1.0),
+        "update_norm": jnp.float32(np.inf),
+    }
     good = {**bad, "finite": jnp.float32(1), "loss": jnp.float32(0.1), "update_norm": jnp.float32(0.1)}
     guard = NonFiniteGuard("stop", last_checkpoint=4)
     guard.observe(5, good)
@@ -94,21 +101,24 @@ def _tiny(*overrides):
     return load_config("configs/tiny.py", list(overrides))
 
 
-@pytest.mark.parametrize("key, value, needle", [
-    ("checkpoint.keep", "0", "checkpoint.keep=0: must be an integer >= 1"),
-    ("checkpoint.every", "0", "checkpoint.every=0"),
-    ("num_steps", "-1", "num_steps=-1"),
-    ("batch_size", "0", "batch_size=0"),
-    ("batch_size", "-8", "batch_size=-8"),
-    ("log_every", "0", "log_every=0"),
-    ("optimizer.grad_accum_steps", "0", "grad_accum_steps=0"),
-    ("optimizer.learning_rate", "nan", "learning_rate=nan: must be a finite number"),
-    ("optimizer.learning_rate", "inf", "learning_rate=inf"),
-    ("optimizer.learning_rate", "-1e-3", "learning_rate=-0.001"),
-    ("optimizer.b2", "1.5", "b2=1.5"),
-    ("optimizer.eps", "0", "eps=0"),
-    ("on_nonfinite", "ignore", "on_nonfinite='ignore'"),
-])
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("checkpoint.keep", "0", "checkpoint.keep=0: must be an integer >= 1"),
+        ("checkpoint.every", "0", "checkpoint.every=0"),
+        ("num_steps", "-1", "num_steps=-1"),
+        ("batch_size", "0", "batch_size=0"),
+        ("batch_size", "-8", "batch_size=-8"),
+        ("log_every", "0", "log_every=0"),
+        ("optimizer.grad_accum_steps", "0", "grad_accum_steps=0"),
+        ("optimizer.learning_rate", "nan", "learning_rate=nan: must be a finite number"),
+        ("optimizer.learning_rate", "inf", "learning_rate=inf"),
+        ("optimizer.learning_rate", "-1e-3", "learning_rate=-0.001"),
+        ("optimizer.b2", "1.5", "b2=1.5"),
+        ("optimizer.eps", "0", "eps=0"),
+        ("on_nonfinite", "ignore", "on_nonfinite='ignore'"),
+    ],
+)
 def test_nonsense_config_is_refused_with_one_line(key, value, needle):
     with pytest.raises(VLAJaxError) as info:
         validate.check_train_config(_tiny((key, value)))
@@ -150,8 +160,10 @@ def test_workdir_on_a_read_only_filesystem_is_one_line(tmp_path):
 
 def _state(seed: int) -> TrainState:
     rng = np.random.default_rng(seed)
-    params = {"w": jnp.asarray(rng.standard_normal((64, 32)), jnp.float32),
-              "b": jnp.asarray(rng.standard_normal((32,)), jnp.float32)}
+    params = {
+        "w": jnp.asarray(rng.standard_normal((64, 32)), jnp.float32),
+        "b": jnp.asarray(rng.standard_normal((32,)), jnp.float32),
+    }
     optimizer = optax.adam(1e-3)
     state = TrainState.create(params, optimizer, jax.random.key_data(jax.random.key(seed)))
     _, opt_state = optimizer.update(params, state.opt_state, params)  # non-zero moments: real data on disk
@@ -279,8 +291,12 @@ def test_resumed_tensorboard_log_purges_the_steps_it_rewrites(tmp_path):
         for step in steps:
             logger.write(step, {"loss": np.float32(step), "learning_rate": np.float32(0.1)})
         logger.close()
-    purges = [e.step for f in sorted((tmp_path / "tensorboard").iterdir())
-              for e in tf.compat.v1.train.summary_iterator(str(f)) if e.HasField("session_log")]
+    purges = [
+        e.step
+        for f in sorted((tmp_path / "tensorboard").iterdir())
+        for e in tf.compat.v1.train.summary_iterator(str(f))
+        if e.HasField("session_log")
+    ]
     assert purges == [5]
     steps = [json.loads(line)["step"] for line in (tmp_path / ckpt.METRICS_FILE).read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6, 5, 6]  # the logger appends; trim_metrics (run before it) dedupes

@@ -15,16 +15,34 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "convert-hf": ("vla_jax.convert.commands_convert", "Convert a Hugging Face Kosmos-2 checkpoint folder to vla-jax params."),
-    "verify-hf": ("vla_jax.convert.commands_verify", "Check our Flax Kosmos-2 against the Hugging Face torch model on random inputs."),
+    "convert-hf": (
+        "vla_jax.convert.commands_convert",
+        "Convert a Hugging Face Kosmos-2 checkpoint folder to vla-jax params.",
+    ),
+    "verify-hf": (
+        "vla_jax.convert.commands_verify",
+        "Check our Flax Kosmos-2 against the Hugging Face torch model on random inputs.",
+    ),
     "train": ("vla_jax.train.commands", "Train or post-train a VLA from a config file (resumes an existing workdir)."),
     "stats": ("data_pipelines.commands_stats", "Compute and print action statistics of a dataset or mixture."),
-    "convert-episodes": ("data_pipelines.commands_convert", "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset."),
-    "inspect-data": ("data_pipelines.commands_inspect", "Print batch shapes/statistics of a mixture and save an image grid."),
+    "convert-episodes": (
+        "data_pipelines.commands_convert",
+        "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset.",
+    ),
+    "inspect-data": (
+        "data_pipelines.commands_inspect",
+        "Print batch shapes/statistics of a mixture and save an image grid.",
+    ),
     "export": ("vla_jax.export.commands", "Export a training workdir to a torch runtime folder (vla_runtime)."),
-    "sim-collect": ("vla_jax.sim.commands_collect", "Collect scripted-expert episodes in the MuJoCo mobile-navigation scene (HDF5)."),
+    "sim-collect": (
+        "vla_jax.sim.commands_collect",
+        "Collect scripted-expert episodes in the MuJoCo mobile-navigation scene (HDF5).",
+    ),
     "sim-eval": ("vla_jax.sim.commands_eval", "Closed-loop evaluation of an export or a workdir in the MuJoCo scene."),
-    "eval-offline": ("vla_jax.sim.commands_offline", "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match)."),
+    "eval-offline": (
+        "vla_jax.sim.commands_offline",
+        "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match).",
+    ),
     "demo": ("vla_jax.demo", "The main job end to end: collect, convert, post-train, export, drive."),
 }
 
@@ -72,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sub_parser.parse_args(argv[1:])
     out = getattr(args, "out", None)
     if out is not None and os.path.exists(out) and not os.path.isdir(out):
-        print(f"vla-jax {name}: error: --out {out} is a file, not a folder; pass a folder (created when missing)",
-              file=sys.stderr)
+        print(
+            f"vla-jax {name}: error: --out {out} is a file, not a folder; pass a folder (created when missing)",
+            file=sys.stderr,
+        )
         return 2
     if debug:
         return int(module.run(args) or 0)
@@ -84,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as err:  # the file system said no (exists, permission, read-only, full): say where
         where = f" ({err.filename})" if err.filename and str(err.filename) not in str(err) else ""
-        print(f"vla-jax {name}: error: {err}{where}; check the path and its permissions (--debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"vla-jax {name}: error: {err}{where}; check the path and its permissions (--debug for the traceback)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"vla-jax {name}: interrupted", file=sys.stderr)

@@ -16,6 +16,7 @@ import pytest
 import torch
 from runtime_helpers import write_tiny_export
 from safetensors.torch import load_file, save_file
+
 from vla_runtime import InputError, NonFiniteActionError, Policy, RuntimeConfigError
 from vla_runtime.bundle import FILES, sha256
 
@@ -86,13 +87,16 @@ def test_load_refuses_weights_that_overflow_the_compute_dtype(export, tmp_path):
     assert name  # the tensor name is the HF one under the runtime's prefix
 
 
-@pytest.mark.parametrize("key, dim, value, needle", [
-    ("mean", 0, float("nan"), "action mean\\[0\\] is nan"),
-    ("std", 2, float("inf"), "action std\\[2\\] is inf"),
-    ("max", 1, float("nan"), "action max\\[1\\] is nan"),
-    ("q99", 0, -1e9, "action q01\\[0\\]=.* is above q99\\[0\\]"),
-    ("min", 1, 1e9, "action min\\[1\\]=.* is above max\\[1\\]"),
-])
+@pytest.mark.parametrize(
+    "key, dim, value, needle",
+    [
+        ("mean", 0, float("nan"), "action mean\\[0\\] is nan"),
+        ("std", 2, float("inf"), "action std\\[2\\] is inf"),
+        ("max", 1, float("nan"), "action max\\[1\\] is nan"),
+        ("q99", 0, -1e9, "action q01\\[0\\]=.* is above q99\\[0\\]"),
+        ("min", 1, 1e9, "action min\\[1\\]=.* is above max\\[1\\]"),
+    ],
+)
 def test_load_refuses_bad_statistics_naming_key_and_dim(export, tmp_path, key, dim, value, needle):
     broken = _copy(export, tmp_path)
 
@@ -140,13 +144,16 @@ def test_damaged_safetensors_is_one_line(export, tmp_path):
         Policy.load(str(broken))
 
 
-@pytest.mark.parametrize("where, key, value, needle", [
-    ("config.json", "format_version", True, "format_version True is not supported"),
-    ("config.json", "format_version", "1", "format_version '1' is not supported"),
-    ("config.json", "tokenizer.max_length", True, "'max_length' must be an integer, got True"),
-    ("config.json", "tokenizer.pad_id", 1.5, "'pad_id' must be an integer, got 1.5"),
-    ("config.json", "tokenizer.max_length", 0, "max_length 0 must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "where, key, value, needle",
+    [
+        ("config.json", "format_version", True, "format_version True is not supported"),
+        ("config.json", "format_version", "1", "format_version '1' is not supported"),
+        ("config.json", "tokenizer.max_length", True, "'max_length' must be an integer, got True"),
+        ("config.json", "tokenizer.pad_id", 1.5, "'pad_id' must be an integer, got 1.5"),
+        ("config.json", "tokenizer.max_length", 0, "max_length 0 must be >= 1"),
+    ],
+)
 def test_config_values_of_the_wrong_type_are_refused(export, tmp_path, where, key, value, needle):
     broken = _copy(export, tmp_path)
     cfg = json.loads((broken / where).read_text())
@@ -177,8 +184,9 @@ def test_long_instruction_truncation_is_said(export, caplog):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "vla_runtime.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=RUNTIME)
+    return subprocess.run(
+        [sys.executable, "-m", "vla_runtime.cli", *args], capture_output=True, text=True, timeout=120, cwd=RUNTIME
+    )
 
 
 def test_info_checks_what_load_checks(export, tmp_path):

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import torch
 from runtime_helpers import write_tiny_export
+from websockets.sync.client import connect
+
 from vla_runtime import NonFiniteActionError, Policy, wire
 from vla_runtime.client import PolicyClient, PolicyError
 from vla_runtime.server import BackgroundServer, Limits
-from websockets.sync.client import connect
 
 FRAME = np.zeros((20, 20, 3), np.uint8)
 
@@ -175,8 +176,12 @@ def test_malformed_messages_get_error_replies_and_one_log_line_each(policy, capl
     with BackgroundServer(policy) as srv:
         with caplog.at_level(logging.WARNING, logger="vla_runtime.server"):
             with PolicyClient(srv.url) as client:
-                for raw in (b"\xc1 not msgpack", wire.packb([1, 2]), wire.packb({"type": "step"}),
-                            wire.packb({"type": "reset", "instruction": 7})):
+                for raw in (
+                    b"\xc1 not msgpack",
+                    wire.packb([1, 2]),
+                    wire.packb({"type": "step"}),
+                    wire.packb({"type": "reset", "instruction": 7}),
+                ):
                     reply = client.send_raw(raw)
                     assert reply["type"] == "error" and reply["code"] == "bad_request"
                 client.reset("go left")
@@ -204,16 +209,23 @@ def test_truncated_instruction_warning_reaches_the_client(policy):
             assert "longer than the model's" in client.reset("go left and then right " * 500)
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--max-message-mb", "0"], "--max-message-mb must be >= 1"),
-    (["--port", "70000"], "--port must be 0..65535"),
-    (["--port", "-1"], "--port must be >= 0"),
-    (["--threads", "0"], "--threads must be >= 1"),
-    (["--max-connections", "0"], "--max-connections must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--max-message-mb", "0"], "--max-message-mb must be >= 1"),
+        (["--port", "70000"], "--port must be 0..65535"),
+        (["--port", "-1"], "--port must be >= 0"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--max-connections", "0"], "--max-connections must be >= 1"),
+    ],
+)
 def test_serve_refuses_nonsense_arguments(args, needle, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "vla_runtime.cli", "serve", str(tmp_path), *args],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla_runtime.cli", "serve", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -224,8 +236,12 @@ def test_serve_on_a_busy_port_or_foreign_address_is_one_line(policy, tmp_path, h
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "vla_runtime.cli", "serve", export, "--host", host,
-                               "--port", str(port)], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "vla_runtime.cli", "serve", export, "--host", host, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"vla-runtime serve: error: cannot listen on {host}:{port}")

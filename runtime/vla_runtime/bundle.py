@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Dict, Optional
 
 import torch
 from safetensors import SafetensorError
@@ -48,10 +49,20 @@ def _write_json(path: str, obj) -> None:
         f.write("\n")
 
 
-def write_export(out_dir: str, *, state_dict: Mapping[str, torch.Tensor], policy_config: Dict,
-                 backbone_config: Dict, tokenizer_json: str, tokenizer_config: Dict, preprocessing: Dict,
-                 statistics: Dict, model_card: str, dtype: str = "float32",
-                 extra: Optional[Dict] = None) -> Dict:
+def write_export(
+    out_dir: str,
+    *,
+    state_dict: Mapping[str, torch.Tensor],
+    policy_config: Dict,
+    backbone_config: Dict,
+    tokenizer_json: str,
+    tokenizer_config: Dict,
+    preprocessing: Dict,
+    statistics: Dict,
+    model_card: str,
+    dtype: str = "float32",
+    extra: Optional[Dict] = None,
+) -> Dict:
     """Writes the folder (creating it) and returns config.json's content.
 
     `state_dict` holds float32 tensors under the runtime's names; `dtype` picks
@@ -92,10 +103,14 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     """config.json, after checking the format version and (by default) every file's sha256."""
     path = os.path.join(export_dir, "config.json")
     if not os.path.isdir(export_dir):
-        raise RuntimeConfigError(f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export")
+        raise RuntimeConfigError(
+            f"export folder {export_dir!r} does not exist; pass the --out folder of vla-jax export"
+        )
     if not os.path.isfile(path):
-        raise RuntimeConfigError(f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
-                                 "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)")
+        raise RuntimeConfigError(
+            f"{path} is missing: {export_dir!r} is not a vla-jax export folder "
+            "(create one with vla-jax export --workdir DIR --out EXPORT_DIR)"
+        )
     try:
         with open(path) as f:
             config = json.load(f)
@@ -107,7 +122,8 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:  # JSON true == 1 in Python
         raise RuntimeConfigError(
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
-            "upgrade vla-runtime or re-export with a matching vla-jax")
+            "upgrade vla-runtime or re-export with a matching vla-jax"
+        )
     if config.get("architecture") != "kosmos2":
         raise RuntimeConfigError(f"{path}: architecture {config.get('architecture')!r} is unknown; expected 'kosmos2'")
     if config.get("dtype") not in EXPORT_DTYPES:
@@ -122,7 +138,8 @@ def read_config(export_dir: str, verify_files: bool = True) -> Dict:
         if verify_files and sha256(full) != files[name]:
             raise RuntimeConfigError(
                 f"{full} was altered or truncated (sha256 differs from config.json); copy the export folder again "
-                "or re-export it")
+                "or re-export it"
+            )
     return config
 
 
@@ -141,8 +158,9 @@ def load_state_dict(export_dir: str, dtype_for) -> Dict[str, torch.Tensor]:
     try:
         raw = load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as err:  # damaged header or data: one line, not a traceback
-        raise RuntimeConfigError(f"{path} is not a readable safetensors file ({err}); copy the export folder "
-                                 "again or re-export it") from None
+        raise RuntimeConfigError(
+            f"{path} is not a readable safetensors file ({err}); copy the export folder again or re-export it"
+        ) from None
     out: Dict[str, torch.Tensor] = {}
     for name in [k for k in raw if not k.endswith(quantize.SCALE_SUFFIX)]:
         tensor = raw.pop(name)

@@ -39,9 +39,14 @@ def _serve(args) -> int:
     from .server import Limits, PolicyServer
 
     torch.set_num_threads(args.threads)
-    limits = Limits(max_message_bytes=args.max_message_mb * 1024 * 1024, max_pixels=args.max_pixels,
-                    max_side=args.max_side, max_connections=args.max_connections,
-                    max_inflight_per_connection=args.max_inflight_per_connection, max_inflight_total=args.max_inflight)
+    limits = Limits(
+        max_message_bytes=args.max_message_mb * 1024 * 1024,
+        max_pixels=args.max_pixels,
+        max_side=args.max_side,
+        max_connections=args.max_connections,
+        max_inflight_per_connection=args.max_inflight_per_connection,
+        max_inflight_total=args.max_inflight,
+    )
     policy = Policy.load(args.export_dir, device=args.device, mode=args.mode)
     server = PolicyServer(policy, args.host, args.port, limits=limits)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -53,8 +58,10 @@ def _serve(args) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as err:  # port taken, address not on this machine, privileged port
-        raise RuntimeConfigError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err}); pick another "
-                                 "--port (or stop the program using it) or a --host of this machine") from None
+        raise RuntimeConfigError(
+            f"cannot listen on {args.host}:{args.port} ({err.strerror or err}); pick another "
+            "--port (or stop the program using it) or a --host of this machine"
+        ) from None
     return 0
 
 
@@ -74,43 +81,88 @@ def _info(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla-runtime", description="Torch runtime for vla-jax exports.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="serve an export folder over websockets (msgpack-numpy)",
-                           description="Serve an export folder over websockets (msgpack-numpy, /healthz).")
+    serve = sub.add_parser(
+        "serve",
+        help="serve an export folder over websockets (msgpack-numpy)",
+        description="Serve an export folder over websockets (msgpack-numpy, /healthz).",
+    )
     serve.add_argument("export_dir", help="folder written by `vla-jax export`")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port (0: any free one)")
     serve.add_argument("--device", default="cpu", help="cpu or cuda")
-    serve.add_argument("--mode", default="receding", choices=("receding", "ensemble"),
-                       help="receding: execute the newest chunk; ensemble: temporal ensembling of overlapping chunks")
-    serve.add_argument("--max-message-mb", type=_at_least(1, "--max-message-mb"), default=16,
-                       help="largest accepted message in MiB (default 16); a bigger one closes that connection")
-    serve.add_argument("--max-pixels", type=_at_least(1, "--max-pixels"), default=1920 * 1080,
-                       help="largest accepted frame, H x W (default 1920x1080); bigger ones get an error reply")
-    serve.add_argument("--max-side", type=_at_least(1, "--max-side"), default=4096,
-                       help="longest accepted frame side in pixels (default 4096); longer ones get an error reply")
-    serve.add_argument("--max-connections", type=_at_least(1, "--max-connections"), default=32,
-                       help="clients at once (default 32); one more gets an error reply and close code 1013")
-    serve.add_argument("--max-inflight-per-connection", type=_at_least(1, "--max-inflight-per-connection"),
-                       default=1, help="requests a connection may have unanswered (default 1: request/reply); "
-                                       "more are answered 'busy' at once, never queued")
-    serve.add_argument("--max-inflight", type=_at_least(1, "--max-inflight"), default=32,
-                       help="requests unanswered over all connections (default 32); more are answered 'busy'")
-    serve.add_argument("--threads", type=_at_least(1, "--threads"), default=1,
-                       help="torch intra-op threads for inference (default 1: at batch 1 more threads cost more "
-                            "than they save on a busy CPU; see bench/RESULTS.md)")
+    serve.add_argument(
+        "--mode",
+        default="receding",
+        choices=("receding", "ensemble"),
+        help="receding: execute the newest chunk; ensemble: temporal ensembling of overlapping chunks",
+    )
+    serve.add_argument(
+        "--max-message-mb",
+        type=_at_least(1, "--max-message-mb"),
+        default=16,
+        help="largest accepted message in MiB (default 16); a bigger one closes that connection",
+    )
+    serve.add_argument(
+        "--max-pixels",
+        type=_at_least(1, "--max-pixels"),
+        default=1920 * 1080,
+        help="largest accepted frame, H x W (default 1920x1080); bigger ones get an error reply",
+    )
+    serve.add_argument(
+        "--max-side",
+        type=_at_least(1, "--max-side"),
+        default=4096,
+        help="longest accepted frame side in pixels (default 4096); longer ones get an error reply",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_at_least(1, "--max-connections"),
+        default=32,
+        help="clients at once (default 32); one more gets an error reply and close code 1013",
+    )
+    serve.add_argument(
+        "--max-inflight-per-connection",
+        type=_at_least(1, "--max-inflight-per-connection"),
+        default=1,
+        help="requests a connection may have unanswered (default 1: request/reply); "
+        "more are answered 'busy' at once, never queued",
+    )
+    serve.add_argument(
+        "--max-inflight",
+        type=_at_least(1, "--max-inflight"),
+        default=32,
+        help="requests unanswered over all connections (default 32); more are answered 'busy'",
+    )
+    serve.add_argument(
+        "--threads",
+        type=_at_least(1, "--threads"),
+        default=1,
+        help="torch intra-op threads for inference (default 1: at batch 1 more threads cost more "
+        "than they save on a busy CPU; see bench/RESULTS.md)",
+    )
     serve.set_defaults(fn=_serve)
-    info = sub.add_parser("info", help="verify an export folder and print its config and sizes",
-                          description="Verify an export folder as Policy.load does (sha256 of every file, finite "
-                                      "weights and statistics, tokenizer) and print its summary.")
+    info = sub.add_parser(
+        "info",
+        help="verify an export folder and print its config and sizes",
+        description="Verify an export folder as Policy.load does (sha256 of every file, finite "
+        "weights and statistics, tokenizer) and print its summary.",
+    )
     info.add_argument("export_dir")
     info.set_defaults(fn=_info)
-    bench = sub.add_parser("bench", help="per-step latency: incremental vs full re-run of the window",
-                           description="Per-step latency of Policy.step, incremental vs full re-run (JSON line).")
+    bench = sub.add_parser(
+        "bench",
+        help="per-step latency: incremental vs full re-run of the window",
+        description="Per-step latency of Policy.step, incremental vs full re-run (JSON line).",
+    )
     bench.add_argument("export_dir")
     bench.add_argument("--steps", type=int, default=20, help="timed steps after the window has filled")
     bench.add_argument("--device", default="cpu")
-    bench.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
-                       help="compute dtype (default: the export's; int8 exports run fp16 on CUDA, fp32 on CPU)")
+    bench.add_argument(
+        "--dtype",
+        default=None,
+        choices=("float32", "bfloat16", "float16"),
+        help="compute dtype (default: the export's; int8 exports run fp16 on CUDA, fp32 on CPU)",
+    )
     bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     bench.set_defaults(fn=_bench)
     return parser

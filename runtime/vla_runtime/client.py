@@ -24,12 +24,17 @@ class RemoteNonFiniteAction(PolicyError, NonFiniteActionError):
 
 
 class PolicyClient:
-    def __init__(self, url: str = "ws://127.0.0.1:8000", timeout: float = 30.0,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+    def __init__(
+        self,
+        url: str = "ws://127.0.0.1:8000",
+        timeout: float = 30.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ):
         from websockets.sync.client import connect
 
-        self._ws = connect(url, max_size=max_message_bytes, open_timeout=timeout, close_timeout=timeout,
-                           compression=None)
+        self._ws = connect(
+            url, max_size=max_message_bytes, open_timeout=timeout, close_timeout=timeout, compression=None
+        )
         self.timeout = timeout
         self.metadata: Dict = self._recv()
         if self.metadata.get("type") == "error":  # e.g. the server is at its connection limit
@@ -67,7 +72,7 @@ class PolicyClient:
     def close(self) -> None:
         self._ws.close()
 
-    def __enter__(self) -> "PolicyClient":
+    def __enter__(self) -> PolicyClient:
         return self
 
     def __exit__(self, *exc) -> None:

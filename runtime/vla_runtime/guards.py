@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any, Dict
 
 import numpy as np
 import torch
@@ -23,8 +24,10 @@ def finite_tensors(tensors: Mapping[str, torch.Tensor], where: str) -> None:
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
-            raise RuntimeConfigError(f"{where}: tensor {name} holds {bad} non-finite value(s) (NaN/inf); "
-                                     "the model that was exported is broken: re-export a finite checkpoint")
+            raise RuntimeConfigError(
+                f"{where}: tensor {name} holds {bad} non-finite value(s) (NaN/inf); "
+                "the model that was exported is broken: re-export a finite checkpoint"
+            )
 
 
 def check_statistics(stats: Any, where: str = "statistics.json") -> None:
@@ -33,15 +36,19 @@ def check_statistics(stats: Any, where: str = "statistics.json") -> None:
         values = np.asarray(getattr(stats, key), dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            raise RuntimeConfigError(f"{where}: action {key}[{int(bad[0])}] is {values[bad[0]]}; statistics must be "
-                                     "finite: recompute them (vla-jax stats) and re-export")
+            raise RuntimeConfigError(
+                f"{where}: action {key}[{int(bad[0])}] is {values[bad[0]]}; statistics must be "
+                "finite: recompute them (vla-jax stats) and re-export"
+            )
     for low, high in (("min", "max"), ("q01", "q99")):
         lo, hi = np.asarray(getattr(stats, low)), np.asarray(getattr(stats, high))
         wrong = np.flatnonzero(lo > hi)
         if wrong.size:
             i = int(wrong[0])
-            raise RuntimeConfigError(f"{where}: action {low}[{i}]={lo[i]:g} is above {high}[{i}]={hi[i]:g}; "
-                                     "recompute the statistics and re-export")
+            raise RuntimeConfigError(
+                f"{where}: action {low}[{i}]={lo[i]:g} is above {high}[{i}]={hi[i]:g}; "
+                "recompute the statistics and re-export"
+            )
     negative = np.flatnonzero(np.asarray(stats.std) < 0)
     if negative.size:
         raise RuntimeConfigError(f"{where}: action std[{int(negative[0])}] is negative; recompute the statistics")
@@ -52,7 +59,8 @@ def finite_action(chunk: np.ndarray, step: int) -> np.ndarray:
         rows, dims = np.nonzero(~np.isfinite(chunk))
         raise NonFiniteActionError(
             f"step {step}: the policy produced a non-finite action (chunk row {int(rows[0])}, dim {int(dims[0])}); "
-            "nothing was returned: stop the robot, then reset() the episode (the history holds the bad state)")
+            "nothing was returned: stop the robot, then reset() the episode (the history holds the bad state)"
+        )
     return chunk
 
 

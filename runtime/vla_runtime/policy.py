@@ -50,9 +50,18 @@ def _resolve_dtype(stored: str, device: str, dtype: Optional[str]) -> torch.dtyp
 
 
 class Policy:
-    def __init__(self, model: PolicyModel, tokenizer: InstructionTokenizer, preprocessing: Preprocessing,
-                 statistics: ActionStatistics, config: Dict, device: str = "cpu", mode: str = "receding",
-                 incremental: bool = True, ensemble_decay: float = 0.01):
+    def __init__(
+        self,
+        model: PolicyModel,
+        tokenizer: InstructionTokenizer,
+        preprocessing: Preprocessing,
+        statistics: ActionStatistics,
+        config: Dict,
+        device: str = "cpu",
+        mode: str = "receding",
+        incremental: bool = True,
+        ensemble_decay: float = 0.01,
+    ):
         if mode not in MODES:
             raise RuntimeConfigError(f"mode {mode!r} is unknown; use one of {MODES}")
         self.model, self.tokenizer, self.preprocessing = model, tokenizer, preprocessing
@@ -66,8 +75,16 @@ class Policy:
 
     # ------------------------------------------------------------------------------------------ load
     @classmethod
-    def load(cls, export_dir: str, device: str = "cpu", dtype: Optional[str] = None, mode: str = "receding",
-             incremental: bool = True, ensemble_decay: float = 0.01, verify_files: bool = True) -> "Policy":
+    def load(
+        cls,
+        export_dir: str,
+        device: str = "cpu",
+        dtype: Optional[str] = None,
+        mode: str = "receding",
+        incremental: bool = True,
+        ensemble_decay: float = 0.01,
+        verify_files: bool = True,
+    ) -> Policy:
         """Reads and checks an export folder and builds the model.
 
         Checked: format version, sha256 of every file, that every weight is finite at the compute
@@ -86,33 +103,56 @@ class Policy:
         expected = model.state_dict()
         missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         if missing or unexpected:
-            raise RuntimeConfigError(f"{weights}: tensors do not fit the config (missing {missing[:5]}, "
-                                     f"unexpected {unexpected[:5]}); re-export with a matching vla-jax")
+            raise RuntimeConfigError(
+                f"{weights}: tensors do not fit the config (missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}); re-export with a matching vla-jax"
+            )
         for name, tensor in expected.items():
             if tuple(state[name].shape) != tuple(tensor.shape):
-                raise RuntimeConfigError(f"{weights}: {name} has shape {tuple(state[name].shape)}, the config "
-                                         f"needs {tuple(tensor.shape)}; re-export")
+                raise RuntimeConfigError(
+                    f"{weights}: {name} has shape {tuple(state[name].shape)}, the config "
+                    f"needs {tuple(tensor.shape)}; re-export"
+                )
         model.load_state_dict(state, strict=True, assign=True)
         del state
         model = model.materialize(device).eval()
-        tokenizer = InstructionTokenizer(os.path.join(export_dir, "tokenizer.json"),
-                                         TokenizerSpec.from_dict(config.get("tokenizer", {})))
+        tokenizer = InstructionTokenizer(
+            os.path.join(export_dir, "tokenizer.json"), TokenizerSpec.from_dict(config.get("tokenizer", {}))
+        )
         pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))
         stats = ActionStatistics.from_dict(bundle.read_json(export_dir, "statistics.json"))
         guards.check_statistics(stats, os.path.join(export_dir, "statistics.json"))
         return cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
 
-    def fork(self) -> "Policy":
+    def fork(self) -> Policy:
         """A policy with its own episode state over the same weights (one per server connection)."""
-        return Policy(self.model, self.tokenizer, self.preprocessing, self.statistics, self.config,
-                      str(self.device), self.mode, self.incremental, self.ensemble_decay)
+        return Policy(
+            self.model,
+            self.tokenizer,
+            self.preprocessing,
+            self.statistics,
+            self.config,
+            str(self.device),
+            self.mode,
+            self.incremental,
+            self.ensemble_decay,
+        )
 
     def metadata(self) -> Dict:
         p = self.config["policy"]
-        return {"structure": p["structure"], "head": p["head"], "window_size": self.window, "chunk": self.chunk,
-                "action_dim": self.statistics.action_dim, "image_size": list(self.preprocessing.image_size),
-                "input_channel_order": self.preprocessing.input_channel_order, "dtype": self.config["dtype"],
-                "normalization": self.statistics.mode, "mode": self.mode, "incremental": self.incremental}
+        return {
+            "structure": p["structure"],
+            "head": p["head"],
+            "window_size": self.window,
+            "chunk": self.chunk,
+            "action_dim": self.statistics.action_dim,
+            "image_size": list(self.preprocessing.image_size),
+            "input_channel_order": self.preprocessing.input_channel_order,
+            "dtype": self.config["dtype"],
+            "normalization": self.statistics.mode,
+            "mode": self.mode,
+            "incremental": self.incremental,
+        }
 
     # ------------------------------------------------------------------------------------------ episode
     def _reset_state(self) -> None:
@@ -176,7 +216,7 @@ class Policy:
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
         """Row j = weighted mean of every stored chunk's prediction for time now + j (older = smaller weight)."""
         self._chunks.append(chunk)
-        self._chunks = self._chunks[-self.chunk:]
+        self._chunks = self._chunks[-self.chunk :]
         out = np.zeros_like(chunk)
         for j in range(self.chunk):
             preds, weights = [], []

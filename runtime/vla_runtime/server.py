@@ -90,8 +90,14 @@ def error_reply(code: str, message: str, request_id: Any = None) -> Dict:
 
 
 class PolicyServer:
-    def __init__(self, policy, host: str = "127.0.0.1", port: int = 8000,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, limits: Optional[Limits] = None):
+    def __init__(
+        self,
+        policy,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        limits: Optional[Limits] = None,
+    ):
         self.policy, self.host, self.port = policy, host, port
         self.limits = limits or Limits(max_message_bytes=max_message_bytes)
         self.max_message_bytes = self.limits.max_message_bytes
@@ -125,13 +131,19 @@ class PolicyServer:
             pixels = int(image.shape[0]) * int(image.shape[1])
             side = max(int(image.shape[0]), int(image.shape[1]))
             if side > self.limits.max_side:
-                raise RequestError("too_large", f"frame of {image.shape[0]}x{image.shape[1]} has a side over the "
-                                                f"server's max_side {self.limits.max_side}; resize it on the robot")
+                raise RequestError(
+                    "too_large",
+                    f"frame of {image.shape[0]}x{image.shape[1]} has a side over the "
+                    f"server's max_side {self.limits.max_side}; resize it on the robot",
+                )
             if pixels > self.limits.max_pixels:
-                raise RequestError("too_large", f"frame of {image.shape[0]}x{image.shape[1]} = {pixels} pixels is "
-                                                f"over the server's max_pixels {self.limits.max_pixels}; resize "
-                                                "it on the robot (the model sees "
-                                                f"{'x'.join(map(str, self.policy.preprocessing.image_size))})")
+                raise RequestError(
+                    "too_large",
+                    f"frame of {image.shape[0]}x{image.shape[1]} = {pixels} pixels is "
+                    f"over the server's max_pixels {self.limits.max_pixels}; resize "
+                    "it on the robot (the model sees "
+                    f"{'x'.join(map(str, self.policy.preprocessing.image_size))})",
+                )
 
     async def _answer(self, session, raw: bytes) -> Dict:
         request_id = None
@@ -214,11 +226,15 @@ class PolicyServer:
             async for raw in connection:
                 received = time.perf_counter()
                 if pending[0] >= self.limits.max_inflight_per_connection:
-                    message = (f"this connection already has {pending[0]} request(s) in flight (max_inflight_per_"
-                               f"connection {self.limits.max_inflight_per_connection}): wait for the reply first")
+                    message = (
+                        f"this connection already has {pending[0]} request(s) in flight (max_inflight_per_"
+                        f"connection {self.limits.max_inflight_per_connection}): wait for the reply first"
+                    )
                 elif self.inflight >= self.limits.max_inflight_total:
-                    message = (f"the server has {self.inflight} requests in flight (max_inflight_total "
-                               f"{self.limits.max_inflight_total}): retry shortly")
+                    message = (
+                        f"the server has {self.inflight} requests in flight (max_inflight_total "
+                        f"{self.limits.max_inflight_total}): retry shortly"
+                    )
                 else:
                     message = None
                 if message is not None:
@@ -230,8 +246,12 @@ class PolicyServer:
         except ConnectionClosed as closed:
             if closed.sent is not None and closed.sent.code == 1009:
                 self.refused["oversize_message"] += 1
-                log.warning("%s: message over max_message_bytes %d: connection closed (1009, as the websocket "
-                            "protocol requires)", peer, self.limits.max_message_bytes)
+                log.warning(
+                    "%s: message over max_message_bytes %d: connection closed (1009, as the websocket "
+                    "protocol requires)",
+                    peer,
+                    self.limits.max_message_bytes,
+                )
         finally:  # requests still queued for a closed connection are dropped, not computed
             if worker is not None:
                 worker.cancel()
@@ -244,16 +264,29 @@ class PolicyServer:
 
         # max_queue: frames websockets buffers before this server reads them. The reader answers
         # "busy" at once, so a small buffer bounds a pipelining client's memory at a few messages.
-        self._server = await serve(self._handle, self.host, self.port, max_size=self.limits.max_message_bytes,
-                                   max_queue=2, process_request=self._process_request, compression=None)
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            max_size=self.limits.max_message_bytes,
+            max_queue=2,
+            process_request=self._process_request,
+            compression=None,
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
     async def serve_forever(self):
         if self._server is None:
             await self.start()
-        log.info("serving on ws://%s:%d (health: http://%s:%d/healthz); limits %s", self.host, self.port, self.host,
-                 self.port, dataclasses.asdict(self.limits))
+        log.info(
+            "serving on ws://%s:%d (health: http://%s:%d/healthz); limits %s",
+            self.host,
+            self.port,
+            self.host,
+            self.port,
+            dataclasses.asdict(self.limits),
+        )
         await self._server.serve_forever()
 
     async def close(self):
@@ -271,7 +304,7 @@ class BackgroundServer:
         self._loop = asyncio.new_event_loop()
         self._thread: Optional[threading.Thread] = None
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         ready = threading.Event()
         failure = []
 

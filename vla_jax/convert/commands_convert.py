@@ -10,11 +10,16 @@ from vla_jax.errors import VLAJaxError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--src", required=True, type=Path,
-                        help="Hugging Face folder (config.json + model.safetensors or a sharded index), "
-                             "e.g. a snapshot of microsoft/kosmos-2-patch14-224")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="output folder: params.safetensors + config.json (+ tokenizer files)")
+    parser.add_argument(
+        "--src",
+        required=True,
+        type=Path,
+        help="Hugging Face folder (config.json + model.safetensors or a sharded index), "
+        "e.g. a snapshot of microsoft/kosmos-2-patch14-224",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output folder: params.safetensors + config.json (+ tokenizer files)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing params.safetensors in --out")
 
 
@@ -31,6 +36,15 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     n = sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
-    print(json.dumps({"out": str(args.out), "parameters": n, "vision_layers": config.vision.num_hidden_layers,
-                      "text_layers": config.text.layers, "latent_query_num": config.latent_query_num}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "parameters": n,
+                "vision_layers": config.vision.num_hidden_layers,
+                "text_layers": config.text.layers,
+                "latent_query_num": config.latent_query_num,
+            }
+        )
+    )
     return 0

@@ -1,8 +1,8 @@
 """Our converted-checkpoint folder: what `vla-jax convert-hf` writes and the trainer reads.
 
-    DIR/params.safetensors   float32 params, scanned layout, keys '/'-joined Flax paths
-    DIR/config.json          Kosmos2Config.to_hf_dict() (HF-shaped, model_type "kosmos-2")
-    DIR/<tokenizer files>    copied from the HF folder when present, so DIR is self-contained
+DIR/params.safetensors   float32 params, scanned layout, keys '/'-joined Flax paths
+DIR/config.json          Kosmos2Config.to_hf_dict() (HF-shaped, model_type "kosmos-2")
+DIR/<tokenizer files>    copied from the HF folder when present, so DIR is self-contained
 """
 
 from __future__ import annotations
@@ -24,17 +24,26 @@ from vla_jax.models.stacking import stack_layers, unstack_layers
 
 PARAMS_FILE = "params.safetensors"
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
-    "added_tokens.json", "preprocessor_config.json", "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+    "added_tokens.json",
+    "preprocessor_config.json",
+    "processor_config.json",
 )
 
 
-def save_converted(out_dir: str | Path, config: Kosmos2Config, params: Any, *, tokenizer_src: Path | None = None) -> Path:
+def save_converted(
+    out_dir: str | Path, config: Kosmos2Config, params: Any, *, tokenizer_src: Path | None = None
+) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     params = stack_layers(jax.device_get(params)) if not config.scan_layers else jax.device_get(params)
-    flat = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float32))
-            for k, v in traverse_util.flatten_dict(params, sep="/").items()}
+    flat = {
+        k: np.ascontiguousarray(np.asarray(v, dtype=np.float32))
+        for k, v in traverse_util.flatten_dict(params, sep="/").items()
+    }
     save_file(flat, str(out / PARAMS_FILE), metadata={"format": "vla-jax/kosmos2", "layout": "scanned"})
     (out / "config.json").write_text(json.dumps(config.to_hf_dict(), indent=2) + "\n")
     if tokenizer_src is not None:
@@ -49,8 +58,11 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]
     path = Path(path)
     params_file = path / PARAMS_FILE
     if not params_file.is_file():
-        hint = " (this looks like a Hugging Face folder: run `vla-jax convert-hf --src` on it first)" \
-            if (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file() else ""
+        hint = (
+            " (this looks like a Hugging Face folder: run `vla-jax convert-hf --src` on it first)"
+            if (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
+            else ""
+        )
         raise VLAJaxError(f"{params_file} not found{hint}")
     config = read_hf_config(path, **knobs)
     try:
@@ -62,8 +74,10 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]
         if key not in flat:
             raise VLAJaxError(f"{params_file}: parameter {key} is missing (expected shape {list(spec.shape)})")
         if tuple(flat[key].shape) != tuple(spec.shape):
-            raise VLAJaxError(f"{params_file}: parameter {key} has shape {list(flat[key].shape)}, "
-                              f"expected {list(spec.shape)} from {path / 'config.json'}")
+            raise VLAJaxError(
+                f"{params_file}: parameter {key} has shape {list(flat[key].shape)}, "
+                f"expected {list(spec.shape)} from {path / 'config.json'}"
+            )
     bad = next((k for k, v in flat.items() if not np.isfinite(v).all()), None)
     if bad is not None:
         raise VLAJaxError(f"{params_file}: parameter {bad} holds non-finite values (NaN/inf); run convert-hf again")

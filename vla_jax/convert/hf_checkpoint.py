@@ -60,8 +60,10 @@ def _tensor_files(src: Path) -> dict[str, Path]:
         with _open(single) as fh:
             return {name: single for name in fh.keys()}
     if list(src.glob("*.bin")) or list(src.glob("*.pt")):
-        raise VLAJaxError(f"{src} has only pickled torch weights (*.bin/*.pt); we never unpickle. "
-                          "Re-save it with save_pretrained(safe_serialization=True)")
+        raise VLAJaxError(
+            f"{src} has only pickled torch weights (*.bin/*.pt); we never unpickle. "
+            "Re-save it with save_pretrained(safe_serialization=True)"
+        )
     raise VLAJaxError(f"{src} has neither model.safetensors nor model.safetensors.index.json")
 
 
@@ -78,8 +80,7 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
     src = Path(src)
     config = read_hf_config(src, **knobs)
     files = _tensor_files(src)
-    shapes = traverse_util.flatten_dict(
-        jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/")
+    shapes = traverse_util.flatten_dict(jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/")
     rows = mapping_table(config)
     missing_rows = set(shapes) - {r.ours for r in rows}
     assert not missing_rows, f"mapping table misses {sorted(missing_rows)}"  # programming error
@@ -99,17 +100,23 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
         for name in row.hf_names():
             expected_names.add(name)
             if name not in files:
-                raise VLAJaxError(f"tensor {name} is missing from the checkpoint in {src} "
-                                  f"(expected shape {list(want)}); the checkpoint is incomplete or not Kosmos-2")
+                raise VLAJaxError(
+                    f"tensor {name} is missing from the checkpoint in {src} "
+                    f"(expected shape {list(want)}); the checkpoint is incomplete or not Kosmos-2"
+                )
             got = tuple(handle(files[name]).get_slice(name).get_shape())
             if got != want:
-                raise VLAJaxError(f"tensor {name} in {files[name].name} has shape {list(got)}, expected {list(want)} "
-                                  f"from {src / 'config.json'}; config and weights disagree")
+                raise VLAJaxError(
+                    f"tensor {name} in {files[name].name} has shape {list(got)}, expected {list(want)} "
+                    f"from {src / 'config.json'}; config and weights disagree"
+                )
     unexpected = sorted(set(files) - expected_names - set(IGNORED_HF_TENSORS))
     if unexpected:
         shown = ", ".join(unexpected[:5]) + (f" (+{len(unexpected) - 5} more)" if len(unexpected) > 5 else "")
-        raise VLAJaxError(f"{src} has {len(unexpected)} tensor(s) this Kosmos-2 does not use: {shown}; "
-                          "refusing to drop weights silently (is this a different architecture?)")
+        raise VLAJaxError(
+            f"{src} has {len(unexpected)} tensor(s) this Kosmos-2 does not use: {shown}; "
+            "refusing to drop weights silently (is this a different architecture?)"
+        )
 
     # 2) data
     flat: dict[str, np.ndarray] = {}
@@ -122,8 +129,10 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
                 raise VLAJaxError(f"cannot read tensor {name} from {files[name]}: {err}") from err
             arr = np.asarray(arr, dtype=np.float32)
             if not np.isfinite(arr).all():
-                raise VLAJaxError(f"tensor {name} in {files[name]} holds {int((~np.isfinite(arr)).sum())} non-finite "
-                                  "value(s) (NaN/inf); the checkpoint is damaged: re-download it")
+                raise VLAJaxError(
+                    f"tensor {name} in {files[name]} holds {int((~np.isfinite(arr)).sum())} non-finite "
+                    "value(s) (NaN/inf); the checkpoint is damaged: re-download it"
+                )
             arrays.append(np.ascontiguousarray(to_ours(arr, row.transform)))
         flat[row.ours] = np.stack(arrays) if row.num_layers else arrays[0]
     params = traverse_util.unflatten_dict(flat, sep="/")

@@ -75,8 +75,10 @@ class Checkpointer:
 
     def __init__(self, workdir: str | Path, *, every: int, keep: int, use_async: bool = True):
         if int(every) < 1 or int(keep) < 1:
-            raise VLAJaxError(f"checkpoint every={every}, keep={keep}: both must be >= 1 "
-                              "(--config.checkpoint.every / --config.checkpoint.keep)")
+            raise VLAJaxError(
+                f"checkpoint every={every}, keep={keep}: both must be >= 1 "
+                "(--config.checkpoint.every / --config.checkpoint.keep)"
+            )
         self.workdir = Path(workdir).absolute()
         self.directory = self.workdir / CHECKPOINT_DIR
         self.every = int(every)
@@ -97,8 +99,9 @@ class Checkpointer:
         train = {"step": state.step, "opt_state": state.opt_state, "rng": state.rng}
         bad = first_nonfinite(state.params)
         if bad is not None:  # the train step never applies a non-finite update: this is the last line of defence
-            raise VLAJaxError(f"step {step}: param {bad} is not finite; refusing to save it to "
-                              f"{self.directory / str(step)}")
+            raise VLAJaxError(
+                f"step {step}: param {bad} is not finite; refusing to save it to {self.directory / str(step)}"
+            )
         sums = integrity.tree_checksums({"params": state.params, "train": train})
         record = {"version": 1, "arrays": sums, "data_sha256": integrity.json_digest(data)}
         return self.manager.save(
@@ -116,8 +119,11 @@ class Checkpointer:
         """The state (sharded like ``abstract_state``) and this process's loader state, verified."""
         train_target = {"step": abstract_state.step, "opt_state": abstract_state.opt_state, "rng": abstract_state.rng}
         where = self.directory / str(step)
-        args = {"params": ocp.args.StandardRestore(abstract_state.params),
-                "train": ocp.args.StandardRestore(train_target), "data": ocp.args.JsonRestore()}
+        args = {
+            "params": ocp.args.StandardRestore(abstract_state.params),
+            "train": ocp.args.StandardRestore(train_target),
+            "data": ocp.args.JsonRestore(),
+        }
         has_record = (where / "integrity").is_dir()
         if has_record:
             args["integrity"] = ocp.args.JsonRestore()
@@ -130,14 +136,21 @@ class Checkpointer:
         data = restored["data"]
         if has_record:
             record = restored["integrity"]
-            integrity.check_items(record, {"params": restored["params"], "train": train},
-                                  lambda item: f"checkpoint step {step} ({where / item})")
+            integrity.check_items(
+                record,
+                {"params": restored["params"], "train": train},
+                lambda item: f"checkpoint step {step} ({where / item})",
+            )
             if integrity.json_digest(data) != record["data_sha256"]:
-                raise CorruptCheckpoint(f"checkpoint step {step} ({where / 'data'}): the data-iterator state does "
-                                        "not match its checksum")
+                raise CorruptCheckpoint(
+                    f"checkpoint step {step} ({where / 'data'}): the data-iterator state does not match its checksum"
+                )
         else:
-            log.warning("checkpoint step %d has no integrity record (written by an older vla-jax): restored "
-                        "without verification", step)
+            log.warning(
+                "checkpoint step %d has no integrity record (written by an older vla-jax): restored "
+                "without verification",
+                step,
+            )
         state = abstract_state.replace(
             step=train["step"], params=restored["params"], opt_state=train["opt_state"], rng=train["rng"]
         )
@@ -168,13 +181,18 @@ class Checkpointer:
             for bad, _ in failures:
                 log.warning("checkpoint step %d moved to %s", bad, self._move_aside(bad))
             if failures:
-                log.warning("falling back: resuming from step %d, the newest intact checkpoint (damaged: %s)", step,
-                            ", ".join(f"step {bad}" for bad, _ in failures))
+                log.warning(
+                    "falling back: resuming from step %d, the newest intact checkpoint (damaged: %s)",
+                    step,
+                    ", ".join(f"step {bad}" for bad, _ in failures),
+                )
             return step, state, data
         if failures:
             steps = ", ".join(f"step {bad}" for bad, _ in failures)
-            raise CorruptCheckpoint(f"{self.directory}: no checkpoint restores ({steps}; newest: {failures[0][1]}); "
-                                    "nothing was moved. Fix the cause or start a new --workdir")
+            raise CorruptCheckpoint(
+                f"{self.directory}: no checkpoint restores ({steps}; newest: {failures[0][1]}); "
+                "nothing was moved. Fix the cause or start a new --workdir"
+            )
         return None
 
     def _move_aside(self, step: int) -> Path:
@@ -196,8 +214,11 @@ class Checkpointer:
         self.manager.close()
 
 
-_finite_flags = jax.jit(lambda tree: jax.tree.map(
-    lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.asarray(True), tree))
+_finite_flags = jax.jit(
+    lambda tree: jax.tree.map(
+        lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.asarray(True), tree
+    )
+)
 
 
 def first_nonfinite(tree: Any) -> str | None:
@@ -290,8 +311,12 @@ def load_params(workdir: str | Path, step: int | None = None) -> tuple[int, Any]
     if not directory.is_dir():
         raise VLAJaxError(f"{directory} not found: {workdir} has no checkpoints yet (train for at least one save)")
     # Every item's handler named, so orbax does not warn about the items this read leaves alone.
-    handlers = {"params": ocp.StandardCheckpointHandler(), "train": ocp.StandardCheckpointHandler(),
-                "data": ocp.JsonCheckpointHandler(), "integrity": ocp.JsonCheckpointHandler()}
+    handlers = {
+        "params": ocp.StandardCheckpointHandler(),
+        "train": ocp.StandardCheckpointHandler(),
+        "data": ocp.JsonCheckpointHandler(),
+        "integrity": ocp.JsonCheckpointHandler(),
+    }
     manager = ocp.CheckpointManager(directory, item_handlers=handlers)
     try:
         steps = manager.all_steps()
@@ -318,8 +343,11 @@ def load_params(workdir: str | Path, step: int | None = None) -> tuple[int, Any]
             raise CorruptCheckpoint(f"checkpoint step {step} cannot be read: {_short(err, where)}{hint}") from err
         if has_record:
             try:
-                integrity.check_items(restored["integrity"], {"params": restored["params"]},
-                                      lambda item: f"checkpoint step {step} ({where / item})")
+                integrity.check_items(
+                    restored["integrity"],
+                    {"params": restored["params"]},
+                    lambda item: f"checkpoint step {step} ({where / item})",
+                )
             except CorruptCheckpoint as err:
                 raise CorruptCheckpoint(f"{err}{hint}") from None
         return step, restored["params"]

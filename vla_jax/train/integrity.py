@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -55,8 +56,10 @@ def tree_checksums(tree: Any) -> dict[str, list[int]]:
     """``{"a/b/c": [sum, weighted sum]}`` for every array leaf of ``tree``."""
     sums = _tree_sums(tree)
     flat = jax.tree_util.tree_flatten_with_path(sums)[0]
-    return {jax.tree_util.keystr(path, simple=True, separator="/"): [int(v) for v in host_value(leaf)]
-            for path, leaf in flat}
+    return {
+        jax.tree_util.keystr(path, simple=True, separator="/"): [int(v) for v in host_value(leaf)]
+        for path, leaf in flat
+    }
 
 
 def json_digest(obj: Any) -> str:
@@ -67,12 +70,16 @@ def check(expected: dict[str, list[int]], tree: Any, where: str) -> None:
     """Raises `CorruptCheckpoint` naming the first array whose checksums differ from ``expected``."""
     got = tree_checksums(tree)
     if set(got) != set(expected):
-        raise CorruptCheckpoint(f"{where}: holds arrays {sorted(set(got) ^ set(expected))[:3]} that its "
-                                "integrity record does not (or the reverse)")
+        raise CorruptCheckpoint(
+            f"{where}: holds arrays {sorted(set(got) ^ set(expected))[:3]} that its "
+            "integrity record does not (or the reverse)"
+        )
     for name, sums in got.items():
         if sums != list(expected[name]):
-            raise CorruptCheckpoint(f"{where}: array {name} does not match the checksum written at save "
-                                    "(the file was altered or damaged on disk)")
+            raise CorruptCheckpoint(
+                f"{where}: array {name} does not match the checksum written at save "
+                "(the file was altered or damaged on disk)"
+            )
 
 
 def check_items(record: dict, items: dict[str, Any], where: Callable[[str], str]) -> None:

@@ -55,14 +55,20 @@ class NonFiniteGuard:
         bad = ", ".join(f"{k}={v}" for k, v in got.items() if not np.isfinite(v))
         if self.policy == "skip":
             self.skipped += 1
-            log.warning("step %d: non-finite %s; update skipped (params unchanged), %d skipped so far",
-                        step, bad, self.skipped)
+            log.warning(
+                "step %d: non-finite %s; update skipped (params unchanged), %d skipped so far", step, bad, self.skipped
+            )
             return
-        where = (f"the last checkpoint (step {self.last_checkpoint}) is intact and finite"
-                 if self.last_checkpoint is not None else "no checkpoint was saved")
-        raise NonFiniteStop(f"step {step}: non-finite {bad}; training stopped and nothing was saved after it "
-                            f"({where}). Lower optimizer.learning_rate, check the data, or pass "
-                            "--config.on_nonfinite=skip to drop such updates and count them")
+        where = (
+            f"the last checkpoint (step {self.last_checkpoint}) is intact and finite"
+            if self.last_checkpoint is not None
+            else "no checkpoint was saved"
+        )
+        raise NonFiniteStop(
+            f"step {step}: non-finite {bad}; training stopped and nothing was saved after it "
+            f"({where}). Lower optimizer.learning_rate, check the data, or pass "
+            "--config.on_nonfinite=skip to drop such updates and count them"
+        )
 
     def saved(self, step: int) -> None:
         self.last_checkpoint = step

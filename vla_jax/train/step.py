@@ -17,7 +17,8 @@ can reach a checkpoint.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -78,8 +79,9 @@ def make_step_fn(
 
         def loss_of(trainable_flat):
             params = traverse_util.unflatten_dict({**trainable_flat, **frozen})
-            outputs = apply_fn({"params": model_params(params, lora_rng)}, batch, deterministic=False,
-                               rngs={"dropout": dropout_rng})
+            outputs = apply_fn(
+                {"params": model_params(params, lora_rng)}, batch, deterministic=False, rngs={"dropout": dropout_rng}
+            )
             loss, metrics = loss_fn(outputs, batch)
             return loss.astype(jnp.float32), (metrics, outputs)
 
@@ -92,8 +94,10 @@ def make_step_fn(
         grad_norm = optax.global_norm(grads)
         update_norm = optax.global_norm({k: flat_updates[k] for k in trainable})
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(update_norm)
-        new_flat = {k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v
-                    for k, v in traverse_util.flatten_dict(state.params).items()}
+        new_flat = {
+            k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v
+            for k, v in traverse_util.flatten_dict(state.params).items()
+        }
         new_params = select_tree(finite, traverse_util.unflatten_dict(new_flat), state.params)
         opt_state = select_tree(finite, opt_state, state.opt_state)
         update_count = state.step // grad_accum_steps
@@ -115,8 +119,9 @@ def make_step_fn(
 FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def jit_step(step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh,
-             compiler_options: dict | None = None) -> Callable:
+def jit_step(
+    step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh, compiler_options: dict | None = None
+) -> Callable:
     """Compile with explicit in/out shardings; the input state's buffers are donated."""
     batch_shardings = {key: batch_sharding(mesh) for key in batch_keys}
     return jax.jit(

@@ -62,15 +62,13 @@ def check_train_config(config: Any) -> None:
     for key, low, why in INT_AT_LEAST:
         value = _get(config, key)
         if not _is_int(value) or value < low:
-            raise VLAJaxError(f"config {key}={value!r}: must be an integer >= {low} ({why}); "
-                              f"set --config.{key}=N")
+            raise VLAJaxError(f"config {key}={value!r}: must be an integer >= {low} ({why}); set --config.{key}=N")
     for key, low, high, low_ok in FLOAT_RANGES:
         value = _get(config, key)
         in_range = _is_number(value) and math.isfinite(value) and (value >= low if low_ok else value > low)
         if not in_range or (math.isfinite(high) and value > high):
             bounds = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if math.isfinite(high) else ')'}"
-            raise VLAJaxError(f"config {key}={value!r}: must be a finite number in {bounds}; "
-                              f"set --config.{key}=VALUE")
+            raise VLAJaxError(f"config {key}={value!r}: must be a finite number in {bounds}; set --config.{key}=VALUE")
     policy = config.get("on_nonfinite", "stop")
     if policy not in NONFINITE_POLICIES:
         raise VLAJaxError(f"config on_nonfinite={policy!r}: choose one of {', '.join(NONFINITE_POLICIES)}")
@@ -83,12 +81,14 @@ def check_workdir(workdir: Path) -> None:
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise VLAJaxError(f"--workdir {workdir} cannot be created ({err.strerror or err}); "
-                          "pick a folder you can write to") from None
+        raise VLAJaxError(
+            f"--workdir {workdir} cannot be created ({err.strerror or err}); pick a folder you can write to"
+        ) from None
     probe = workdir / f".write_test_{os.getpid()}"
     try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise VLAJaxError(f"--workdir {workdir} is not writable ({err.strerror or err}); "
-                          "pick a folder you can write to") from None
+        raise VLAJaxError(
+            f"--workdir {workdir} is not writable ({err.strerror or err}); pick a folder you can write to"
+        ) from None
