@@ -21,6 +21,7 @@ from array_record.python.array_record_module import ArrayRecordWriter
 from tqdm import tqdm
 
 from data_pipelines import mobile_episodes as me
+from data_pipelines import paths as safe_paths
 from data_pipelines.errors import BadDataCounter, DataError
 from vla_runtime.policy_io import RESIZE_MODES
 
@@ -119,6 +120,20 @@ def _examples(
             yield key + "#mirror", episode_to_rlds(ep, mirrored=True, resize_mode=resize_mode)
 
 
+def _not_empty(examples, split: str, n_files: int, counter: BadDataCounter):
+    """Passes ``examples`` through; a split that ends up with none is one `DataError` with the skip summary
+    (tfds would stop with an AssertionError traceback instead)."""
+    n = 0
+    for item in examples:
+        n += 1
+        yield item
+    if n == 0:
+        raise DataError(
+            f"convert-episodes: the {split!r} split is empty: all {n_files} of its episode files were "
+            f"skipped ({counter.summary()}); fix or remove those files, or change --val-fraction"
+        )
+
+
 def _prescan(paths, *, action_dim, channel_order, min_length, skip_bad, counter) -> list[str]:
     """Validate every file without decoding pixels (fast), so bad files fail before anything is written."""
     good = []
@@ -189,8 +204,10 @@ def convert(
         raise DataError(f"resize_mode={resize_mode!r}: choose one of {', '.join(RESIZE_MODES)}")
     import tensorflow_datasets as tfds
 
+    name = safe_paths.safe_dataset_name(name, "--name")
+    out = str(safe_paths.output_dir(out, "--out"))
     all_paths = me.list_episodes(src)
-    final_dir = os.path.join(out, name, VERSION)
+    final_dir = str(safe_paths.inside(out, os.path.join(out, name, VERSION)))
     if os.path.exists(final_dir) and not overwrite:
         raise DataError(f"{final_dir}: dataset already exists; pass --overwrite or choose another --out")
     counter = BadDataCounter(src)
@@ -204,7 +221,7 @@ def convert(
     )
     # Split the *valid* episodes, so skipped files never leave a split empty.
     train, val = me.split_train_val(paths, val_fraction)
-    tmp_root = os.path.join(out, f".tmp_{name}_{os.getpid()}")
+    tmp_root = str(safe_paths.inside(out, os.path.join(out, f".tmp_{name}_{os.getpid()}")))
     shutil.rmtree(tmp_root, ignore_errors=True)
     common = dict(
         image_size=image_size,
@@ -215,9 +232,15 @@ def convert(
         counter=counter,
         min_length=min_length,
     )
-    splits = {"train": _examples(train, mirror=mirror, progress="convert train", **common)}
+    splits = {
+        "train": _not_empty(
+            _examples(train, mirror=mirror, progress="convert train", **common), "train", len(train), counter
+        )
+    }
     if val:
-        splits["val"] = _examples(val, mirror=False, progress="convert val", **common)
+        splits["val"] = _not_empty(
+            _examples(val, mirror=False, progress="convert val", **common), "val", len(val), counter
+        )
     try:
         builder = tfds.dataset_builders.store_as_tfds_dataset(
             name=name,
@@ -232,10 +255,8 @@ def convert(
             f"mirror={mirror}).",
         )
         add_array_record(str(builder.data_dir))
-        if os.path.exists(final_dir):  # --overwrite: replace only once the new dataset is complete
-            shutil.rmtree(final_dir)
-        os.makedirs(os.path.dirname(final_dir), exist_ok=True)
-        shutil.move(str(builder.data_dir), final_dir)
+        # --overwrite: the old dataset stays in place until the new one is complete, then one rename swaps them.
+        safe_paths.replace_dir(str(builder.data_dir), final_dir)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     if counter.count:
