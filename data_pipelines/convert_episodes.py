@@ -86,6 +86,20 @@ def _examples(
             yield {**episode_arrays(ep, mirrored=True), "key": key + "#mirror"}
 
 
+def _not_empty(examples, split: str, n_files: int, counter: BadDataCounter):
+    """Passes ``examples`` through; a split that ends up with none is one `DataError` with the skip summary
+    (tfds would stop with an AssertionError traceback instead)."""
+    n = 0
+    for item in examples:
+        n += 1
+        yield item
+    if n == 0:
+        raise DataError(
+            f"convert-episodes: the {split!r} split is empty: all {n_files} of its episode files were "
+            f"skipped ({counter.summary()}); fix or remove those files, or change --val-fraction"
+        )
+
+
 def _prescan(paths, *, action_dim, channel_order, min_length, skip_bad, counter) -> list[str]:
     """Validate every file without decoding pixels (fast), so bad files fail before anything is written."""
     good = []
@@ -128,8 +142,8 @@ def convert(
     vla_runtime.policy_io (`resize_mode`), which each episode records; training must use the same mode.
     """
     spec = episode_spec(image_size, action_dim, encoding, resize_mode)  # a bad resize_mode fails here, first
+    rw.check_target(out, name, overwrite, VERSION)  # a bad --name / --out fails before any file is read
     all_paths = me.list_episodes(src)
-    rw.check_target(out, name, overwrite, VERSION)
     counter = BadDataCounter(src)
     paths = _prescan(
         all_paths,
@@ -150,9 +164,15 @@ def convert(
         counter=counter,
         min_length=min_length,
     )
-    splits = {"train": _examples(train, mirror=mirror, progress="convert train", **common)}
+    splits = {
+        "train": _not_empty(
+            _examples(train, mirror=mirror, progress="convert train", **common), "train", len(train), counter
+        )
+    }
     if val:
-        splits["val"] = _examples(val, mirror=False, progress="convert val", **common)
+        splits["val"] = _not_empty(
+            _examples(val, mirror=False, progress="convert val", **common), "val", len(val), counter
+        )
     final_dir = rw.write_dataset(
         out,
         name,

@@ -184,11 +184,16 @@ def read_episode(
                 raise DataError(f"{where}: key `images` has shape {images_ds.shape}; expected (T, H, W, 3)")
             if images_ds.dtype != np.uint8:
                 raise DataError(f"{where}: key `images` has dtype {images_ds.dtype}; expected uint8")
-            images = (
-                _read_images(images_ds, image_size, resize_mode)
-                if load_images
-                else np.zeros((images_ds.shape[0], 0, 0, 3), np.uint8)
-            )
+            try:
+                images = (
+                    _read_images(images_ds, image_size, resize_mode)
+                    if load_images
+                    else np.zeros((images_ds.shape[0], 0, 0, 3), np.uint8)
+                )
+            except (OSError, ValueError) as err:  # a damaged compressed chunk passes the pixel-free pre-scan
+                raise DataError(
+                    f"{where}: key `images` cannot be decoded (corrupt pixel data: {err}); re-copy or delete the file"
+                ) from err
             events = (
                 _decode_strings(f["action_event_types"][()], path, "action_event_types")
                 if "action_event_types" in f

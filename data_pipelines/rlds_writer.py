@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from array_record.python.array_record_module import ArrayRecordWriter
 
+from data_pipelines import paths as safe_paths
 from data_pipelines.errors import DataError
 from vla_runtime.policy_io import RESIZE_MODES
 
@@ -262,7 +263,10 @@ def add_array_record(builder_dir: str) -> list[str]:
 
 
 def final_dir(out: str, name: str, version: str = VERSION) -> str:
-    return os.path.join(out, name, version)
+    """`{out}/{name}/{version}`, after checking `name` is a plain tfds name and the folder lies under `out`."""
+    name = safe_paths.safe_dataset_name(name, "--name")
+    out = str(safe_paths.output_dir(out, "--out"))
+    return str(safe_paths.inside(out, os.path.join(out, name, version)))
 
 
 def check_target(out: str, name: str, overwrite: bool, version: str = VERSION) -> str:
@@ -274,11 +278,9 @@ def check_target(out: str, name: str, overwrite: bool, version: str = VERSION) -
 
 
 def publish(built_dir: str, target: str) -> str:
-    """Move a complete dataset folder into place, replacing an old one only now (all output handling is here)."""
-    if os.path.exists(target):
-        shutil.rmtree(target)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.move(built_dir, target)
+    """Move a complete dataset folder into place (all output handling is here): an old one stays whole until
+    the new one is complete, then one rename swaps them (`built_dir` is staged under `--out`, one filesystem)."""
+    safe_paths.replace_dir(built_dir, target)
     return target
 
 
@@ -305,7 +307,7 @@ def write_dataset(
     target = check_target(out, name, overwrite, version)
     if not splits:
         raise DataError(f"dataset {name}: no splits to write")
-    tmp_root = os.path.join(out, f".tmp_{name}_{os.getpid()}")
+    tmp_root = str(safe_paths.inside(out, os.path.join(out, f".tmp_{name}_{os.getpid()}")))
     shutil.rmtree(tmp_root, ignore_errors=True)
     try:
         builder = tfds.dataset_builders.store_as_tfds_dataset(

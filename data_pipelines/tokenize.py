@@ -7,6 +7,7 @@ and for the from-scratch demo model, which have no pretrained checkpoint.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 
@@ -71,11 +72,23 @@ class InstructionTokenizer:
         self.tokenizer = tokenizer
         self.instruction_length = int(instruction_length)
         self.layout = TokenLayout(instruction_length=self.instruction_length, pad_id=int(tokenizer.pad_token_id))
+        self.truncated = 0  # distinct instructions cut to instruction_length (each logged once)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def encode(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         if text not in self._cache:
             ids = self.tokenizer(text, truncation=True, max_length=self.instruction_length)["input_ids"]
+            if len(ids) == self.instruction_length:  # maybe cut: say so once per distinct instruction, never silently
+                full = len(self.tokenizer(text)["input_ids"])
+                if full > self.instruction_length:
+                    self.truncated += 1
+                    logging.getLogger("data_pipelines").warning(
+                        "instruction of %d tokens truncated to instruction_length %d (raise the instruction "
+                        "length to keep it whole): %.80r",
+                        full,
+                        self.instruction_length,
+                        text,
+                    )
             self._cache[text] = layout_tokens(ids, self.layout)
         return self._cache[text]
 

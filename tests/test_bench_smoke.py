@@ -22,7 +22,7 @@ import pytest
 from vla_jax.train.step import fast_compile_xla_flags
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("train_step_vs_torch", "gpu_mfu", "input_pipeline", "runtime_latency", "compile_time")
+BENCHMARKS = ("train_step_vs_torch", "gpu_mfu", "input_pipeline", "runtime_latency", "compile_time", "server_load")
 
 
 def _pos(x) -> bool:
@@ -122,3 +122,17 @@ def test_compile_time(results):
     for p in r["points"]:
         assert _pos(p["lower_s"]) and _pos(p["compile_s"]) and _pos(p["total_cpu_s"]) and _pos(p["params"])
     assert Path(r["plot"]).is_file() and Path(r["plot"]).stat().st_size > 1000
+
+
+def test_server_load(results):
+    r = results["server_load"]
+    many = r["many_clients"]
+    assert many["round_trip"]["n"] == many["clients"] * many["requests_each"] and not many["errors"]
+    assert _pos(many["round_trip"]["p50_ms"]) and many["round_trip"]["p99_ms"] >= many["round_trip"]["p50_ms"]
+    assert many["round_trip"]["p50_ms"] >= many["infer"]["p50_ms"] > 0
+    for load in (many, r["pipelining"]):
+        assert load["memory"]["peak_rss_mib"] >= load["memory"]["idle_rss_mib"] > 0
+    hd, huge = r["pipelining"]["pipelined_hd"], r["pipelining"]["pipelined_huge"]
+    # One request in flight per connection: the rest of a pipelined burst is refused, not queued.
+    assert hd["replies"].get("action", 0) >= 1 and hd["replies"].get("busy", 0) >= 1
+    assert set(huge["replies"]) <= {"too_large", "busy"} and sum(huge["replies"].values()) == huge["sent"]

@@ -148,3 +148,16 @@ def test_cli_convert_stats_inspect_end_to_end(tmp_path, capsys):
 
     assert main(["convert-episodes", "--src", str(tmp_path / "nope"), "--out", str(rl)]) == 2
     assert "episode folder does not exist" in capsys.readouterr().err
+
+
+def test_training_side_truncation_of_a_long_instruction_is_said_once(tmp_path, caplog):
+    from data_pipelines.tokenize import InstructionTokenizer, train_tokenizer
+
+    tok = train_tokenizer(["go left", "go right"], str(tmp_path), vocab_size=280)
+    it = InstructionTokenizer(tok, 8)
+    with caplog.at_level("WARNING", logger="data_pipelines"):
+        long = "go left " * 1250  # 10,000 characters
+        for _ in range(3):
+            tokens, mask = it([long, "go left"])
+    assert mask[0].all() and it.truncated == 1
+    assert len([r for r in caplog.records if "truncated to instruction_length 8" in r.getMessage()]) == 1

@@ -3,6 +3,7 @@
 import json
 import os
 
+import h5py
 import numpy as np
 import pytest
 
@@ -292,3 +293,115 @@ def test_grain_mirror_augmentation_is_consistent(converted, tok):
 def test_grain_rejects_wrong_action_dims_mixture(converted, tok):
     with pytest.raises(DataError, match="mobile_3d"):
         _grain_loader(converted, tok, mixture="mobile_3d")
+
+
+def _corrupt_pixels(path):
+    """Re-store `images` gzip-chunked and damage one chunk: metadata intact (passes the pre-scan), pixels not."""
+    with h5py.File(path, "r+") as f:
+        images = f["images"][()]
+        del f["images"]
+        f.create_dataset("images", data=images, chunks=(1, *images.shape[1:]), compression="gzip")
+    with h5py.File(path, "r") as f:
+        info = f["images"].id.get_chunk_info(1)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + 4)
+        fh.write(b"\xff" * 16)
+
+
+def test_pixel_damage_that_empties_a_split_is_one_line_with_the_summary(tmp_path):
+    from data_pipelines.convert_episodes import convert
+
+    src = str(tmp_path / "h5")
+    for i in range(3):
+        path = dt.write_mobile_episode(src, stamp=f"2024050{i + 1}_120000", num_frames=4, seed=i)
+    _corrupt_pixels(path)  # the newest: the whole val split
+    with pytest.raises(DataError) as err:
+        convert(src, str(tmp_path / "rlds"), image_size=32, val_fraction=0.3, skip_bad_episodes=True, encoding="png")
+    msg = str(err.value)
+    assert "the 'val' split is empty" in msg and "'skipped': 1" in msg and "\n" not in msg
+    assert not (tmp_path / "rlds" / "mobile_episodes").exists()
+    assert [p.name for p in (tmp_path / "rlds").iterdir()] == []  # the staging folder is gone too
+    with pytest.raises(DataError, match="cannot be decoded"):  # without skipping: the first bad file stops it
+        convert(src, str(tmp_path / "rlds"), image_size=32, val_fraction=0.3, encoding="png")
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", ".hidden", "", "a b", "x\x00y", "-flag"])
+def test_dataset_names_that_leave_out_are_refused_before_anything_is_touched(tmp_path, name):
+    from data_pipelines.convert_episodes import convert
+
+    src = str(tmp_path / "h5")
+    dt.write_mobile_episode(src, stamp="20240501_120000", num_frames=3)
+    victim = tmp_path / "x"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DataError, match="--name .* is not a plain name"):
+        convert(src, str(out), image_size=32, name=name, overwrite=True)
+    assert (victim / "keep.txt").read_text() == "precious"
+    assert list(out.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path):
+    from data_pipelines.convert_episodes import convert
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match="--out .*file is a file, not a folder"):
+        convert(str(tmp_path), str(tmp_path / "file"), image_size=32)
+
+
+def test_overwrite_keeps_the_old_dataset_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from data_pipelines import convert_episodes as ce
+
+    src = str(tmp_path / "h5")
+    for i in range(3):
+        dt.write_mobile_episode(src, stamp=f"2024050{i + 1}_120000", num_frames=4, seed=i)
+    out = str(tmp_path / "rlds")
+    first, _ = ce.convert(src, out, image_size=32, val_fraction=0.0, encoding="png")
+
+    def fail(_):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr("data_pipelines.rlds_writer.add_array_record", fail)  # the new dataset dies half-way
+    with pytest.raises(OSError, match="simulated"):
+        ce.convert(src, out, image_size=32, val_fraction=0.0, encoding="png", mirror=True, overwrite=True)
+    builder = tfds.builder_from_directory(first)  # the old one is whole and untouched
+    assert builder.info.splits["train"].num_examples == 3
+    assert sorted(os.listdir(out)) == ["mobile_episodes"]
+    monkeypatch.undo()
+    again, _ = ce.convert(src, out, image_size=32, val_fraction=0.0, encoding="png", mirror=True, overwrite=True)
+    assert tfds.builder_from_directory(again).info.splits["train"].num_examples == 6
+    assert sorted(os.listdir(os.path.dirname(again))) == ["1.0.0"]  # no .old folder left
+
+
+def test_replace_dir_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monkeypatch):
+    from data_pipelines import paths
+
+    final, staged = tmp_path / "final", tmp_path / "staged"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    real_replace = os.replace
+
+    def flaky(a, b):
+        if str(a) == str(staged):
+            raise OSError("rename failed (simulated)")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(paths.os, "replace", flaky)
+    staged.mkdir()
+    with pytest.raises(OSError):
+        paths.replace_dir(staged, final)
+    assert (final / "old.txt").read_text() == "old"
+
+
+def test_inside_refuses_symlinks_out_of_the_base(tmp_path):
+    from data_pipelines import paths
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "base" / "link")
+    with pytest.raises(DataError, match="outside"):
+        paths.inside(tmp_path / "base", tmp_path / "base" / "link" / "x")
+    assert paths.inside(tmp_path / "base", tmp_path / "base" / "a" / "b") == (tmp_path / "base" / "a" / "b").resolve()

@@ -121,8 +121,10 @@ DRIVER = textwrap.dedent(
 )
 
 
-def test_sigterm_after_step_3_then_resume_equals_uninterrupted(reference, cache, tmp_path):
-    workdir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def killed_after_3(tmp_path_factory, cache):
+    """A run pre-empted right after step 3 (checkpoints 2 and 3); tests resume copies of it."""
+    workdir = tmp_path_factory.mktemp("killed") / "run"
     killed = subprocess.run(
         [sys.executable, "-c", DRIVER, str(workdir), *OVERRIDES[:-1]],
         cwd=REPO,
@@ -132,6 +134,18 @@ def test_sigterm_after_step_3_then_resume_equals_uninterrupted(reference, cache,
         timeout=400,
     )
     assert killed.returncode == 128 + signal.SIGTERM, killed.stderr[-4000:]
+    return workdir
+
+
+def _copy_run(src: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_sigterm_after_step_3_then_resume_equals_uninterrupted(reference, cache, killed_after_3, tmp_path):
+    workdir = _copy_run(killed_after_3, tmp_path)
     assert sorted(_losses(workdir)) == [1, 2, 3]
     assert (workdir / "checkpoints" / "3").is_dir()
 
@@ -217,3 +231,133 @@ def test_posttrain_init_from_workdir_keeps_backbone_and_reinitialises_changed_he
     config.init_reinit = ""  # without permission a shape change is an error naming the tensor
     with pytest.raises(VLAJaxError, match="head/.*has shape"):
         load_pretrained(config.init_from, fresh, config, bundle)
+
+
+def _flip_largest_param_byte(step_dir: Path) -> None:
+    victim = max(step_dir.glob("params/ocdbt.process_*/d/*"), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    victim.write_bytes(bytes(data))
+
+
+def test_damaged_newest_checkpoint_resumes_from_the_older_one_and_equals_a_clean_run(
+    reference, cache, killed_after_3, tmp_path
+):
+    """Killed after step 3 (checkpoints 2 and 3), one byte of step 3's params flipped: the resume says so
+    in one line naming the step and file, falls back to step 2, and ends bit-identical to the clean run,
+    with every step once in metrics.jsonl."""
+    workdir = _copy_run(killed_after_3, tmp_path)
+    _flip_largest_param_byte(workdir / "checkpoints" / "3")
+    resumed = subprocess.run(
+        _train_cmd(workdir), cwd=REPO, env=_env(cache, 1), capture_output=True, text=True, timeout=400
+    )
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    damaged = [line for line in resumed.stderr.splitlines() if "checkpoint step 3" in line]
+    assert damaged and "does not match the checksum" in damaged[0] and str(workdir / "checkpoints" / "3") in damaged[0]
+    assert "falling back: resuming from step 2, the newest intact checkpoint" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, STEPS + 1))
+    assert _losses(workdir) == _losses(reference)
+    for (path, a), (_, b) in zip(_params(reference), _params(workdir)):
+        np.testing.assert_array_equal(a, b, err_msg=str(path))
+
+
+def _finite_checkpoints(workdir: Path) -> list[int]:
+    import jax
+
+    from vla_jax.train.checkpoint import load_params
+
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    for step in steps:
+        _, params = load_params(workdir, step)
+        assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(params)), step
+    return steps
+
+
+POISONED = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from vla_jax import cli
+    from vla_jax.train import loop
+
+    make_data = loop.make_data
+
+    class Poisoned:  # the real loader, with NaN targets in its 2nd batch (bad data); same compiled step
+        def __init__(self, inner):
+            self.inner, self.statistics = inner, inner.statistics
+        def __iter__(self):
+            for i, batch in enumerate(self.inner):
+                yield dict(batch, action=np.full_like(batch["action"], np.nan)) if i == 1 else batch
+        def get_state(self):
+            return self.inner.get_state()
+        def set_state(self, state):
+            self.inner.set_state(state)
+
+    loop.make_data = lambda *args: Poisoned(make_data(*args))
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+
+
+def _train_poisoned(workdir: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", POISONED, *_train_cmd(workdir)[3:], *extra],
+        cwd=REPO,
+        env=_env(cache, 1),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+
+
+def test_non_finite_loss_stops_with_one_line_and_saves_nothing_after_it(cache, tmp_path):
+    """NaN targets in batch 2: by default the run stops at step 2 (exit 2, one line), nothing saved after it."""
+    workdir = tmp_path / "boom"
+    proc = _train_poisoned(workdir, cache, "--config.checkpoint.every=1")
+    assert proc.returncode == 2, proc.stderr[-4000:]
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("vla-jax train: error: step 2: non-finite loss=nan")
+    assert "last checkpoint (step 1) is intact" in errors[0] and "Traceback" not in proc.stderr
+    assert _finite_checkpoints(workdir) == [1]
+
+
+def test_skip_mode_drops_and_counts_non_finite_updates(cache, tmp_path):
+    workdir = tmp_path / "skip"
+    proc = _train_poisoned(workdir, cache, "--config.on_nonfinite=skip")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "step 2: non-finite loss=nan" in proc.stderr and "update skipped" in proc.stderr
+    assert f"1 of {STEPS} steps had a non-finite" in proc.stderr
+    last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == STEPS and last["nonfinite_skipped"] == 1
+    assert _finite_checkpoints(workdir) == [4, 6]
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("--config.optimizer.learning_rate=nan", "optimizer.learning_rate=nan: must be a finite number"),
+        ("--config.checkpoint.keep=0", "checkpoint.keep=0: must be an integer >= 1"),
+    ],
+)  # the other keys: tests/test_train_guards.py, in process
+def test_nonsense_config_is_one_line_before_anything_runs(override, needle, tmp_path):
+    proc = subprocess.run(
+        _train_cmd(tmp_path / "w") + [override],
+        cwd=REPO,
+        env=_env(tmp_path, 1),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("vla-jax train: error: config")
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_workdir_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "f").write_text("")
+    proc = subprocess.run(
+        _train_cmd(tmp_path / "f"), cwd=REPO, env=_env(tmp_path, 1), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr

@@ -9,6 +9,9 @@ take the other subcommands down.
 Arguments the subcommand's parser does not declare are an error, unless the
 module sets ``ACCEPTS_EXTRA_ARGS = True``: then they arrive as
 ``args.extra_args`` (``vla-jax train`` takes ``--config.KEY=VALUE`` that way).
+
+An ``--out`` that exists and is not a folder is refused before the command runs, unless the
+module sets ``OUT_IS_A_FILE = True`` (its ``--out`` names a file it rewrites, e.g. a PNG).
 """
 
 from __future__ import annotations
@@ -86,12 +89,26 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     args = parse_command_args(name, module, argv[1:])
+    out = None if getattr(module, "OUT_IS_A_FILE", False) else getattr(args, "out", None)
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        print(
+            f"vla-jax {name}: error: --out {out} is a file, not a folder; pass a folder (created when missing)",
+            file=sys.stderr,
+        )
+        return 2
     if debug:
         return int(module.run(args) or 0)
     try:
         return int(module.run(args) or 0)
     except USER_ERRORS as err:
         print(f"vla-jax {name}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the file system said no (exists, permission, read-only, full): say where
+        where = f" ({err.filename})" if err.filename and str(err.filename) not in str(err) else ""
+        print(
+            f"vla-jax {name}: error: {err}{where}; check the path and its permissions (--debug for the traceback)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"vla-jax {name}: interrupted", file=sys.stderr)

@@ -8,12 +8,12 @@ numpy only, so `Policy` (torch) is loaded on first use.
 
 from typing import TYPE_CHECKING
 
-from .errors import InputError, RuntimeConfigError
+from .errors import InputError, NonFiniteActionError, RuntimeConfigError
 
 if TYPE_CHECKING:
     from .policy import Policy
 
-__all__ = ["Policy", "InputError", "RuntimeConfigError"]
+__all__ = ["Policy", "InputError", "NonFiniteActionError", "RuntimeConfigError"]
 __version__ = "0.1.0"
 
 

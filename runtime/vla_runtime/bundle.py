@@ -20,9 +20,10 @@ import os
 from collections.abc import Mapping
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import quantize
+from . import guards, quantize
 from .backbones import SUPPORTED as SUPPORTED_BACKBONES
 from .errors import RuntimeConfigError
 
@@ -77,6 +78,7 @@ def write_export(
         tensors = quantize.quantize_state_dict(state_dict)
     else:
         tensors = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in state_dict.items()}
+    guards.finite_tensors(tensors, f"export at {dtype}")  # e.g. a float32 weight beyond float16's 65504
     save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt", "dtype": dtype})
     with open(os.path.join(out_dir, "tokenizer.json"), "w") as f:
         f.write(tokenizer_json)
@@ -120,12 +122,12 @@ def read_config(export_dir: str, verify_files: bool = True) -> dict:
     if config.get("format") != FORMAT:
         raise RuntimeConfigError(f"{path}: 'format' is {config.get('format')!r}, expected {FORMAT!r}")
     version = config.get("format_version")
-    if version == 1:
+    if version == 1 and not isinstance(version, bool):  # JSON true == 1 in Python: refused below instead
         raise RuntimeConfigError(
             f"{path}: format_version 1 (written by an older vla-jax) is no longer read: its field names and "
             "preprocessing differ; re-export the training workdir: vla-jax export --workdir DIR --out EXPORT_DIR"
         )
-    if version not in SUPPORTED_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise RuntimeConfigError(
             f"{path}: format_version {version!r} is not supported by this vla-runtime (knows {SUPPORTED_VERSIONS}); "
             "upgrade vla-runtime or re-export with a matching vla-jax"
@@ -164,7 +166,13 @@ def load_state_dict(export_dir: str, dtype_for) -> dict[str, torch.Tensor]:
     Tensors are cast one at a time so peak memory stays near the file size (no float32 detour
     for a half-precision export).
     """
-    raw = load_file(os.path.join(export_dir, "model.safetensors"), device="cpu")
+    path = os.path.join(export_dir, "model.safetensors")
+    try:
+        raw = load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:  # damaged header or data: one line, not a traceback
+        raise RuntimeConfigError(
+            f"{path} is not a readable safetensors file ({err}); copy the export folder again or re-export it"
+        ) from None
     out: dict[str, torch.Tensor] = {}
     for name in [k for k in raw if not k.endswith(quantize.SCALE_SUFFIX)]:
         tensor = raw.pop(name)
@@ -172,4 +180,5 @@ def load_state_dict(export_dir: str, dtype_for) -> dict[str, torch.Tensor]:
         if scale is not None:
             tensor = quantize.dequantize(tensor, scale)
         out[name] = tensor.to(dtype_for(name))
+    guards.finite_tensors(out, path)  # after the cast: a float32 weight beyond 65504 is inf in float16
     return out

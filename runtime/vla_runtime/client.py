@@ -5,11 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from . import wire
+from .errors import NonFiniteActionError
 from .server import DEFAULT_MAX_MESSAGE_BYTES
 
 
 class PolicyError(RuntimeError):
-    """The server answered a request with an error message."""
+    """The server answered a request with an error message; ``code`` is the protocol's error code."""
+
+    def __init__(self, message: str, code: str = "error"):
+        super().__init__(message)
+        self.code = code
+
+
+class RemoteNonFiniteAction(PolicyError, NonFiniteActionError):
+    """The served policy produced a non-finite action: catch `NonFiniteActionError` and stop the robot."""
 
 
 class PolicyClient:
@@ -26,6 +35,9 @@ class PolicyClient:
         )
         self.timeout = timeout
         self.metadata: dict = self._recv()
+        if self.metadata.get("type") == "error":  # e.g. the server is at its connection limit
+            self._ws.close()
+            raise PolicyError(self.metadata.get("message", "refused"), self.metadata.get("code", "error"))
         if self.metadata.get("type") != "metadata":
             raise PolicyError(f"expected metadata on connect, got {self.metadata.get('type')!r}")
 
@@ -36,7 +48,9 @@ class PolicyClient:
         self._ws.send(wire.packb(message))
         reply = self._recv()
         if reply.get("type") == "error":
-            raise PolicyError(reply.get("message", "unknown error"))
+            code = reply.get("code", "error")
+            cls = RemoteNonFiniteAction if code == "non_finite_action" else PolicyError
+            raise cls(reply.get("message", "unknown error"), code)
         return reply
 
     def send_raw(self, data: bytes) -> dict:
@@ -44,8 +58,9 @@ class PolicyClient:
         self._ws.send(data)
         return self._recv()
 
-    def reset(self, instruction: str) -> None:
-        self.request({"type": "reset", "instruction": instruction})
+    def reset(self, instruction: str) -> str | None:
+        """Starts an episode; returns the server's warning (e.g. the instruction was truncated) or None."""
+        return self.request({"type": "reset", "instruction": instruction}).get("warning")
 
     def step(self, image: np.ndarray) -> tuple[np.ndarray, dict]:
         """-> (action chunk [C, A] in robot units, timing dict in milliseconds)."""

@@ -20,18 +20,20 @@ incremental path is tested against.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 
 import numpy as np
 import torch
 
-from . import bundle
+from . import bundle, guards
 from .errors import InputError, RuntimeConfigError
 from .policy_io import ActionStatistics, Preprocessing, TokenLayout, history_mask, scale_pixels, to_model_frame
 from .structures import PolicyModel
 from .tokenizer import InstructionTokenizer
 
 MODES = ("receding", "ensemble")
+log = logging.getLogger("vla_runtime")
 
 
 def _resolve_dtype(stored: str, device: str, dtype: str | None) -> torch.dtype:
@@ -73,6 +75,7 @@ class Policy:
         self.window = int(config["policy"]["window_size"])
         self.action_chunk = int(config["policy"]["action_chunk"])
         self.instruction: str | None = None
+        self.instruction_warning: str | None = None
         self._reset_state()
 
     # ------------------------------------------------------------------------------------------ load
@@ -87,7 +90,11 @@ class Policy:
         ensemble_decay: float = 0.01,
         verify_files: bool = True,
     ) -> Policy:
-        """Reads and checks an export folder (format version, sha256 of every file) and builds the model."""
+        """Reads and checks an export folder and builds the model.
+
+        Checked: format version, sha256 of every file, that every weight is finite at the compute
+        dtype, that the statistics are finite and ordered; each failure is one `RuntimeConfigError`.
+        """
         config = bundle.read_config(export_dir, verify_files=verify_files)
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeConfigError("device='cuda' was asked for but torch sees no CUDA device; use device='cpu'")
@@ -104,7 +111,9 @@ class Policy:
             os.path.join(export_dir, "tokenizer.json"), TokenLayout.from_dict(config.get("tokenizer", {}))
         )
         pre = Preprocessing.from_dict(bundle.read_json(export_dir, "preprocessing.json"))
-        stats = ActionStatistics.from_dict(bundle.read_json(export_dir, "statistics.json"))
+        stats = ActionStatistics.from_dict(
+            bundle.read_json(export_dir, "statistics.json"), os.path.join(export_dir, "statistics.json")
+        )
         return cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
 
     def fork(self) -> Policy:
@@ -145,8 +154,15 @@ class Policy:
         self.steps = 0
 
     def reset(self, instruction: str) -> None:
-        """Starts an episode: clears the history and tokenizes the instruction."""
+        """Starts an episode: clears the history and tokenizes the instruction.
+
+        An instruction longer than the model's token budget is cut; `instruction_warning` then says
+        what was kept (and it is logged), else it is None.
+        """
         ids, mask = self.tokenizer(instruction)
+        self.instruction_warning = self.tokenizer.truncation
+        if self.instruction_warning:
+            log.warning("%s", self.instruction_warning)
         self.instruction = instruction
         self._tokens = torch.from_numpy(ids)[None].to(self.device)
         self._token_mask = torch.from_numpy(mask)[None].to(self.device)
@@ -174,15 +190,19 @@ class Policy:
         return out[0].double().cpu().numpy()
 
     def step(self, image: np.ndarray) -> np.ndarray:
-        """Camera frame (uint8 H x W x 3, any size) -> action chunk [C, A] in robot units (float32)."""
+        """Camera frame (uint8 H x W x 3, any size) -> action chunk [C, A] in robot units (float32).
+
+        Never returns a non-finite value: raises `NonFiniteActionError` instead (stop the robot, then
+        `reset`). The check runs before ensembling, so a bad chunk never enters the ensemble history.
+        """
         norm = self.predict_normalized(image)
         n = self.statistics.action_dim
         if norm.shape[-1] < n:
             raise RuntimeConfigError(f"model predicts {norm.shape[-1]} action dims, statistics.json has {n}")
-        chunk = self.statistics.denormalize(norm[:, :n])
+        chunk = guards.finite_action(self.statistics.denormalize(norm[:, :n]), self.steps)
         if self.mode == "ensemble":
             chunk = self._ensemble(chunk)
-        return chunk.astype(np.float32)
+        return guards.finite_action(chunk.astype(np.float32), self.steps)
 
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:
         """Row j = weighted mean of every stored chunk's prediction for time now + j (older = smaller weight)."""

@@ -12,9 +12,10 @@ serving therefore agree by construction, not by keeping copies in sync.
 - History: `pad_history`: the window holds `window_size` frames, oldest first; slots before the
   episode start are zero frames with `image_mask` false (what the training loaders produce).
 - Tokens: `TokenLayout` and `layout_tokens`: ids right-padded with the pad id to
-  `instruction_length`, with their mask.
+  `instruction_length`, with their mask; `from_dict` takes only real JSON integers (`strict_int`).
 - Actions: `ActionStatistics` (normalise / de-normalise, one clipping rule) and the
-  `normalize_actions` / `denormalize_actions` formulas it uses.
+  `normalize_actions` / `denormalize_actions` formulas it uses; `from_dict` refuses statistics that
+  are not finite or not ordered (`check`), so no reader of a statistics file can act on NaN bounds.
 - Gripper: `gripper_to_signed` / `signed_to_gripper` between the [0, 1] opening and [-1, 1].
 
 Nothing here imports torch, JAX or TensorFlow.
@@ -92,6 +93,13 @@ class Preprocessing:
 def check_choice(key: str, value: Any, choices: Sequence[str], where: str) -> None:
     if value not in choices:
         raise RuntimeConfigError(f"{where}: {key} {value!r} is unknown; use one of {', '.join(choices)}")
+
+
+def strict_int(value: Any, where: str, key: str) -> int:
+    """A JSON integer that really is one: ``true`` is not 1, ``"3"`` is not 3, ``1.5`` is not 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuntimeConfigError(f"{where}: {key!r} must be an integer, got {value!r}; re-export the folder")
+    return value
 
 
 def check_frame(image: Any) -> np.ndarray:
@@ -238,14 +246,18 @@ class TokenLayout:
     def from_dict(cls, d: dict, where: str = "config.json") -> TokenLayout:
         try:
             layout = cls(
-                instruction_length=int(d["instruction_length"]),
-                pad_id=int(d["pad_id"]),
+                instruction_length=strict_int(d["instruction_length"], f"{where} tokenizer", "instruction_length"),
+                pad_id=strict_int(d["pad_id"], f"{where} tokenizer", "pad_id"),
                 add_special_tokens=bool(d.get("add_special_tokens", True)),
                 padding_side=d.get("padding_side", "right"),
                 template=d.get("template", "{instruction}"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise RuntimeConfigError(f"{where}: 'tokenizer' block is malformed ({err!r}); re-export") from err
+        if layout.instruction_length < 1:
+            raise RuntimeConfigError(
+                f"{where}: tokenizer instruction_length {layout.instruction_length} must be >= 1; re-export"
+            )
         check_choice("tokenizer padding_side", layout.padding_side, ("left", "right"), where)
         return layout
 
@@ -352,7 +364,36 @@ class ActionStatistics:
         mask = np.asarray(act.get("mask", [True] * a), dtype=bool)
         if mask.shape != (a,):
             raise RuntimeConfigError(f"{where}: 'mask' has shape {mask.shape}, expected ({a},).")
-        return cls(mode=mode, mask=mask, dataset=str(d.get("dataset", "")), **fields)
+        stats = cls(mode=mode, mask=mask, dataset=str(d.get("dataset", "")), **fields)
+        stats.check(where)
+        return stats
+
+    def check(self, where: str = "statistics.json") -> None:
+        """Finite and ordered (min <= max, q01 <= q99, std >= 0), else one `RuntimeConfigError` naming key and dim.
+
+        NaN statistics would turn every action into NaN, and clipping to [min, max] does not stop NaN;
+        masked dims are checked too (a NaN there would still be a NaN in some file a tool reads).
+        """
+        for key in self.STAT_KEYS:
+            values = np.asarray(getattr(self, key), dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise RuntimeConfigError(
+                    f"{where}: action {key}[{int(bad[0])}] is {values[bad[0]]}; statistics must be "
+                    "finite: recompute them (vla-jax stats) and re-export"
+                )
+        for low, high in (("min", "max"), ("q01", "q99")):
+            lo, hi = np.asarray(getattr(self, low)), np.asarray(getattr(self, high))
+            wrong = np.flatnonzero(lo > hi)
+            if wrong.size:
+                i = int(wrong[0])
+                raise RuntimeConfigError(
+                    f"{where}: action {low}[{i}]={lo[i]:g} is above {high}[{i}]={hi[i]:g}; "
+                    "recompute the statistics and re-export"
+                )
+        negative = np.flatnonzero(np.asarray(self.std) < 0)
+        if negative.size:
+            raise RuntimeConfigError(f"{where}: action std[{int(negative[0])}] is negative; recompute the statistics")
 
     def to_dict(self) -> dict:
         action = {k: np.asarray(getattr(self, k)).tolist() for k in (*self.STAT_KEYS, "mask")}

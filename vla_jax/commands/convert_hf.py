@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        raise VLAJaxError(f"--out {args.out} is a file, not a folder; pass a folder (it is created when missing)")
     if (args.out / PARAMS_FILE).exists() and not args.force:
         raise VLAJaxError(f"{args.out / PARAMS_FILE} already exists; pass --force to overwrite or choose another --out")
     config, params = load_hf_checkpoint(args.src)

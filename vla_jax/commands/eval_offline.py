@@ -9,6 +9,9 @@ from pathlib import Path
 from vla_jax.evaluate.offline import evaluate_offline
 from vla_jax.evaluate.offline_metrics import format_metrics
 
+# --out names the metrics JSON to write (rewritten on every run), not a folder: the dispatcher must not refuse it.
+OUT_IS_A_FILE = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="training workdir (vla-jax train)")

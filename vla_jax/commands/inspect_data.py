@@ -22,6 +22,9 @@ from data_pipelines.tokenize import ByteTokenizer, load_tokenizer
 matplotlib.use("Agg")  # headless: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 
+# --out names the PNG to write (rewritten on every run), not a folder: the dispatcher must not refuse it.
+OUT_IS_A_FILE = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge, rt_1)")

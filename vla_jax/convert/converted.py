@@ -65,7 +65,10 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]
         )
         raise VLAJaxError(f"{params_file} not found{hint}")
     config = read_hf_config(path, **knobs)
-    flat = load_file(str(params_file))
+    try:
+        flat = load_file(str(params_file))
+    except Exception as err:  # SafetensorError / OSError: a damaged copy
+        raise VLAJaxError(f"{params_file} is not a readable safetensors file ({err}); run convert-hf again") from None
     want: dict[Any, Any] = traverse_util.flatten_dict(
         jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/"
     )
@@ -77,6 +80,9 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]
                 f"{params_file}: parameter {key} has shape {list(flat[key].shape)}, "
                 f"expected {list(spec.shape)} from {path / 'config.json'}"
             )
+    bad = next((k for k, v in flat.items() if not np.isfinite(v).all()), None)
+    if bad is not None:
+        raise VLAJaxError(f"{params_file}: parameter {bad} holds non-finite values (NaN/inf); run convert-hf again")
     extra = sorted(set(flat) - set(want))
     if extra:
         raise VLAJaxError(f"{params_file}: unexpected parameters {extra[:5]}; config.json and params disagree")

@@ -58,7 +58,7 @@ def _tensor_files(src: Path) -> dict[str, Path]:
                 raise VLAJaxError(f"{f} is listed in {index.name} but missing; re-download the checkpoint")
         return files
     if single.is_file():
-        with safe_open(single, framework="numpy") as fh:
+        with _open(single) as fh:
             return {name: single for name in fh.keys()}
     if list(src.glob("*.bin")) or list(src.glob("*.pt")):
         raise VLAJaxError(
@@ -66,6 +66,14 @@ def _tensor_files(src: Path) -> dict[str, Path]:
             "Re-save it with save_pretrained(safe_serialization=True)"
         )
     raise VLAJaxError(f"{src} has neither model.safetensors nor model.safetensors.index.json")
+
+
+def _open(path: Path):
+    """`safe_open`, with a damaged or truncated file as one line instead of a Rust error."""
+    try:
+        return safe_open(path, framework="numpy")
+    except Exception as err:  # SafetensorError (header), OSError: not a readable safetensors file
+        raise VLAJaxError(f"{path} is not a readable safetensors file ({err}); re-download or re-save it") from None
 
 
 def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]:
@@ -84,7 +92,7 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
 
     def handle(path: Path):
         if path not in handles:
-            handles[path] = safe_open(path, framework="numpy")
+            handles[path] = _open(path)
         return handles[path]
 
     # 1) names and shapes, before reading any data
@@ -122,7 +130,13 @@ def load_hf_checkpoint(src: str | Path, **knobs: Any) -> tuple[Kosmos2Config, di
                 arr = handle(files[name]).get_tensor(name)
             except Exception as err:  # e.g. bf16 tensors that numpy cannot hold
                 raise VLAJaxError(f"cannot read tensor {name} from {files[name]}: {err}") from err
-            arrays.append(np.ascontiguousarray(to_ours(np.asarray(arr, dtype=np.float32), row.transform)))
+            arr = np.asarray(arr, dtype=np.float32)
+            if not np.isfinite(arr).all():
+                raise VLAJaxError(
+                    f"tensor {name} in {files[name]} holds {int((~np.isfinite(arr)).sum())} non-finite "
+                    "value(s) (NaN/inf); the checkpoint is damaged: re-download it"
+                )
+            arrays.append(np.ascontiguousarray(to_ours(arr, row.transform)))
         flat[row.ours] = np.stack(arrays) if row.num_layers else arrays[0]
     params = traverse_util.unflatten_dict(flat, sep="/")
     if not config.scan_layers:

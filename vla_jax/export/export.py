@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
+from flax import traverse_util
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
+from data_pipelines import paths as safe_paths
 from data_pipelines.errors import DataError
 from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
@@ -26,6 +30,7 @@ from vla_jax.train.model import preprocessing
 from vla_jax.train.model import vla_config as make_vla_config
 from vla_jax.vla import image_preprocessing
 from vla_runtime.bundle import EXPORT_DTYPES, write_export
+from vla_runtime.errors import RuntimeConfigError
 from vla_runtime.policy_io import CHANNEL_ORDERS, RESIZE_MODES, ActionStatistics, TokenLayout
 
 # Written into the model card and config.json so a robot-side file says where it came from.
@@ -191,7 +196,11 @@ def export_policy(
         raise VLAJaxError(f"export: --input-channel-order must be RGB or BGR, got {input_channel_order!r}")
     if resize_mode not in RESIZE_MODES:
         raise VLAJaxError(f"export: resize_mode {resize_mode!r} is unknown; use one of {', '.join(RESIZE_MODES)}")
-    stats = ActionStatistics.from_dict(pick_statistics(statistics, dataset), "the workdir's statistics").to_dict()
+    picked = pick_statistics(statistics, dataset)
+    try:  # policy_io's own load-time checks (finite, min <= max, q01 <= q99), before anything is written
+        stats = ActionStatistics.from_dict(picked, f"statistics of {picked['dataset']!r}").to_dict()
+    except RuntimeConfigError as err:
+        raise VLAJaxError(f"export: {err}; nothing was written") from None
     if len(stats["action"]["min"]) > vla_config.action_dim:
         raise VLAJaxError(
             f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
@@ -200,30 +209,64 @@ def export_policy(
     tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.text.vocab_size)
     pre = image_preprocessing(vla_config, resize_mode, input_channel_order)
     layout = TokenLayout(instruction_length=int(instruction_length), pad_id=pad_id)
+    check_finite_params(params)
     state = policy_state_dict(vla_config, params)
     extra = {"exporter": EXPORTER, "source": source, "step": step}
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise VLAJaxError(f"export: --out {out_dir} is a file, not a folder; pick a new folder")
     if os.path.exists(out_dir) and os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, "config.json")):
         raise VLAJaxError(f"export: {out_dir} exists and is not an export folder; pick an empty or new --out")
-    return write_export(
-        out_dir,
-        state_dict=state,
-        policy_config=runtime_policy_config(vla_config),
-        backbone_config=vla_config.backbone.to_hf_dict(),
-        tokenizer_json=tok_json,
-        tokenizer_config=layout.to_dict(),
-        preprocessing=pre.to_dict(),
-        statistics=stats,
-        model_card=model_card(
-            vla_config,
-            stats,
-            dtype,
-            source,
-            extra,
-            sum(v.numel() for k, v in state.items() if k.startswith("backbone.")),
-        ),
-        dtype=dtype,
-        extra=extra,
-    )
+    # Written next to --out, then swapped in: an existing export stays whole until the new one is.
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staged = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.staging-", dir=parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staged, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+    except OSError as err:
+        raise VLAJaxError(
+            f"export: cannot write next to --out {out_dir} ({err.strerror or err}); pick a folder you can write to"
+        ) from None
+    try:
+        written = write_export(
+            staged,
+            state_dict=state,
+            policy_config=runtime_policy_config(vla_config),
+            backbone_config=vla_config.backbone.to_hf_dict(),
+            tokenizer_json=tok_json,
+            tokenizer_config=layout.to_dict(),
+            preprocessing=pre.to_dict(),
+            statistics=stats,
+            model_card=model_card(
+                vla_config,
+                stats,
+                dtype,
+                source,
+                extra,
+                sum(v.numel() for k, v in state.items() if k.startswith("backbone.")),
+            ),
+            dtype=dtype,
+            extra=extra,
+        )
+        safe_paths.replace_dir(staged, out_dir)
+    except RuntimeConfigError as err:  # e.g. a weight that overflows the export dtype
+        raise VLAJaxError(f"export: {err}".replace(staged, out_dir)) from None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return written
+
+
+def check_finite_params(params: Mapping[str, Any]) -> None:
+    """Refuses params holding NaN or inf, naming the first such tensor (Flax path)."""
+    for path, leaf in traverse_util.flatten_dict(dict(params), sep="/").items():
+        values = np.asarray(leaf)
+        if np.issubdtype(values.dtype, np.inexact) and not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise VLAJaxError(
+                f"export: param {path} holds {bad} non-finite value(s) (NaN/inf); nothing was "
+                "written. Export an earlier, finite checkpoint with --step N"
+            )
 
 
 def export_workdir(

@@ -44,6 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Skip LLVM's expensive passes when compiling (about 3x faster compiles, slower steps): for CPU
     # smoke tests and tests that compare runs with each other, never for real training.
     c.xla_fast_compile = False
+    # A step with a non-finite loss, gradient norm or update never changes the state. "stop": end the
+    # run there with one line naming the step; "skip": drop that update, count it and go on.
+    c.on_nonfinite = "stop"
     # "" | convert-hf output folder | training workdir (see vla_jax.train.model)
     c.init_from = ""
     c.init_reinit = r"^head/"  # params that may be freshly initialised when init_from's shapes differ

@@ -34,7 +34,7 @@ from data_pipelines.synthetic import SyntheticLoader
 from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
-from vla_jax.train import distributed, sharding
+from vla_jax.train import distributed, sharding, validate
 from vla_jax.train import lora as lora_lib
 from vla_jax.train.defaults import base_config
 from vla_jax.train.model import (
@@ -46,6 +46,7 @@ from vla_jax.train.model import (
     load_pretrained,
     loader_config,
 )
+from vla_jax.train.nonfinite import NonFiniteGuard
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
 from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
@@ -53,7 +54,7 @@ from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
 log = logging.getLogger("vla_jax.train")
 
 # Keys that may change when resuming a workdir; anything else must match the original config.
-RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar", "xla_fast_compile")
+RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar", "xla_fast_compile", "on_nonfinite")
 
 
 def make_data(config: ml_collections.ConfigDict, process_index: int, process_count: int):
@@ -146,7 +147,8 @@ class _Logger:
             total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, disable=not config.progress_bar
         )
         self.metrics_file = open(workdir / ckpt.METRICS_FILE, "a")
-        self.tb = SummaryWriter(str(workdir / "tensorboard"))
+        # A resumed run rewrites the steps after its checkpoint: TensorBoard hides the old ones.
+        self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=start + 1 if start else None)
         if config.wandb.enabled:
             try:
                 import wandb  # pyright: ignore[reportMissingImports]  (optional: the `wandb` extra)
@@ -279,6 +281,7 @@ def train(
     ``model`` replaces the config's VLA policy (tests use tiny stand-ins);
     ``on_step(step)`` is called after each finished step (tests send signals from it).
     """
+    validate.check_train_config(config)
     distributed.initialize_from_env()
     workdir = Path(workdir).absolute()
     main = distributed.is_main_process()
@@ -287,7 +290,7 @@ def train(
     accum = int(config.optimizer.grad_accum_steps)
     total = int(config.num_steps) * accum
 
-    workdir.mkdir(parents=True, exist_ok=True)
+    validate.check_workdir(workdir)
     checkpointer = ckpt.Checkpointer(
         workdir,
         every=config.checkpoint.every * accum,
@@ -315,11 +318,14 @@ def train(
     state_shardings, abstract_state, use_lora = trainer.state_shardings, trainer.abstract_state, trainer.use_lora
     rng = trainer.rng
 
+    restored = None
     if resume_step is not None:
         target = jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_shardings
         )
-        state, data_state = checkpointer.restore(resume_step, target)
+        restored = checkpointer.restore_newest_intact(target)
+    if restored is not None:
+        resume_step, state, data_state = restored
         loader.set_state(data_state)
         note = f"resumed from {workdir / ckpt.CHECKPOINT_DIR / str(resume_step)}"
     else:
@@ -335,6 +341,9 @@ def train(
             state = state.replace(params={**state.params, "base": placed} if use_lora else placed)
     start = int(jax.device_get(state.step))
     if main:
+        dropped = ckpt.trim_metrics(workdir, start)
+        if dropped:
+            log.info("metrics.jsonl: dropped %d line(s) after step %d (this run writes them again)", dropped, start)
         n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(abstract_state.params))
         n_train = sum(
             int(np.prod(x.shape))
@@ -355,6 +364,7 @@ def train(
     step_fn = trainer.step
     logger = _Logger(config, workdir, start, total)
     exit_code, step = 0, start
+    guard = NonFiniteGuard(str(config.get("on_nonfinite", "stop")), resume_step if restored is not None else None)
     iterator = iter(loader)
     last_time, last_step = time.perf_counter(), start
     try:
@@ -369,9 +379,12 @@ def train(
                 batch = to_global_batch(host_batch, mesh)
                 state, metrics = step_fn(state, batch)
                 step += 1
+                guard.observe(step, metrics)
                 logger.advance()
                 if step % config.log_every == 0 or step == total:
+                    guard.flush()
                     metrics = jax.device_get(metrics)
+                    metrics["nonfinite_skipped"] = guard.skipped
                     now = time.perf_counter()
                     metrics["samples_per_s"] = config.batch_size * (step - last_step) / max(now - last_time, 1e-9)
                     last_time, last_step = now, step
@@ -380,7 +393,9 @@ def train(
                     on_step(step)
                 stop = stopper.should_stop()
                 if step % checkpointer.every == 0 or step == total or stop:
+                    guard.flush()  # in "stop" mode a bad step ends the run before anything is saved
                     checkpointer.save(step, state, loader.get_state())
+                    guard.saved(step)
                 if stop:
                     exit_code = 130 if stopper.signum == signal.SIGINT else 143
                     if main:
@@ -388,7 +403,14 @@ def train(
                             "stopped by signal %d at step %d; checkpoint saved; rerun to resume", stopper.signum, step
                         )
                     break
+            guard.flush()
             checkpointer.wait()
+            if guard.skipped and main:
+                log.warning(
+                    "%d of %d steps had a non-finite loss, gradient or update and were skipped",
+                    guard.skipped,
+                    step - start,
+                )
     finally:
         logger.close()
         checkpointer.close()

@@ -6,6 +6,13 @@ sees the whole tree so `optax.multi_transform` can route frozen leaves to
 `set_to_zero`, and frozen params are passed through untouched, bit for bit.
 Compute runs in the model's ``dtype`` (bf16 on accelerators) while params,
 gradients and Adam moments stay float32 (master weights); the loss is float32.
+
+A step whose loss, gradient norm or parameter update is not finite changes
+nothing but the step counter and the RNG: params and optimizer state keep their
+previous values (one select per leaf, fused into the update), and the metrics
+say so (`finite` = 0). The loop then stops or counts the skip
+(`config.on_nonfinite`); either way no NaN ever reaches the state, so no NaN
+can reach a checkpoint.
 """
 
 from __future__ import annotations
@@ -41,6 +48,11 @@ def action_error_per_dim(outputs: dict, batch: dict) -> jax.Array:
     mask = batch["action_mask"][..., None] & batch["action_dim_mask"][:, None, None, :]
     mask = jnp.broadcast_to(mask, pred.shape).astype(jnp.float32)
     return jnp.sum(jnp.abs(pred - target) * mask, axis=(0, 1, 2)) / jnp.maximum(jnp.sum(mask, axis=(0, 1, 2)), 1.0)
+
+
+def select_tree(ok: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where ``ok`` else ``old``, leaf by leaf (a skipped update leaves the tree bit for bit)."""
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
 
 
 def make_step_fn(
@@ -80,13 +92,19 @@ def make_step_fn(
         updates, opt_state = optimizer.update(full_grads, state.opt_state, state.params)
         flat_updates: dict[Any, Any] = traverse_util.flatten_dict(updates)
         flat_params: dict[Any, Any] = traverse_util.flatten_dict(state.params)
+        grad_norm = optax.global_norm(grads)
+        update_norm = optax.global_norm({k: flat_updates[k] for k in trainable})
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(update_norm)
         new_flat = {k: (v + flat_updates[k].astype(v.dtype)) if k in trainable else v for k, v in flat_params.items()}
-        new_params = traverse_util.unflatten_dict(new_flat)
+        new_params = select_tree(finite, traverse_util.unflatten_dict(new_flat), state.params)
+        opt_state = select_tree(finite, opt_state, state.opt_state)
         update_count = state.step // grad_accum_steps
         metrics = {
             **{k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()},
             "loss": loss,
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": grad_norm,
+            "update_norm": update_norm,
+            "finite": finite.astype(jnp.float32),
             "learning_rate": jnp.asarray(schedule(update_count), jnp.float32),
             "action_error": action_error_per_dim(outputs, batch),
         }
