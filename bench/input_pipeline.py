@@ -51,13 +51,15 @@ def write_bridge_like(data_dir: str, episodes: int, length: int, size: int = BRI
     def generate():
         for i in range(episodes):
             base = ((xx + yy * (i + 1)) % 256).astype(np.uint8)
+            # Bridge V2's motion is relabelled from the reached state: a random walk gives real deltas.
+            state = np.cumsum(rng.uniform(-0.02, 0.02, (length, 7)), axis=0).astype(np.float32)
             steps = []
             for t in range(length):
                 img = np.stack([base, np.roll(base, t, 0), np.roll(base, 3 * t, 1)], -1)
                 img = np.clip(img.astype(np.int16) + rng.integers(-8, 8, img.shape), 0, 255).astype(np.uint8)
                 a = rng.uniform(-0.05, 0.05, 7).astype(np.float32)
                 a[6] = float(t % 2)
-                steps.append({"observation": {"image_0": img, "state": np.zeros(7, np.float32)}, "action": a,
+                steps.append({"observation": {"image_0": img, "state": state[t]}, "action": a,
                               "language_instruction": INSTRUCTIONS[0],
                               "is_first": t == 0, "is_last": t == length - 1, "is_terminal": t == length - 1,
                               "reward": 0.0})
@@ -132,7 +134,7 @@ def _run(args, tmp: str) -> dict:
         text_len = config.data.instruction_length
         common_cfg = dict(window_size=window, action_chunk=chunk, image_size=size, max_text_len=text_len,
                           stats_cache_dir=os.path.join(tmp, "stats"))
-        rlds_loader = make_loader(dict(kind="rlds_mixture", data_dir=os.path.join(tmp, "rlds"), mixture="bridge",
+        rlds_loader = make_loader(dict(kind="rlds_mixture", data_dir=os.path.join(tmp, "rlds"), mixture="bridge_dataset",
                                        action_dim=7, shuffle_buffer=256, augment=True, **common_cfg),
                                   tokenizer=tokenizer, global_batch_size=batch, seed=0)
         rlds = time_loader(rlds_loader, batch, window, warmup=2, batches=n_batches)

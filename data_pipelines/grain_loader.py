@@ -113,7 +113,7 @@ class MobileGrainLoader:
         self.batch_size = _per_host(global_batch_size, process_count)
         self.bad_episodes = BadDataCounter("mobile")
         self.spec = oxe.get_spec(oxe.get_mixture(cfg["mixture"])[0][0])
-        self.builder_dir = rlds.find_builder_dir(self.spec.tfds_name, cfg["data_dir"])
+        self.builder_dir = rlds.find_builder_dir(self.spec.directory_names, cfg["data_dir"])
         self.split = cfg.get("split") or (self.spec.train_split if train else self.spec.val_split)
         src = _source(self.builder_dir, self.split)
         stored = src.dataset_info.features["steps"]["action"].shape[-1]

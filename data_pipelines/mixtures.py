@@ -17,7 +17,7 @@ import logging
 from typing import Sequence
 
 from data_pipelines import frame_transforms as ft
-from data_pipelines import oxe_registry as oxe
+from data_pipelines import registry
 from data_pipelines import rlds, statistics, traj_transforms as tt
 from data_pipelines.errors import BadDataCounter, DataError
 
@@ -101,13 +101,13 @@ def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, 
     """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights)."""
     import tensorflow as tf
 
-    entries = oxe.get_mixture(cfg["mixture"])
-    specs = [oxe.get_spec(n) for n, _ in entries]
+    entries = registry.get_mixture(cfg["mixture"])
+    specs = [registry.get_spec(n) for n, _ in entries]
     stats = {s.name: rlds.dataset_statistics(s, cfg["data_dir"], cfg.get("stats_cache_dir"),
                                              skip_bad_episodes=cfg["skip_bad_episodes"]) for s in specs}
     weights = [w for _, w in entries]
     if cfg["balance_weights"]:
-        weights = oxe.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
+        weights = registry.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
     total = sum(weights)
     weights = [w / total for w in weights]
     reads = _thread_split(cfg.get("read_threads"), weights)

@@ -49,7 +49,7 @@ def test_registry_covers_magic_soup_and_named_mixtures():
         for ds, _ in oxe.get_mixture(name):
             spec = oxe.get_spec(ds)
             assert len(spec.normalize_mask) == spec.action_dim
-    with pytest.raises(DataError, match="not in the OXE registry"):
+    with pytest.raises(DataError, match="is not registered"):
         oxe.get_mixture([("no_such_dataset", 1.0)])
     np.testing.assert_allclose(oxe.balance_weights([("a", 1.0), ("b", 2.0)], [300, 100]), [0.6, 0.4])
 
@@ -62,8 +62,11 @@ def test_fractal_and_bridge_actions_are_standardized(oxe_dir):
         assert t["language_instruction"][0] == f"pick object {i}".encode()
         assert t["image"].dtype == object  # still encoded; decoded after the shuffle buffer
     for i, t in enumerate(_trajs("bridge_dataset", oxe_dir)):
-        a = dt.bridge_episode_arrays(BRIDGE_LENGTHS[i], 100 + i)["action"]
-        np.testing.assert_allclose(t["action"], a, atol=1e-6)
+        # Bridge V2 (as Octo): motion relabelled from the reached state, the last step (no successor) dropped.
+        raw = dt.bridge_episode_arrays(BRIDGE_LENGTHS[i], 100 + i)
+        moved = raw["state"][1:, :6] - raw["state"][:-1, :6]
+        np.testing.assert_allclose(t["action"], np.concatenate([moved, raw["action"][:-1, 6:]], -1), atol=1e-6)
+        assert len(t["action"]) == BRIDGE_LENGTHS[i] - 1
         assert t["language_instruction"][0] == f"put the spoon in pot {i}".encode()
 
 
@@ -174,13 +177,13 @@ def test_mixture_batches_shapes_proportions_and_values(oxe_dir, tok, tmp_path):
 
 
 def test_mobile_nav_actions_pad_and_dim_mask(oxe_dir, tok, tmp_path):
-    loader = _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge", action_dim=9, augment=False, window_size=1,
+    loader = _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge_dataset", action_dim=9, augment=False, window_size=1,
                           action_chunk=1)
     b = next(iter(loader))
     np.testing.assert_array_equal(b["action_dim_mask"][0], [True] * 7 + [False] * 2)
     assert np.all(b["action"][..., 7:] == 0)
     with pytest.raises(DataError, match="action_dim"):
-        _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge", action_dim=5)
+        _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge_dataset", action_dim=5)
 
 
 def test_host_sharding_splits_episodes(oxe_dir):
