@@ -16,7 +16,7 @@ import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge, rt_1)")
+    parser.add_argument("--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge_dataset, oxe_magic_soup)")
     parser.add_argument("--data-dir", required=True, help="folder holding <dataset>/<version>/ (local or gs://)")
     parser.add_argument("--batches", type=int, default=3, help="batches to read (default 3)")
     parser.add_argument("--out", default="inspect_grid.png", help="PNG grid of the first batch (default inspect_grid.png)")
@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shuffle-buffer", type=int, default=1000)
     parser.add_argument("--stats-cache-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--registry", action="append", default=[], metavar="FILE",
+                        help="register your own datasets/mixtures first (.py, .toml or .json; repeatable)")
 
 
 def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
@@ -67,12 +69,14 @@ def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_pipelines import oxe_registry as oxe
+    from data_pipelines import registry
     from data_pipelines.loader import make_loader
     from data_pipelines.tokenize import ByteTokenizer, load_tokenizer
 
-    entries = oxe.get_mixture(args.mixture)
-    action_dim = args.action_dim or max(oxe.get_spec(n).action_dim for n, _ in entries)
+    for path in args.registry:
+        registry.load_user_registry(path)
+    entries = registry.get_mixture(args.mixture)
+    action_dim = args.action_dim or max(registry.get_spec(n).action_dim for n, _ in entries)
     cfg = dict(kind=args.kind, data_dir=args.data_dir, mixture=args.mixture, window_size=args.window_size,
                action_chunk=args.action_chunk, action_dim=action_dim, image_size=args.image_size,
                normalization=args.normalization, augment=not args.no_augment, stats_cache_dir=args.stats_cache_dir)

@@ -224,18 +224,19 @@ def _random_leaf(path: str, leaf, n: int, image_hw, rng, episode: int) -> np.nda
 
 
 def write_published_rlds(name: str, data_dir: str, *, episodes: int = 2, steps: int = 3, image_hw=(8, 10),
-                         seed: int = 0, splits=("train",), overrides=None, directory: str | None = None):
+                         seed: int = 0, splits=("train",), overrides=None, directory: str | None = None,
+                         table=None):
     """A tiny dataset in `name`'s published feature structure, with the tfds writer -> (builder dir, episodes).
 
-    Every leaf of `oxe_schemas.PUBLISHED[name]` is written (dtype, shape, nesting, scalar vs
-    vector, JPEG vs PNG, channels; images shrunk to `image_hw`). `overrides` maps a path
-    to `f(rng, episode_index, n_steps) -> array [n, ...]` (or `[...]` for episode-level
-    fields) for tests that check a convention. Returns the raw episodes as {path: array}
-    per split, so tests recompute what the standardization must give.
+    Every leaf of `oxe_schemas.PUBLISHED[name]` (or of `table`, {path: Leaf}) is written
+    (dtype, shape, nesting, scalar vs vector, JPEG vs PNG, channels; images shrunk to
+    `image_hw`). `overrides` maps a path to `f(rng, episode_index, n_steps) -> array [n, ...]`
+    (or `[...]` for episode-level fields) for tests that check a convention. Returns the raw
+    episodes as {path: array} per split, so tests recompute what the standardization must give.
     """
     from data_pipelines.oxe_schemas import PUBLISHED
 
-    table = PUBLISHED[name]
+    table = PUBLISHED[name] if table is None else table
     overrides = overrides or {}
     features = {}
     for path, leaf in table.items():
