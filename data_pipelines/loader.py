@@ -3,7 +3,7 @@
     loader = make_loader(data_config, tokenizer=tok, global_batch_size=256,
                          process_index=jax.process_index(), process_count=jax.process_count(), seed=0)
     for host_batch in loader: ...      # host-local numpy dict, leading dim global_batch_size // process_count
-    loader.get_state() / loader.set_state(state)   # JSON-serialisable
+    loader.get_state() / loader.set_state(state)   # JSON-serialisable; bit-exact resume (see RLDSLoader)
     loader.statistics                  # {dataset: {"action": {mean,std,min,max,q01,q99,mask}, "normalization": mode}}
     loader.bad_episodes                # BadDataCounter: skipped episodes by reason (skip_bad_episodes=True)
 
@@ -101,36 +101,42 @@ def _per_host(global_batch_size: int, process_count: int) -> int:
 
 
 class RLDSLoader:
-    """tf.data mixture loader.
+    """tf.data mixture loader with bit-exact resume.
 
-    Resume: `get_state` records (seed, batches served). `set_state` restarts the
-    pipeline with a seed derived from both, so a resumed run sees a fresh,
-    deterministic order instead of repeating the first batches; tf.data shuffle
-    buffers are not serialised (they would be gigabytes). Use `mobile_grain` when
-    bit-exact resume matters.
+    The pipeline is deterministic given the seed, so a resumed run must continue the
+    stream where it stopped, not restart it. With `state_dir` (the trainer passes
+    `<workdir>/data_iterators`), `get_state` checkpoints the tf.data iterator itself
+    (`iterator_state`: shuffle buffer, file positions, RNG states) and `set_state`
+    restores it - O(1) in the steps already trained. Without one (or when the iterator
+    file is gone) `set_state` replays: it rebuilds the same pipeline and skips the
+    samples already served before decoding them - exact too, but it re-reads the data.
     """
 
-    def __init__(self, cfg, *, tokenizer, global_batch_size, process_index, process_count, seed, train):
+    def __init__(self, cfg, *, tokenizer, global_batch_size, process_index, process_count, seed, train,
+                 state_dir=None, state_keep=3):
+        from data_pipelines.iterator_state import IteratorCheckpoints
+
         self.cfg, self.train, self.seed = cfg, train, int(seed)
         self.process_index, self.process_count = process_index, process_count
         self.batch_size = _per_host(global_batch_size, process_count)
         self.tokenize = InstructionTokenizer(tokenizer, cfg["max_text_len"])
         self.bad_episodes = BadDataCounter("rlds")
+        self.checkpoints = IteratorCheckpoints(state_dir, process_index, state_keep) if state_dir else None
         self._batches = 0
-        self._restart_seed = self.seed
-        self._build()
+        self._build(skip_samples=0)
 
-    def _build(self):
+    def _build(self, skip_samples: int):
         from data_pipelines import mixtures
 
         self.dataset, self.statistics, self.weights = mixtures.make_mixture_dataset(
-            self.cfg, batch_size=self.batch_size, train=self.train, seed=self._restart_seed,
-            process_index=self.process_index, process_count=self.process_count, counter=self.bad_episodes)
+            self.cfg, batch_size=self.batch_size, train=self.train, seed=self.seed, process_index=self.process_index,
+            process_count=self.process_count, counter=self.bad_episodes, skip_samples=skip_samples)
+        self._iterator = iter(self.dataset)
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        from data_pipelines.rlds import iterate_numpy
+        from data_pipelines.rlds import numpy_batches
 
-        for batch in iterate_numpy(self.dataset):
+        for batch in numpy_batches(self._iterator):
             tokens, token_mask = self.tokenize(list(batch.pop("language_instruction")))
             batch.pop("episode_id", None)
             batch["tokens"], batch["token_mask"] = tokens, token_mask
@@ -138,21 +144,31 @@ class RLDSLoader:
             yield {k: batch[k] for k in BATCH_KEYS}
 
     def get_state(self) -> dict:
-        return {"kind": "rlds_mixture", "seed": self.seed, "restart_seed": self._restart_seed,
-                "batches": self._batches}
+        state = {"kind": "rlds_mixture", "seed": self.seed, "batches": self._batches, "process": self.process_index}
+        if self.checkpoints is not None:
+            state["iterator"] = self.checkpoints.save(self._iterator, self._batches)
+        return state
 
     def set_state(self, state: dict) -> None:
-        if state.get("kind") != "rlds_mixture":
-            raise DataError(f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state; "
-                            "resume with the data config the checkpoint was written with")
+        if state.get("kind") != "rlds_mixture" or int(state.get("seed", -1)) != self.seed:
+            raise DataError(f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state with seed "
+                            f"{self.seed}; resume with the data config and seed the checkpoint was written with")
         self._batches = int(state["batches"])
-        self._restart_seed = (int(state["restart_seed"]) * 1_000_003 + self._batches) % (2**31 - 1)
-        self._build()
+        if state.get("iterator") and self.checkpoints is not None:
+            self._build(skip_samples=0)
+            self.checkpoints.restore(self._iterator, state["iterator"])
+        else:
+            log.info("rlds loader: replaying %d batches to resume exactly (no iterator checkpoint)", self._batches)
+            self._build(skip_samples=self._batches * self.batch_size)
 
 
 def make_loader(data_config, *, tokenizer, global_batch_size: int, process_index: int = 0,
-                process_count: int = 1, seed: int = 0, train: bool = True):
-    """Build the loader named by `data_config.kind` (see the module docstring for the fields)."""
+                process_count: int = 1, seed: int = 0, train: bool = True, state_dir=None, state_keep: int = 3):
+    """Build the loader named by `data_config.kind` (see the module docstring for the fields).
+
+    `state_dir`: where the rlds loader checkpoints its tf.data iterator for exact resume
+    (the trainer passes `<workdir>/data_iterators`; grain's state is small JSON already).
+    """
     cfg = resolve_config(data_config)
     if cfg["kind"] == "mobile_grain":
         from data_pipelines.grain_loader import MobileGrainLoader
@@ -160,4 +176,4 @@ def make_loader(data_config, *, tokenizer, global_batch_size: int, process_index
         return MobileGrainLoader(cfg, tokenizer=tokenizer, global_batch_size=global_batch_size,
                                  process_index=process_index, process_count=process_count, seed=seed, train=train)
     return RLDSLoader(cfg, tokenizer=tokenizer, global_batch_size=global_batch_size, process_index=process_index,
-                      process_count=process_count, seed=seed, train=train)
+                      process_count=process_count, seed=seed, train=train, state_dir=state_dir, state_keep=state_keep)

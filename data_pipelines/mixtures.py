@@ -69,7 +69,7 @@ def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, 
     mode = cfg["normalization"]
     dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
 
-    def to_samples(traj):
+    def to_samples(traj, index):
         n = tf.shape(traj["action"])[0]
         traj = dict(traj, action=statistics.normalize(traj["action"], stats, mode, xp=tnp))
         traj = tt.chunk_trajectory_tf(traj, int(cfg["window_size"]), int(cfg["action_chunk"]), obs_keys=("image",))
@@ -77,11 +77,12 @@ def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, 
         traj["action_dim_mask"] = tf.tile(dim_mask[None], [n, 1])
         traj["dataset_id"] = tf.fill([n], tf.constant(dataset_id, tf.int32))
         traj["episode_id"] = tf.fill([n], traj["episode_id"])
-        return tt.subsample_tf(traj, cfg.get("max_steps_per_episode"), seed=seed)
+        # A stateless draw per (seed, trajectory position): new each epoch, and restored exactly on resume.
+        return tt.subsample_tf(traj, cfg.get("max_steps_per_episode"), seed=tf.stack([tf.cast(seed, tf.int64), index]))
 
+    ds = tf.data.Dataset.zip(ds.repeat() if train else ds, tf.data.Dataset.counter())
     ds = ds.map(to_samples, num_parallel_calls=calls or tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
-    return ds.repeat() if train else ds
+    return ds.flat_map(tf.data.Dataset.from_tensor_slices)
 
 
 def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentConfig | None, seed_pair):
@@ -97,8 +98,13 @@ def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentCon
 
 
 def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, process_index: int,
-                         process_count: int, counter: BadDataCounter):
-    """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights)."""
+                         process_count: int, counter: BadDataCounter, skip_samples: int = 0):
+    """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights).
+
+    `skip_samples`: resume by replay - the first samples are drawn (same shuffle, same RNG
+    states) but dropped before they are decoded, so what follows is exactly what an
+    uninterrupted pipeline yields next.
+    """
     import tensorflow as tf
 
     entries = registry.get_mixture(cfg["mixture"])
@@ -123,11 +129,16 @@ def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, 
     size, pad = int(cfg["image_size"]), bool(cfg["resize_pad"])
     # Per-sample stateless seeds: augmentation is a pure function of (seed, sample position).
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
+    if skip_samples:
+        ds = ds.skip(int(skip_samples))
     ds = ds.map(lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
                 num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=train)
     options = tf.data.Options()
     options.deterministic = True
+    # The bad-data py_functions only raise or count; they do not decide what comes next, so an iterator
+    # checkpoint may ignore them (the default policy refuses to save a pipeline that has them).
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
     options.autotune.ram_budget = int(float(cfg["ram_budget_gb"]) * (1 << 30))
     ds = ds.with_options(options).prefetch(2)
     stats_out = {s.name: {**stats[s.name], "normalization": cfg["normalization"]} for s in specs}

@@ -207,12 +207,16 @@ def trajectory_dataset(
 
 def iterate_numpy(ds):
     """`ds.as_numpy_iterator()` that re-raises bad-data failures inside tf.data as one-line `DataError`s."""
+    return numpy_batches(iter(ds))
+
+
+def numpy_batches(iterator):
+    """numpy elements of a tf.data iterator (kept by the caller, so it can be checkpointed); bad data -> DataError."""
     import tensorflow as tf
 
-    it = ds.as_numpy_iterator()
     while True:
         try:
-            yield next(it)
+            yield tf.nest.map_structure(lambda t: t.numpy(), next(iterator))
         except StopIteration:
             return
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
