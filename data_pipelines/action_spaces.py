@@ -35,14 +35,16 @@ class GripperConvention:
     closed_value: float
 
     @classmethod
-    def parse(cls, text: str) -> "GripperConvention":
+    def parse(cls, text: str) -> GripperConvention:
         """`"[-1 open, +1 close]"` / `"[0 closed, 1 open]"` (either order, brackets optional)."""
         body = text.strip().removeprefix("[").removesuffix("]")
         sides = body.split(",")
         parsed = [_SIDE.match(s) for s in sides]
         if len(sides) != 2 or not all(parsed):
-            raise DataError(f"gripper convention {text!r}: write it as '[<value> open, <value> closed]', "
-                            "e.g. '[0 closed, 1 open]' or '[-1 open, +1 close]'")
+            raise DataError(
+                f"gripper convention {text!r}: write it as '[<value> open, <value> closed]', "
+                "e.g. '[0 closed, 1 open]' or '[-1 open, +1 close]'"
+            )
         values = {m.group(2).startswith("open"): float(m.group(1)) for m in parsed}
         if len(values) != 2 or values[True] == values[False]:
             raise DataError(f"gripper convention {text!r}: name one distinct value for open and one for closed")
@@ -105,10 +107,12 @@ PRESETS: dict[str, ActionSpace] = {
 }
 
 
-def resolve(space: "ActionSpace | str") -> ActionSpace:
+def resolve(space: ActionSpace | str) -> ActionSpace:
     if isinstance(space, ActionSpace):
         return space
     if space not in PRESETS:
-        raise DataError(f"action space {space!r}: choose a preset {sorted(PRESETS)} or declare "
-                        "ActionSpace(continuous=N, gripper='[0 closed, 1 open]')")
+        raise DataError(
+            f"action space {space!r}: choose a preset {sorted(PRESETS)} or declare "
+            "ActionSpace(continuous=N, gripper='[0 closed, 1 open]')"
+        )
     return PRESETS[space]

@@ -41,8 +41,9 @@ def directory_fingerprint(directory: str, threads: int = 16) -> str:
     import tensorflow as tf
 
     root = directory.rstrip("/")
-    names = sorted(n.rstrip("/") for n in tf.io.gfile.listdir(directory)
-                   if not tf.io.gfile.isdir(f"{root}/{n.rstrip('/')}"))
+    names = sorted(
+        n.rstrip("/") for n in tf.io.gfile.listdir(directory) if not tf.io.gfile.isdir(f"{root}/{n.rstrip('/')}")
+    )
     paths = [f"{root}/{n}" for n in names]
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(paths)))) as pool:
         digests = list(pool.map(file_digest, paths))

@@ -33,12 +33,40 @@ class AugmentConfig:
 
 
 # ---------------------------------------------------------------- TensorFlow (RLDS graph)
+JPEG_RATIOS = (8, 4, 2)  # libjpeg's DCT scaling: decode straight at 1/8, 1/4 or 1/2 resolution
+
+
+def decode_tf(contents, size: int, pad: bool = False):
+    """Encoded JPEG/PNG bytes -> uint8 [h, w, 3], a JPEG decoded at the smallest DCT scale that still covers `size`.
+
+    Decoding a 256 px frame for a 48 px model at 1/4 scale skips most of the inverse DCT
+    work (about 2x faster here) and the result is then resized like any frame, so it
+    differs from a full decode only by resampling noise (mean 1.6 / 255 at 256 -> 48 px).
+    The scale keeps the side that sets the output size (short side when stretching, long
+    side with `pad`) at >= `size`, so no frame is upsampled because of it.
+    """
+    import tensorflow as tf
+
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(contents)
+        side = tf.reduce_max(shape[:2]) if pad else tf.reduce_min(shape[:2])
+        fits = [side // r >= size for r in JPEG_RATIOS]
+        branch = tf.argmax(tf.stack(fits + [True]), output_type=tf.int32)  # first ratio that fits, else 1
+        return tf.switch_case(branch, [lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r)
+                                       for r in (*JPEG_RATIOS, 1)])
+
+    def other():
+        return tf.io.decode_image(contents, channels=3, expand_animations=False)
+
+    return tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+
+
 def decode_and_resize_tf(image, size: int, pad: bool = False):
     """Encoded bytes or uint8 [H, W, 3] -> uint8 [size, size, 3]; `pad` keeps the aspect ratio."""
     import tensorflow as tf
 
     if image.dtype == tf.string:
-        image = tf.io.decode_image(image, channels=3, expand_animations=False)
+        image = decode_tf(image, size, pad)
     image = tf.cast(image, tf.float32)
     if pad:
         image = tf.image.resize_with_pad(image, size, size)

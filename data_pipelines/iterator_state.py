@@ -53,14 +53,18 @@ class IteratorCheckpoints:
 
         prefix = f"{self.root}/{relative}"
         if not tf.io.gfile.exists(prefix + ".index"):
-            raise DataError(f"{prefix}.index: the data iterator checkpoint named by the training checkpoint is "
-                            "missing; copy the workdir's data_iterators/ folder along with checkpoints/, or resume "
-                            "without it by deleting 'iterator' from the loader state (exact but slower replay)")
+            raise DataError(
+                f"{prefix}.index: the data iterator checkpoint named by the training checkpoint is "
+                "missing; copy the workdir's data_iterators/ folder along with checkpoints/, or resume "
+                "without it by deleting 'iterator' from the loader state (exact but slower replay)"
+            )
         try:
             tf.train.Checkpoint(iterator=iterator).read(prefix).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError) as err:
-            raise DataError(f"{prefix}: cannot restore the data iterator ({str(err).splitlines()[0][:200]}); "
-                            "resume with the data config the run was started with") from None
+            raise DataError(
+                f"{prefix}: cannot restore the data iterator ({str(err).splitlines()[0][:200]}); "
+                "resume with the data config the run was started with"
+            ) from None
 
     def _prune(self) -> None:
         import tensorflow as tf

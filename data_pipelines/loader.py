@@ -38,6 +38,8 @@ data_config fields (ml_collections.ConfigDict or dict; unset fields take DEFAULT
     balance_weights     multiply mixture weights by transition counts (default False)
     read_threads, transform_threads   tf.data parallelism budgets for the mixture (default None = AUTOTUNE)
     ram_budget_gb       tf.data autotune RAM bound per host (default 32)
+    decode_frames       rlds: "auto" (default) | "trajectory" (each frame once, decoded frames in the shuffle
+                        buffer) | "sample" (after the shuffle, T times); see mixtures.decode_in_trajectory
     worker_count        grain worker processes (default 0 = in-process; use 4-16 on a TPU host)
     worker_buffer_size  grain per-worker prefetch (default 2)
     episode_cache       grain: parsed episodes (encoded frames) kept per worker, LRU (default 1024; 0 = off)
@@ -64,7 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "shuffle_buffer": 10000, "augment": True, "augment_kwargs": {}, "mirror_augment": False,
     "skip_bad_episodes": False, "min_episode_length": 1, "filter_no_instruction": True,
     "max_abs_action": None, "max_steps_per_episode": None, "balance_weights": False,
-    "read_threads": None, "transform_threads": None, "ram_budget_gb": 32,
+    "read_threads": None, "transform_threads": None, "ram_budget_gb": 32, "decode_frames": "auto",
     "worker_count": 0, "worker_buffer_size": 2, "episode_cache": 1024,
 }
 BATCH_KEYS = ("image", "image_mask", "tokens", "token_mask", "action", "action_mask", "action_dim_mask", "dataset_id")

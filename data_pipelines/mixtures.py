@@ -46,9 +46,35 @@ def counting_filter(predicate, counter: BadDataCounter, reason: str, name: str):
     return wrapped
 
 
+def decode_in_trajectory(cfg: dict) -> bool:
+    """Where frames are decoded: once per trajectory (before windowing; the shuffle buffer then holds decoded
+    frames) or once per sample after the shuffle (T times per frame, but the buffer holds only JPEG bytes).
+
+    "auto" decodes per trajectory when the decoded buffer - shuffle_buffer x T frames at the output size -
+    takes at most a quarter of `ram_budget_gb` and no subsampling would throw decoded frames away: so
+    small-image training (48 px, T = 2: 3.5 MB for 256 samples) decodes each frame once, pre-training
+    (224 px, T = 16, 100k samples: 240 GB) keeps encoded frames in RAM. Both give identical pixels.
+    """
+    mode = cfg.get("decode_frames", "auto")
+    if mode not in ("auto", "trajectory", "sample"):
+        raise DataError(f"data config decode_frames={mode!r}: choose 'auto', 'trajectory' or 'sample'")
+    if mode != "auto":
+        return mode == "trajectory"
+    decoded = int(cfg["shuffle_buffer"] or 1) * int(cfg["window_size"]) * int(cfg["image_size"]) ** 2 * 3
+    return not cfg.get("max_steps_per_episode") and decoded <= float(cfg["ram_budget_gb"]) * (1 << 30) / 4
+
+
+def _decode_frames(images, size: int, pad: bool):
+    import tensorflow as tf
+
+    return tf.map_fn(lambda im: ft.decode_and_resize_tf(im, size, pad), images,
+                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+
+
 def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, process_index: int,
                   process_count: int, counter: BadDataCounter, reads: int | None, calls: int | None):
-    """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded)."""
+    """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded, or
+    decoded already when `decode_in_trajectory(cfg)`)."""
     import tensorflow as tf
     import tensorflow.experimental.numpy as tnp
 
@@ -69,9 +95,14 @@ def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, 
     mode = cfg["normalization"]
     dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
 
+    early = decode_in_trajectory(cfg)
+    size, pad = int(cfg["image_size"]), bool(cfg["resize_pad"])
+
     def to_samples(traj, index):
         n = tf.shape(traj["action"])[0]
         traj = dict(traj, action=statistics.normalize(traj["action"], stats, mode, xp=tnp))
+        if early:
+            traj["image"] = _decode_frames(traj["image"], size, pad)
         traj = tt.chunk_trajectory_tf(traj, int(cfg["window_size"]), int(cfg["action_chunk"]), obs_keys=("image",))
         traj["action"] = tf.pad(traj["action"], [[0, 0], [0, 0], [0, 0], [0, A - spec.action_dim]])
         traj["action_dim_mask"] = tf.tile(dim_mask[None], [n, 1])
@@ -86,11 +117,12 @@ def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, 
 
 
 def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentConfig | None, seed_pair):
-    """Decode/resize the T frames of a sample; zero the frames before the episode start."""
+    """Decode/resize the T frames of a sample (unless decoded already); augment; zero frames before the start."""
     import tensorflow as tf
 
-    images = tf.map_fn(lambda im: ft.decode_and_resize_tf(im, image_size, pad), sample["image"],
-                       fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8))
+    images = sample["image"]
+    if images.dtype == tf.string:
+        images = _decode_frames(images, image_size, pad)
     if augment_cfg is not None:
         images = ft.augment_tf(images, seed_pair, augment_cfg)
     images = images * tf.cast(sample["image_mask"], tf.uint8)[:, None, None, None]

@@ -134,8 +134,11 @@ def _relabel_from_state(steps: dict, gripper, drop_first: bool) -> dict:
 # ---------------------------------------------------------------- standardization functions
 def rt1(steps):  # fractal20220817_data: RT-1 relative gripper commands
     a, o = steps["action"], steps["observation"]
-    return _out(steps, [a["world_vector"], a["rotation_delta"], rel2abs_gripper(a["gripper_closedness_action"])],
-                [o["base_pose_tool_reached"], o["gripper_closed"]])
+    return _out(
+        steps,
+        [a["world_vector"], a["rotation_delta"], rel2abs_gripper(a["gripper_closedness_action"])],
+        [o["base_pose_tool_reached"], o["gripper_closed"]],
+    )
 
 
 def kuka(steps):  # QT-Opt: relative gripper commands like RT-1 (Octo, OpenVLA)
@@ -159,8 +162,11 @@ def taco_play(steps):  # CALVIN-style: rel_actions_world, gripper +1 open / -1 c
 def jaco_play(steps):  # translation only; relative gripper commands
     a, o = steps["action"], steps["observation"]
     wv = _f32(a["world_vector"])
-    return _out(steps, [wv, _tf().zeros_like(wv), rel2abs_gripper(a["gripper_closedness_action"])],
-                [o["end_effector_cartesian_pos"]])
+    return _out(
+        steps,
+        [wv, _tf().zeros_like(wv), rel2abs_gripper(a["gripper_closedness_action"])],
+        [o["end_effector_cartesian_pos"]],
+    )
 
 
 def cable_routing(steps):  # no gripper action: the gripper holds the cable, i.e. stays closed (0)
@@ -171,26 +177,34 @@ def cable_routing(steps):  # no gripper action: the gripper holds the cable, i.e
 
 def roboturk(steps):  # absolute closedness in [-1, 1] -> clip, invert
     a = steps["action"]
-    return _out(steps, [a["world_vector"], a["rotation_delta"],
-                        invert_gripper(clip01(_f32(a["gripper_closedness_action"])))])
+    return _out(
+        steps, [a["world_vector"], a["rotation_delta"], invert_gripper(clip01(_f32(a["gripper_closedness_action"])))]
+    )
 
 
 def viola(steps):  # as roboturk, but the published gripper is a scalar per step
     a, o = steps["action"], steps["observation"]
-    return _out(steps, [a["world_vector"], a["rotation_delta"],
-                        invert_gripper(clip01(_col(a["gripper_closedness_action"])))],
-                [o["joint_states"], o["gripper_states"]])
+    return _out(
+        steps,
+        [a["world_vector"], a["rotation_delta"], invert_gripper(clip01(_col(a["gripper_closedness_action"])))],
+        [o["joint_states"], o["gripper_states"]],
+    )
 
 
 def autolab_ur5(steps):  # scalar relative gripper: 1 close, -1 open, 0 no change
     a = steps["action"]
-    return _out(steps, [a["world_vector"], a["rotation_delta"], rel2abs_gripper(a["gripper_closedness_action"])],
-                [steps["observation"]["robot_state"]])
+    return _out(
+        steps,
+        [a["world_vector"], a["rotation_delta"], rel2abs_gripper(a["gripper_closedness_action"])],
+        [steps["observation"]["robot_state"]],
+    )
 
 
 def toto(steps):  # scalar boolean `open_gripper`
     a = steps["action"]
-    return _out(steps, [a["world_vector"], a["rotation_delta"], _col(a["open_gripper"])], [steps["observation"]["state"]])
+    return _out(
+        steps, [a["world_vector"], a["rotation_delta"], _col(a["open_gripper"])], [steps["observation"]["state"]]
+    )
 
 
 def language_table(steps):  # planar [dx, dy] pushing; gripper open; instruction as zero-padded UTF-8 bytes
@@ -200,8 +214,11 @@ def language_table(steps):  # planar [dx, dy] pushing; gripper open; instruction
     byte_table = tf.constant([bytes([i]) for i in range(256)])
     codes = tf.RaggedTensor.from_tensor(tf.cast(o["instruction"], tf.int32), padding=0)
     text = tf.strings.reduce_join(tf.gather(byte_table, tf.clip_by_value(codes, 0, 255)), axis=-1)
-    out = _out(steps, [a, tf.zeros_like(a), tf.zeros_like(a), tf.ones_like(a[:, :1])],  # dz + rotation: 0
-               [o["effector_translation"]])
+    out = _out(
+        steps,
+        [a, tf.zeros_like(a), tf.zeros_like(a), tf.ones_like(a[:, :1])],  # dz + rotation: 0
+        [o["effector_translation"]],
+    )
     return {**out, "language_instruction": text}
 
 
@@ -222,8 +239,9 @@ def nyu_franka(steps):  # 15-D [7 joint vel, 3 EE dxyz, 3 EE drpy, 1 gripper, 1 
 
 def furniture_bench(steps):  # 8-D [pos3, quat4 (xyzw), gripper -1 open / +1 close] -> euler, clip, invert
     a = _f32(steps["action"])
-    return _out(steps, [a[:, :3], quat_to_euler(a[:, 3:7]), invert_gripper(clip01(a[:, 7:8]))],
-                [steps["observation"]["state"]])
+    return _out(
+        steps, [a[:, :3], quat_to_euler(a[:, 3:7]), invert_gripper(clip01(a[:, 7:8]))], [steps["observation"]["state"]]
+    )
 
 
 def iamlab_pickup_insert(steps):  # 8-D [pos3, quat4, gripper open/close with 1 = open] (Octo, OpenVLA: no inversion)
@@ -239,8 +257,11 @@ def ucsd_kitchen(steps):  # 8-D [EEF pos3, orientation3, gripper open/close, ter
 def bc_z(steps):  # the first of 10 future steps; target_close 1 = closed
     a, o = steps["action"], steps["observation"]
     close = _tf().round(_f32(a["future/target_close"])[:, :1])
-    return _out(steps, [a["future/xyz_residual"][:, :3], a["future/axis_angle_residual"][:, :3], invert_gripper(close)],
-                [o["present/xyz"], o["present/axis_angle"], o["present/sensed_close"]])
+    return _out(
+        steps,
+        [a["future/xyz_residual"][:, :3], a["future/axis_angle_residual"][:, :3], invert_gripper(close)],
+        [o["present/xyz"], o["present/axis_angle"], o["present/sensed_close"]],
+    )
 
 
 def fanuc(steps):  # 6-D motion; no gripper action: the gripper state (1 = closed, as Octo reads it) is used
@@ -260,8 +281,11 @@ def fmb(steps):  # 7-D as published; proprio = eef pose + scalar gripper pose
 
 def droid(steps):  # base-frame Cartesian velocity + gripper position (1 = closed) -> openness
     a, o = steps["action_dict"], steps["observation"]
-    return _out(steps, [a["cartesian_velocity"], invert_gripper(clip01(_f32(a["gripper_position"])))],
-                [o["cartesian_position"], o["gripper_position"]])
+    return _out(
+        steps,
+        [a["cartesian_velocity"], invert_gripper(clip01(_f32(a["gripper_position"])))],
+        [o["cartesian_position"], o["gripper_position"]],
+    )
 
 
 def nav_actions(steps):  # our converted mobile episodes: already [linear_x, linear_y(, angular_z)]
@@ -275,38 +299,134 @@ _VEC = ("action", "observation/state")
 _DICT = ("action/world_vector", "action/rotation_delta")
 
 
-def _oxe(name, image, language, fn, reads, proprio_dim=None, *, published=None, val="train[95%:]",
-         train="train[:95%]", language_made=False, **extra):
+def _oxe(
+    name,
+    image,
+    language,
+    fn,
+    reads,
+    proprio_dim=None,
+    *,
+    published=None,
+    val="train[95%:]",
+    train="train[:95%]",
+    language_made=False,
+    **extra,
+):
     """Register one OXE dataset; `language_made`: the standardization makes `language` (it is not read)."""
     published = published or name
     paths = [*reads, f"observation/{image}"] + ([language] if language and not language_made else [])
-    register(DatasetSpec(name, image, language, fn, train_split=train, val_split=val, proprio_dim=proprio_dim,
-                         expects=oxe_schemas.expects(published, paths), schema_source=oxe_schemas.SOURCES[published],
-                         **extra))
+    register(
+        DatasetSpec(
+            name,
+            image,
+            language,
+            fn,
+            train_split=train,
+            val_split=val,
+            proprio_dim=proprio_dim,
+            expects=oxe_schemas.expects(published, paths),
+            schema_source=oxe_schemas.SOURCES[published],
+            **extra,
+        )
+    )
 
 
 _GRIP = "action/gripper_closedness_action"
-_oxe("fractal20220817_data", "image", _RT, rt1, (*_DICT, _GRIP, "observation/base_pose_tool_reached",
-                                                 "observation/gripper_closed"), 8, aliases=("rt_1",))
+_oxe(
+    "fractal20220817_data",
+    "image",
+    _RT,
+    rt1,
+    (*_DICT, _GRIP, "observation/base_pose_tool_reached", "observation/gripper_closed"),
+    8,
+    aliases=("rt_1",),
+)
 _oxe("kuka", "image", _RT, kuka, (*_DICT, _GRIP))
 _oxe("bridge", "image", _RT, bridge_oxe, ("action/open_gripper", "observation/state"), 7, train="train", val="test")
-_oxe("bridge_dataset", "image_0", "language_instruction", bridge_v2, _VEC, 7, aliases=("bridge_orig", "bridge_v2"),
-     train="train", val="val")
-_oxe("taco_play", "rgb_static", _RT, taco_play, ("action/rel_actions_world", "observation/robot_obs"), 7,
-     train="train", val="test", wrist_image_key="rgb_gripper")
-_oxe("jaco_play", "image", _RT, jaco_play, ("action/world_vector", _GRIP, "observation/end_effector_cartesian_pos"), 7,
-     train="train", val="test", wrist_image_key="image_wrist")
-_oxe("berkeley_cable_routing", "image", _RT, cable_routing, (*_DICT, "observation/robot_state"), 7,
-     train="train", val="test", wrist_image_key="wrist45_image")
+_oxe(
+    "bridge_dataset",
+    "image_0",
+    "language_instruction",
+    bridge_v2,
+    _VEC,
+    7,
+    aliases=("bridge_orig", "bridge_v2"),
+    train="train",
+    val="val",
+)
+_oxe(
+    "taco_play",
+    "rgb_static",
+    _RT,
+    taco_play,
+    ("action/rel_actions_world", "observation/robot_obs"),
+    7,
+    train="train",
+    val="test",
+    wrist_image_key="rgb_gripper",
+)
+_oxe(
+    "jaco_play",
+    "image",
+    _RT,
+    jaco_play,
+    ("action/world_vector", _GRIP, "observation/end_effector_cartesian_pos"),
+    7,
+    train="train",
+    val="test",
+    wrist_image_key="image_wrist",
+)
+_oxe(
+    "berkeley_cable_routing",
+    "image",
+    _RT,
+    cable_routing,
+    (*_DICT, "observation/robot_state"),
+    7,
+    train="train",
+    val="test",
+    wrist_image_key="wrist45_image",
+)
 _oxe("roboturk", "front_rgb", _RT, roboturk, (*_DICT, _GRIP))
-_oxe("viola", "agentview_rgb", _RT, viola, (*_DICT, _GRIP, "observation/joint_states", "observation/gripper_states"),
-     8, train="train", val="test", wrist_image_key="eye_in_hand_rgb")
-_oxe("berkeley_autolab_ur5", "image", _RT, autolab_ur5, (*_DICT, _GRIP, "observation/robot_state"), 15,
-     wrist_image_key="hand_image")
-_oxe("toto", "image", _RT, toto, (*_DICT, "action/open_gripper", "observation/state"), 7,
-     fixed_instruction="manipulate the object")
-_oxe("language_table", "rgb", "language_instruction", language_table,
-     ("action", "observation/instruction", "observation/effector_translation"), 2, language_made=True)
+_oxe(
+    "viola",
+    "agentview_rgb",
+    _RT,
+    viola,
+    (*_DICT, _GRIP, "observation/joint_states", "observation/gripper_states"),
+    8,
+    train="train",
+    val="test",
+    wrist_image_key="eye_in_hand_rgb",
+)
+_oxe(
+    "berkeley_autolab_ur5",
+    "image",
+    _RT,
+    autolab_ur5,
+    (*_DICT, _GRIP, "observation/robot_state"),
+    15,
+    wrist_image_key="hand_image",
+)
+_oxe(
+    "toto",
+    "image",
+    _RT,
+    toto,
+    (*_DICT, "action/open_gripper", "observation/state"),
+    7,
+    fixed_instruction="manipulate the object",
+)
+_oxe(
+    "language_table",
+    "rgb",
+    "language_instruction",
+    language_table,
+    ("action", "observation/instruction", "observation/effector_translation"),
+    2,
+    language_made=True,
+)
 for _name, _fn, _dim, _wrist in [
     ("stanford_hydra_dataset", vector_closed, 27, "wrist_image"),
     ("austin_buds_dataset", vector_closed, 24, "wrist_image"),
@@ -317,41 +437,116 @@ for _name, _fn, _dim, _wrist in [
 ]:
     _oxe(_name + _EXT, "image", "language_instruction", _fn, _VEC, _dim, wrist_image_key=_wrist)
 _oxe("nyu_franka_play_dataset" + _EXT, "image", "language_instruction", nyu_franka, _VEC, 13, train="train", val="val")
-_oxe("furniture_bench_dataset" + _EXT, "image", "language_instruction", furniture_bench, _VEC, 35,
-     wrist_image_key="wrist_image")
-_oxe("iamlab_cmu_pickup_insert" + _EXT, "image", "language_instruction", iamlab_pickup_insert, _VEC, 20,
-     wrist_image_key="wrist_image")
-_oxe("bc_z", "image", _RT, bc_z, ("action/[future/xyz_residual]", "action/[future/axis_angle_residual]",
-                                  "action/[future/target_close]", "observation/[present/xyz]",
-                                  "observation/[present/axis_angle]", "observation/[present/sensed_close]"), 7,
-     train="train", val="val")
+_oxe(
+    "furniture_bench_dataset" + _EXT,
+    "image",
+    "language_instruction",
+    furniture_bench,
+    _VEC,
+    35,
+    wrist_image_key="wrist_image",
+)
+_oxe(
+    "iamlab_cmu_pickup_insert" + _EXT,
+    "image",
+    "language_instruction",
+    iamlab_pickup_insert,
+    _VEC,
+    20,
+    wrist_image_key="wrist_image",
+)
+_oxe(
+    "bc_z",
+    "image",
+    _RT,
+    bc_z,
+    (
+        "action/[future/xyz_residual]",
+        "action/[future/axis_angle_residual]",
+        "action/[future/target_close]",
+        "observation/[present/xyz]",
+        "observation/[present/axis_angle]",
+        "observation/[present/sensed_close]",
+    ),
+    7,
+    train="train",
+    val="val",
+)
 _oxe("utaustin_mutex", "image", "language_instruction", vector_closed, _VEC, 24, wrist_image_key="wrist_image")
 _oxe("berkeley_fanuc_manipulation", "image", "language_instruction", fanuc, _VEC, 13, wrist_image_key="wrist_image")
 _oxe("cmu_stretch", "image", "language_instruction", cmu_stretch, _VEC, 4)
-_oxe("fmb", "image_side_1", "language_instruction", fmb, ("action", "observation/eef_pose",
-                                                          "observation/state_gripper_pose"), 8,
-     aliases=("fmb_dataset",), wrist_image_key="image_wrist_1")
+_oxe(
+    "fmb",
+    "image_side_1",
+    "language_instruction",
+    fmb,
+    ("action", "observation/eef_pose", "observation/state_gripper_pose"),
+    8,
+    aliases=("fmb_dataset",),
+    wrist_image_key="image_wrist_1",
+)
 _oxe("dobbe", "wrist_image", "language_instruction", vector_open, _VEC, 7)
-_oxe("droid", "exterior_image_1_left", "language_instruction", droid,
-     ("action_dict/cartesian_velocity", "action_dict/gripper_position", "observation/cartesian_position",
-      "observation/gripper_position"), 7, wrist_image_key="wrist_image_left")
+_oxe(
+    "droid",
+    "exterior_image_1_left",
+    "language_instruction",
+    droid,
+    (
+        "action_dict/cartesian_velocity",
+        "action_dict/gripper_position",
+        "observation/cartesian_position",
+        "observation/gripper_position",
+    ),
+    7,
+    wrist_image_key="wrist_image_left",
+)
 
 for _dims in (2, 3):
-    register(DatasetSpec(f"mobile_episodes{'' if _dims == 2 else '_3d'}", "image", "language_instruction",
-                         nav_actions, action_space=f"nav{_dims}", train_split="train", val_split="val",
-                         builder_name="mobile_episodes", aliases=("mobile",) if _dims == 2 else ("mobile_3d",)))
+    register(
+        DatasetSpec(
+            f"mobile_episodes{'' if _dims == 2 else '_3d'}",
+            "image",
+            "language_instruction",
+            nav_actions,
+            action_space=f"nav{_dims}",
+            train_split="train",
+            val_split="val",
+            builder_name="mobile_episodes",
+            aliases=("mobile",) if _dims == 2 else ("mobile_3d",),
+        )
+    )
 
 # Weights of the "OXE magic soup" (Octo's OXE_MAGIC_SOUP, also RoboVLMs' pre-training mix; with BridgeData V2).
-register_mixture("oxe_magic_soup", [
-    ("fractal20220817_data", 0.54087122203), ("kuka", 0.8341046294), ("bridge_dataset", 1.0),
-    ("taco_play", 2.0), ("jaco_play", 1.0), ("berkeley_cable_routing", 1.0), ("roboturk", 2.0),
-    ("viola", 2.0), ("berkeley_autolab_ur5", 2.0), ("toto", 1.0), ("language_table", 0.1),
-    ("stanford_hydra_dataset" + _EXT, 2.0), ("austin_buds_dataset" + _EXT, 1.0),
-    ("nyu_franka_play_dataset" + _EXT, 3.0), ("furniture_bench_dataset" + _EXT, 0.1),
-    ("ucsd_kitchen_dataset" + _EXT, 2.0), ("austin_sailor_dataset" + _EXT, 1.0),
-    ("austin_sirius_dataset" + _EXT, 1.0), ("bc_z", 0.2), ("dlr_edan_shared_control" + _EXT, 1.0),
-    ("iamlab_cmu_pickup_insert" + _EXT, 1.0), ("utaustin_mutex", 1.0), ("berkeley_fanuc_manipulation", 2.0),
-    ("cmu_stretch", 1.0), ("fmb", 1.0), ("dobbe", 0.2),
-])
+register_mixture(
+    "oxe_magic_soup",
+    [
+        ("fractal20220817_data", 0.54087122203),
+        ("kuka", 0.8341046294),
+        ("bridge_dataset", 1.0),
+        ("taco_play", 2.0),
+        ("jaco_play", 1.0),
+        ("berkeley_cable_routing", 1.0),
+        ("roboturk", 2.0),
+        ("viola", 2.0),
+        ("berkeley_autolab_ur5", 2.0),
+        ("toto", 1.0),
+        ("language_table", 0.1),
+        ("stanford_hydra_dataset" + _EXT, 2.0),
+        ("austin_buds_dataset" + _EXT, 1.0),
+        ("nyu_franka_play_dataset" + _EXT, 3.0),
+        ("furniture_bench_dataset" + _EXT, 0.1),
+        ("ucsd_kitchen_dataset" + _EXT, 2.0),
+        ("austin_sailor_dataset" + _EXT, 1.0),
+        ("austin_sirius_dataset" + _EXT, 1.0),
+        ("bc_z", 0.2),
+        ("dlr_edan_shared_control" + _EXT, 1.0),
+        ("iamlab_cmu_pickup_insert" + _EXT, 1.0),
+        ("utaustin_mutex", 1.0),
+        ("berkeley_fanuc_manipulation", 2.0),
+        ("cmu_stretch", 1.0),
+        ("fmb", 1.0),
+        ("dobbe", 0.2),
+    ],
+)
 # OpenVLA's "oxe_magic_soup_plus" adds bc_z, fmb, dobbe (already in Octo's soup above, same weights) and DROID at 0.06.
 register_mixture("oxe_magic_soup_plus", [*MIXTURES["oxe_magic_soup"], ("droid", 0.06)])

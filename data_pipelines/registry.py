@@ -36,7 +36,7 @@ import inspect
 import json
 import os
 import runpy
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from data_pipelines import action_spaces
 from data_pipelines.action_spaces import ActionSpace
@@ -74,8 +74,9 @@ class DatasetSpec:
     def __post_init__(self):
         object.__setattr__(self, "action_space", action_spaces.resolve(self.action_space))
         object.__setattr__(self, "aliases", tuple(self.aliases))
-        object.__setattr__(self, "expects", {k: v if isinstance(v, Leaf) else Leaf.parse(v)
-                                             for k, v in dict(self.expects).items()})
+        object.__setattr__(
+            self, "expects", {k: v if isinstance(v, Leaf) else Leaf.parse(v) for k, v in dict(self.expects).items()}
+        )
 
     @property
     def tfds_name(self) -> str:
@@ -100,8 +101,10 @@ class DatasetSpec:
             src = inspect.getsource(self.standardize)
         except (OSError, TypeError):
             src = repr(self.standardize)
-        blob = (f"{src}|{self.action_space.describe()}|{self.image_key}|{self.language_key}|{self.proprio_dim}|"
-                f"{sorted((k, str(v)) for k, v in self.expects.items())}")
+        blob = (
+            f"{src}|{self.action_space.describe()}|{self.image_key}|{self.language_key}|{self.proprio_dim}|"
+            f"{sorted((k, str(v)) for k, v in self.expects.items())}"
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -133,8 +136,11 @@ def register(spec: DatasetSpec, overwrite: bool = False) -> DatasetSpec:
     for name in (spec.name, *spec.aliases):
         taken = _owner(name)
         if taken:
-            hint = "; pass overwrite=True to replace it" if taken == f"dataset {spec.name}" else \
-                "; names are one namespace for datasets and mixtures: pick another name"
+            hint = (
+                "; pass overwrite=True to replace it"
+                if taken == f"dataset {spec.name}"
+                else "; names are one namespace for datasets and mixtures: pick another name"
+            )
             raise DataError(f"cannot register dataset {spec.name}: the name {name!r} is already {taken}{hint}")
     REGISTRY[spec.name] = spec
     _ALIASES.update({a: spec.name for a in spec.aliases if a != spec.name})
@@ -151,8 +157,11 @@ def register_mixture(name: str, entries: Sequence[tuple[str, float]], overwrite:
     _builtin()
     taken = _owner(name)
     if taken and not (overwrite and taken == f"mixture {name}"):
-        hint = "pass overwrite=True to replace it" if taken.startswith("mixture") else \
-            "datasets and mixtures share one namespace: pick another mixture name"
+        hint = (
+            "pass overwrite=True to replace it"
+            if taken.startswith("mixture")
+            else "datasets and mixtures share one namespace: pick another mixture name"
+        )
         raise DataError(f"cannot register mixture {name}: the name is already {taken}; {hint}")
     resolved = []
     for ds, w in entries:
@@ -166,8 +175,10 @@ def get_spec(name: str) -> DatasetSpec:
     _builtin()
     name = _ALIASES.get(name, name)
     if name not in REGISTRY:
-        raise DataError(f"dataset {name!r} is not registered; known: {sorted(REGISTRY)}; register it with "
-                        "data_pipelines.registry.register(DatasetSpec(...)) or load_user_registry(FILE)")
+        raise DataError(
+            f"dataset {name!r} is not registered; known: {sorted(REGISTRY)}; register it with "
+            "data_pipelines.registry.register(DatasetSpec(...)) or load_user_registry(FILE)"
+        )
     return REGISTRY[name]
 
 
@@ -179,8 +190,10 @@ def get_mixture(name_or_entries) -> list[tuple[str, float]]:
             return list(MIXTURES[name_or_entries])
         if name_or_entries in REGISTRY or name_or_entries in _ALIASES:
             return [(get_spec(name_or_entries).name, 1.0)]
-        raise DataError(f"mixture {name_or_entries!r} is unknown; choose one of {sorted(MIXTURES)} or a "
-                        "registered dataset name, or register it with registry.register_mixture")
+        raise DataError(
+            f"mixture {name_or_entries!r} is unknown; choose one of {sorted(MIXTURES)} or a "
+            "registered dataset name, or register it with registry.register_mixture"
+        )
     return [(get_spec(str(n)).name, float(w)) for n, w in name_or_entries]
 
 
@@ -199,9 +212,22 @@ def balance_weights(entries: Sequence[tuple[str, float]], transitions: Sequence[
 
 
 # ---------------------------------------------------------------- a user's own registry file
-_DATASET_KEYS = {"name", "image_key", "language_key", "action_key", "continuous", "gripper_index", "gripper",
-                 "proprio_key", "train_split", "val_split", "fixed_instruction", "builder_name", "aliases",
-                 "wrist_image_key"}
+_DATASET_KEYS = {
+    "name",
+    "image_key",
+    "language_key",
+    "action_key",
+    "continuous",
+    "gripper_index",
+    "gripper",
+    "proprio_key",
+    "train_split",
+    "val_split",
+    "fixed_instruction",
+    "builder_name",
+    "aliases",
+    "wrist_image_key",
+}
 
 
 def _read_table(path: str) -> dict:
@@ -217,15 +243,16 @@ def _read_table(path: str) -> dict:
         raise DataError(f"{path}: not valid {'TOML' if path.endswith('.toml') else 'JSON'} ({err})") from err
 
 
-def vector_standardization(action_key: str, start: int, stop: int, gripper_index: int | None,
-                           proprio_key: str | None) -> Callable[[dict], dict]:
+def vector_standardization(
+    action_key: str, start: int, stop: int, gripper_index: int | None, proprio_key: str | None
+) -> Callable[[dict], dict]:
     """A standardization taking dims [start, stop) (+ the gripper dim) of one float vector per step."""
 
     def standardize(steps):
         import tensorflow as tf
 
         a = tf.cast(get_path(steps, action_key, "steps"), tf.float32)
-        parts = [a[:, start:stop]] + ([a[:, gripper_index:gripper_index + 1]] if gripper_index is not None else [])
+        parts = [a[:, start:stop]] + ([a[:, gripper_index : gripper_index + 1]] if gripper_index is not None else [])
         out = {**steps, "action": tf.concat(parts, -1)}
         if proprio_key:
             out["proprio"] = tf.cast(get_path(steps, proprio_key, "steps"), tf.float32)
@@ -239,9 +266,11 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
     unknown = sorted(set(entry) - _DATASET_KEYS)
     missing = [k for k in ("name", "image_key", "action_key", "continuous") if k not in entry]
     if unknown or missing:
-        raise DataError(f"{where}: {'unknown key(s) ' + str(unknown) if unknown else ''}"
-                        f"{'; ' if unknown and missing else ''}{'missing key(s) ' + str(missing) if missing else ''}; "
-                        f"valid keys: {sorted(_DATASET_KEYS)}")
+        raise DataError(
+            f"{where}: {'unknown key(s) ' + str(unknown) if unknown else ''}"
+            f"{'; ' if unknown and missing else ''}{'missing key(s) ' + str(missing) if missing else ''}; "
+            f"valid keys: {sorted(_DATASET_KEYS)}"
+        )
     start, stop = (int(x) for x in entry["continuous"])
     grip = entry.get("gripper_index")
     if (grip is None) != (entry.get("gripper") is None):
@@ -251,21 +280,32 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
     space = ActionSpace(continuous=stop - start, gripper=entry.get("gripper"))
     proprio = entry.get("proprio_key")
     return DatasetSpec(
-        name=entry["name"], image_key=entry["image_key"], language_key=entry.get("language_key"),
-        standardize=vector_standardization(entry["action_key"], start, stop, None if grip is None else int(grip),
-                                           proprio),
-        action_space=space, train_split=entry.get("train_split", "train[:95%]"),
-        val_split=entry.get("val_split", "train[95%:]"), fixed_instruction=entry.get("fixed_instruction"),
-        builder_name=entry.get("builder_name"), aliases=tuple(entry.get("aliases", ())),
-        wrist_image_key=entry.get("wrist_image_key"), proprio_dim=None, expects=expects,
-        schema_source=where)
+        name=entry["name"],
+        image_key=entry["image_key"],
+        language_key=entry.get("language_key"),
+        standardize=vector_standardization(
+            entry["action_key"], start, stop, None if grip is None else int(grip), proprio
+        ),
+        action_space=space,
+        train_split=entry.get("train_split", "train[:95%]"),
+        val_split=entry.get("val_split", "train[95%:]"),
+        fixed_instruction=entry.get("fixed_instruction"),
+        builder_name=entry.get("builder_name"),
+        aliases=tuple(entry.get("aliases", ())),
+        wrist_image_key=entry.get("wrist_image_key"),
+        proprio_dim=None,
+        expects=expects,
+        schema_source=where,
+    )
 
 
 def load_user_registry(path: str) -> list[str]:
     """Register the datasets and mixtures of a user's file (.py, .toml or .json); returns the new names."""
     _builtin()
     if not os.path.isfile(path):
-        raise DataError(f"registry file {path} not found; pass a .py, .toml or .json file (see data_pipelines/registry.py)")
+        raise DataError(
+            f"registry file {path} not found; pass a .py, .toml or .json file (see data_pipelines/registry.py)"
+        )
     before = set(REGISTRY) | set(MIXTURES)
     if path.endswith(".py"):
         runpy.run_path(path, run_name="vla_jax_user_registry")
@@ -292,7 +332,9 @@ def get_path(tree: dict, path: str, where: str = ""):
     for part in split_path(path):
         if not isinstance(node, dict) or part not in node:
             keys = sorted(node.keys()) if isinstance(node, dict) else type(node).__name__
-            raise DataError(f"{where}: missing key `{path}` (at `{part}`; found {keys}); "
-                            "fix image_key/language_key in the dataset's registry entry")
+            raise DataError(
+                f"{where}: missing key `{path}` (at `{part}`; found {keys}); "
+                "fix image_key/language_key in the dataset's registry entry"
+            )
         node = node[part]
     return node

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from data_pipelines.errors import DataError
 
-KINDS = {"float": ("float16", "bfloat16", "float32", "float64"), "int": ("int8", "int16", "int32", "int64", "uint8",
-                                                                          "uint16", "uint32", "uint64")}
+KINDS = {
+    "float": ("float16", "bfloat16", "float32", "float64"),
+    "int": ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
+}
 _PATTERN = re.compile(r"^\s*(image\s+)?([a-z0-9]+)\[([0-9,\s*]*)\]\s*(jpeg|png)?\s*$")
 
 
@@ -44,12 +46,13 @@ class Leaf:
     utf8: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> "Leaf":
+    def parse(cls, text: str) -> Leaf:
         """`"float32[3]"`, `"float[*]"`, `"bool[]"`, `"string[]"`, `"image uint8[*,*,3] jpeg"`."""
         m = _PATTERN.match(text)
         if not m:
-            raise DataError(f"feature spec {text!r}: write it like 'float32[3]', 'float[*]', 'string[]' or "
-                            "'image uint8[*,*,3]'")
+            raise DataError(
+                f"feature spec {text!r}: write it like 'float32[3]', 'float[*]', 'string[]' or 'image uint8[*,*,3]'"
+            )
         dims = tuple(None if d.strip() == "*" else int(d) for d in m.group(3).split(",") if d.strip())
         return cls(dtype=m.group(2), shape=dims, image=bool(m.group(1)), encoding=m.group(4))
 
@@ -62,7 +65,7 @@ class Leaf:
     def channels(self) -> int | None:
         return self.shape[-1] if self.image and self.shape else None
 
-    def accepts(self, found: "Leaf") -> bool:
+    def accepts(self, found: Leaf) -> bool:
         """Whether a transform written for `self` can read `found` (images: any size, same channels/dtype)."""
         if self.image:
             return found.image and _dtype_ok(self.dtype, found.dtype) and self.channels in (None, found.channels)
@@ -127,6 +130,8 @@ def check(name: str, expected: Mapping[str, Leaf], features, where: str, source:
             problems.append(f"key `{path}` is {got}, expected {want}")
     if problems:
         spec = f" (published schema: {source})" if source else ""
-        raise DataError(f"dataset {name} at {where}: {'; '.join(problems)}{spec}; the registry entry's "
-                        "standardization reads these keys: fix the entry (or its `expects`) or use a copy of the "
-                        "dataset with the published feature structure")
+        raise DataError(
+            f"dataset {name} at {where}: {'; '.join(problems)}{spec}; the registry entry's "
+            "standardization reads these keys: fix the entry (or its `expects`) or use a copy of the "
+            "dataset with the published feature structure"
+        )

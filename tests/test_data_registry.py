@@ -57,10 +57,15 @@ def test_gripper_conventions_parse_and_map_both_ways():
 
 
 USER_TABLE = {  # a 4-D [dx, dy, dz, gripper] robot with Meta-World's "-1 open, +1 close", RLDS template layout
-    "steps/action": Leaf("float32", (4,)), "steps/observation/image": Leaf("uint8", (8, 10, 3), image=True),
-    "steps/observation/state": Leaf("float32", (5,)), "steps/language_instruction": Leaf("string"),
-    "steps/is_first": Leaf("bool"), "steps/is_last": Leaf("bool"), "steps/is_terminal": Leaf("bool"),
-    "steps/reward": Leaf("float32"), "episode_metadata/file_path": Leaf("string"),
+    "steps/action": Leaf("float32", (4,)),
+    "steps/observation/image": Leaf("uint8", (8, 10, 3), image=True),
+    "steps/observation/state": Leaf("float32", (5,)),
+    "steps/language_instruction": Leaf("string"),
+    "steps/is_first": Leaf("bool"),
+    "steps/is_last": Leaf("bool"),
+    "steps/is_terminal": Leaf("bool"),
+    "steps/reward": Leaf("float32"),
+    "episode_metadata/file_path": Leaf("string"),
 }
 
 
@@ -73,26 +78,41 @@ def _grip_sign(rng, e, n):
 @pytest.mark.parametrize("kind", ["toml", "json", "py"])
 def test_user_registry_file_registers_a_declared_dataset(tmp_path, clean_registry, kind, capsys):
     root = str(tmp_path / "data")
-    _, raw = dt.write_published_rlds("my_arm", root, table=USER_TABLE, episodes=2, steps=4,
-                                     overrides={"steps/action": _grip_sign})
-    entry = dict(name="my_arm", image_key="image", language_key="language_instruction", action_key="action",
-                 continuous=[0, 3], gripper_index=3, gripper="[-1 open, +1 close]", train_split="train",
-                 val_split="train", proprio_key="observation/state")
+    _, raw = dt.write_published_rlds(
+        "my_arm", root, table=USER_TABLE, episodes=2, steps=4, overrides={"steps/action": _grip_sign}
+    )
+    entry = dict(
+        name="my_arm",
+        image_key="image",
+        language_key="language_instruction",
+        action_key="action",
+        continuous=[0, 3],
+        gripper_index=3,
+        gripper="[-1 open, +1 close]",
+        train_split="train",
+        val_split="train",
+        proprio_key="observation/state",
+    )
     path = tmp_path / f"reg.{kind}"
     if kind == "toml":
-        path.write_text("[[dataset]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in entry.items())
-                        + '\n[mixture]\nmy_mix = [["my_arm", 2.0], ["bridge", 1.0]]\n')
+        path.write_text(
+            "[[dataset]]\n"
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in entry.items())
+            + '\n[mixture]\nmy_mix = [["my_arm", 2.0], ["bridge", 1.0]]\n'
+        )
     elif kind == "json":
         path.write_text(json.dumps({"dataset": [entry], "mixture": {"my_mix": [["my_arm", 2.0], ["bridge", 1.0]]}}))
     else:
-        path.write_text(textwrap.dedent("""
+        path.write_text(
+            textwrap.dedent("""
             from data_pipelines import registry
             registry.register(registry.DatasetSpec(
                 "my_arm", "image", "language_instruction",
                 registry.vector_standardization("action", 0, 3, 3, "observation/state"),
                 action_space=registry.ActionSpace(3, "[-1 open, +1 close]"), train_split="train", val_split="train"))
             registry.register_mixture("my_mix", [("my_arm", 2.0), ("bridge", 1.0)])
-        """))
+        """)
+        )
     assert registry.load_user_registry(str(path)) == ["my_arm", "my_mix"]
     assert registry.get_mixture("my_mix") == [("my_arm", 2.0), ("bridge", 1.0)]
     spec = registry.get_spec("my_arm")
@@ -106,20 +126,37 @@ def test_user_registry_file_registers_a_declared_dataset(tmp_path, clean_registr
     registry.MIXTURES.pop("my_mix")
     from vla_jax.cli import main
 
-    assert main(["stats", "--registry", str(path), "--mixture", "my_arm", "--data-dir", root,
-                 "--cache-dir", str(tmp_path / "stats")]) == 0
+    assert (
+        main(
+            [
+                "stats",
+                "--registry",
+                str(path),
+                "--mixture",
+                "my_arm",
+                "--data-dir",
+                root,
+                "--cache-dir",
+                str(tmp_path / "stats"),
+            ]
+        )
+        == 0
+    )
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["gripper"]["convention"] == "[-1 open, 1 closed]" and line["action"]["mask"] == [True] * 3 + [False]
 
 
 def test_user_registry_errors_are_one_line(tmp_path, clean_registry):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[dataset]]\nname = "x"\nimage_key = "image"\naction_key = "action"\ncontinuous = [0, 6]\n'
-                   'gripper_index = 6\nspeed = 3\n')
+    bad.write_text(
+        '[[dataset]]\nname = "x"\nimage_key = "image"\naction_key = "action"\ncontinuous = [0, 6]\n'
+        "gripper_index = 6\nspeed = 3\n"
+    )
     with pytest.raises(DataError, match=r"unknown key\(s\) \['speed'\]"):
         registry.load_user_registry(str(bad))
-    bad.write_text('[[dataset]]\nname = "x"\nimage_key = "image"\naction_key = "action"\ncontinuous = [0, 6]\n'
-                   'gripper_index = 6\n')
+    bad.write_text(
+        '[[dataset]]\nname = "x"\nimage_key = "image"\naction_key = "action"\ncontinuous = [0, 6]\ngripper_index = 6\n'
+    )
     with pytest.raises(DataError, match="give both `gripper_index` and `gripper`"):
         registry.load_user_registry(str(bad))
     with pytest.raises(DataError, match="not found"):
@@ -131,14 +168,19 @@ def test_statistics_cache_is_keyed_by_content_not_file_sizes(tmp_path):
     spec = registry.get_spec("dobbe")
     for i, scale in enumerate((1.0, 3.0)):
         root = str(tmp_path / f"data{i}")
-        _, raw = dt.write_published_rlds("dobbe", root, seed=0,
-                                         overrides={"steps/action": lambda rng, e, n, s=scale: np.full((n, 7), s * (e + 1),
-                                                                                                       np.float32)})
+        _, raw = dt.write_published_rlds(
+            "dobbe",
+            root,
+            seed=0,
+            overrides={"steps/action": lambda rng, e, n, s=scale: np.full((n, 7), s * (e + 1), np.float32)},
+        )
         stats = rlds.dataset_statistics(spec, root, cache_dir=str(tmp_path / "cache"))
         n_train = rlds.open_builder(spec, root).info.splits[spec.train_split].num_examples
         train = [ep["steps/action"] for ep in raw["train"][:n_train]]
         np.testing.assert_allclose(stats["action"]["mean"][:6], np.concatenate(train)[:, :6].mean(0))
-    sizes = [sorted(p.stat().st_size for p in (tmp_path / f"data{i}" / "dobbe" / "0.1.0").glob("*.tfrecord*"))
-             for i in range(2)]
+    sizes = [
+        sorted(p.stat().st_size for p in (tmp_path / f"data{i}" / "dobbe" / "0.1.0").glob("*.tfrecord*"))
+        for i in range(2)
+    ]
     assert sizes[0] == sizes[1]  # same bytes count: a size-keyed cache would have served stale statistics
     assert len(list((tmp_path / "cache").glob("dobbe_*.json"))) == 2

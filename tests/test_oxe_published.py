@@ -20,7 +20,7 @@ from data_pipelines.schema import Leaf
 
 EXT = "_converted_externally_to_rlds"
 # Values the publishers describe, so the conventions below are exercised on realistic inputs.
-SIGN = lambda rng, e, n: rng.choice([-1.0, 1.0], (n,)).astype(np.float32)  # noqa: E731
+SIGN = lambda rng, e, n: rng.choice([-1.0, 1.0], (n,)).astype(np.float32)
 
 
 def _with_binary_last(width, index):
@@ -28,6 +28,7 @@ def _with_binary_last(width, index):
         a = rng.uniform(-1, 1, (n, width)).astype(np.float32)
         a[:, index] = rng.choice([-1.0, 1.0], n)
         return a
+
     return make
 
 
@@ -48,9 +49,12 @@ def _splits(spec):
 def published(tmp_path_factory):
     """All datasets of the table in one --data-dir, in their published structures -> (dir, raw episodes)."""
     root = str(tmp_path_factory.mktemp("published"))
-    raw = {name: dt.write_published_rlds(name, root, splits=_splits(oxe.get_spec(name)), seed=i,
-                                         overrides=OVERRIDES.get(name))[1]
-           for i, name in enumerate(PUBLISHED)}
+    raw = {
+        name: dt.write_published_rlds(
+            name, root, splits=_splits(oxe.get_spec(name)), seed=i, overrides=OVERRIDES.get(name)
+        )[1]
+        for i, name in enumerate(PUBLISHED)
+    }
     return root, raw
 
 
@@ -61,8 +65,7 @@ def stats_dir(tmp_path_factory):
 
 def _trajectories(name, root):
     spec = oxe.get_spec(name)
-    ds, _ = rlds.trajectory_dataset(spec, root, split="train", shuffle_files=False,
-                                    with_proprio=bool(spec.proprio_dim))
+    ds, _ = rlds.trajectory_dataset(spec, root, split="train", shuffle_files=False, with_proprio=bool(spec.proprio_dim))
     return list(rlds.iterate_numpy(ds))
 
 
@@ -105,10 +108,30 @@ def _frame_pass(spec, root, stats_dir):
     from data_pipelines.loader import resolve_config
 
     stats = rlds.dataset_statistics(spec, root, stats_dir)
-    cfg = resolve_config(dict(data_dir=root, mixture=spec.name, split="train", window_size=2, action_chunk=3,
-                              image_size=16, normalization="bounds"))
-    ds = mixtures.frame_dataset(spec, stats, cfg, dataset_id=0, train=False, seed=0, process_index=0,
-                                process_count=1, counter=BadDataCounter(), reads=1, calls=1)
+    cfg = resolve_config(
+        dict(
+            data_dir=root,
+            mixture=spec.name,
+            split="train",
+            window_size=2,
+            action_chunk=3,
+            image_size=16,
+            normalization="bounds",
+        )
+    )
+    ds = mixtures.frame_dataset(
+        spec,
+        stats,
+        cfg,
+        dataset_id=0,
+        train=False,
+        seed=0,
+        process_index=0,
+        process_count=1,
+        counter=BadDataCounter(),
+        reads=1,
+        calls=1,
+    )
     sample = next(iter(ds.take(1)))
     frames = mixtures.decode_window(sample, 16, False, None, None)["image"].numpy()
     assert frames.shape == (2, 16, 16, 3) and frames.dtype == np.uint8
@@ -129,7 +152,9 @@ def test_gripper_conventions_follow_the_documented_choice(published):
     np.testing.assert_allclose(_trajectories("taco_play", root)[0]["action"], np.c_[a[:, :6], np.clip(a[:, 6:], 0, 1)])
     # cmu_stretch: dim 6 is the gripper, dim 7 the terminate flag (previously read as the gripper)
     a = _raw(published, "cmu_stretch", "steps/action")
-    np.testing.assert_allclose(_trajectories("cmu_stretch", root)[0]["action"], np.c_[a[:, :6], np.clip(a[:, 6:7], 0, 1)])
+    np.testing.assert_allclose(
+        _trajectories("cmu_stretch", root)[0]["action"], np.c_[a[:, :6], np.clip(a[:, 6:7], 0, 1)]
+    )
     # iamlab: 1 = open, not inverted (Octo, OpenVLA)
     a = _raw(published, "iamlab_cmu_pickup_insert" + EXT, "steps/action")
     got = _trajectories("iamlab_cmu_pickup_insert" + EXT, root)[0]["action"]
@@ -139,10 +164,12 @@ def test_gripper_conventions_follow_the_documented_choice(published):
     assert (_trajectories("berkeley_cable_routing", root)[0]["action"][:, 6] == 0).all()
     # DROID: base-frame cartesian velocity, gripper_position 1 = closed -> 1 - g; float64 -> float32
     d = _trajectories("droid", root)[0]
-    np.testing.assert_allclose(d["action"][:, :6], _raw(published, "droid", "steps/action_dict/cartesian_velocity"),
-                               atol=1e-6)
-    np.testing.assert_allclose(d["action"][:, 6], 1 - _raw(published, "droid", "steps/action_dict/gripper_position")[:, 0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        d["action"][:, :6], _raw(published, "droid", "steps/action_dict/cartesian_velocity"), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        d["action"][:, 6], 1 - _raw(published, "droid", "steps/action_dict/gripper_position")[:, 0], atol=1e-6
+    )
 
 
 def test_language_table_is_planar_with_an_open_gripper_and_a_decoded_instruction(published):
@@ -167,8 +194,12 @@ def test_vla_jax_stats_covers_every_dataset_with_action_and_proprio(published, s
         if spec.proprio_dim:
             assert len(line["proprio"]["mean"]) == spec.proprio_dim
     viola = next(line for line in lines if line["dataset"] == "viola")  # its train split: both episodes
-    state = np.concatenate([np.c_[ep["steps/observation/joint_states"], ep["steps/observation/gripper_states"]]
-                            for ep in published[1]["viola"]["train"]])
+    state = np.concatenate(
+        [
+            np.c_[ep["steps/observation/joint_states"], ep["steps/observation/gripper_states"]]
+            for ep in published[1]["viola"]["train"]
+        ]
+    )
     np.testing.assert_allclose(viola["proprio"]["mean"], state.mean(0), atol=1e-5)
     np.testing.assert_allclose(viola["proprio"]["q99"], np.quantile(state, 0.99, axis=0), atol=1e-5)
     assert viola["num_transitions"] == len(state)
@@ -178,8 +209,18 @@ def test_magic_soup_plus_loads_as_a_whole(published, stats_dir):
     from data_pipelines.loader import make_loader
     from data_pipelines.tokenize import ByteTokenizer
 
-    cfg = dict(kind="rlds_mixture", data_dir=published[0], split="train", window_size=2, action_chunk=2,
-               image_size=16, max_text_len=16, stats_cache_dir=stats_dir, shuffle_buffer=32, mixture="oxe_magic_soup_plus")
+    cfg = dict(
+        kind="rlds_mixture",
+        data_dir=published[0],
+        split="train",
+        window_size=2,
+        action_chunk=2,
+        image_size=16,
+        max_text_len=16,
+        stats_cache_dir=stats_dir,
+        shuffle_buffer=32,
+        mixture="oxe_magic_soup_plus",
+    )
     soup = make_loader(cfg, tokenizer=ByteTokenizer(), global_batch_size=16, seed=1)
     assert set(soup.statistics) == {n for n, _ in oxe.get_mixture("oxe_magic_soup_plus")} == set(PUBLISHED) - {"bridge"}
     seen = set()
@@ -197,7 +238,9 @@ def test_schema_mismatch_is_one_data_error_before_tensorflow(tmp_path):
     with pytest.raises(DataError) as err:
         rlds.trajectory_dataset(oxe.get_spec("viola"), str(tmp_path), split="train")
     msg = str(err.value)
-    assert "dataset viola" in msg and "`steps/action/gripper_closedness_action` is float32[1], expected float32[]" in msg
+    assert (
+        "dataset viola" in msg and "`steps/action/gripper_closedness_action` is float32[1], expected float32[]" in msg
+    )
     assert "\n" not in msg and "catalog/viola" in msg
 
 

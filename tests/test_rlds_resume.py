@@ -20,9 +20,19 @@ from data_pipelines import testing as dt
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS, STOP = 6, 3
-CFG = dict(kind="rlds_mixture", mixture=[["fractal20220817_data", 1.0], ["bridge_dataset", 1.0]], split="train",
-           window_size=2, action_chunk=2, image_size=16, max_text_len=12, shuffle_buffer=16, augment=True,
-           max_steps_per_episode=4, normalization="bounds")
+CFG = dict(
+    kind="rlds_mixture",
+    mixture=[["fractal20220817_data", 1.0], ["bridge_dataset", 1.0]],
+    split="train",
+    window_size=2,
+    action_chunk=2,
+    image_size=16,
+    max_text_len=12,
+    shuffle_buffer=16,
+    augment=True,
+    max_steps_per_episode=4,
+    normalization="bounds",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +47,13 @@ def _loader(data_dir, tmp_path, state_dir=None, batch=8):
     from data_pipelines.loader import make_loader
     from data_pipelines.tokenize import ByteTokenizer
 
-    return make_loader({**CFG, "data_dir": data_dir, "stats_cache_dir": str(tmp_path / "stats")},
-                       tokenizer=ByteTokenizer(), global_batch_size=batch, seed=3, state_dir=state_dir)
+    return make_loader(
+        {**CFG, "data_dir": data_dir, "stats_cache_dir": str(tmp_path / "stats")},
+        tokenizer=ByteTokenizer(),
+        global_batch_size=batch,
+        seed=3,
+        state_dir=state_dir,
+    )
 
 
 def _take(loader, n):
@@ -146,12 +161,25 @@ def _run_two_processes(mode, workdir, data_dir):
     procs = []
     for i in range(2):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VLA_JAX_", "JAX_COORDINATOR", "JAX_PROCESS"))}
-        env.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=4", TF_CPP_MIN_LOG_LEVEL="3",
-                   VLA_JAX_COORDINATOR=f"localhost:{port}", VLA_JAX_PROCESS_ID=str(i), VLA_JAX_NUM_PROCESSES="2")
+        env.update(
+            JAX_PLATFORMS="cpu",
+            XLA_FLAGS="--xla_force_host_platform_device_count=4",
+            TF_CPP_MIN_LOG_LEVEL="3",
+            VLA_JAX_COORDINATOR=f"localhost:{port}",
+            VLA_JAX_PROCESS_ID=str(i),
+            VLA_JAX_NUM_PROCESSES="2",
+        )
         cfg = {k: v for k, v in CFG.items() if k not in ("window_size", "action_chunk", "image_size", "max_text_len")}
-        procs.append(subprocess.Popen([sys.executable, "-c", DRIVER, mode, str(workdir), data_dir, str(STOP),
-                                       str(STEPS), json.dumps(cfg)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", DRIVER, mode, str(workdir), data_dir, str(STOP), str(STEPS), json.dumps(cfg)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     try:
         outputs = [p.communicate(timeout=400) for p in procs]
     finally:
