@@ -252,3 +252,41 @@ def test_filters_count_dropped_episodes_and_subsample_keeps_order(oxe_dir):
     sub = tt.subsample_tf(traj, 4, seed=0)["action"].numpy()[:, 0]
     assert len(sub) == 4 and np.all(np.diff(sub) > 0)
     assert tt.has_instruction_tf({"language_instruction": tf.constant([" ", "a"])}).numpy() == False  # noqa: E712
+
+
+def test_decode_once_per_trajectory_gives_the_same_batches_as_per_sample(oxe_dir, tok, tmp_path):
+    from data_pipelines.mixtures import decode_in_trajectory
+
+    batches = {}
+    for mode in ("trajectory", "sample"):
+        loader = _rlds_loader(oxe_dir, tok, tmp_path, decode_frames=mode, augment=True)
+        it = iter(loader)
+        batches[mode] = [next(it) for _ in range(3)]
+    for a, b in zip(batches["trajectory"], batches["sample"]):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # auto: small images decode once per trajectory; pre-training's 100k x 16 x 224 px buffer keeps JPEG bytes
+    base = dict(shuffle_buffer=256, window_size=2, image_size=48, ram_budget_gb=32, max_steps_per_episode=None)
+    assert decode_in_trajectory({**base, "decode_frames": "auto"})
+    assert not decode_in_trajectory({**base, "decode_frames": "auto", "shuffle_buffer": 100_000, "window_size": 16,
+                                     "image_size": 224})
+    assert not decode_in_trajectory({**base, "decode_frames": "auto", "max_steps_per_episode": 10})
+    with pytest.raises(DataError, match="decode_frames"):
+        decode_in_trajectory({**base, "decode_frames": "gpu"})
+
+
+def test_jpeg_is_decoded_at_the_smallest_scale_that_covers_the_output():
+    import tensorflow as tf
+
+    from data_pipelines import frame_transforms as ft
+
+    yy, xx = np.mgrid[0:256, 0:320]
+    img = np.stack([(xx + yy) % 256, (2 * xx) % 256, (3 * yy) % 256], -1).astype(np.uint8)
+    jpeg, png = tf.io.encode_jpeg(img), tf.io.encode_png(img)
+    assert ft.decode_tf(jpeg, 48).shape == (64, 80, 3)  # 1/4: short side 64 >= 48 (1/8 would give 32)
+    assert ft.decode_tf(jpeg, 48, pad=True).shape == (64, 80, 3)  # long side 80 >= 48 at 1/4; 40 < 48 at 1/8
+    assert ft.decode_tf(jpeg, 200).shape == (256, 320, 3)  # nothing smaller covers 200 px
+    assert ft.decode_tf(png, 48).shape == (256, 320, 3)  # PNG has no DCT scaling: full decode
+    scaled = ft.decode_and_resize_tf(jpeg, 48).numpy().astype(int)
+    full = ft.decode_and_resize_tf(tf.io.decode_jpeg(jpeg), 48).numpy().astype(int)
+    assert np.abs(scaled - full).mean() < 3.0  # resampling noise only
