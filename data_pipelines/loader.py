@@ -15,8 +15,8 @@ data_config fields (ml_collections.ConfigDict or dict; unset fields take DEFAULT
     kind                "rlds_mixture" (tf.data over RLDS/OXE, pre-training) or
                         "mobile_grain" (grain over the ArrayRecord written by `vla-jax convert-episodes`)
     data_dir            folder holding <dataset>/<version>/ (local or gs://)
-    mixture             mixture name (oxe_magic_soup, bridge, rt_1, mobile, mobile_3d), a registered dataset
-                        name, or a list of [name, weight]; mobile_grain: the dataset name (default "mobile")
+    mixture             mixture name (oxe_magic_soup, oxe_magic_soup_plus), a registered dataset or alias (bridge_dataset,
+                        rt_1, mobile, ...), or a list of [name, weight]; mobile_grain: the dataset name (default "mobile")
     split               override the split (default: the spec's train_split / val_split by `train`)
     window_size         T, history frames per sample (default 1)
     action_chunk        C, future actions per history frame (any C, also C > T; default 1)
