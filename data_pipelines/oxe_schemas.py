@@ -77,17 +77,31 @@ def _external(action: Leaf, observation: dict, **extra) -> dict:
 
 
 _EXT = "_converted_externally_to_rlds"
+# The action dict RT-1 (fractal) and QT-Opt (kuka) share in their RT-X conversions.
+_RTX_ACTION = {
+    "action/base_displacement_vector": f32(2),
+    "action/base_displacement_vertical_rotation": f32(1),
+    "action/gripper_closedness_action": f32(1, values=REL_GRIPPER),
+    "action/rotation_delta": f32(3),
+    "action/terminate_episode": i32(3, values=(0, 1)),
+    "action/world_vector": f32(3),
+}
+
+# bridge (OXE copy) and toto publish exactly this structure (their catalog pages are identical here).
+_OPEN_GRIPPER_RTX = {
+    "action/open_gripper": B,
+    "action/rotation_delta": f32(3),
+    "action/terminate_episode": f32(),
+    "action/world_vector": f32(3),
+    "observation/image": img(480, 640),
+    "observation/state": f32(7),
+}
 
 PUBLISHED: dict[str, dict[str, Leaf]] = {
     "fractal20220817_data": {
         **_steps(
             {
-                "action/base_displacement_vector": f32(2),
-                "action/base_displacement_vertical_rotation": f32(1),
-                "action/gripper_closedness_action": f32(1, values=REL_GRIPPER),
-                "action/rotation_delta": f32(3),
-                "action/terminate_episode": i32(3, values=(0, 1)),
-                "action/world_vector": f32(3),
+                **_RTX_ACTION,
                 "observation/base_pose_tool_reached": f32(7),
                 "observation/gripper_closed": f32(1),
                 "observation/gripper_closedness_commanded": f32(1),
@@ -115,12 +129,7 @@ PUBLISHED: dict[str, dict[str, Leaf]] = {
     "kuka": {
         **_steps(
             {
-                "action/base_displacement_vector": f32(2),
-                "action/base_displacement_vertical_rotation": f32(1),
-                "action/gripper_closedness_action": f32(1, values=REL_GRIPPER),
-                "action/rotation_delta": f32(3),
-                "action/terminate_episode": i32(3, values=(0, 1)),
-                "action/world_vector": f32(3),
+                **_RTX_ACTION,
                 "observation/[clip_function_input/base_pose_tool_reached]": f32(7),
                 "observation/[clip_function_input/workspace_bounds]": f32(3, 3),
                 "observation/gripper_closed": f32(1),
@@ -131,16 +140,7 @@ PUBLISHED: dict[str, dict[str, Leaf]] = {
         ),
         "success": B,
     },
-    "bridge": _steps(
-        {  # the OXE copy of BridgeData (v1 + v2 at 480x640, RT-X action dict)
-            "action/open_gripper": B,
-            "action/rotation_delta": f32(3),
-            "action/terminate_episode": f32(),
-            "action/world_vector": f32(3),
-            "observation/image": img(480, 640),
-            "observation/state": f32(7),
-        }
-    ),
+    "bridge": _steps(_OPEN_GRIPPER_RTX),  # the OXE copy of BridgeData (v1 + v2 at 480x640, RT-X action dict)
     "taco_play": _steps(
         {
             "action/actions": f32(7),
@@ -213,16 +213,7 @@ PUBLISHED: dict[str, dict[str, Leaf]] = {
             "observation/robot_state": f32(15),
         }
     ),
-    "toto": _steps(
-        {
-            "action/open_gripper": B,
-            "action/rotation_delta": f32(3),
-            "action/terminate_episode": f32(),
-            "action/world_vector": f32(3),
-            "observation/image": img(480, 640),
-            "observation/state": f32(7),
-        }
-    ),
+    "toto": _steps(_OPEN_GRIPPER_RTX),
     "language_table": {  # tensorflow_datasets/robotics/language_table/.../features.json; no text instruction
         **_steps(
             {
