@@ -150,34 +150,40 @@ def _run(args, tmp: str) -> dict:
         rlds_cfg = dict(kind="rlds_mixture", data_dir=os.path.join(tmp, "rlds"), mixture="bridge_dataset",
                         action_dim=7, shuffle_buffer=256, augment=True, **common_cfg)
         rlds_loader = make_loader(rlds_cfg, tokenizer=tokenizer, global_batch_size=batch, seed=0)
+        pipes = {"rlds": rlds_loader}
+        if args.compare_decode:  # the pre-2026-12 decode work, side by side: full-size JPEG decode, T per frame
+            pipes["rlds_full_decode_per_sample"] = _full_decode_loader(make_loader, rlds_cfg, tokenizer, batch)
         mobile_dir, convert_fps = write_mobile(os.path.join(tmp, f"h5_{size}"), os.path.join(tmp, f"mobile_{size}"),
                                                episodes, length, size)
         grain_loader = make_loader(dict(kind="mobile_grain", data_dir=os.path.join(tmp, f"mobile_{size}"),
                                         action_dim=2, augment=False, mirror_augment=True, **common_cfg),
                                    tokenizer=tokenizer, global_batch_size=batch, seed=0)
         train = TrainStepTimer(config)
-        per_round = {"rlds": [], "grain": [], "train_step": [], "load_1min": []}
-        for r in range(rounds):  # interleaved, so a load change hits the three sides alike
-            per_round["rlds"].append(time_loader(rlds_loader, batch, window, warmup=2 if r == 0 else 0,
-                                                 batches=n_batches))
-            per_round["grain"].append(time_loader(grain_loader, batch, window, warmup=2 if r == 0 else 0,
-                                                  batches=n_batches))
+        pipes["grain"] = grain_loader
+        per_round = {**{p: [] for p in pipes}, "train_step": [], "load_1min": []}
+        for r in range(rounds):  # interleaved, so a load change hits every side alike
+            for p, loader in pipes.items():
+                per_round[p].append(time_loader(loader, batch, window, warmup=2 if r == 0 else 0, batches=n_batches))
             per_round["train_step"].append(train.time(args.steps or (3 if args.quick else 20)))
             per_round["load_1min"].append(round(os.getloadavg()[0], 2))
         ratios = {p: [x["frames_per_s"] / t["frames_per_s"] for x, t in zip(per_round[p], per_round["train_step"])]
-                  for p in ("rlds", "grain")}
-        fps = {k: _rounds_summary([x["frames_per_s"] for x in per_round[k]]) for k in ("rlds", "grain", "train_step")}
+                  for p in pipes}
+        fps = {k: _rounds_summary([x["frames_per_s"] for x in per_round[k]]) for k in (*pipes, "train_step")}
         entries[name] = {"image_size": size, "window": window, "chunk": chunk, "batch": batch,
                          "rlds_decode": "trajectory" if decode_in_trajectory({**rlds_cfg, "ram_budget_gb": 32,
                                                                               "shuffle_buffer": 256}) else "sample",
                          "frames_per_s": fps, "compile_s": train.compile_s,
                          "convert_episodes_frames_per_s": convert_fps, "load_1min_per_round": per_round["load_1min"],
-                         "ratio_rlds": _rounds_summary(ratios["rlds"]), "ratio_grain": _rounds_summary(ratios["grain"])}
-        for pipe in ("rlds", "grain"):
+                         **{f"ratio_{p}": _rounds_summary(ratios[p]) for p in pipes}}
+        if args.compare_decode:
+            entries[name]["rlds_speedup_over_full_decode"] = _rounds_summary(
+                [a["frames_per_s"] / b["frames_per_s"] for a, b in zip(per_round["rlds"],
+                                                                        per_round["rlds_full_decode_per_sample"])])
+        for pipe in pipes:
             r = entries[name][f"ratio_{pipe}"]
             rows.append([name, pipe, f"{size}px T={window} B={batch}", fps[pipe]["median"],
                          fps["train_step"]["median"], r["median"], f"{r['min']:.2f}-{r['max']:.2f}"])
-        del rlds_loader, grain_loader
+        del rlds_loader, grain_loader, pipes
     pretrain = None if args.quick else pretraining_rate(os.path.join(tmp, "rlds"), tmp, tokenizer, n_batches)
     ratios = [e[f"ratio_{p}"]["median"] for e in entries.values() for p in ("rlds", "grain")]
     result = {
@@ -202,6 +208,18 @@ def _run(args, tmp: str) -> dict:
     return result
 
 
+def _full_decode_loader(make_loader, cfg, tokenizer, batch):
+    """The rlds loader doing what it did before DCT-scaled decoding and per-trajectory decoding."""
+    from data_pipelines import frame_transforms as ft
+
+    saved = ft.JPEG_RATIOS
+    ft.JPEG_RATIOS = ()  # the graph is traced at build: no DCT scaling in this loader
+    try:
+        return make_loader({**cfg, "decode_frames": "sample"}, tokenizer=tokenizer, global_batch_size=batch, seed=0)
+    finally:
+        ft.JPEG_RATIOS = saved
+
+
 def pretraining_rate(data_dir: str, tmp: str, tokenizer, batches: int) -> dict:
     """Host frames/s at pre-training resolution: 256 px JPEG -> 224 px, random crop + colour jitter, decoded
     after the shuffle (what `decode_frames="auto"` picks for configs/pretrain_oxe_kosmos2.py's buffer)."""
@@ -221,6 +239,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=0, help="timed train steps per config (default 20; quick 3)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of pipeline/step timing (default 3)")
     p.add_argument("--configs", default="tiny,demo", help="comma-separated: tiny, demo (default both)")
+    p.add_argument("--compare-decode", action="store_true",
+                   help="also time the rlds pipeline with full-size JPEG decoding once per history slot (the "
+                        "decode work before DCT scaling and per-trajectory decoding), in the same rounds")
     args = p.parse_args(argv)
     common.write_result(args.out, run(args))
     return 0
