@@ -23,6 +23,7 @@ of one float vector, which covers datasets written with the RLDS dataset-builder
     gripper_index = 6                       # optional
     gripper = "[-1 open, +1 close]"         # its convention; the pipeline maps it to [0 closed, 1 open]
     proprio_key = "observation/state"       # optional: statistics are computed for it too
+    proprio_dim = 8                         # its width (with proprio_key)
 
     [mixture]
     my_mix = [["my_robot_data", 1.0], ["bridge_dataset", 0.5]]
@@ -102,7 +103,8 @@ class DatasetSpec:
         except (OSError, TypeError):
             src = repr(self.standardize)
         blob = (
-            f"{src}|{self.action_space.describe()}|{self.image_key}|{self.language_key}|{self.proprio_dim}|"
+            f"{src}|{getattr(self.standardize, '__qualname__', '')}|{self.action_space.describe()}|"
+            f"{self.image_key}|{self.language_key}|{self.proprio_dim}|"
             f"{sorted((k, str(v)) for k, v in self.expects.items())}"
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -221,6 +223,7 @@ _DATASET_KEYS = {
     "gripper_index",
     "gripper",
     "proprio_key",
+    "proprio_dim",
     "train_split",
     "val_split",
     "fixed_instruction",
@@ -279,6 +282,8 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
     expects = {entry["action_key"]: Leaf(dtype="float", shape=(None,))}
     space = ActionSpace(continuous=stop - start, gripper=entry.get("gripper"))
     proprio = entry.get("proprio_key")
+    if (proprio is None) != (entry.get("proprio_dim") is None):
+        raise DataError(f"{where}: give both `proprio_key` and `proprio_dim` (its width), or neither")
     return DatasetSpec(
         name=entry["name"],
         image_key=entry["image_key"],
@@ -293,7 +298,7 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
         builder_name=entry.get("builder_name"),
         aliases=tuple(entry.get("aliases", ())),
         wrist_image_key=entry.get("wrist_image_key"),
-        proprio_dim=None,
+        proprio_dim=None if proprio is None else int(entry["proprio_dim"]),
         expects=expects,
         schema_source=where,
     )

@@ -92,6 +92,7 @@ def test_user_registry_file_registers_a_declared_dataset(tmp_path, clean_registr
         train_split="train",
         val_split="train",
         proprio_key="observation/state",
+        proprio_dim=5,
     )
     path = tmp_path / f"reg.{kind}"
     if kind == "toml":
@@ -108,7 +109,7 @@ def test_user_registry_file_registers_a_declared_dataset(tmp_path, clean_registr
             from data_pipelines import registry
             registry.register(registry.DatasetSpec(
                 "my_arm", "image", "language_instruction",
-                registry.vector_standardization("action", 0, 3, 3, "observation/state"),
+                registry.vector_standardization("action", 0, 3, 3, "observation/state"), proprio_dim=5,
                 action_space=registry.ActionSpace(3, "[-1 open, +1 close]"), train_split="train", val_split="train"))
             registry.register_mixture("my_mix", [("my_arm", 2.0), ("bridge", 1.0)])
         """)
@@ -144,6 +145,8 @@ def test_user_registry_file_registers_a_declared_dataset(tmp_path, clean_registr
     )
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["gripper"]["convention"] == "[-1 open, 1 closed]" and line["action"]["mask"] == [True] * 3 + [False]
+    state = np.concatenate([ep["steps/observation/state"] for ep in raw["train"]])
+    np.testing.assert_allclose(line["proprio"]["mean"], state.mean(0), atol=1e-5)
 
 
 def test_user_registry_errors_are_one_line(tmp_path, clean_registry):
