@@ -157,8 +157,7 @@ class RLDSLoader:
                             f"{self.seed}; resume with the data config and seed the checkpoint was written with")
         self._batches = int(state["batches"])
         if state.get("iterator") and self.checkpoints is not None:
-            self._build(skip_samples=0)
-            self.checkpoints.restore(self._iterator, state["iterator"])
+            self.checkpoints.restore(self._iterator, state["iterator"])  # overwrites wherever it stood
         else:
             log.info("rlds loader: replaying %d batches to resume exactly (no iterator checkpoint)", self._batches)
             self._build(skip_samples=self._batches * self.batch_size)
