@@ -30,21 +30,36 @@ import numpy as np
 from bench import common
 
 BRIDGE_SIZE = 256  # BridgeData V2 frames are 256x256
-INSTRUCTIONS = ["put the spoon in the pot", "Navigate around the obstacle on the left side and reach the target",
-                "Navigate around the obstacle on the right side and reach the target", "open the drawer"]
+INSTRUCTIONS = [
+    "put the spoon in the pot",
+    "Navigate around the obstacle on the left side and reach the target",
+    "Navigate around the obstacle on the right side and reach the target",
+    "open the drawer",
+]
 
 
 def write_bridge_like(data_dir: str, episodes: int, length: int, size: int = BRIDGE_SIZE, seed: int = 0) -> str:
     """`bridge_dataset` schema (as in data_pipelines.testing) at a realistic frame size, JPEG-encoded."""
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
-        "observation": {"image_0": tfds.features.Image(shape=(size, size, 3), encoding_format="jpeg"),
-                        "state": tfds.features.Tensor(shape=(7,), dtype=np.float32)},
-        "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        "language_instruction": tfds.features.Text(),
-        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
-    })})
+    features = tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": {
+                        "image_0": tfds.features.Image(shape=(size, size, 3), encoding_format="jpeg"),
+                        "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    },
+                    "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    "language_instruction": tfds.features.Text(),
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                }
+            )
+        }
+    )
     rng = np.random.default_rng(seed)
     # Smooth images (a gradient + noise) compress like camera frames; pure noise would not.
     yy, xx = np.mgrid[0:size, 0:size]
@@ -60,15 +75,28 @@ def write_bridge_like(data_dir: str, episodes: int, length: int, size: int = BRI
                 img = np.clip(img.astype(np.int16) + rng.integers(-8, 8, img.shape), 0, 255).astype(np.uint8)
                 a = rng.uniform(-0.05, 0.05, 7).astype(np.float32)
                 a[6] = float(t % 2)
-                steps.append({"observation": {"image_0": img, "state": state[t]}, "action": a,
-                              "language_instruction": INSTRUCTIONS[0],
-                              "is_first": t == 0, "is_last": t == length - 1, "is_terminal": t == length - 1,
-                              "reward": 0.0})
+                steps.append(
+                    {
+                        "observation": {"image_0": img, "state": state[t]},
+                        "action": a,
+                        "language_instruction": INSTRUCTIONS[0],
+                        "is_first": t == 0,
+                        "is_last": t == length - 1,
+                        "is_terminal": t == length - 1,
+                        "reward": 0.0,
+                    }
+                )
             yield f"ep{i}", {"steps": steps}
 
     builder = tfds.dataset_builders.store_as_tfds_dataset(
-        name="bridge_dataset", version="0.1.0", features=features, split_datasets={"train": generate()},
-        data_dir=data_dir, file_format="tfrecord", disable_shuffling=True)
+        name="bridge_dataset",
+        version="0.1.0",
+        features=features,
+        split_datasets={"train": generate()},
+        data_dir=data_dir,
+        file_format="tfrecord",
+        disable_shuffling=True,
+    )
     return str(builder.data_dir)
 
 
@@ -78,8 +106,15 @@ def write_mobile(src: str, out: str, episodes: int, length: int, image_size: int
     from data_pipelines.testing import write_mobile_episode
 
     for i in range(episodes):
-        write_mobile_episode(src, stamp=f"20240501_12{i:04d}", side="left" if i % 2 else "right", num_frames=length,
-                             height=480, width=640, seed=i)
+        write_mobile_episode(
+            src,
+            stamp=f"20240501_12{i:04d}",
+            side="left" if i % 2 else "right",
+            num_frames=length,
+            height=480,
+            width=640,
+            seed=i,
+        )
     t0 = time.perf_counter()
     final, _ = convert_episodes.convert(src, out, image_size=image_size, action_dims=2, val_fraction=0.1)
     return final, episodes * length / (time.perf_counter() - t0)
@@ -94,8 +129,12 @@ def time_loader(loader, batch: int, window: int, warmup: int, batches: int) -> d
         b = next(it)
     dt = time.perf_counter() - t0
     assert b["image"].shape[:2] == (batch, window), b["image"].shape
-    return {"batches": batches, "seconds": dt, "frames_per_s": batch * window * batches / dt,
-            "samples_per_s": batch * batches / dt}
+    return {
+        "batches": batches,
+        "seconds": dt,
+        "frames_per_s": batch * window * batches / dt,
+        "samples_per_s": batch * batches / dt,
+    }
 
 
 class TrainStepTimer:
@@ -129,9 +168,14 @@ def _run(args, tmp: str) -> dict:
 
     all_configs = {"tiny": "configs/tiny.py", "demo": "configs/demo.py"}
     chosen = ["tiny"] if args.quick else [c.strip() for c in args.configs.split(",")]
-    configs = {all_configs[c]: (common.quick_train_config() if args.quick else
-                                common.load_config_file(str(common.repo_root() / all_configs[c]), "unused"))
-               for c in chosen}
+    configs = {
+        all_configs[c]: (
+            common.quick_train_config()
+            if args.quick
+            else common.load_config_file(str(common.repo_root() / all_configs[c]), "unused")
+        )
+        for c in chosen
+    }
     n_batches = args.batches or (3 if args.quick else 20)
     rounds = 1 if args.quick else args.rounds
     episodes, length = (4, 8) if args.quick else (24, 20)
@@ -145,19 +189,42 @@ def _run(args, tmp: str) -> dict:
     for name, config in configs.items():
         m = config.model
         size, window, chunk, batch = m.backbone.vision.image_size, m.window_size, m.fwd_pred_next_n, config.batch_size
-        common_cfg = dict(window_size=window, action_chunk=chunk, image_size=size,
-                          max_text_len=config.data.instruction_length, stats_cache_dir=os.path.join(tmp, "stats"))
-        rlds_cfg = dict(kind="rlds_mixture", data_dir=os.path.join(tmp, "rlds"), mixture="bridge_dataset",
-                        action_dim=7, shuffle_buffer=256, augment=True, **common_cfg)
+        common_cfg = dict(
+            window_size=window,
+            action_chunk=chunk,
+            image_size=size,
+            max_text_len=config.data.instruction_length,
+            stats_cache_dir=os.path.join(tmp, "stats"),
+        )
+        rlds_cfg = dict(
+            kind="rlds_mixture",
+            data_dir=os.path.join(tmp, "rlds"),
+            mixture="bridge_dataset",
+            action_dim=7,
+            shuffle_buffer=256,
+            augment=True,
+            **common_cfg,
+        )
         rlds_loader = make_loader(rlds_cfg, tokenizer=tokenizer, global_batch_size=batch, seed=0)
         pipes = {"rlds": rlds_loader}
         if args.compare_decode:  # the pre-2026-12 decode work, side by side: full-size JPEG decode, T per frame
             pipes["rlds_full_decode_per_sample"] = _full_decode_loader(make_loader, rlds_cfg, tokenizer, batch)
-        mobile_dir, convert_fps = write_mobile(os.path.join(tmp, f"h5_{size}"), os.path.join(tmp, f"mobile_{size}"),
-                                               episodes, length, size)
-        grain_loader = make_loader(dict(kind="mobile_grain", data_dir=os.path.join(tmp, f"mobile_{size}"),
-                                        action_dim=2, augment=False, mirror_augment=True, **common_cfg),
-                                   tokenizer=tokenizer, global_batch_size=batch, seed=0)
+        mobile_dir, convert_fps = write_mobile(
+            os.path.join(tmp, f"h5_{size}"), os.path.join(tmp, f"mobile_{size}"), episodes, length, size
+        )
+        grain_loader = make_loader(
+            dict(
+                kind="mobile_grain",
+                data_dir=os.path.join(tmp, f"mobile_{size}"),
+                action_dim=2,
+                augment=False,
+                mirror_augment=True,
+                **common_cfg,
+            ),
+            tokenizer=tokenizer,
+            global_batch_size=batch,
+            seed=0,
+        )
         train = TrainStepTimer(config)
         pipes["grain"] = grain_loader
         per_round = {**{p: [] for p in pipes}, "train_step": [], "load_1min": []}
@@ -166,23 +233,45 @@ def _run(args, tmp: str) -> dict:
                 per_round[p].append(time_loader(loader, batch, window, warmup=2 if r == 0 else 0, batches=n_batches))
             per_round["train_step"].append(train.time(args.steps or (3 if args.quick else 20)))
             per_round["load_1min"].append(round(os.getloadavg()[0], 2))
-        ratios = {p: [x["frames_per_s"] / t["frames_per_s"] for x, t in zip(per_round[p], per_round["train_step"])]
-                  for p in pipes}
+        ratios = {
+            p: [x["frames_per_s"] / t["frames_per_s"] for x, t in zip(per_round[p], per_round["train_step"])]
+            for p in pipes
+        }
         fps = {k: _rounds_summary([x["frames_per_s"] for x in per_round[k]]) for k in (*pipes, "train_step")}
-        entries[name] = {"image_size": size, "window": window, "chunk": chunk, "batch": batch,
-                         "rlds_decode": "trajectory" if decode_in_trajectory({**rlds_cfg, "ram_budget_gb": 32,
-                                                                              "shuffle_buffer": 256}) else "sample",
-                         "frames_per_s": fps, "compile_s": train.compile_s,
-                         "convert_episodes_frames_per_s": convert_fps, "load_1min_per_round": per_round["load_1min"],
-                         **{f"ratio_{p}": _rounds_summary(ratios[p]) for p in pipes}}
+        entries[name] = {
+            "image_size": size,
+            "window": window,
+            "chunk": chunk,
+            "batch": batch,
+            "rlds_decode": "trajectory"
+            if decode_in_trajectory({**rlds_cfg, "ram_budget_gb": 32, "shuffle_buffer": 256})
+            else "sample",
+            "frames_per_s": fps,
+            "compile_s": train.compile_s,
+            "convert_episodes_frames_per_s": convert_fps,
+            "load_1min_per_round": per_round["load_1min"],
+            **{f"ratio_{p}": _rounds_summary(ratios[p]) for p in pipes},
+        }
         if args.compare_decode:
             entries[name]["rlds_speedup_over_full_decode"] = _rounds_summary(
-                [a["frames_per_s"] / b["frames_per_s"] for a, b in zip(per_round["rlds"],
-                                                                        per_round["rlds_full_decode_per_sample"])])
+                [
+                    a["frames_per_s"] / b["frames_per_s"]
+                    for a, b in zip(per_round["rlds"], per_round["rlds_full_decode_per_sample"])
+                ]
+            )
         for pipe in pipes:
             r = entries[name][f"ratio_{pipe}"]
-            rows.append([name, pipe, f"{size}px T={window} B={batch}", fps[pipe]["median"],
-                         fps["train_step"]["median"], r["median"], f"{r['min']:.2f}-{r['max']:.2f}"])
+            rows.append(
+                [
+                    name,
+                    pipe,
+                    f"{size}px T={window} B={batch}",
+                    fps[pipe]["median"],
+                    fps["train_step"]["median"],
+                    r["median"],
+                    f"{r['min']:.2f}-{r['max']:.2f}",
+                ]
+            )
         del rlds_loader, grain_loader, pipes
     pretrain = None if args.quick else pretraining_rate(os.path.join(tmp, "rlds"), tmp, tokenizer, n_batches)
     ratios = [e[f"ratio_{p}"]["median"] for e in entries.values() for p in ("rlds", "grain")]
@@ -190,21 +279,28 @@ def _run(args, tmp: str) -> dict:
         "benchmark": "input_pipeline",
         "quick": bool(args.quick),
         "machine": common.machine_info(),
-        "datasets": {"rlds": f"bridge_dataset schema, {episodes} episodes x {length} steps, "
-                             f"{source}px JPEG (written in {rlds_write_s:.1f} s)",
-                     "grain": f"{episodes} HDF5 episodes x {length} frames at 480x640 (users' format, h5py gzip) "
-                              "-> convert_episodes (JPEG at the config's size)"},
+        "datasets": {
+            "rlds": f"bridge_dataset schema, {episodes} episodes x {length} steps, "
+            f"{source}px JPEG (written in {rlds_write_s:.1f} s)",
+            "grain": f"{episodes} HDF5 episodes x {length} frames at 480x640 (users' format, h5py gzip) "
+            "-> convert_episodes (JPEG at the config's size)",
+        },
         "configs": entries,
         "pretraining_224px": pretrain,
         "min_ratio": min(ratios),
         "goal": "pipeline frames/s >= 3x the train step's (never the bottleneck); ratios are medians of rounds",
         "goal_met": min(ratios) >= 3.0,
     }
-    common.print_table("input pipeline vs train step (frames/s, this machine, one process; median of rounds)",
-                       ["config", "pipeline", "shape", "pipeline fps", "train-step fps", "ratio", "ratio range"], rows)
+    common.print_table(
+        "input pipeline vs train step (frames/s, this machine, one process; median of rounds)",
+        ["config", "pipeline", "shape", "pipeline fps", "train-step fps", "ratio", "ratio range"],
+        rows,
+    )
     if pretrain:
-        print(f"pre-training resolution (224 px, T=2, B=32, augmentation on, decode per sample as on a pod): "
-              f"{pretrain['frames_per_s']:.0f} frames/s on this host")
+        print(
+            f"pre-training resolution (224 px, T=2, B=32, augmentation on, decode per sample as on a pod): "
+            f"{pretrain['frames_per_s']:.0f} frames/s on this host"
+        )
     return result
 
 
@@ -225,10 +321,25 @@ def pretraining_rate(data_dir: str, tmp: str, tokenizer, batches: int) -> dict:
     after the shuffle (what `decode_frames="auto"` picks for configs/pretrain_oxe_kosmos2.py's buffer)."""
     from data_pipelines.loader import make_loader
 
-    loader = make_loader(dict(kind="rlds_mixture", data_dir=data_dir, mixture="bridge_dataset", action_dim=7,
-                              shuffle_buffer=256, augment=True, window_size=2, action_chunk=4, image_size=224,
-                              max_text_len=32, decode_frames="sample", stats_cache_dir=os.path.join(tmp, "stats")),
-                         tokenizer=tokenizer, global_batch_size=32, seed=0)
+    loader = make_loader(
+        dict(
+            kind="rlds_mixture",
+            data_dir=data_dir,
+            mixture="bridge_dataset",
+            action_dim=7,
+            shuffle_buffer=256,
+            augment=True,
+            window_size=2,
+            action_chunk=4,
+            image_size=224,
+            max_text_len=32,
+            decode_frames="sample",
+            stats_cache_dir=os.path.join(tmp, "stats"),
+        ),
+        tokenizer=tokenizer,
+        global_batch_size=32,
+        seed=0,
+    )
     out = time_loader(loader, 32, 2, warmup=2, batches=batches)
     return {**out, "load_1min": round(os.getloadavg()[0], 2), "shape": "224px T=2 B=32, augment, decode per sample"}
 
@@ -239,9 +350,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=0, help="timed train steps per config (default 20; quick 3)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of pipeline/step timing (default 3)")
     p.add_argument("--configs", default="tiny,demo", help="comma-separated: tiny, demo (default both)")
-    p.add_argument("--compare-decode", action="store_true",
-                   help="also time the rlds pipeline with full-size JPEG decoding once per history slot (the "
-                        "decode work before DCT scaling and per-trajectory decoding), in the same rounds")
+    p.add_argument(
+        "--compare-decode",
+        action="store_true",
+        help="also time the rlds pipeline with full-size JPEG decoding once per history slot (the "
+        "decode work before DCT scaling and per-trajectory decoding), in the same rounds",
+    )
     args = p.parse_args(argv)
     common.write_result(args.out, run(args))
     return 0

@@ -16,16 +16,26 @@ import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge_dataset, oxe_magic_soup)")
+    parser.add_argument(
+        "--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge_dataset, oxe_magic_soup)"
+    )
     parser.add_argument("--data-dir", required=True, help="folder holding <dataset>/<version>/ (local or gs://)")
     parser.add_argument("--batches", type=int, default=3, help="batches to read (default 3)")
-    parser.add_argument("--out", default="inspect_grid.png", help="PNG grid of the first batch (default inspect_grid.png)")
-    parser.add_argument("--kind", choices=("rlds_mixture", "mobile_grain"), default="rlds_mixture",
-                        help="pipeline to inspect (default rlds_mixture, i.e. tf.data over TFRecord)")
+    parser.add_argument(
+        "--out", default="inspect_grid.png", help="PNG grid of the first batch (default inspect_grid.png)"
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("rlds_mixture", "mobile_grain"),
+        default="rlds_mixture",
+        help="pipeline to inspect (default rlds_mixture, i.e. tf.data over TFRecord)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--window-size", type=int, default=1)
     parser.add_argument("--action-chunk", type=int, default=1)
-    parser.add_argument("--action-dim", type=int, default=None, help="pad actions to this many dims (default: max of the mixture)")
+    parser.add_argument(
+        "--action-dim", type=int, default=None, help="pad actions to this many dims (default: max of the mixture)"
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--normalization", default="bounds_q99", choices=("bounds", "bounds_q99", "normal", "none"))
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default: a UTF-8 byte tokenizer)")
@@ -33,8 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shuffle-buffer", type=int, default=1000)
     parser.add_argument("--stats-cache-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--registry", action="append", default=[], metavar="FILE",
-                        help="register your own datasets/mixtures first (.py, .toml or .json; repeatable)")
+    parser.add_argument(
+        "--registry",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="register your own datasets/mixtures first (.py, .toml or .json; repeatable)",
+    )
 
 
 def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
@@ -60,7 +75,9 @@ def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
         else:  # end effector: x/y of the translation delta
             dx, dy = a[0], -a[1]
         if abs(dx) + abs(dy) > 1e-3:
-            ax.arrow(w / 2, h / 2, dx * w / 3, dy * h / 3, color="red", width=max(1.0, w / 80), length_includes_head=True)
+            ax.arrow(
+                w / 2, h / 2, dx * w / 3, dy * h / 3, color="red", width=max(1.0, w / 80), length_includes_head=True
+            )
         text = batch.get("instruction", [""] * b)[i]
         ax.set_title(textwrap.fill(f"[{batch['dataset_id'][i]}] {text}", 34), fontsize=7)
     fig.tight_layout()
@@ -77,9 +94,18 @@ def run(args: argparse.Namespace) -> int:
         registry.load_user_registry(path)
     entries = registry.get_mixture(args.mixture)
     action_dim = args.action_dim or max(registry.get_spec(n).action_dim for n, _ in entries)
-    cfg = dict(kind=args.kind, data_dir=args.data_dir, mixture=args.mixture, window_size=args.window_size,
-               action_chunk=args.action_chunk, action_dim=action_dim, image_size=args.image_size,
-               normalization=args.normalization, augment=not args.no_augment, stats_cache_dir=args.stats_cache_dir)
+    cfg = dict(
+        kind=args.kind,
+        data_dir=args.data_dir,
+        mixture=args.mixture,
+        window_size=args.window_size,
+        action_chunk=args.action_chunk,
+        action_dim=action_dim,
+        image_size=args.image_size,
+        normalization=args.normalization,
+        augment=not args.no_augment,
+        stats_cache_dir=args.stats_cache_dir,
+    )
     if args.kind == "rlds_mixture":
         cfg["shuffle_buffer"] = args.shuffle_buffer
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else ByteTokenizer()
@@ -87,8 +113,15 @@ def run(args: argparse.Namespace) -> int:
     loader = make_loader(cfg, tokenizer=tokenizer, global_batch_size=args.batch_size, seed=args.seed)
     for name, stats in loader.statistics.items():
         a = stats["action"]
-        print(json.dumps({"statistics": name, "normalization": stats["normalization"],
-                          **{k: [round(x, 4) for x in a[k]] for k in ("mean", "std", "min", "max", "q01", "q99")}}))
+        print(
+            json.dumps(
+                {
+                    "statistics": name,
+                    "normalization": stats["normalization"],
+                    **{k: [round(x, 4) for x in a[k]] for k in ("mean", "std", "min", "max", "q01", "q99")},
+                }
+            )
+        )
     t = time.perf_counter()
     for i, batch in enumerate(loader):
         if i >= args.batches:
@@ -97,15 +130,21 @@ def run(args: argparse.Namespace) -> int:
         valid = batch["action_mask"][..., None] & batch["action_dim_mask"][:, None, None, :]
         act = np.where(valid, batch["action"], np.nan)
         frames = int(batch["image_mask"].sum())
-        print(json.dumps({
-            "batch": i, "keys": sorted(batch),
-            "shapes": {k: list(v.shape) for k, v in batch.items()},
-            "dtypes": {k: str(v.dtype) for k, v in batch.items()},
-            "action_min": [None if np.isnan(x) else round(float(x), 4) for x in np.nanmin(act, axis=(0, 1, 2))],
-            "action_max": [None if np.isnan(x) else round(float(x), 4) for x in np.nanmax(act, axis=(0, 1, 2))],
-            "dataset_ids": np.bincount(batch["dataset_id"], minlength=len(entries)).tolist(),
-            "frames_per_s": round(frames / max(dt, 1e-9), 1),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "batch": i,
+                    "keys": sorted(batch),
+                    "shapes": {k: list(v.shape) for k, v in batch.items()},
+                    "dtypes": {k: str(v.dtype) for k, v in batch.items()},
+                    "action_min": [None if np.isnan(x) else round(float(x), 4) for x in np.nanmin(act, axis=(0, 1, 2))],
+                    "action_max": [None if np.isnan(x) else round(float(x), 4) for x in np.nanmax(act, axis=(0, 1, 2))],
+                    "dataset_ids": np.bincount(batch["dataset_id"], minlength=len(entries)).tolist(),
+                    "frames_per_s": round(frames / max(dt, 1e-9), 1),
+                }
+            ),
+            flush=True,
+        )
         if i == 0:
             batch = dict(batch, instruction=_decode(tokenizer, batch))
             _grid(batch, args.out, batch["action_dim_mask"].sum(-1))

@@ -11,9 +11,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", required=True, help="folder holding <dataset>/<version>/ (local or gs://)")
     parser.add_argument("--cache-dir", default=None, help="statistics cache (default ~/.cache/vla_jax/stats)")
     parser.add_argument("--skip-bad-episodes", action="store_true", help="skip (and count) bad episodes")
-    parser.add_argument("--registry", action="append", default=[], metavar="FILE",
-                        help="register your own datasets/mixtures first (.py, .toml or .json; repeatable; "
-                             "see data_pipelines/registry.py)")
+    parser.add_argument(
+        "--registry",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="register your own datasets/mixtures first (.py, .toml or .json; repeatable; "
+        "see data_pipelines/registry.py)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,8 +27,9 @@ def run(args: argparse.Namespace) -> int:
     for path in args.registry:
         registry.load_user_registry(path)
     for name, weight in registry.get_mixture(args.mixture):
-        stats = rlds.dataset_statistics(registry.get_spec(name), args.data_dir, args.cache_dir,
-                                        skip_bad_episodes=args.skip_bad_episodes)
+        stats = rlds.dataset_statistics(
+            registry.get_spec(name), args.data_dir, args.cache_dir, skip_bad_episodes=args.skip_bad_episodes
+        )
         stats = {k: v for k, v in stats.items() if k != "identity"}
         print(json.dumps({"dataset": name, "weight": weight, **stats}))
     return 0

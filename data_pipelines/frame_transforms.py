@@ -27,7 +27,7 @@ class AugmentConfig:
     hue: float = 0.05  # fraction of a full turn
 
     @classmethod
-    def from_dict(cls, d) -> "AugmentConfig":
+    def from_dict(cls, d) -> AugmentConfig:
         d = dict(d or {})
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
@@ -52,8 +52,9 @@ def decode_tf(contents, size: int, pad: bool = False):
         side = tf.reduce_max(shape[:2]) if pad else tf.reduce_min(shape[:2])
         fits = [side // r >= size for r in JPEG_RATIOS]
         branch = tf.argmax(tf.stack(fits + [True]), output_type=tf.int32)  # first ratio that fits, else 1
-        return tf.switch_case(branch, [lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r)
-                                       for r in (*JPEG_RATIOS, 1)])
+        return tf.switch_case(
+            branch, [lambda r=r: tf.io.decode_jpeg(contents, channels=3, ratio=r) for r in (*JPEG_RATIOS, 1)]
+        )
 
     def other():
         return tf.io.decode_image(contents, channels=3, expand_animations=False)

@@ -36,8 +36,10 @@ def _source(builder_dir: str, split: str):
 
     builder = tfds.builder_from_directory(builder_dir)
     if "array_record" not in {f.value for f in builder.info.available_file_formats()}:
-        raise DataError(f"{builder_dir}: no ArrayRecord files; re-run `vla-jax convert-episodes` (it writes both "
-                        "TFRecord and ArrayRecord) for random access with grain")
+        raise DataError(
+            f"{builder_dir}: no ArrayRecord files; re-run `vla-jax convert-episodes` (it writes both "
+            "TFRecord and ArrayRecord) for random access with grain"
+        )
     if split not in builder.info.splits:
         raise DataError(f"{builder_dir}: no split {split!r} (has {list(builder.info.splits)})")
     return builder.as_data_source(split, decoders={"steps": {"observation": {"image": tfds.decode.SkipDecoding()}}})
@@ -97,8 +99,15 @@ class WindowTransform:
         frames = frames * image_mask[:, None, None, None].astype(np.uint8)
         chunk = statistics.normalize(chunk.astype(np.float32), self.stats, self.mode).astype(np.float32)
         chunk, dim_mask = tt.pad_action_dims_np(chunk, self.action_dim)
-        return {"image": frames, "image_mask": image_mask, "action": chunk, "action_mask": action_mask,
-                "action_dim_mask": dim_mask, "dataset_id": np.int32(0), "instruction": text}
+        return {
+            "image": frames,
+            "image_mask": image_mask,
+            "action": chunk,
+            "action_mask": action_mask,
+            "action_dim_mask": dim_mask,
+            "dataset_id": np.int32(0),
+            "instruction": text,
+        }
 
 
 class MobileGrainLoader:
@@ -118,12 +127,16 @@ class MobileGrainLoader:
         src = _source(self.builder_dir, self.split)
         stored = src.dataset_info.features["steps"]["action"].shape[-1]
         if stored != self.spec.action_dim:
-            raise DataError(f"{self.builder_dir}: episodes have {stored}-D actions but mixture {cfg['mixture']!r} "
-                            f"expects {self.spec.action_dim}-D; use mixture 'mobile' for 2-D or 'mobile_3d' for 3-D")
+            raise DataError(
+                f"{self.builder_dir}: episodes have {stored}-D actions but mixture {cfg['mixture']!r} "
+                f"expects {self.spec.action_dim}-D; use mixture 'mobile' for 2-D or 'mobile_3d' for 3-D"
+            )
         self.index, lengths = self._frame_index(src, int(cfg["min_episode_length"]))
         if self.spec.action_dim > int(cfg["action_dim"]):
-            raise DataError(f"data config action_dim={cfg['action_dim']} < {self.spec.action_dim} dims of "
-                            f"{self.spec.name}; raise action_dim")
+            raise DataError(
+                f"data config action_dim={cfg['action_dim']} < {self.spec.action_dim} dims of "
+                f"{self.spec.name}; raise action_dim"
+            )
         self.statistics = {self.spec.name: {**self._statistics(), "normalization": cfg["normalization"]}}
         self.tokenize = InstructionTokenizer(tokenizer, cfg["max_text_len"])
         n = len(self.index)
@@ -132,13 +145,17 @@ class MobileGrainLoader:
         ds = grain.MapDataset.range(n)[process_index::process_count]
         if train:
             ds = ds.shuffle(seed=self.seed).repeat(None)  # a new permutation every epoch, fixed by the seed
-        transform = WindowTransform(self.builder_dir, self.split, self.index, cfg,
-                                    self.statistics[self.spec.name], train)
+        transform = WindowTransform(
+            self.builder_dir, self.split, self.index, cfg, self.statistics[self.spec.name], train
+        )
         ds = ds.random_map(transform, seed=self.seed).batch(self.batch_size, drop_remainder=train)
         it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
         if int(cfg["worker_count"]) > 0:
-            it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
-                num_workers=int(cfg["worker_count"]), per_worker_buffer_size=int(cfg["worker_buffer_size"])))
+            it_ds = it_ds.mp_prefetch(
+                grain.MultiprocessingOptions(
+                    num_workers=int(cfg["worker_count"]), per_worker_buffer_size=int(cfg["worker_buffer_size"])
+                )
+            )
         self._iter = iter(it_ds)
         log.info("mobile_grain: %d episodes, %d frames in %s/%s", len(lengths), n, self.builder_dir, self.split)
 
@@ -150,8 +167,10 @@ class MobileGrainLoader:
             steps = src[e]["steps"]
             n = len(steps)
             if n < min_length:
-                err = DataError(f"{self.builder_dir} split {self.split}: episode {e} ({src[e]['episode_metadata']['file_path']}"
-                                f"): key `steps` has {n} steps < min_episode_length={min_length}")
+                err = DataError(
+                    f"{self.builder_dir} split {self.split}: episode {e} ({src[e]['episode_metadata']['file_path']}"
+                    f"): key `steps` has {n} steps < min_episode_length={min_length}"
+                )
                 if not self.cfg["skip_bad_episodes"]:
                     raise err
                 self.bad_episodes.record(err, reason="too_short")
@@ -166,8 +185,10 @@ class MobileGrainLoader:
         import tensorflow_datasets as tfds
 
         builder = tfds.builder_from_directory(self.builder_dir)
-        identity = {**rlds.dataset_identity(self.spec, builder, self.spec.train_split),
-                    "mirror": bool(self.cfg["mirror_augment"])}
+        identity = {
+            **rlds.dataset_identity(self.spec, builder, self.spec.train_split),
+            "mirror": bool(self.cfg["mirror_augment"]),
+        }
 
         def compute():
             src = _source(self.builder_dir, self.spec.train_split)
@@ -190,6 +211,7 @@ class MobileGrainLoader:
 
     def set_state(self, state: dict) -> None:
         if state.get("kind") != "mobile_grain":
-            raise DataError(f"loader state {str(state)[:200]} is not a mobile_grain state; resume with the original "
-                            "data config")
+            raise DataError(
+                f"loader state {str(state)[:200]} is not a mobile_grain state; resume with the original data config"
+            )
         self._iter.set_state(state["grain"])

@@ -50,7 +50,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -60,14 +61,35 @@ from data_pipelines.tokenize import InstructionTokenizer
 log = logging.getLogger("data_pipelines")
 
 DEFAULTS: dict[str, Any] = {
-    "kind": "rlds_mixture", "data_dir": None, "mixture": None, "split": None,
-    "window_size": 1, "action_chunk": 1, "action_dim": 7, "image_size": 224, "resize_pad": False,
-    "max_text_len": 32, "normalization": "bounds_q99", "stats_cache_dir": None,
-    "shuffle_buffer": 10000, "augment": True, "augment_kwargs": {}, "mirror_augment": False,
-    "skip_bad_episodes": False, "min_episode_length": 1, "filter_no_instruction": True,
-    "max_abs_action": None, "max_steps_per_episode": None, "balance_weights": False,
-    "read_threads": None, "transform_threads": None, "ram_budget_gb": 32, "decode_frames": "auto",
-    "worker_count": 0, "worker_buffer_size": 2, "episode_cache": 1024,
+    "kind": "rlds_mixture",
+    "data_dir": None,
+    "mixture": None,
+    "split": None,
+    "window_size": 1,
+    "action_chunk": 1,
+    "action_dim": 7,
+    "image_size": 224,
+    "resize_pad": False,
+    "max_text_len": 32,
+    "normalization": "bounds_q99",
+    "stats_cache_dir": None,
+    "shuffle_buffer": 10000,
+    "augment": True,
+    "augment_kwargs": {},
+    "mirror_augment": False,
+    "skip_bad_episodes": False,
+    "min_episode_length": 1,
+    "filter_no_instruction": True,
+    "max_abs_action": None,
+    "max_steps_per_episode": None,
+    "balance_weights": False,
+    "read_threads": None,
+    "transform_threads": None,
+    "ram_budget_gb": 32,
+    "decode_frames": "auto",
+    "worker_count": 0,
+    "worker_buffer_size": 2,
+    "episode_cache": 1024,
 }
 BATCH_KEYS = ("image", "image_mask", "tokens", "token_mask", "action", "action_mask", "action_dim_mask", "dataset_id")
 
@@ -77,8 +99,10 @@ def resolve_config(data_config) -> dict:
     cfg = data_config.to_dict() if hasattr(data_config, "to_dict") else dict(data_config or {})
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
-        raise DataError(f"data config has unknown field(s) {unknown}; valid fields: {sorted(DEFAULTS)} "
-                        "(see data_pipelines/loader.py)")
+        raise DataError(
+            f"data config has unknown field(s) {unknown}; valid fields: {sorted(DEFAULTS)} "
+            "(see data_pipelines/loader.py)"
+        )
     out = copy.deepcopy(DEFAULTS)
     out.update({k: v for k, v in cfg.items()})
     if out["kind"] not in ("rlds_mixture", "mobile_grain"):
@@ -97,8 +121,10 @@ def resolve_config(data_config) -> dict:
 
 def _per_host(global_batch_size: int, process_count: int) -> int:
     if global_batch_size % process_count:
-        raise DataError(f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}; "
-                        "pick a multiple of the number of hosts")
+        raise DataError(
+            f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}; "
+            "pick a multiple of the number of hosts"
+        )
     return global_batch_size // process_count
 
 
@@ -114,8 +140,19 @@ class RLDSLoader:
     samples already served before decoding them - exact too, but it re-reads the data.
     """
 
-    def __init__(self, cfg, *, tokenizer, global_batch_size, process_index, process_count, seed, train,
-                 state_dir=None, state_keep=3):
+    def __init__(
+        self,
+        cfg,
+        *,
+        tokenizer,
+        global_batch_size,
+        process_index,
+        process_count,
+        seed,
+        train,
+        state_dir=None,
+        state_keep=3,
+    ):
         from data_pipelines.iterator_state import IteratorCheckpoints
 
         self.cfg, self.train, self.seed = cfg, train, int(seed)
@@ -131,8 +168,15 @@ class RLDSLoader:
         from data_pipelines import mixtures
 
         self.dataset, self.statistics, self.weights = mixtures.make_mixture_dataset(
-            self.cfg, batch_size=self.batch_size, train=self.train, seed=self.seed, process_index=self.process_index,
-            process_count=self.process_count, counter=self.bad_episodes, skip_samples=skip_samples)
+            self.cfg,
+            batch_size=self.batch_size,
+            train=self.train,
+            seed=self.seed,
+            process_index=self.process_index,
+            process_count=self.process_count,
+            counter=self.bad_episodes,
+            skip_samples=skip_samples,
+        )
         self._iterator = iter(self.dataset)
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
@@ -153,8 +197,10 @@ class RLDSLoader:
 
     def set_state(self, state: dict) -> None:
         if state.get("kind") != "rlds_mixture" or int(state.get("seed", -1)) != self.seed:
-            raise DataError(f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state with seed "
-                            f"{self.seed}; resume with the data config and seed the checkpoint was written with")
+            raise DataError(
+                f"loader state {json.dumps(state)[:200]} is not an rlds_mixture state with seed "
+                f"{self.seed}; resume with the data config and seed the checkpoint was written with"
+            )
         self._batches = int(state["batches"])
         if state.get("iterator") and self.checkpoints is not None:
             self.checkpoints.restore(self._iterator, state["iterator"])  # overwrites wherever it stood
@@ -163,8 +209,18 @@ class RLDSLoader:
             self._build(skip_samples=self._batches * self.batch_size)
 
 
-def make_loader(data_config, *, tokenizer, global_batch_size: int, process_index: int = 0,
-                process_count: int = 1, seed: int = 0, train: bool = True, state_dir=None, state_keep: int = 3):
+def make_loader(
+    data_config,
+    *,
+    tokenizer,
+    global_batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    seed: int = 0,
+    train: bool = True,
+    state_dir=None,
+    state_keep: int = 3,
+):
     """Build the loader named by `data_config.kind` (see the module docstring for the fields).
 
     `state_dir`: where the rlds loader checkpoints its tf.data iterator for exact resume
@@ -174,7 +230,23 @@ def make_loader(data_config, *, tokenizer, global_batch_size: int, process_index
     if cfg["kind"] == "mobile_grain":
         from data_pipelines.grain_loader import MobileGrainLoader
 
-        return MobileGrainLoader(cfg, tokenizer=tokenizer, global_batch_size=global_batch_size,
-                                 process_index=process_index, process_count=process_count, seed=seed, train=train)
-    return RLDSLoader(cfg, tokenizer=tokenizer, global_batch_size=global_batch_size, process_index=process_index,
-                      process_count=process_count, seed=seed, train=train, state_dir=state_dir, state_keep=state_keep)
+        return MobileGrainLoader(
+            cfg,
+            tokenizer=tokenizer,
+            global_batch_size=global_batch_size,
+            process_index=process_index,
+            process_count=process_count,
+            seed=seed,
+            train=train,
+        )
+    return RLDSLoader(
+        cfg,
+        tokenizer=tokenizer,
+        global_batch_size=global_batch_size,
+        process_index=process_index,
+        process_count=process_count,
+        seed=seed,
+        train=train,
+        state_dir=state_dir,
+        state_keep=state_keep,
+    )

@@ -14,11 +14,11 @@ buffers so a TPU host with many datasets does not run out of memory.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from data_pipelines import frame_transforms as ft
-from data_pipelines import registry
-from data_pipelines import rlds, statistics, traj_transforms as tt
+from data_pipelines import registry, rlds, statistics
+from data_pipelines import traj_transforms as tt
 from data_pipelines.errors import BadDataCounter, DataError
 
 log = logging.getLogger("data_pipelines")
@@ -40,8 +40,9 @@ def counting_filter(predicate, counter: BadDataCounter, reason: str, name: str):
         return False
 
     def wrapped(traj):
-        return tf.cond(predicate(traj), lambda: tf.constant(True),
-                       lambda: tf.py_function(record, [traj["episode_id"]], tf.bool))
+        return tf.cond(
+            predicate(traj), lambda: tf.constant(True), lambda: tf.py_function(record, [traj["episode_id"]], tf.bool)
+        )
 
     return wrapped
 
@@ -67,12 +68,27 @@ def decode_in_trajectory(cfg: dict) -> bool:
 def _decode_frames(images, size: int, pad: bool):
     import tensorflow as tf
 
-    return tf.map_fn(lambda im: ft.decode_and_resize_tf(im, size, pad), images,
-                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+    return tf.map_fn(
+        lambda im: ft.decode_and_resize_tf(im, size, pad),
+        images,
+        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+    )
 
 
-def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, process_index: int,
-                  process_count: int, counter: BadDataCounter, reads: int | None, calls: int | None):
+def frame_dataset(
+    spec,
+    stats,
+    cfg,
+    *,
+    dataset_id: int,
+    train: bool,
+    seed: int,
+    process_index: int,
+    process_count: int,
+    counter: BadDataCounter,
+    reads: int | None,
+    calls: int | None,
+):
     """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded, or
     decoded already when `decode_in_trajectory(cfg)`)."""
     import tensorflow as tf
@@ -80,18 +96,31 @@ def frame_dataset(spec, stats, cfg, *, dataset_id: int, train: bool, seed: int, 
 
     A = int(cfg["action_dim"])
     if spec.action_dim > A:
-        raise DataError(f"data config action_dim={A} but dataset {spec.name} has {spec.action_dim} action dims; "
-                        f"set action_dim >= {spec.action_dim}")
+        raise DataError(
+            f"data config action_dim={A} but dataset {spec.name} has {spec.action_dim} action dims; "
+            f"set action_dim >= {spec.action_dim}"
+        )
     ds, _ = rlds.trajectory_dataset(
-        spec, cfg["data_dir"], train=train, process_index=process_index, process_count=process_count, seed=seed,
-        num_parallel_reads=reads, num_parallel_calls=calls, skip_bad_episodes=cfg["skip_bad_episodes"],
-        counter=counter, min_episode_length=cfg["min_episode_length"], split=cfg.get("split"))
+        spec,
+        cfg["data_dir"],
+        train=train,
+        process_index=process_index,
+        process_count=process_count,
+        seed=seed,
+        num_parallel_reads=reads,
+        num_parallel_calls=calls,
+        skip_bad_episodes=cfg["skip_bad_episodes"],
+        counter=counter,
+        min_episode_length=cfg["min_episode_length"],
+        split=cfg.get("split"),
+    )
     if cfg["filter_no_instruction"] and spec.language_key is not None and not spec.fixed_instruction:
         ds = ds.filter(counting_filter(tt.has_instruction_tf, counter, "no_instruction", spec.name))
     if cfg.get("max_abs_action"):
         limit = float(cfg["max_abs_action"])
-        ds = ds.filter(counting_filter(lambda t: tt.actions_within_tf(t, limit), counter,
-                                       f"action_above_{limit:g}", spec.name))
+        ds = ds.filter(
+            counting_filter(lambda t: tt.actions_within_tf(t, limit), counter, f"action_above_{limit:g}", spec.name)
+        )
     mode = cfg["normalization"]
     dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
 
@@ -129,8 +158,17 @@ def decode_window(sample, image_size: int, pad: bool, augment_cfg: ft.AugmentCon
     return dict(sample, image=images)
 
 
-def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, process_index: int,
-                         process_count: int, counter: BadDataCounter, skip_samples: int = 0):
+def make_mixture_dataset(
+    cfg: dict,
+    *,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    process_index: int,
+    process_count: int,
+    counter: BadDataCounter,
+    skip_samples: int = 0,
+):
     """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights).
 
     `skip_samples`: resume by replay - the first samples are drawn (same shuffle, same RNG
@@ -141,8 +179,12 @@ def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, 
 
     entries = registry.get_mixture(cfg["mixture"])
     specs = [registry.get_spec(n) for n, _ in entries]
-    stats = {s.name: rlds.dataset_statistics(s, cfg["data_dir"], cfg.get("stats_cache_dir"),
-                                             skip_bad_episodes=cfg["skip_bad_episodes"]) for s in specs}
+    stats = {
+        s.name: rlds.dataset_statistics(
+            s, cfg["data_dir"], cfg.get("stats_cache_dir"), skip_bad_episodes=cfg["skip_bad_episodes"]
+        )
+        for s in specs
+    }
     weights = [w for _, w in entries]
     if cfg["balance_weights"]:
         weights = registry.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
@@ -150,11 +192,27 @@ def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, 
     weights = [w / total for w in weights]
     reads = _thread_split(cfg.get("read_threads"), weights)
     calls = _thread_split(cfg.get("transform_threads"), weights)
-    datasets = [frame_dataset(s, stats[s.name], cfg, dataset_id=i, train=train, seed=seed + i,
-                              process_index=process_index, process_count=process_count, counter=counter,
-                              reads=reads[i], calls=calls[i]) for i, s in enumerate(specs)]
-    ds = datasets[0] if len(datasets) == 1 else tf.data.Dataset.sample_from_datasets(
-        datasets, weights, seed=seed, stop_on_empty_dataset=False)
+    datasets = [
+        frame_dataset(
+            s,
+            stats[s.name],
+            cfg,
+            dataset_id=i,
+            train=train,
+            seed=seed + i,
+            process_index=process_index,
+            process_count=process_count,
+            counter=counter,
+            reads=reads[i],
+            calls=calls[i],
+        )
+        for i, s in enumerate(specs)
+    ]
+    ds = (
+        datasets[0]
+        if len(datasets) == 1
+        else tf.data.Dataset.sample_from_datasets(datasets, weights, seed=seed, stop_on_empty_dataset=False)
+    )
     if train and cfg["shuffle_buffer"]:
         ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=seed)
     aug = ft.AugmentConfig.from_dict(cfg.get("augment_kwargs")) if (train and cfg["augment"]) else None
@@ -163,8 +221,11 @@ def make_mixture_dataset(cfg: dict, *, batch_size: int, train: bool, seed: int, 
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
     if skip_samples:
         ds = ds.skip(int(skip_samples))
-    ds = ds.map(lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
-                num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda s, i: decode_window(s, size, pad, aug, tf.stack([tf.cast(seed, tf.int64), i])),
+        num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     ds = ds.batch(batch_size, drop_remainder=train)
     options = tf.data.Options()
     options.deterministic = True

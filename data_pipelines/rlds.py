@@ -16,7 +16,7 @@ leading time axis n:
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,8 +49,10 @@ def find_builder_dir(names: str | Sequence[str], data_dir: str) -> str:
             break
     if not candidates:
         tried = " or ".join(f"{data_dir}/{n}" for n in names)
-        raise DataError(f"{tried}: no prepared tfds dataset (no */dataset_info.json); check --data-dir "
-                        f"and that the folder holds {names[0]}/<version>/ (e.g. from `vla-jax convert-episodes`)")
+        raise DataError(
+            f"{tried}: no prepared tfds dataset (no */dataset_info.json); check --data-dir "
+            f"and that the folder holds {names[0]}/<version>/ (e.g. from `vla-jax convert-episodes`)"
+        )
 
     def version_key(path):
         parts = path.split("/")[-2].split(".")
@@ -59,7 +61,7 @@ def find_builder_dir(names: str | Sequence[str], data_dir: str) -> str:
     return max(candidates, key=version_key).rsplit("/", 1)[0]
 
 
-def open_builder(spec_or_name: "reg.DatasetSpec | str", data_dir: str):
+def open_builder(spec_or_name: reg.DatasetSpec | str, data_dir: str):
     import tensorflow_datasets as tfds
 
     names = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.directory_names
@@ -87,8 +89,13 @@ def _skip_image_decoding(builder) -> dict:
     import tensorflow_datasets as tfds
 
     obs = builder.info.features["steps"]["observation"]
-    return {"steps": {"observation": {k: tfds.decode.SkipDecoding() for k in obs.keys()
-                                      if isinstance(obs[k], tfds.features.Image)}}}
+    return {
+        "steps": {
+            "observation": {
+                k: tfds.decode.SkipDecoding() for k in obs.keys() if isinstance(obs[k], tfds.features.Image)
+            }
+        }
+    }
 
 
 def _check_factory(name: str, min_length: int, skip_bad: bool, counter: BadDataCounter | None):
@@ -111,8 +118,9 @@ def _check_factory(name: str, min_length: int, skip_bad: bool, counter: BadDataC
         n = tf.shape(traj["action"])[0]
         finite = tf.reduce_all(tf.math.is_finite(traj["action"]))
         ok = tf.logical_and(finite, n >= min_length)
-        return tf.cond(ok, lambda: tf.constant(True),
-                       lambda: tf.py_function(report, [traj["episode_id"], n, finite], tf.bool))
+        return tf.cond(
+            ok, lambda: tf.constant(True), lambda: tf.py_function(report, [traj["episode_id"], n, finite], tf.bool)
+        )
 
     return predicate
 
@@ -144,26 +152,33 @@ def trajectory_dataset(
     split = split or (spec.train_split if train else spec.val_split)
     base_split = split.split("[")[0]
     if base_split not in builder.info.splits:
-        raise DataError(f"dataset {spec.name} at {builder.data_dir}: no split {base_split!r} "
-                        f"(has {list(builder.info.splits)}); set train_split/val_split in its registry entry")
+        raise DataError(
+            f"dataset {spec.name} at {builder.data_dir}: no split {base_split!r} "
+            f"(has {list(builder.info.splits)}); set train_split/val_split in its registry entry"
+        )
     try:
         n_episodes = builder.info.splits[split].num_examples
     except (ValueError, KeyError) as err:
         raise DataError(f"dataset {spec.name}: bad split {split!r}: {err}") from err
     if n_episodes < process_count:
-        raise DataError(f"dataset {spec.name}: split {split} has {n_episodes} episodes but there are "
-                        f"{process_count} hosts; every host needs at least one episode (use fewer hosts or more data)")
+        raise DataError(
+            f"dataset {spec.name}: split {split} has {n_episodes} episodes but there are "
+            f"{process_count} hosts; every host needs at least one episode (use fewer hosts or more data)"
+        )
     if with_proprio and not spec.proprio_dim:
         raise DataError(f"dataset {spec.name}: its registry entry declares no proprio (proprio_dim)")
     counter = counter or BadDataCounter(spec.name)
     # Ordered datasets (e.g. our chronological mobile episodes) must be read one file at a time.
     cycle = 1 if builder.info.disable_shuffling else (num_parallel_reads or tf.data.AUTOTUNE)
-    read_config = tfds.ReadConfig(add_tfds_id=True, shuffle_seed=seed, interleave_cycle_length=cycle,
-                                  skip_prefetch=True)
-    ds = builder.as_dataset(split=host_split(split, process_index, process_count),
-                            shuffle_files=(train if shuffle_files is None else shuffle_files)
-                            and not builder.info.disable_shuffling,
-                            decoders=_skip_image_decoding(builder), read_config=read_config)
+    read_config = tfds.ReadConfig(
+        add_tfds_id=True, shuffle_seed=seed, interleave_cycle_length=cycle, skip_prefetch=True
+    )
+    ds = builder.as_dataset(
+        split=host_split(split, process_index, process_count),
+        shuffle_files=(train if shuffle_files is None else shuffle_files) and not builder.info.disable_shuffling,
+        decoders=_skip_image_decoding(builder),
+        read_config=read_config,
+    )
     where = f"dataset {spec.name} ({builder.data_dir})"
     space = spec.action_space
 
@@ -172,10 +187,12 @@ def trajectory_dataset(
         steps = spec.standardize(steps)
         action = tf.cast(steps["action"], tf.float32)
         if action.shape.rank != 2 or action.shape[-1] != spec.action_dim:
-            raise DataError(f"{where}: standardized `action` has shape {action.shape}, expected [n, {spec.action_dim}] "
-                            f"({space.describe()}); fix its standardization function")
+            raise DataError(
+                f"{where}: standardized `action` has shape {action.shape}, expected [n, {spec.action_dim}] "
+                f"({space.describe()}); fix its standardization function"
+            )
         if space.gripper is not None and not space.gripper.is_canonical:
-            grip = space.gripper.to_canonical(action[:, space.continuous:], xp=tf.experimental.numpy)
+            grip = space.gripper.to_canonical(action[:, space.continuous :], xp=tf.experimental.numpy)
             action = tf.concat([action[:, : space.continuous], grip], axis=-1)
         n = tf.shape(action)[0]
         if spec.language_key is not None:
@@ -190,14 +207,18 @@ def trajectory_dataset(
         if with_proprio:
             proprio = tf.cast(steps.get("proprio", tf.zeros([0])), tf.float32)
             if proprio.shape.rank != 2 or proprio.shape[-1] != spec.proprio_dim:
-                raise DataError(f"{where}: standardized `proprio` has shape {proprio.shape}, expected "
-                                f"[n, {spec.proprio_dim}]; fix its standardization function or proprio_dim")
+                raise DataError(
+                    f"{where}: standardized `proprio` has shape {proprio.shape}, expected "
+                    f"[n, {spec.proprio_dim}]; fix its standardization function or proprio_dim"
+                )
             out["proprio"] = proprio
         if with_images:
             image = reg.get_path(steps["observation"], spec.image_key, f"{where}: steps/observation")
             if image.dtype != tf.string and not (image.dtype == tf.uint8 and image.shape.rank == 4):
-                raise DataError(f"{where}: image key `{spec.image_key}` has dtype {image.dtype.name} and shape "
-                                f"{image.shape}; expected encoded images or uint8 [n, H, W, 3]")
+                raise DataError(
+                    f"{where}: image key `{spec.image_key}` has dtype {image.dtype.name} and shape "
+                    f"{image.shape}; expected encoded images or uint8 [n, H, W, 3]"
+                )
             out["image"] = image
         return out
 
@@ -232,13 +253,19 @@ def dataset_identity(spec: reg.DatasetSpec, builder, split: str) -> dict:
     from data_pipelines.content_hash import directory_fingerprint
 
     info = builder.info
-    return {"dataset": spec.name, "builder": info.full_name, "split": split,
-            "num_examples": {k: v.num_examples for k, v in info.splits.items()},
-            "content": directory_fingerprint(str(builder.data_dir)), "transform": spec.transform_id()}
+    return {
+        "dataset": spec.name,
+        "builder": info.full_name,
+        "split": split,
+        "num_examples": {k: v.num_examples for k, v in info.splits.items()},
+        "content": directory_fingerprint(str(builder.data_dir)),
+        "transform": spec.transform_id(),
+    }
 
 
-def dataset_statistics(spec: reg.DatasetSpec, data_dir: str, cache_dir: str | None = None,
-                       skip_bad_episodes: bool = False) -> dict:
+def dataset_statistics(
+    spec: reg.DatasetSpec, data_dir: str, cache_dir: str | None = None, skip_bad_episodes: bool = False
+) -> dict:
     """Cached action (and proprio) statistics over the train split of one dataset (every host gets the same)."""
     from tqdm import tqdm
 
@@ -249,8 +276,15 @@ def dataset_statistics(spec: reg.DatasetSpec, data_dir: str, cache_dir: str | No
     with_proprio = bool(spec.proprio_dim)
 
     def compute():
-        ds, _ = trajectory_dataset(spec, data_dir, train=True, shuffle_files=False, with_images=False,
-                                   with_proprio=with_proprio, skip_bad_episodes=skip_bad_episodes)
+        ds, _ = trajectory_dataset(
+            spec,
+            data_dir,
+            train=True,
+            shuffle_files=False,
+            with_images=False,
+            with_proprio=with_proprio,
+            skip_bad_episodes=skip_bad_episodes,
+        )
         actions, proprio, n_traj = [], [], 0
         total = builder.info.splits[spec.train_split].num_examples
         for traj in tqdm(iterate_numpy(ds), total=total, desc=f"stats {spec.name}", unit="episode", disable=None):

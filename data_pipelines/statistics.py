@@ -38,12 +38,17 @@ def summarize(values: np.ndarray, mask=None, what: str = "actions") -> dict:
     bad = ~np.isfinite(values)
     if bad.any():
         dims = sorted(set(np.nonzero(bad)[1].tolist()))
-        raise DataError(f"{what}: {int(bad.sum())} non-finite values (dims {dims}); fix the source data or its "
-                        "standardization")
+        raise DataError(
+            f"{what}: {int(bad.sum())} non-finite values (dims {dims}); fix the source data or its standardization"
+        )
     mask = np.ones(values.shape[1], bool) if mask is None else np.asarray(mask, bool)
     stats = {
-        "mean": values.mean(0), "std": values.std(0), "min": values.min(0), "max": values.max(0),
-        "q01": np.quantile(values, 0.01, axis=0), "q99": np.quantile(values, 0.99, axis=0),
+        "mean": values.mean(0),
+        "std": values.std(0),
+        "min": values.min(0),
+        "max": values.max(0),
+        "q01": np.quantile(values, 0.01, axis=0),
+        "q99": np.quantile(values, 0.99, axis=0),
     }
     out = {k: [float(x) for x in v] for k, v in stats.items()}
     out["mask"] = [bool(x) for x in mask]
@@ -53,8 +58,11 @@ def summarize(values: np.ndarray, mask=None, what: str = "actions") -> dict:
 def compute_statistics(actions: np.ndarray, mask=None, num_trajectories: int | None = None) -> dict:
     """Statistics of an [N, A] action array as JSON-ready lists."""
     actions = np.asarray(actions, np.float64)
-    return {"action": summarize(actions, mask), "num_transitions": int(actions.shape[0]),
-            "num_trajectories": int(num_trajectories) if num_trajectories is not None else None}
+    return {
+        "action": summarize(actions, mask),
+        "num_transitions": int(actions.shape[0]),
+        "num_trajectories": int(num_trajectories) if num_trajectories is not None else None,
+    }
 
 
 def stats_hash(identity: dict) -> str:

@@ -46,8 +46,11 @@ def write_mobile_episode(
     import h5py
 
     images, actions, events = mobile_episode_arrays(num_frames, height, width, seed)
-    data = {"images": images, "actions": actions,
-            "action_event_types": np.array(events, dtype=h5py.string_dtype("utf-8"))}
+    data = {
+        "images": images,
+        "actions": actions,
+        "action_event_types": np.array(events, dtype=h5py.string_dtype("utf-8")),
+    }
     if instruction is not None:
         data["language_instruction"] = np.array([instruction.encode()], dtype="S256")
     data.update(overrides)
@@ -74,8 +77,14 @@ def _write_rlds(name, data_dir, features, episodes):
     tfds.disable_progress_bar()
     gen = ((f"ep{i}", ep) for i, ep in enumerate(episodes))
     builder = tfds.dataset_builders.store_as_tfds_dataset(
-        name=name, version="0.1.0", features=features, split_datasets={"train": gen},
-        data_dir=data_dir, file_format="tfrecord", disable_shuffling=True)
+        name=name,
+        version="0.1.0",
+        features=features,
+        split_datasets={"train": gen},
+        data_dir=data_dir,
+        file_format="tfrecord",
+        disable_shuffling=True,
+    )
     return str(builder.data_dir)
 
 
@@ -97,40 +106,63 @@ def write_fractal_rlds(data_dir: str, lengths=(5, 7, 3), seed: int = 0, bad_epis
     """
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
-        "observation": {
-            "image": tfds.features.Image(shape=(32, 40, 3), encoding_format="png"),
-            "natural_language_instruction": tfds.features.Text(),
-            "base_pose_tool_reached": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-            "gripper_closed": tfds.features.Tensor(shape=(1,), dtype=np.float32),
-        },
-        "action": {
-            "world_vector": tfds.features.Tensor(shape=(3,), dtype=np.float32),
-            "rotation_delta": tfds.features.Tensor(shape=(3,), dtype=np.float32),
-            "gripper_closedness_action": tfds.features.Tensor(shape=(1,), dtype=np.float32),
-            "terminate_episode": tfds.features.Tensor(shape=(3,), dtype=np.int32),
-            "base_displacement_vector": tfds.features.Tensor(shape=(2,), dtype=np.float32),
-            "base_displacement_vertical_rotation": tfds.features.Tensor(shape=(1,), dtype=np.float32),
-        },
-        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
-    })})
+    features = tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": {
+                        "image": tfds.features.Image(shape=(32, 40, 3), encoding_format="png"),
+                        "natural_language_instruction": tfds.features.Text(),
+                        "base_pose_tool_reached": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                        "gripper_closed": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+                    },
+                    "action": {
+                        "world_vector": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+                        "rotation_delta": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+                        "gripper_closedness_action": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+                        "terminate_episode": tfds.features.Tensor(shape=(3,), dtype=np.int32),
+                        "base_displacement_vector": tfds.features.Tensor(shape=(2,), dtype=np.float32),
+                        "base_displacement_vertical_rotation": tfds.features.Tensor(shape=(1,), dtype=np.float32),
+                    },
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                }
+            )
+        }
+    )
 
     def episodes():
         for i, n in enumerate(lengths):
             a = fractal_episode_arrays(n, seed + i)
             if bad_episode == i:
                 a["world_vector"][n // 2, 0] = np.nan
-            yield {"steps": [{
-                "observation": {"image": a["image"][t], "natural_language_instruction": f"pick object {i}",
-                                "base_pose_tool_reached": np.zeros(7, np.float32),
-                                "gripper_closed": np.zeros(1, np.float32)},
-                "action": {"world_vector": a["world_vector"][t], "rotation_delta": a["rotation_delta"][t],
-                           "gripper_closedness_action": a["gripper_closedness_action"][t],
-                           "terminate_episode": a["terminate_episode"][t],
-                           "base_displacement_vector": np.zeros(2, np.float32),
-                           "base_displacement_vertical_rotation": np.zeros(1, np.float32)},
-                "is_first": t == 0, "is_last": t == n - 1, "is_terminal": t == n - 1, "reward": float(t == n - 1),
-            } for t in range(n)]}
+            yield {
+                "steps": [
+                    {
+                        "observation": {
+                            "image": a["image"][t],
+                            "natural_language_instruction": f"pick object {i}",
+                            "base_pose_tool_reached": np.zeros(7, np.float32),
+                            "gripper_closed": np.zeros(1, np.float32),
+                        },
+                        "action": {
+                            "world_vector": a["world_vector"][t],
+                            "rotation_delta": a["rotation_delta"][t],
+                            "gripper_closedness_action": a["gripper_closedness_action"][t],
+                            "terminate_episode": a["terminate_episode"][t],
+                            "base_displacement_vector": np.zeros(2, np.float32),
+                            "base_displacement_vertical_rotation": np.zeros(1, np.float32),
+                        },
+                        "is_first": t == 0,
+                        "is_last": t == n - 1,
+                        "is_terminal": t == n - 1,
+                        "reward": float(t == n - 1),
+                    }
+                    for t in range(n)
+                ]
+            }
 
     return _write_rlds("fractal20220817_data", data_dir, features, episodes())
 
@@ -147,24 +179,42 @@ def write_bridge_rlds(data_dir: str, lengths=(6, 4), seed: int = 100) -> str:
     """BridgeData V2 (`bridge_dataset`) schema: 7-D action vector, `image_0`, top-level `language_instruction`."""
     import tensorflow_datasets as tfds
 
-    features = tfds.features.FeaturesDict({"steps": tfds.features.Dataset({
-        "observation": {
-            "image_0": tfds.features.Image(shape=(32, 40, 3), encoding_format="jpeg"),
-            "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        },
-        "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
-        "language_instruction": tfds.features.Text(),
-        "is_first": np.bool_, "is_last": np.bool_, "is_terminal": np.bool_, "reward": np.float32,
-    })})
+    features = tfds.features.FeaturesDict(
+        {
+            "steps": tfds.features.Dataset(
+                {
+                    "observation": {
+                        "image_0": tfds.features.Image(shape=(32, 40, 3), encoding_format="jpeg"),
+                        "state": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    },
+                    "action": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                    "language_instruction": tfds.features.Text(),
+                    "is_first": np.bool_,
+                    "is_last": np.bool_,
+                    "is_terminal": np.bool_,
+                    "reward": np.float32,
+                }
+            )
+        }
+    )
 
     def episodes():
         for i, n in enumerate(lengths):
             a = bridge_episode_arrays(n, seed + i)
-            yield {"steps": [{
-                "observation": {"image_0": a["image"][t], "state": a["state"][t]},
-                "action": a["action"][t], "language_instruction": f"put the spoon in pot {i}",
-                "is_first": t == 0, "is_last": t == n - 1, "is_terminal": t == n - 1, "reward": 0.0,
-            } for t in range(n)]}
+            yield {
+                "steps": [
+                    {
+                        "observation": {"image_0": a["image"][t], "state": a["state"][t]},
+                        "action": a["action"][t],
+                        "language_instruction": f"put the spoon in pot {i}",
+                        "is_first": t == 0,
+                        "is_last": t == n - 1,
+                        "is_terminal": t == n - 1,
+                        "reward": 0.0,
+                    }
+                    for t in range(n)
+                ]
+            }
 
     return _write_rlds("bridge_dataset", data_dir, features, episodes())
 
@@ -223,9 +273,19 @@ def _random_leaf(path: str, leaf, n: int, image_hw, rng, episode: int) -> np.nda
     return rng.uniform(-1, 1, shape).astype(leaf.dtype)
 
 
-def write_published_rlds(name: str, data_dir: str, *, episodes: int = 2, steps: int = 3, image_hw=(8, 10),
-                         seed: int = 0, splits=("train",), overrides=None, directory: str | None = None,
-                         table=None):
+def write_published_rlds(
+    name: str,
+    data_dir: str,
+    *,
+    episodes: int = 2,
+    steps: int = 3,
+    image_hw=(8, 10),
+    seed: int = 0,
+    splits=("train",),
+    overrides=None,
+    directory: str | None = None,
+    table=None,
+):
     """A tiny dataset in `name`'s published feature structure, with the tfds writer -> (builder dir, episodes).
 
     Every leaf of `oxe_schemas.PUBLISHED[name]` (or of `table`, {path: Leaf}) is written
@@ -265,14 +325,23 @@ def write_published_rlds(name: str, data_dir: str, *, episodes: int = 2, steps: 
     def generate(split):
         for e, ep in enumerate(raw[split]):
             n = len(next(v for p, v in ep.items() if p.startswith("steps/")))
-            step_list = [_nest({p.removeprefix("steps/"): v[t] for p, v in ep.items() if p.startswith("steps/")})
-                         for t in range(n)]
-            yield f"{split}{e}", {"steps": step_list, **_nest({p: v for p, v in ep.items()
-                                                                if not p.startswith("steps/")})}
+            step_list = [
+                _nest({p.removeprefix("steps/"): v[t] for p, v in ep.items() if p.startswith("steps/")})
+                for t in range(n)
+            ]
+            yield (
+                f"{split}{e}",
+                {"steps": step_list, **_nest({p: v for p, v in ep.items() if not p.startswith("steps/")})},
+            )
 
     tfds.disable_progress_bar()
     builder = tfds.dataset_builders.store_as_tfds_dataset(
-        name=directory or name, version="0.1.0", features=spec,
-        split_datasets={s: generate(s) for s in splits}, data_dir=data_dir, file_format="tfrecord",
-        disable_shuffling=True)
+        name=directory or name,
+        version="0.1.0",
+        features=spec,
+        split_datasets={s: generate(s) for s in splits},
+        data_dir=data_dir,
+        file_format="tfrecord",
+        disable_shuffling=True,
+    )
     return str(builder.data_dir), raw

@@ -35,8 +35,7 @@ def window_indices_tf(n, window: int, chunk: int):
     image_mask = obs >= 0
     act = obs[:, :, None] + tf.range(chunk)[None, None, :]
     action_mask = tf.logical_and(act < n, image_mask[:, :, None])
-    return (tf.clip_by_value(obs, 0, n - 1), image_mask,
-            tf.clip_by_value(act, 0, n - 1), action_mask)
+    return (tf.clip_by_value(obs, 0, n - 1), image_mask, tf.clip_by_value(act, 0, n - 1), action_mask)
 
 
 def chunk_trajectory_tf(traj: dict, window: int, chunk: int, obs_keys=("image",)) -> dict:

@@ -37,11 +37,22 @@ def results(tmp_path_factory):
         "    rc = globals()[name].main(['--quick', '--out', f'{sys.argv[1]}/{name}.json'])\n"
         "    assert rc == 0, name\n"
     )
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT),
-               JAX_COMPILATION_CACHE_DIR=str(out / "xla_cache"),
-               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
-    proc = subprocess.run([sys.executable, "-c", code, str(out), *BENCHMARKS], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=str(ROOT),
+        JAX_COMPILATION_CACHE_DIR=str(out / "xla_cache"),
+        XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(out), *BENCHMARKS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return {name: json.loads((out / f"{name}.json").read_text()) for name in BENCHMARKS}
 

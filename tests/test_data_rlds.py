@@ -105,8 +105,9 @@ def test_normalization_modes_and_gripper_mask():
     np.testing.assert_allclose(n[:, :2].mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(n[:, 1], (x[:, 1] - a["mean"][1]) / a["std"][1], rtol=1e-5)
     for mode in ("bounds", "normal"):
-        np.testing.assert_allclose(statistics.denormalize(statistics.normalize(x, stats, mode), stats, mode), x,
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            statistics.denormalize(statistics.normalize(x, stats, mode), stats, mode), x, atol=1e-4
+        )
     with pytest.raises(DataError, match="normalization mode"):
         statistics.normalize(x, stats, "minmax")
 
@@ -134,9 +135,19 @@ def test_windows_and_chunks_at_both_episode_edges(n, window, chunk):
 def _rlds_loader(oxe_dir, tok, tmp_path, **over):
     from data_pipelines.loader import make_loader
 
-    cfg = dict(kind="rlds_mixture", data_dir=oxe_dir, mixture=[("fractal20220817_data", 1.0), ("bridge_dataset", 1.0)],
-               split="train", window_size=2, action_chunk=3, image_size=32, max_text_len=12,
-               stats_cache_dir=str(tmp_path), shuffle_buffer=64, normalization="bounds")
+    cfg = dict(
+        kind="rlds_mixture",
+        data_dir=oxe_dir,
+        mixture=[("fractal20220817_data", 1.0), ("bridge_dataset", 1.0)],
+        split="train",
+        window_size=2,
+        action_chunk=3,
+        image_size=32,
+        max_text_len=12,
+        stats_cache_dir=str(tmp_path),
+        shuffle_buffer=64,
+        normalization="bounds",
+    )
     cfg.update(over)
     return make_loader(cfg, tokenizer=tok, global_batch_size=16, seed=3)
 
@@ -150,8 +161,9 @@ def tok():
 
 
 def test_mixture_batches_shapes_proportions_and_values(oxe_dir, tok, tmp_path):
-    loader = _rlds_loader(oxe_dir, tok, tmp_path, mixture=[("fractal20220817_data", 3.0), ("bridge_dataset", 1.0)],
-                          augment=False)
+    loader = _rlds_loader(
+        oxe_dir, tok, tmp_path, mixture=[("fractal20220817_data", 3.0), ("bridge_dataset", 1.0)], augment=False
+    )
     it = iter(loader)
     batches = [next(it) for _ in range(16)]
     b = batches[0]
@@ -177,8 +189,9 @@ def test_mixture_batches_shapes_proportions_and_values(oxe_dir, tok, tmp_path):
 
 
 def test_mobile_nav_actions_pad_and_dim_mask(oxe_dir, tok, tmp_path):
-    loader = _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge_dataset", action_dim=9, augment=False, window_size=1,
-                          action_chunk=1)
+    loader = _rlds_loader(
+        oxe_dir, tok, tmp_path, mixture="bridge_dataset", action_dim=9, augment=False, window_size=1, action_chunk=1
+    )
     b = next(iter(loader))
     np.testing.assert_array_equal(b["action_dim_mask"][0], [True] * 7 + [False] * 2)
     assert np.all(b["action"][..., 7:] == 0)
@@ -190,8 +203,9 @@ def test_host_sharding_splits_episodes(oxe_dir):
     spec = oxe.get_spec("bridge_dataset")
     seen = []
     for p in range(2):
-        ds, _ = rlds.trajectory_dataset(spec, oxe_dir, split="train", process_index=p, process_count=2,
-                                        shuffle_files=False, with_images=False)
+        ds, _ = rlds.trajectory_dataset(
+            spec, oxe_dir, split="train", process_index=p, process_count=2, shuffle_files=False, with_images=False
+        )
         seen.append([t["episode_id"] for t in ds.as_numpy_iterator()])
     assert len(seen[0]) + len(seen[1]) == len(BRIDGE_LENGTHS) and not set(seen[0]) & set(seen[1])
 
@@ -203,16 +217,20 @@ def test_nan_episode_raises_or_is_skipped_and_counted(tmp_path):
     dt.write_fractal_rlds(root, lengths=(4, 5, 3), bad_episode=1)
     spec = oxe.get_spec("fractal20220817_data")
     ds, _ = rlds.trajectory_dataset(spec, root, split="train", shuffle_files=False)
-    with pytest.raises(Exception, match=r"episode fractal20220817_data-train\.tfrecord-00000-of-00001__1: key `action`"):
+    with pytest.raises(
+        Exception, match=r"episode fractal20220817_data-train\.tfrecord-00000-of-00001__1: key `action`"
+    ):
         list(ds.as_numpy_iterator())
     counter = BadDataCounter()
-    ds, _ = rlds.trajectory_dataset(spec, root, split="train", shuffle_files=False, skip_bad_episodes=True,
-                                    counter=counter)
+    ds, _ = rlds.trajectory_dataset(
+        spec, root, split="train", shuffle_files=False, skip_bad_episodes=True, counter=counter
+    )
     assert [len(t["action"]) for t in ds.as_numpy_iterator()] == [4, 3]
     assert counter.summary() == {"skipped": 1, "by_reason": {"nonfinite_action": 1}}
     too_short = BadDataCounter()
-    ds, _ = rlds.trajectory_dataset(spec, root, split="train", shuffle_files=False, skip_bad_episodes=True,
-                                    counter=too_short, min_episode_length=4)
+    ds, _ = rlds.trajectory_dataset(
+        spec, root, split="train", shuffle_files=False, skip_bad_episodes=True, counter=too_short, min_episode_length=4
+    )
     assert [len(t["action"]) for t in ds.as_numpy_iterator()] == [4]
     assert too_short.by_reason == {"nonfinite_action": 1, "too_short": 1}
 
@@ -268,8 +286,9 @@ def test_decode_once_per_trajectory_gives_the_same_batches_as_per_sample(oxe_dir
     # auto: small images decode once per trajectory; pre-training's 100k x 16 x 224 px buffer keeps JPEG bytes
     base = dict(shuffle_buffer=256, window_size=2, image_size=48, ram_budget_gb=32, max_steps_per_episode=None)
     assert decode_in_trajectory({**base, "decode_frames": "auto"})
-    assert not decode_in_trajectory({**base, "decode_frames": "auto", "shuffle_buffer": 100_000, "window_size": 16,
-                                     "image_size": 224})
+    assert not decode_in_trajectory(
+        {**base, "decode_frames": "auto", "shuffle_buffer": 100_000, "window_size": 16, "image_size": 224}
+    )
     assert not decode_in_trajectory({**base, "decode_frames": "auto", "max_steps_per_episode": 10})
     with pytest.raises(DataError, match="decode_frames"):
         decode_in_trajectory({**base, "decode_frames": "gpu"})
