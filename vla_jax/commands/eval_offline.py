@@ -9,6 +9,9 @@ from pathlib import Path
 from vla_jax.evaluate.offline import evaluate_offline
 from vla_jax.evaluate.offline_metrics import format_metrics
 
+# The dispatcher adds `--registry FILE` (datasets of your own, by name in the config) and loads it before `run`.
+USES_DATASET_REGISTRY = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="training workdir (vla-jax train)")

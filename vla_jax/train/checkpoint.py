@@ -12,6 +12,8 @@ export --workdir DIR` reads)::
           params/          the float32 param tree (LoRA layout {"base", "lora"} when lora.enabled)
           train/           {"step", "opt_state", "rng"}
           data/            {"process_<i>": loader.get_state() of process i} (JSON)
+      data_iterators/      rlds loader only: process_<i>/batches_<n>.* tf.data iterator checkpoints named by
+                           the JSON state above (data_pipelines/iterator_state.py; the newest `keep` kept)
 
 Checkpoints are written collectively and asynchronously by orbax's
 `CheckpointManager` (keep-N, every K steps, plus a forced save on pre-emption);
