@@ -148,6 +148,9 @@ def resolve_config(data_config) -> dict:
     return out
 
 
+LOADERS = {"rlds_mixture": RLDSLoader, "mobile_grain": MobileGrainLoader}
+
+
 def make_loader(
     data_config,
     *,
@@ -166,17 +169,8 @@ def make_loader(
     (the trainer passes `<workdir>/data_iterators`; grain's state is small JSON already).
     """
     cfg = resolve_config(data_config)
-    if cfg["kind"] == "mobile_grain":
-        return MobileGrainLoader(
-            cfg,
-            tokenizer=tokenizer,
-            global_batch_size=global_batch_size,
-            process_index=process_index,
-            process_count=process_count,
-            seed=seed,
-            train=train,
-        )
-    return RLDSLoader(
+    resume = dict(state_dir=state_dir, state_keep=state_keep) if cfg["kind"] == "rlds_mixture" else {}
+    return LOADERS[cfg["kind"]](
         cfg,
         tokenizer=tokenizer,
         global_batch_size=global_batch_size,
@@ -184,6 +178,5 @@ def make_loader(
         process_count=process_count,
         seed=seed,
         train=train,
-        state_dir=state_dir,
-        state_keep=state_keep,
+        **resume,
     )
