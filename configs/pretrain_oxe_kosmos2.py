@@ -5,11 +5,12 @@
         --workdir /mnt/runs/oxe_kosmos2          # on every host of the pod: see launch/README.md
 
 ARG = "DATA_DIR,CONVERTED_DIR": the tfds folder holding the OXE datasets, and the
-`vla-jax convert-hf` output (backbone weights + tokenizer). Expect, on a v4-32
-(16 chips, 4 hosts, mesh data=4 x fsdp=4, global batch 256): first step after
-~3-5 min of compilation, then ~1-2 steps/s; the loss (Huber on normalised actions
-+ 0.01 x gripper BCE) falls below ~0.1 within the first 20k steps. Checkpoints every
-5000 steps; pre-emption saves and `launch/tpu.py run` again resumes.
+`vla-jax convert-hf` output (backbone weights + tokenizer). Sized for a v4-32
+(16 chips, 4 hosts, mesh data=4 x fsdp=4, global batch 256). Step time, compile time
+and the loss curve on a pod have not been measured; `bench/pod_sizing.py` computes what
+an assumed 40% MFU would give (bench/RESULTS.md section 7). The loss is Huber on
+normalised actions + 0.01 x gripper BCE. Checkpoints every 5000 steps; pre-emption
+saves and `launch/tpu.py run` again resumes.
 
 Model: Kosmos-2 (ViT-L/14 at 224 px, 24-layer 2048-wide decoder), bf16 compute with
 float32 master weights, remat; LSTM policy head 4x1024, window 16, chunk 10,

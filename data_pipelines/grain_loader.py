@@ -25,8 +25,7 @@ from tqdm import tqdm
 
 from data_pipelines import frame_transforms as ft
 from data_pipelines import mobile_episodes as me
-from data_pipelines import oxe_registry as oxe
-from data_pipelines import rlds, rlds_writer, statistics
+from data_pipelines import registry, rlds, rlds_writer, statistics
 from data_pipelines import traj_transforms as tt
 from data_pipelines.batch import host_batch_size
 from data_pipelines.errors import BadDataCounter, DataError
@@ -131,7 +130,7 @@ class MobileGrainLoader:
         mixture = cfg["mixture"] or MOBILE_MIXTURE_FOR_DIMS.get(stored)
         if mixture is None:
             raise DataError(f"{self.builder_dir}: episodes have {stored}-D actions; mobile episodes have 2 or 3")
-        self.spec = oxe.get_spec(oxe.get_mixture(mixture)[0][0])
+        self.spec = registry.get_spec(registry.get_mixture(mixture)[0][0])
         self.name = cfg["dataset_name"] or self.spec.name  # the statistics' key, as the export names it
         if stored != self.spec.action_dim:
             raise DataError(
@@ -181,9 +180,12 @@ class MobileGrainLoader:
         """(builder dir, stored action dims) of the converted dataset `dataset_name` (or the registry's) in data_dir."""
         import tensorflow_datasets as tfds
 
-        name = cfg["dataset_name"] or oxe.get_spec(oxe.get_mixture(cfg["mixture"] or "mobile")[0][0]).tfds_name
+        names = (
+            cfg["dataset_name"]
+            or registry.get_spec(registry.get_mixture(cfg["mixture"] or "mobile")[0][0]).directory_names
+        )
         try:
-            builder_dir = rlds.find_builder_dir(name, cfg["data_dir"])
+            builder_dir = rlds.find_builder_dir(names, cfg["data_dir"])
         except DataError as err:
             raise DataError(
                 f"{err}; if `vla-jax convert-episodes --name NAME` wrote it, set data.config.dataset_name=NAME"

@@ -7,7 +7,7 @@ The loaders are siblings behind one protocol (`data_pipelines.batch.Loader`):
     loader = make_loader(data_config, tokenizer=tok, global_batch_size=256,
                          process_index=jax.process_index(), process_count=jax.process_count(), seed=0)
     for host_batch in loader: ...      # host-local numpy dict, leading dim global_batch_size // process_count
-    loader.get_state() / loader.set_state(state)   # JSON-serialisable
+    loader.get_state() / loader.set_state(state)   # JSON-serialisable; bit-exact resume (see RLDSLoader)
     loader.statistics                  # {dataset: {"action": {mean,std,min,max,q01,q99,mask}, "normalization": mode}}
     loader.bad_episodes                # BadDataCounter: skipped episodes by reason (skip_bad_episodes=True)
 
@@ -21,9 +21,9 @@ every field but the shapes in `config.data.config` (vla_jax.train.defaults.base_
     kind                "rlds_mixture" (tf.data over RLDS/OXE, pre-training) or
                         "mobile_grain" (grain over the ArrayRecord written by `vla-jax convert-episodes`)
     data_dir            folder holding <dataset>/<version>/ (local or gs://)
-    mixture             mixture name (oxe_magic_soup, bridge, rt_1, mobile, mobile_3d), a registered dataset
-                        name, or a list of [name, weight]; mobile_grain: "mobile" / "mobile_3d" (default: the
-                        one whose action dims the converted dataset has)
+    mixture             mixture name (oxe_magic_soup, oxe_magic_soup_plus), a registered dataset or alias
+                        (bridge_dataset, rt_1, mobile, ...), or a list of [name, weight]; mobile_grain: "mobile" /
+                        "mobile_3d" (default: the one whose action dims the converted dataset has)
     dataset_name        mobile_grain: folder name of the converted dataset under data_dir (what
                         `convert-episodes --name` wrote; default: the registry's, mobile_episodes)
     split               override the split (default: the spec's train_split / val_split by `train`)
@@ -50,6 +50,11 @@ every field but the shapes in `config.data.config` (vla_jax.train.defaults.base_
     balance_weights     multiply mixture weights by transition counts (default False)
     read_threads, transform_threads   tf.data parallelism budgets for the mixture (default None = AUTOTUNE)
     ram_budget_gb       tf.data autotune RAM bound per host (default 32)
+    decode_frames       rlds: "auto" (default) | "trajectory" (each frame once, decoded frames in the shuffle
+                        buffer) | "sample" (after the shuffle, T times); see mixtures.decode_in_trajectory
+    jpeg_scaled_decode  rlds: decode JPEGs at libjpeg's 1/2-1/8 DCT scale that still covers image_size (faster;
+                        frames then differ from policy_io's resize of the full frame by resampling noise, more
+                        than its one-level tolerance, so off by default; see frame_transforms.decode_tf)
     worker_count        grain worker processes (default 0 = in-process; use 4-16 on a TPU host)
     worker_buffer_size  grain per-worker prefetch (default 2)
     episode_cache       grain: parsed episodes (encoded frames) kept per worker, LRU (default 1024; 0 = off)
@@ -93,6 +98,8 @@ DEFAULTS: dict[str, Any] = {
     "read_threads": None,
     "transform_threads": None,
     "ram_budget_gb": 32,
+    "decode_frames": "auto",
+    "jpeg_scaled_decode": False,
     "worker_count": 0,
     "worker_buffer_size": 2,
     "episode_cache": 1024,
@@ -132,7 +139,7 @@ def resolve_config(data_config) -> dict:
     if not out["data_dir"]:
         raise DataError("data config data_dir is empty; set it to the folder holding the tfds datasets")
     if out["mixture"] is None and out["kind"] == "rlds_mixture":
-        raise DataError("data config mixture is empty; set a mixture name such as 'oxe_magic_soup' or 'bridge'")
+        raise DataError("data config mixture is empty; set a mixture name such as 'oxe_magic_soup' or 'bridge_dataset'")
     if out["resize_mode"] not in RESIZE_MODES:
         raise DataError(f"data config resize_mode={out['resize_mode']!r}: choose one of {', '.join(RESIZE_MODES)}")
     for key in SHAPE_KEYS:
@@ -153,9 +160,16 @@ def make_loader(
     process_count: int = 1,
     seed: int = 0,
     train: bool = True,
+    state_dir=None,
+    state_keep: int = 3,
 ) -> Loader:
-    """Build the loader named by `data_config.kind` (see the module docstring for the fields)."""
+    """Build the loader named by `data_config.kind` (see the module docstring for the fields).
+
+    `state_dir`: where the rlds loader checkpoints its tf.data iterator for exact resume
+    (the trainer passes `<workdir>/data_iterators`; grain's state is small JSON already).
+    """
     cfg = resolve_config(data_config)
+    resume = dict(state_dir=state_dir, state_keep=state_keep) if cfg["kind"] == "rlds_mixture" else {}
     return LOADERS[cfg["kind"]](
         cfg,
         tokenizer=tokenizer,
@@ -164,4 +178,5 @@ def make_loader(
         process_count=process_count,
         seed=seed,
         train=train,
+        **resume,
     )

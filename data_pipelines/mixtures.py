@@ -17,8 +17,7 @@ import logging
 from collections.abc import Sequence
 
 from data_pipelines import frame_transforms as ft
-from data_pipelines import oxe_registry as oxe
-from data_pipelines import rlds, statistics
+from data_pipelines import registry, rlds, statistics
 from data_pipelines import traj_transforms as tt
 from data_pipelines.errors import BadDataCounter, DataError
 
@@ -48,6 +47,34 @@ def counting_filter(predicate, counter: BadDataCounter, reason: str, name: str):
     return wrapped
 
 
+def decode_in_trajectory(cfg: dict) -> bool:
+    """Where frames are decoded: once per trajectory (before windowing; the shuffle buffer then holds decoded
+    frames) or once per sample after the shuffle (T times per frame, but the buffer holds only JPEG bytes).
+
+    "auto" decodes per trajectory when the decoded buffer - shuffle_buffer x T frames at the output size -
+    takes at most a quarter of `ram_budget_gb` and no subsampling would throw decoded frames away: so
+    small-image training (48 px, T = 2: 3.5 MB for 256 samples) decodes each frame once, pre-training
+    (224 px, T = 16, 100k samples: 240 GB) keeps encoded frames in RAM. Both give identical pixels.
+    """
+    mode = cfg.get("decode_frames", "auto")
+    if mode not in ("auto", "trajectory", "sample"):
+        raise DataError(f"data config decode_frames={mode!r}: choose 'auto', 'trajectory' or 'sample'")
+    if mode != "auto":
+        return mode == "trajectory"
+    decoded = int(cfg["shuffle_buffer"] or 1) * int(cfg["window_size"]) * int(cfg["image_size"]) ** 2 * 3
+    return not cfg.get("max_steps_per_episode") and decoded <= float(cfg["ram_budget_gb"]) * (1 << 30) / 4
+
+
+def _decode_frames(images, size: int, resize_mode: str, jpeg_scaled: bool):
+    import tensorflow as tf
+
+    return tf.map_fn(
+        lambda im: ft.decode_and_resize_tf(im, size, resize_mode, jpeg_scaled),
+        images,
+        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+    )
+
+
 def frame_dataset(
     spec,
     stats,
@@ -62,7 +89,8 @@ def frame_dataset(
     reads: int | None,
     calls: int | None,
 ):
-    """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded)."""
+    """Frames of one dataset with windows, chunks, normalised padded actions and masks (images encoded, or
+    decoded already when `decode_in_trajectory(cfg)`)."""
     import tensorflow as tf
     import tensorflow.experimental.numpy as tnp  # pyright: ignore[reportMissingImports]
 
@@ -96,30 +124,36 @@ def frame_dataset(
     mode = cfg["normalization"]
     dim_mask = tf.constant([i < spec.action_dim for i in range(A)])
 
-    def to_samples(traj):
+    early = decode_in_trajectory(cfg)
+    size, resize_mode, jpeg_scaled = int(cfg["image_size"]), cfg["resize_mode"], bool(cfg["jpeg_scaled_decode"])
+
+    def to_samples(traj, index):
         n = tf.shape(traj["action"])[0]
         traj = dict(traj, action=statistics.normalize(traj["action"], stats, mode, xp=tnp))
+        if early:
+            traj["image"] = _decode_frames(traj["image"], size, resize_mode, jpeg_scaled)
         traj = tt.chunk_trajectory_tf(traj, int(cfg["window_size"]), int(cfg["action_chunk"]), obs_keys=("image",))
         traj["action"] = tf.pad(traj["action"], [[0, 0], [0, 0], [0, 0], [0, A - spec.action_dim]])
         traj["action_dim_mask"] = tf.tile(dim_mask[None], tf.stack([n, 1]))
         traj["dataset_id"] = tf.fill([n], tf.constant(dataset_id, tf.int32))
         traj["episode_id"] = tf.fill([n], traj["episode_id"])
-        return tt.subsample_tf(traj, cfg.get("max_steps_per_episode"), seed=seed)
+        # A stateless draw per (seed, trajectory position): new each epoch, and restored exactly on resume.
+        return tt.subsample_tf(traj, cfg.get("max_steps_per_episode"), seed=tf.stack([tf.cast(seed, tf.int64), index]))
 
+    ds = tf.data.Dataset.zip(ds.repeat() if train else ds, tf.data.Dataset.counter())
     ds = ds.map(to_samples, num_parallel_calls=calls or tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
-    return ds.repeat() if train else ds
+    return ds.flat_map(tf.data.Dataset.from_tensor_slices)  # pyright: ignore[reportArgumentType]  (tf stubs)
 
 
-def decode_window(sample, image_size: int, resize_mode: str, augment_cfg: ft.AugmentConfig | None, seed_pair):
-    """Decode/resize the T frames of a sample; zero the frames before the episode start."""
+def decode_window(
+    sample, image_size: int, resize_mode: str, jpeg_scaled: bool, augment_cfg: ft.AugmentConfig | None, seed_pair
+):
+    """Decode/resize the T frames of a sample (unless decoded already); augment; zero frames before the start."""
     import tensorflow as tf
 
-    images = tf.map_fn(
-        lambda im: ft.decode_and_resize_tf(im, image_size, resize_mode),
-        sample["image"],
-        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
-    )
+    images = sample["image"]
+    if images.dtype == tf.string:
+        images = _decode_frames(images, image_size, resize_mode, jpeg_scaled)
     if augment_cfg is not None:
         images = ft.augment_tf(images, seed_pair, augment_cfg)
     images = images * tf.cast(sample["image_mask"], tf.uint8)[:, None, None, None]
@@ -135,12 +169,18 @@ def make_mixture_dataset(
     process_index: int,
     process_count: int,
     counter: BadDataCounter,
+    skip_samples: int = 0,
 ):
-    """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights)."""
+    """-> (batched tf.data.Dataset, statistics dict, mixture entries with final weights).
+
+    `skip_samples`: resume by replay - the first samples are drawn (same shuffle, same RNG
+    states) but dropped before they are decoded, so what follows is exactly what an
+    uninterrupted pipeline yields next.
+    """
     import tensorflow as tf
 
-    entries = oxe.get_mixture(cfg["mixture"])
-    specs = [oxe.get_spec(n) for n, _ in entries]
+    entries = registry.get_mixture(cfg["mixture"])
+    specs = [registry.get_spec(n) for n, _ in entries]
     stats = {
         s.name: rlds.dataset_statistics(
             s, cfg["data_dir"], cfg.get("stats_cache_dir"), skip_bad_episodes=cfg["skip_bad_episodes"]
@@ -149,7 +189,7 @@ def make_mixture_dataset(
     }
     weights = [w for _, w in entries]
     if cfg["balance_weights"]:
-        weights = oxe.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
+        weights = registry.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
     total = sum(weights)
     weights = [w / total for w in weights]
     reads = _thread_split(cfg.get("read_threads"), weights)
@@ -178,17 +218,22 @@ def make_mixture_dataset(
     if train and cfg["shuffle_buffer"]:
         ds = ds.shuffle(int(cfg["shuffle_buffer"]), seed=seed)
     aug = ft.AugmentConfig.from_dict(cfg.get("augment_kwargs")) if (train and cfg["augment"]) else None
-    size, resize_mode = int(cfg["image_size"]), cfg["resize_mode"]
+    size, resize_mode, jpeg_scaled = int(cfg["image_size"]), cfg["resize_mode"], bool(cfg["jpeg_scaled_decode"])
     # Per-sample stateless seeds: augmentation is a pure function of (seed, sample position).
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
+    if skip_samples:
+        ds = ds.skip(int(skip_samples))
     ds = ds.map(
-        lambda s, i: decode_window(s, size, resize_mode, aug, tf.stack([tf.cast(seed, tf.int64), i])),
+        lambda s, i: decode_window(s, size, resize_mode, jpeg_scaled, aug, tf.stack([tf.cast(seed, tf.int64), i])),
         num_parallel_calls=cfg.get("transform_threads") or tf.data.AUTOTUNE,
         deterministic=True,
     )
     ds = ds.batch(batch_size, drop_remainder=train)
     options = tf.data.Options()
     options.deterministic = True
+    # The bad-data py_functions only raise or count; they do not decide what comes next, so an iterator
+    # checkpoint may ignore them (the default policy refuses to save a pipeline that has them).
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
     options.autotune.ram_budget = int(float(cfg["ram_budget_gb"]) * (1 << 30))
     ds = ds.with_options(options).prefetch(2)
     stats_out = {s.name: {**stats[s.name], "normalization": cfg["normalization"]} for s in specs}

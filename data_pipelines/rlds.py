@@ -16,34 +16,45 @@ leading time axis n:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from data_pipelines import oxe_registry as oxe
-from data_pipelines import statistics
+from data_pipelines import registry as reg
+from data_pipelines import schema, statistics
+from data_pipelines.content_hash import directory_fingerprint
 from data_pipelines.errors import BadDataCounter, DataError
 
 log = logging.getLogger("data_pipelines")
 MAX_EPISODE_STEPS = 1 << 20
 
 
-def find_builder_dir(name: str, data_dir: str) -> str:
-    """`{data_dir}/{name}/{version}` with the newest version, or `data_dir` itself if it is one."""
+def find_builder_dir(names: str | Sequence[str], data_dir: str) -> str:
+    """`{data_dir}/{name}/{version}` with the newest version (first name that exists), or `data_dir` if it is one.
+
+    `names`: the dataset's published directory name, then its aliases (e.g. `fmb`, then
+    `fmb_dataset` as Octo's copies call it).
+    """
     import tensorflow as tf
 
     gfile = tf.io.gfile
+    names = [names] if isinstance(names, str) else list(names)
     if gfile.exists(f"{data_dir}/dataset_info.json"):
         return data_dir
-    candidates = gfile.glob(f"{data_dir}/{name}/*/dataset_info.json")
+    candidates = []
+    for name in names:
+        candidates = gfile.glob(f"{data_dir}/{name}/*/dataset_info.json")
+        if not candidates:
+            candidates = gfile.glob(f"{data_dir}/{name}/*/*/dataset_info.json")  # with a builder config level
+        if candidates:
+            break
     if not candidates:
-        candidates = gfile.glob(f"{data_dir}/{name}/*/*/dataset_info.json")  # with a builder config level
-    if not candidates:
+        tried = " or ".join(f"{data_dir}/{n}" for n in names)
         raise DataError(
-            f"{data_dir}/{name}: no prepared tfds dataset (no */dataset_info.json); check --data-dir "
-            f"and that the folder holds {name}/<version>/ (e.g. from `vla-jax convert-episodes`)"
+            f"{tried}: no prepared tfds dataset (no */dataset_info.json); check --data-dir "
+            f"and that the folder holds {names[0]}/<version>/ (e.g. from `vla-jax convert-episodes`)"
         )
 
     def version_key(path):
@@ -53,10 +64,17 @@ def find_builder_dir(name: str, data_dir: str) -> str:
     return max(candidates, key=version_key).rsplit("/", 1)[0]
 
 
-def open_builder(name: str, data_dir: str):
+def open_builder(spec_or_name: reg.DatasetSpec | str, data_dir: str):
     import tensorflow_datasets as tfds
 
-    return tfds.builder_from_directory(find_builder_dir(name, data_dir))
+    names = spec_or_name if isinstance(spec_or_name, str) else spec_or_name.directory_names
+    return tfds.builder_from_directory(find_builder_dir(names, data_dir))
+
+
+def check_schema(spec: reg.DatasetSpec, builder) -> None:
+    """The keys the standardization reads have the leaves it was written for (one DataError otherwise)."""
+    expected = {f"steps/{path}": leaf for path, leaf in spec.expects.items()}
+    schema.check(spec.name, expected, builder.info.features, str(builder.data_dir), spec.schema_source)
 
 
 def host_split(split: str, process_index: int, process_count: int) -> Any:  # a tfds split spec
@@ -73,14 +91,19 @@ def _observation_features(builder) -> Any:
     return features["steps"]["observation"]
 
 
-def _image_decoders(builder, image_key: str) -> dict:
+def _skip_image_decoding(builder) -> dict:
+    """tfds decoders that leave every camera encoded: the primary one is decoded after the shuffle buffer
+    (kilobytes per frame in RAM, not a decoded window), the others are never used and never decoded."""
     import tensorflow_datasets as tfds
 
-    obs = builder.info.features["steps"]["observation"]
-    feature = oxe.get_path({k: obs[k] for k in obs.keys()}, image_key, f"{builder.info.full_name}: steps/observation")
-    if isinstance(feature, tfds.features.Image):
-        return {"steps": {"observation": {image_key: tfds.decode.SkipDecoding()}}}
-    return {}
+    obs = _observation_features(builder)
+    return {
+        "steps": {
+            "observation": {
+                k: tfds.decode.SkipDecoding() for k in obs.keys() if isinstance(obs[k], tfds.features.Image)
+            }
+        }
+    }
 
 
 def _check_factory(name: str, min_length: int, skip_bad: bool, counter: BadDataCounter | None):
@@ -112,7 +135,7 @@ def _check_factory(name: str, min_length: int, skip_bad: bool, counter: BadDataC
 
 
 def trajectory_dataset(
-    spec: oxe.DatasetSpec,
+    spec: reg.DatasetSpec,
     data_dir: str,
     *,
     train: bool = True,
@@ -126,13 +149,15 @@ def trajectory_dataset(
     counter: BadDataCounter | None = None,
     min_episode_length: int = 1,
     with_images: bool = True,
+    with_proprio: bool = False,
     split: str | None = None,
 ):
     """tf.data.Dataset of standardized trajectories of one dataset (this host's episodes)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    builder = open_builder(spec.tfds_name, data_dir)
+    builder = open_builder(spec, data_dir)
+    check_schema(spec, builder)
     split = split or (spec.train_split if train else spec.val_split)
     base_split = split.split("[")[0]
     if base_split not in builder.info.splits:
@@ -149,20 +174,9 @@ def trajectory_dataset(
             f"dataset {spec.name}: split {split} has {n_episodes} episodes but there are "
             f"{process_count} hosts; every host needs at least one episode (use fewer hosts or more data)"
         )
+    if with_proprio and not spec.proprio_dim:
+        raise DataError(f"dataset {spec.name}: its registry entry declares no proprio (proprio_dim)")
     counter = counter or BadDataCounter(spec.name)
-    decoders = (
-        _image_decoders(builder, spec.image_key)
-        if with_images
-        else {
-            "steps": {
-                "observation": {
-                    k: tfds.decode.SkipDecoding()
-                    for k, f in _observation_features(builder).items()
-                    if isinstance(f, tfds.features.Image)
-                }
-            }
-        }
-    )
     # Ordered datasets (e.g. our chronological mobile episodes) must be read one file at a time.
     cycle = 1 if builder.info.disable_shuffling else (num_parallel_reads or tf.data.AUTOTUNE)
     read_config = tfds.ReadConfig(
@@ -171,10 +185,11 @@ def trajectory_dataset(
     ds = builder.as_dataset(
         split=host_split(split, process_index, process_count),  # pyright: ignore[reportCallIssue]
         shuffle_files=(train if shuffle_files is None else shuffle_files) and not builder.info.disable_shuffling,
-        decoders=decoders or None,
+        decoders=_skip_image_decoding(builder),
         read_config=read_config,
     )
     where = f"dataset {spec.name} ({builder.data_dir})"
+    space = spec.action_space
 
     def restructure(episode):
         steps = episode["steps"].batch(MAX_EPISODE_STEPS).get_single_element()
@@ -183,11 +198,14 @@ def trajectory_dataset(
         if action.shape.rank != 2 or action.shape[-1] != spec.action_dim:
             raise DataError(
                 f"{where}: standardized `action` has shape {action.shape}, expected [n, {spec.action_dim}] "
-                f"for encoding {spec.action_encoding}; fix its standardization function"
+                f"({space.describe()}); fix its standardization function"
             )
+        if space.gripper is not None and not space.gripper.is_canonical:
+            grip = space.gripper.to_canonical(action[:, space.continuous :], xp=tf.experimental.numpy)
+            action = tf.concat([action[:, : space.continuous], grip], axis=-1)
         n = tf.shape(action)[0]
         if spec.language_key is not None:
-            lang = oxe.get_path(steps, spec.language_key, f"{where}: steps")
+            lang = reg.get_path(steps, spec.language_key, f"{where}: steps")
             if lang.dtype != tf.string:
                 raise DataError(f"{where}: key `{spec.language_key}` has dtype {lang.dtype.name}, expected string")
         else:
@@ -195,8 +213,16 @@ def trajectory_dataset(
         if spec.fixed_instruction:
             lang = tf.where(tf.strings.length(lang) > 0, lang, spec.fixed_instruction)
         out = {"action": action, "language_instruction": lang, "episode_id": episode["tfds_id"]}
+        if with_proprio:
+            proprio = tf.cast(steps.get("proprio", tf.zeros([0])), tf.float32)
+            if proprio.shape.rank != 2 or proprio.shape[-1] != spec.proprio_dim:
+                raise DataError(
+                    f"{where}: standardized `proprio` has shape {proprio.shape}, expected "
+                    f"[n, {spec.proprio_dim}]; fix its standardization function or proprio_dim"
+                )
+            out["proprio"] = proprio
         if with_images:
-            image = oxe.get_path(steps["observation"], spec.image_key, f"{where}: steps/observation")
+            image = reg.get_path(steps["observation"], spec.image_key, f"{where}: steps/observation")
             if image.dtype != tf.string and not (image.dtype == tf.uint8 and image.shape.rank == 4):
                 raise DataError(
                     f"{where}: image key `{spec.image_key}` has dtype {image.dtype.name} and shape "
@@ -211,12 +237,16 @@ def trajectory_dataset(
 
 def iterate_numpy(ds) -> Iterator[Any]:
     """`ds.as_numpy_iterator()` that re-raises bad-data failures inside tf.data as one-line `DataError`s."""
+    return numpy_batches(iter(ds))
+
+
+def numpy_batches(iterator):
+    """numpy elements of a tf.data iterator (kept by the caller, so it can be checkpointed); bad data -> DataError."""
     import tensorflow as tf
 
-    it = ds.as_numpy_iterator()
     while True:
         try:
-            yield next(it)
+            yield tf.nest.map_structure(lambda t: t.numpy(), next(iterator))
         except StopIteration:
             return
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
@@ -227,37 +257,51 @@ def iterate_numpy(ds) -> Iterator[Any]:
             raise DataError(line.split("DataError: ", 1)[-1].strip()) from None
 
 
-def dataset_identity(spec: oxe.DatasetSpec, builder, split: str) -> dict:
-    """What the statistics depend on: the files (name, version, split sizes) and the transform code."""
+def dataset_identity(spec: reg.DatasetSpec, builder, split: str) -> dict:
+    """What the statistics depend on: the dataset's bytes (content hash), the split and the transform code."""
     info = builder.info
     return {
         "dataset": spec.name,
         "builder": info.full_name,
         "split": split,
         "num_examples": {k: v.num_examples for k, v in info.splits.items()},
-        "num_bytes": {k: v.num_bytes for k, v in info.splits.items()},
+        "content": directory_fingerprint(str(builder.data_dir)),
         "transform": spec.transform_id(),
     }
 
 
 def dataset_statistics(
-    spec: oxe.DatasetSpec, data_dir: str, cache_dir: str | None = None, skip_bad_episodes: bool = False
+    spec: reg.DatasetSpec, data_dir: str, cache_dir: str | None = None, skip_bad_episodes: bool = False
 ) -> dict:
-    """Cached action statistics over the train split of one dataset (all hosts compute the same numbers)."""
-    builder = open_builder(spec.tfds_name, data_dir)
+    """Cached action (and proprio) statistics over the train split of one dataset (every host gets the same)."""
+    builder = open_builder(spec, data_dir)
     identity = dataset_identity(spec, builder, spec.train_split)
+    with_proprio = bool(spec.proprio_dim)
 
     def compute():
         ds, _ = trajectory_dataset(
-            spec, data_dir, train=True, shuffle_files=False, with_images=False, skip_bad_episodes=skip_bad_episodes
+            spec,
+            data_dir,
+            train=True,
+            shuffle_files=False,
+            with_images=False,
+            with_proprio=with_proprio,
+            skip_bad_episodes=skip_bad_episodes,
         )
-        actions, n_traj = [], 0
+        actions, proprio, n_traj = [], [], 0
         total = builder.info.splits[spec.train_split].num_examples
         for traj in tqdm(iterate_numpy(ds), total=total, desc=f"stats {spec.name}", unit="episode", disable=None):
             actions.append(traj["action"])
+            if with_proprio:
+                proprio.append(traj["proprio"])
             n_traj += 1
         if not actions:
             raise DataError(f"dataset {spec.name}: no valid episodes in {spec.train_split}; cannot compute statistics")
-        return statistics.compute_statistics(np.concatenate(actions), spec.normalize_mask, n_traj)
+        stats = statistics.compute_statistics(np.concatenate(actions), spec.normalize_mask, n_traj)
+        if with_proprio:
+            stats["proprio"] = statistics.summarize(np.concatenate(proprio), what=f"dataset {spec.name}: proprio")
+        if spec.action_space.gripper is not None:
+            stats["gripper"] = {"convention": str(spec.action_space.gripper), "canonical": "[0 closed, 1 open]"}
+        return stats
 
     return statistics.load_or_compute(spec.name, identity, compute, cache_dir)

@@ -1,10 +1,12 @@
-"""Action statistics (mean, std, min, max, q01, q99) and normalisation.
+"""Action (and proprio) statistics (mean, std, min, max, q01, q99) and normalisation.
 
 Statistics are computed once per dataset *and transform* and cached as JSON keyed
-by a hash of both: changing the standardization function or the action dims
-gives a new file instead of silently reusing stale numbers (a top source of
-"the robot drives at the wrong scale"). The dict is plain JSON so the trainer
-saves it with every checkpoint and the export ships it to the robot runtime.
+by a hash of both - the dataset's bytes (`content_hash`), not its file sizes, and
+the standardization code - so re-converting episodes with fixed actions, or
+changing the standardization or the action dims, gives a new file instead of
+silently reusing stale numbers (a top source of "the robot drives at the wrong
+scale"). The dict is plain JSON so the trainer saves it with every checkpoint and
+the export ships it to the robot runtime.
 
 Modes: `bounds` maps [min, max] -> [-1, 1]; `bounds_q99` maps [q01, q99] -> [-1, 1]
 (robust to teleop spikes); both clip to [-1, 1]. `normal` is (x - mean) / std.
@@ -28,25 +30,36 @@ MODES = policy_io.NORMALIZATION_MODES
 STAT_KEYS = policy_io.ActionStatistics.STAT_KEYS
 
 
-def compute_statistics(actions: np.ndarray, mask=None, num_trajectories: int | None = None) -> dict:
-    """Statistics of an [N, A] action array as JSON-ready lists."""
-    actions = np.asarray(actions, np.float64)
-    if actions.ndim != 2 or actions.shape[0] == 0:
-        raise DataError(f"cannot compute statistics of actions with shape {actions.shape}; need [N>0, A]")
-    a = actions.shape[1]
-    mask = np.ones(a, bool) if mask is None else np.asarray(mask, bool)
+def summarize(values: np.ndarray, mask=None, what: str = "actions") -> dict:
+    """Per-dim mean, std, min, max, q01, q99 (+ the normalisation mask) of an [N, D] array, JSON-ready."""
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise DataError(f"cannot compute statistics of {what} with shape {values.shape}; need [N>0, D]")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        dims = sorted(set(np.nonzero(bad)[1].tolist()))
+        raise DataError(
+            f"{what}: {int(bad.sum())} non-finite values (dims {dims}); fix the source data or its standardization"
+        )
+    mask = np.ones(values.shape[1], bool) if mask is None else np.asarray(mask, bool)
     stats = {
-        "mean": actions.mean(0),
-        "std": actions.std(0),
-        "min": actions.min(0),
-        "max": actions.max(0),
-        "q01": np.quantile(actions, 0.01, axis=0),
-        "q99": np.quantile(actions, 0.99, axis=0),
+        "mean": values.mean(0),
+        "std": values.std(0),
+        "min": values.min(0),
+        "max": values.max(0),
+        "q01": np.quantile(values, 0.01, axis=0),
+        "q99": np.quantile(values, 0.99, axis=0),
     }
     out = {k: [float(x) for x in v] for k, v in stats.items()}
     out["mask"] = [bool(x) for x in mask]
+    return out
+
+
+def compute_statistics(actions: np.ndarray, mask=None, num_trajectories: int | None = None) -> dict:
+    """Statistics of an [N, A] action array as JSON-ready lists."""
+    actions = np.asarray(actions, np.float64)
     return {
-        "action": out,
+        "action": summarize(actions, mask),
         "num_transitions": int(actions.shape[0]),
         "num_trajectories": int(num_trajectories) if num_trajectories is not None else None,
     }

@@ -2,8 +2,10 @@
 
 - `write_mobile_episode`: an HDF5 episode exactly in the collector's format (h5py).
 - `write_fractal_rlds` / `write_bridge_rlds`: RLDS datasets in the real OXE schemas of
-  `fractal20220817_data` (RT-1: nested action dict) and `bridge` (7-D action vector),
+  `fractal20220817_data` (RT-1: nested action dict) and `bridge_dataset` (7-D action vector),
   written with tfds writers so that `tfds.builder_from_directory` reads them back.
+- `write_published_rlds`: any dataset of `oxe_schemas.PUBLISHED` in its published feature
+  structure, filled with tiny random episodes (small images; 2 episodes by default).
 
 Values are deterministic given `seed`, so tests can recompute expectations in numpy.
 """
@@ -14,6 +16,9 @@ import os
 
 import h5py
 import numpy as np
+
+from data_pipelines.oxe_schemas import PUBLISHED
+from data_pipelines.schema import split_path
 
 STEP_VALUES = np.array([-1.15, 0.0, 1.15], np.float32)
 
@@ -71,6 +76,7 @@ def write_mobile_episode(
 def _write_rlds(name, data_dir, features, episodes):
     import tensorflow_datasets as tfds
 
+    tfds.disable_progress_bar()
     gen = ((f"ep{i}", ep) for i, ep in enumerate(episodes))
     builder = tfds.dataset_builders.store_as_tfds_dataset(
         name=name,
@@ -110,6 +116,7 @@ def write_fractal_rlds(data_dir: str, lengths=(5, 7, 3), seed: int = 0, bad_epis
                         "image": tfds.features.Image(shape=(32, 40, 3), encoding_format="png"),
                         "natural_language_instruction": tfds.features.Text(),
                         "base_pose_tool_reached": tfds.features.Tensor(shape=(7,), dtype=np.float32),
+                        "gripper_closed": tfds.features.Tensor(shape=(1,), dtype=np.float32),
                     },
                     "action": {
                         "world_vector": tfds.features.Tensor(shape=(3,), dtype=np.float32),
@@ -140,6 +147,7 @@ def write_fractal_rlds(data_dir: str, lengths=(5, 7, 3), seed: int = 0, bad_epis
                             "image": a["image"][t],
                             "natural_language_instruction": f"pick object {i}",
                             "base_pose_tool_reached": np.zeros(7, np.float32),
+                            "gripper_closed": np.zeros(1, np.float32),
                         },
                         "action": {
                             "world_vector": a["world_vector"][t],
@@ -165,7 +173,8 @@ def bridge_episode_arrays(length: int, seed: int):
     rng = np.random.default_rng(seed)
     action = rng.uniform(-0.05, 0.05, (length, 7)).astype(np.float32)
     action[:, 6] = rng.choice([0.0, 1.0], length)
-    return {"action": action, "image": rng.integers(0, 256, (length, 32, 40, 3), dtype=np.uint8)}
+    state = np.cumsum(rng.uniform(-0.02, 0.02, (length, 7)), axis=0).astype(np.float32)
+    return {"action": action, "state": state, "image": rng.integers(0, 256, (length, 32, 40, 3), dtype=np.uint8)}
 
 
 def write_bridge_rlds(data_dir: str, lengths=(6, 4), seed: int = 100) -> str:
@@ -197,7 +206,7 @@ def write_bridge_rlds(data_dir: str, lengths=(6, 4), seed: int = 100) -> str:
             yield {
                 "steps": [
                     {
-                        "observation": {"image_0": a["image"][t], "state": np.zeros(7, np.float32)},
+                        "observation": {"image_0": a["image"][t], "state": a["state"][t]},
                         "action": a["action"][t],
                         "language_instruction": f"put the spoon in pot {i}",
                         "is_first": t == 0,
@@ -210,3 +219,127 @@ def write_bridge_rlds(data_dir: str, lengths=(6, 4), seed: int = 100) -> str:
             }
 
     return _write_rlds("bridge_dataset", data_dir, features, episodes())
+
+
+def _feature(leaf, image_hw):
+    import tensorflow_datasets as tfds
+
+    if leaf.image:
+        shape = (*image_hw, leaf.shape[-1])
+        return tfds.features.Image(shape=shape, dtype=np.dtype(leaf.dtype), encoding_format=leaf.encoding or "png")
+    if leaf.dtype == "string":
+        return tfds.features.Text()
+    return tfds.features.Tensor(shape=tuple(leaf.shape), dtype=np.dtype(leaf.dtype))
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for path, value in flat.items():
+        node = out
+        *parents, last = split_path(path)
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
+
+
+def _random_leaf(path: str, leaf, n: int, image_hw, rng, episode: int) -> np.ndarray:
+    """n values of one published leaf: realistic where the publisher says which values a field takes."""
+    if path.endswith(("is_first", "is_last", "is_terminal")):
+        flags = np.zeros(n, bool)
+        flags[0 if path.endswith("is_first") else -1] = True
+        return flags
+    if leaf.image:
+        shape = (n, *image_hw, leaf.shape[-1])
+        if leaf.dtype == "uint8":
+            return rng.integers(0, 256, shape, dtype=np.uint8)
+        return rng.uniform(0, 2, shape).astype(leaf.dtype)
+    if leaf.utf8:
+        codes = np.zeros((n, *leaf.shape), leaf.dtype)
+        text = f"push the red block to corner {episode}".encode()
+        codes[:, : len(text)] = np.frombuffer(text, np.uint8)
+        return codes
+    if leaf.dtype == "string":
+        if "instruction" in path or path.endswith("episode_task"):
+            return np.array([f"pick up object {episode}"] * n, dtype=object)
+        return np.array([f"{path.rsplit('/', 1)[-1]}_{episode}"] * n, dtype=object)
+    shape = (n, *leaf.shape)
+    if leaf.values is not None:
+        return rng.choice(np.asarray(leaf.values), shape).astype(leaf.dtype)
+    if leaf.dtype == "bool":
+        return rng.random(shape) < 0.5
+    if np.issubdtype(np.dtype(leaf.dtype), np.integer):
+        return rng.integers(0, 3, shape).astype(leaf.dtype)
+    return rng.uniform(-1, 1, shape).astype(leaf.dtype)
+
+
+def write_published_rlds(
+    name: str,
+    data_dir: str,
+    *,
+    episodes: int = 2,
+    steps: int = 3,
+    image_hw=(8, 10),
+    seed: int = 0,
+    splits=("train",),
+    overrides=None,
+    directory: str | None = None,
+    table=None,
+):
+    """A tiny dataset in `name`'s published feature structure, with the tfds writer -> (builder dir, episodes).
+
+    Every leaf of `oxe_schemas.PUBLISHED[name]` (or of `table`, {path: Leaf}) is written
+    (dtype, shape, nesting, scalar vs vector, JPEG vs PNG, channels; images shrunk to
+    `image_hw`). `overrides` maps a path to `f(rng, episode_index, n_steps) -> array [n, ...]`
+    (or `[...]` for episode-level fields) for tests that check a convention. Returns the raw
+    episodes as {path: array} per split, so tests recompute what the standardization must give.
+    """
+    table = PUBLISHED[name] if table is None else table
+    overrides = overrides or {}
+    features = {}
+    for path, leaf in table.items():
+        features[path] = _feature(leaf, image_hw)
+    import tensorflow_datasets as tfds
+
+    steps_features = {p.removeprefix("steps/"): f for p, f in features.items() if p.startswith("steps/")}
+    top = {p: f for p, f in features.items() if not p.startswith("steps/")}
+    spec = tfds.features.FeaturesDict({"steps": tfds.features.Dataset(_nest(steps_features)), **_nest(top)})
+    rng = np.random.default_rng(seed)
+    raw: dict[str, list[dict]] = {}
+    for split in splits:
+        raw[split] = []
+        for e in range(episodes):
+            n = steps + e  # unequal lengths, so per-episode bugs show
+            ep = {}
+            for path, leaf in table.items():
+                per_step = path.startswith("steps/")
+                if path in overrides:
+                    ep[path] = np.asarray(overrides[path](rng, e, n))
+                else:
+                    value = _random_leaf(path, leaf, n if per_step else 1, image_hw, rng, e)
+                    ep[path] = value if per_step else value[0]
+            raw[split].append(ep)
+
+    def generate(split):
+        for e, ep in enumerate(raw[split]):
+            n = len(next(v for p, v in ep.items() if p.startswith("steps/")))
+            step_list = [
+                _nest({p.removeprefix("steps/"): v[t] for p, v in ep.items() if p.startswith("steps/")})
+                for t in range(n)
+            ]
+            yield (
+                f"{split}{e}",
+                {"steps": step_list, **_nest({p: v for p, v in ep.items() if not p.startswith("steps/")})},
+            )
+
+    tfds.disable_progress_bar()
+    builder = tfds.dataset_builders.store_as_tfds_dataset(
+        name=directory or name,
+        version="0.1.0",
+        features=spec,
+        split_datasets={s: generate(s) for s in splits},
+        data_dir=data_dir,
+        file_format="tfrecord",
+        disable_shuffling=True,
+    )
+    return str(builder.data_dir), raw

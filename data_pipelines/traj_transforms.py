@@ -58,18 +58,22 @@ def chunk_trajectory_tf(traj: dict, window: int, chunk: int, obs_keys=("image",)
     return out
 
 
-def subsample_tf(traj: dict, max_length: int | None, seed=None) -> dict:
+def subsample_tf(traj: dict, max_length: int | None, seed=0) -> dict:
     """Keep at most `max_length` random steps (order preserved) of a long trajectory.
 
     Apply after chunking: each kept step carries its own window and chunk, so
-    subsampling only thins highly-correlated neighbouring samples.
+    subsampling only thins highly-correlated neighbouring samples. `seed` (an int or a
+    stateless [2] seed) fixes the draw: stateless, so a checkpointed pipeline resumes it.
     """
     import tensorflow as tf
 
     if not max_length:
         return traj
     n = tf.shape(traj["action"])[0]
-    keep = tf.sort(tf.random.shuffle(tf.range(n), seed=seed)[:max_length])
+    seed = tf.cast(seed, tf.int64)
+    seed = tf.stack([seed, tf.zeros_like(seed)]) if seed.shape.rank == 0 else seed
+    shuffled = tf.random.experimental.stateless_shuffle(tf.range(n), seed=seed)  # pyright: ignore[reportAttributeAccessIssue]
+    keep = tf.sort(shuffled[:max_length])
     return tf.nest.map_structure(lambda x: tf.gather(x, keep), traj)
 
 

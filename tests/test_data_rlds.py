@@ -49,7 +49,7 @@ def test_registry_covers_magic_soup_and_named_mixtures():
         for ds, _ in oxe.get_mixture(name):
             spec = oxe.get_spec(ds)
             assert len(spec.normalize_mask) == spec.action_dim
-    with pytest.raises(DataError, match="not in the OXE registry"):
+    with pytest.raises(DataError, match="is not registered"):
         oxe.get_mixture([("no_such_dataset", 1.0)])
     np.testing.assert_allclose(oxe.balance_weights([("a", 1.0), ("b", 2.0)], [300, 100]), [0.6, 0.4])
 
@@ -62,8 +62,11 @@ def test_fractal_and_bridge_actions_are_standardized(oxe_dir):
         assert t["language_instruction"][0] == f"pick object {i}".encode()
         assert t["image"].dtype == object  # still encoded; decoded after the shuffle buffer
     for i, t in enumerate(_trajs("bridge_dataset", oxe_dir)):
-        a = dt.bridge_episode_arrays(BRIDGE_LENGTHS[i], 100 + i)["action"]
-        np.testing.assert_allclose(t["action"], a, atol=1e-6)
+        # Bridge V2 (as Octo): motion relabelled from the reached state, the last step (no successor) dropped.
+        raw = dt.bridge_episode_arrays(BRIDGE_LENGTHS[i], 100 + i)
+        moved = raw["state"][1:, :6] - raw["state"][:-1, :6]
+        np.testing.assert_allclose(t["action"], np.concatenate([moved, raw["action"][:-1, 6:]], -1), atol=1e-6)
+        assert len(t["action"]) == BRIDGE_LENGTHS[i] - 1
         assert t["language_instruction"][0] == f"put the spoon in pot {i}".encode()
 
 
@@ -187,13 +190,13 @@ def test_mixture_batches_shapes_proportions_and_values(oxe_dir, tok, tmp_path):
 
 def test_mobile_nav_actions_pad_and_dim_mask(oxe_dir, tok, tmp_path):
     loader = _rlds_loader(
-        oxe_dir, tok, tmp_path, mixture="bridge", action_dim=9, augment=False, window_size=1, action_chunk=1
+        oxe_dir, tok, tmp_path, mixture="bridge_dataset", action_dim=9, augment=False, window_size=1, action_chunk=1
     )
     b = next(iter(loader))
     np.testing.assert_array_equal(b["action_dim_mask"][0], [True] * 7 + [False] * 2)
     assert np.all(b["action"][..., 7:] == 0)
     with pytest.raises(DataError, match="action_dim"):
-        _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge", action_dim=5)
+        _rlds_loader(oxe_dir, tok, tmp_path, mixture="bridge_dataset", action_dim=5)
 
 
 def test_host_sharding_splits_episodes(oxe_dir):
@@ -267,3 +270,44 @@ def test_filters_count_dropped_episodes_and_subsample_keeps_order(oxe_dir):
     sub = tt.subsample_tf(traj, 4, seed=0)["action"].numpy()[:, 0]
     assert len(sub) == 4 and np.all(np.diff(sub) > 0)
     assert tt.has_instruction_tf({"language_instruction": tf.constant([" ", "a"])}).numpy() == False  # noqa: E712
+
+
+def test_decode_once_per_trajectory_gives_the_same_batches_as_per_sample(oxe_dir, tok, tmp_path):
+    from data_pipelines.mixtures import decode_in_trajectory
+
+    batches = {}
+    for mode in ("trajectory", "sample"):
+        loader = _rlds_loader(oxe_dir, tok, tmp_path, decode_frames=mode, augment=True)
+        it = iter(loader)
+        batches[mode] = [next(it) for _ in range(3)]
+    for a, b in zip(batches["trajectory"], batches["sample"]):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # auto: small images decode once per trajectory; pre-training's 100k x 16 x 224 px buffer keeps JPEG bytes
+    base = dict(shuffle_buffer=256, window_size=2, image_size=48, ram_budget_gb=32, max_steps_per_episode=None)
+    assert decode_in_trajectory({**base, "decode_frames": "auto"})
+    assert not decode_in_trajectory(
+        {**base, "decode_frames": "auto", "shuffle_buffer": 100_000, "window_size": 16, "image_size": 224}
+    )
+    assert not decode_in_trajectory({**base, "decode_frames": "auto", "max_steps_per_episode": 10})
+    with pytest.raises(DataError, match="decode_frames"):
+        decode_in_trajectory({**base, "decode_frames": "gpu"})
+
+
+def test_jpeg_is_decoded_at_the_smallest_scale_that_covers_the_output():
+    import tensorflow as tf
+
+    from data_pipelines import frame_transforms as ft
+
+    yy, xx = np.mgrid[0:256, 0:320]
+    img = np.stack([(xx + yy) % 256, (2 * xx) % 256, (3 * yy) % 256], -1).astype(np.uint8)
+    jpeg, png = tf.io.encode_jpeg(img), tf.io.encode_png(img)
+    assert ft.decode_tf(jpeg, 48).shape == (256, 320, 3)  # off by default: policy_io resizes full frames
+    assert ft.decode_tf(jpeg, 48, jpeg_scaled=True).shape == (64, 80, 3)  # 1/4: short side 64 >= 48 (1/8: 32)
+    assert ft.decode_tf(jpeg, 48, "pad", jpeg_scaled=True).shape == (64, 80, 3)  # long side 80 >= 48; 40 < 48 at 1/8
+    assert ft.decode_tf(jpeg, 200, jpeg_scaled=True).shape == (256, 320, 3)  # nothing smaller covers 200 px
+    assert ft.decode_tf(png, 48, jpeg_scaled=True).shape == (256, 320, 3)  # PNG has no DCT scaling: full decode
+    scaled = ft.decode_and_resize_tf(jpeg, 48, jpeg_scaled=True).numpy().astype(int)
+    full = ft.decode_and_resize_tf(tf.io.decode_jpeg(jpeg), 48).numpy().astype(int)
+    assert np.abs(scaled - full).mean() < 3.0  # resampling noise only
+    np.testing.assert_array_equal(ft.decode_and_resize_tf(jpeg, 48).numpy(), full)  # default: the full decode

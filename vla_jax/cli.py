@@ -12,6 +12,11 @@ module sets ``ACCEPTS_EXTRA_ARGS = True``: then they arrive as
 
 An ``--out`` that exists and is not a folder is refused before the command runs, unless the
 module sets ``OUT_IS_A_FILE = True`` (its ``--out`` names a file it rewrites, e.g. a PNG).
+
+A module that looks datasets up by name sets ``USES_DATASET_REGISTRY = True``: its
+parser gets ``--registry FILE`` (repeatable), and the files are loaded
+(`data_pipelines.registry.load_user_registry`) before ``run``, so a user's own
+datasets and mixtures are known to every command the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import importlib
 import os
 import sys
 
+from data_pipelines import registry
 from data_pipelines.errors import DataError
 from vla_jax.errors import VLAJaxError
 from vla_runtime.errors import InputError, RuntimeConfigError
@@ -61,12 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_command_args(name: str, module, argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"vla-jax {name}", description=SUBCOMMANDS[name])
     module.add_arguments(parser)
+    if getattr(module, "USES_DATASET_REGISTRY", False):
+        parser.add_argument(
+            "--registry",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="register your own datasets/mixtures first (.py, .toml or .json; repeatable; "
+            "see data_pipelines/registry.py)",
+        )
     args, extra = parser.parse_known_args(argv)
     if getattr(module, "ACCEPTS_EXTRA_ARGS", False):
         args.extra_args = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def _run(module, args: argparse.Namespace) -> int:
+    for path in getattr(args, "registry", None) or []:
+        registry.load_user_registry(path)
+    return int(module.run(args) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if debug:
-        return int(module.run(args) or 0)
+        return _run(module, args)
     try:
-        return int(module.run(args) or 0)
+        return _run(module, args)
     except USER_ERRORS as err:
         print(f"vla-jax {name}: error: {err}", file=sys.stderr)
         return 2

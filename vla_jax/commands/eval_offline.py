@@ -11,6 +11,8 @@ from vla_jax.evaluate.offline_metrics import format_metrics
 
 # --out names the metrics JSON to write (rewritten on every run), not a folder: the dispatcher must not refuse it.
 OUT_IS_A_FILE = True
+# The dispatcher adds `--registry FILE` (datasets of your own, by name in the config) and loads it before `run`.
+USES_DATASET_REGISTRY = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ import time
 import matplotlib
 import numpy as np
 
-from data_pipelines import oxe_registry as oxe
+from data_pipelines import registry
 from data_pipelines.loader import make_loader
 from data_pipelines.tokenize import ByteTokenizer, load_tokenizer
 
@@ -24,10 +24,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # --out names the PNG to write (rewritten on every run), not a folder: the dispatcher must not refuse it.
 OUT_IS_A_FILE = True
+# The dispatcher adds `--registry FILE` (your own datasets) and loads those files before `run`.
+USES_DATASET_REGISTRY = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge, rt_1)")
+    parser.add_argument(
+        "--mixture", required=True, help="mixture or dataset name (e.g. mobile, bridge_dataset, oxe_magic_soup)"
+    )
     parser.add_argument("--data-dir", required=True, help="folder holding <dataset>/<version>/ (local or gs://)")
     parser.add_argument("--batches", type=int, default=3, help="batches to read (default 3)")
     parser.add_argument(
@@ -83,8 +87,8 @@ def _grid(batch: dict, path: str, n_dims: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    entries = oxe.get_mixture(args.mixture)
-    action_dim = args.action_dim or max(oxe.get_spec(n).action_dim for n, _ in entries)
+    entries = registry.get_mixture(args.mixture)
+    action_dim = args.action_dim or max(registry.get_spec(n).action_dim for n, _ in entries)
     cfg = dict(
         kind=args.kind,
         data_dir=args.data_dir,

@@ -24,9 +24,14 @@ overrides:
 examples:
   vla-jax train --config configs/tiny.py --workdir /tmp/w          # ~1 min on a laptop CPU
   vla-jax train --config configs/tiny.py --workdir /tmp/w --config.num_steps=400   # resume + extend
+own datasets: --registry my_registry.toml --config.data.config.mixture=mine (data_pipelines/registry.py);
+pass the same --registry again when resuming (the workdir records the mixture name, not the file)
 multi-host: set VLA_JAX_COORDINATOR=host:port VLA_JAX_PROCESS_ID=i VLA_JAX_NUM_PROCESSES=n
 (Cloud TPU pods and SLURM are detected automatically); see launch/README.md.
 """
+
+# The dispatcher adds `--registry FILE` (datasets of your own, by name in the config) and loads it before `run`.
+USES_DATASET_REGISTRY = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

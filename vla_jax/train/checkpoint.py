@@ -14,6 +14,8 @@ export --workdir DIR` reads)::
           data/            {"process_<i>": loader.get_state() of process i} (JSON)
           integrity/       per-array checksums of params and train, sha256 of data (JSON)
       corrupt_checkpoints/<step>/  a checkpoint that failed its check, moved aside at resume
+      data_iterators/      rlds loader only: process_<i>/batches_<n>.* tf.data iterator checkpoints named by
+                           the JSON state above (data_pipelines/iterator_state.py; the newest `keep` kept)
 
 Checkpoints are written collectively and asynchronously by orbax's
 `CheckpointManager` (keep-N, every K steps, plus a forced save on pre-emption);

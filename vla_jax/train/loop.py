@@ -53,11 +53,13 @@ from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
 
 log = logging.getLogger("vla_jax.train")
 
+DATA_ITERATORS_DIR = "data_iterators"  # workdir/data_iterators/process_<i>/: the rlds loader's tf.data state
 # Keys that may change when resuming a workdir; anything else must match the original config.
 RESUMABLE_KEYS = ("num_steps", "log_every", "checkpoint", "wandb", "progress_bar", "xla_fast_compile", "on_nonfinite")
 
 
-def make_data(config: ml_collections.ConfigDict, process_index: int, process_count: int):
+def make_data(config: ml_collections.ConfigDict, process_index: int, process_count: int, state_dir=None):
+    """The host's loader; `state_dir` holds the rlds loader's tf.data iterator checkpoints (exact resume)."""
     data = config.data
     if data.source == "synthetic":
         return SyntheticLoader(
@@ -79,6 +81,8 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
             process_count=process_count,
             seed=config.seed,
             train=True,
+            state_dir=state_dir,
+            state_keep=int(config.checkpoint.keep),
         )
     raise VLAJaxError(f"config data.source={data.source!r}: choose 'synthetic' or 'loader'")
 
@@ -303,7 +307,7 @@ def train(
     if main:
         ckpt.write_json(workdir / ckpt.CONFIG_FILE, json.loads(config.to_json()))
 
-    loader = make_data(config, jax.process_index(), jax.process_count())
+    loader = make_data(config, jax.process_index(), jax.process_count(), state_dir=str(workdir / DATA_ITERATORS_DIR))
     statistics = _to_json_safe(loader.statistics)
     stats_path = workdir / ckpt.STATISTICS_FILE
     if resume_step is not None and stats_path.is_file() and json.loads(stats_path.read_text()) != statistics:
