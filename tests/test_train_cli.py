@@ -295,7 +295,7 @@ POISONED = textwrap.dedent(
         def set_state(self, state):
             self.inner.set_state(state)
 
-    loop.make_data = lambda *args: Poisoned(make_data(*args))
+    loop.make_data = lambda *args, **kwargs: Poisoned(make_data(*args, **kwargs))
     sys.exit(cli.main(sys.argv[1:]))
     """
 )
