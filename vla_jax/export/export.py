@@ -161,8 +161,6 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
     from vla_runtime.bundle import EXPORT_DTYPES, write_export
     from vla_runtime.preprocess import Preprocessing
 
-    from vla_jax.vla import CLIP_MEAN, CLIP_STD
-
     if dtype not in EXPORT_DTYPES:
         raise VLAJaxError(f"export: --dtype {dtype!r} is unknown; use one of {', '.join(EXPORT_DTYPES)}")
     if input_channel_order not in ("RGB", "BGR"):
@@ -171,9 +169,10 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
     if len(stats["action"]["min"]) > vla_config.action_dim:
         raise VLAJaxError(f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
                           f"dims but the model predicts {vla_config.action_dim}")
-    tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.text.vocab_size)
-    size = vla_config.backbone.vision.image_size
-    pre = Preprocessing(image_size=(size, size), mean=tuple(CLIP_MEAN), std=tuple(CLIP_STD),
+    bb = vla_config.backbone
+    tok_json, pad_id = tokenizer_files(tokenizer, bb.vocab_size)
+    size = bb.image_size
+    pre = Preprocessing(image_size=(size, size), mean=tuple(bb.image_mean), std=tuple(bb.image_std),
                         input_channel_order=input_channel_order)
     state = policy_state_dict(vla_config, params)
     extra = {"exporter": EXPORTER, "source": source, "step": step}

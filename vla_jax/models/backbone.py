@@ -203,3 +203,11 @@ def param_shapes(config) -> dict:
 
 def param_count(config) -> int:
     return sum(int(x.size) for x in jax.tree_util.tree_leaves(param_shapes(config)))
+
+
+# RoboVLMs' best CALVIN backbone; the VLAConfig default.
+DEFAULT_MODEL_TYPE = "kosmos-2"
+
+
+def default_config():
+    return family(DEFAULT_MODEL_TYPE).config_cls()

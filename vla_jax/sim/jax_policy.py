@@ -37,10 +37,10 @@ class JaxWorkdirPolicy:
         self.mode = self.stats.get("normalization", "bounds_q99")
         self.config = config
         self.window = int(config.model.window_size)
-        self.image_size = int(config.model.backbone.vision.image_size)
+        module = build_model(config).module
+        self.image_size = int(module.config.backbone.image_size)
         self.tokenizer = InstructionTokenizer(load_tokenizer(str(config.data.tokenizer)),
                                               int(config.data.instruction_length))
-        module = build_model(config).module
         self.params = jax.tree.map(jax.numpy.asarray, params)
         self._apply = jax.jit(lambda p, batch: module.apply({"params": p}, batch, deterministic=True)["action"])
         self.reset("")

@@ -29,7 +29,7 @@ from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
 from vla_jax.train import distributed, sharding
 from vla_jax.train import lora as lora_lib
-from vla_jax.train.model import ModelBundle, build_model, example_batch, load_pretrained
+from vla_jax.train.model import ModelBundle, backbone_config, build_model, example_batch, load_pretrained
 from vla_jax.train.optimizer import make_optimizer, trainable_mask
 from vla_jax.train.state import TrainState
 from vla_jax.train.step import FAST_COMPILE_OPTIONS, jit_step, make_step_fn
@@ -45,12 +45,12 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
     if data.source == "synthetic":
         from data_pipelines.synthetic import SyntheticLoader
 
-        m = config.model
+        m, bb = config.model, backbone_config(config.model)
         return SyntheticLoader(
             global_batch_size=config.batch_size, process_index=process_index, process_count=process_count,
-            seed=config.seed, image_size=m.backbone.vision.image_size, window_size=m.window_size,
+            seed=config.seed, image_size=bb.image_size, window_size=m.window_size,
             chunk=m.fwd_pred_next_n, action_dim=m.action_dim, instruction_length=data.instruction_length,
-            vocab_size=m.backbone.text.vocab_size,
+            vocab_size=bb.vocab_size,
         )
     if data.source == "loader":
         from data_pipelines.loader import make_loader
@@ -58,7 +58,7 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
 
         m = config.model
         expected = {"window_size": m.window_size, "action_chunk": m.fwd_pred_next_n, "action_dim": m.action_dim,
-                    "image_size": m.backbone.vision.image_size, "max_text_len": data.instruction_length}
+                    "image_size": backbone_config(m).image_size, "max_text_len": data.instruction_length}
         wrong = [f"data.config.{k}={data.config.get(k)} (needs {v})" for k, v in expected.items()
                  if data.config.get(k) != v]
         if wrong:

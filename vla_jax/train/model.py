@@ -1,11 +1,12 @@
 """From the train config to the policy module, its loss, an init batch, and pretrained weights.
 
-``config.model`` holds every `VLAConfig` field plus ``backbone`` (every
-`Kosmos2Config` field, nested ``vision``/``text``), so each architecture knob
-can be overridden from the command line. ``config.init_from`` is the single
-field that starts from existing weights:
+``config.model`` holds every `VLAConfig` field plus ``backbone`` (the
+backbone config's ``to_dict()``: ``model_type`` plus every field of that
+family's config, nested sub-configs such as ``vision``/``text``), so each
+architecture knob can be overridden from the command line. ``config.init_from``
+is the single field that starts from existing weights:
 
-* a ``vla-jax convert-hf`` output folder: its Kosmos-2 weights replace the
+* a ``vla-jax convert-hf`` output folder: its backbone weights replace the
   backbone (architecture must match ``config.model.backbone``); head fresh;
 * a training workdir (has ``config.json`` and ``checkpoints/``): its latest
   params (LoRA folded in) replace ours leaf by leaf; leaves whose shape
@@ -33,26 +34,21 @@ from vla_jax.errors import VLAJaxError
 class ModelBundle:
     module: Any  # flax.linen Module: module.apply({"params": p}, batch, deterministic=..., rngs=...)
     loss_fn: Callable[[Any, dict], tuple[jax.Array, dict]]
-    backbone_key: str = "backbone"  # where the Kosmos-2 params live inside the policy's params
+    backbone_key: str = "backbone"  # where the backbone params live inside the policy's params
 
 
 def backbone_config(model_cfg: ml_collections.ConfigDict):
-    from vla_jax.models import kosmos2
+    from vla_jax.models.backbone import config_from_dict
 
-    d = model_cfg.backbone.to_dict()
     try:
-        return kosmos2.Kosmos2Config(
-            vision=kosmos2.Kosmos2VisionConfig(**d.pop("vision")),
-            text=kosmos2.Kosmos2TextConfig(**d.pop("text")),
-            **d,
-        )
-    except TypeError as err:
-        raise VLAJaxError(f"config model.backbone: {err}; compare with vla_jax.models.kosmos2.Kosmos2Config") from None
+        return config_from_dict(model_cfg.backbone.to_dict())
+    except (TypeError, VLAJaxError) as err:
+        raise VLAJaxError(f"config model.backbone: {err}") from None
 
 
-def backbone_config_dict(kosmos_config) -> dict:
-    """For config files: every Kosmos2Config field as a (nested) dict."""
-    return dataclasses.asdict(kosmos_config)
+def backbone_config_dict(backbone_config) -> dict:
+    """For config files: the backbone config as a (nested) dict with its model_type."""
+    return backbone_config.to_dict()
 
 
 def vla_config(config: ml_collections.ConfigDict):
@@ -123,10 +119,11 @@ def load_pretrained(init_from: str, params: Any, config: ml_collections.ConfigDi
     source_cfg, source = load_converted(str(path), scan_layers=ours.scan_layers)
     if source_cfg.to_hf_dict() != ours.to_hf_dict():
         theirs, mine = source_cfg.to_hf_dict(), ours.to_hf_dict()
-        diff = [k for k in ("vision_config", "text_config", "latent_query_num") if theirs.get(k) != mine.get(k)]
+        diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
         raise VLAJaxError(
-            f"{path}: converted Kosmos-2 architecture differs from config.model.backbone in {', '.join(diff)}; "
-            "set config.model.backbone to the converted model's config (e.g. Kosmos2Config.full())"
+            f"{path}: converted {source_cfg.model_type} architecture differs from config.model.backbone "
+            f"({ours.model_type}) in {', '.join(diff)}; set config.model.backbone to the converted model's "
+            "config (e.g. its family's Config.full())"
         )
     key = bundle.backbone_key
     if key not in params:
