@@ -15,8 +15,8 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "convert-hf": ("vla_jax.convert.commands_convert", "Convert a Hugging Face Kosmos-2 checkpoint folder to vla-jax params."),
-    "verify-hf": ("vla_jax.convert.commands_verify", "Check our Flax Kosmos-2 against the Hugging Face torch model on random inputs."),
+    "convert-hf": ("vla_jax.convert.commands_convert", "Convert a Hugging Face checkpoint folder (Kosmos-2, PaliGemma, SmolVLM, CLIP + Kosmos-2) to vla-jax params."),
+    "verify-hf": ("vla_jax.convert.commands_verify", "Check our Flax backbone against the Hugging Face torch model on random inputs."),
     "train": ("vla_jax.train.commands", "Train or post-train a VLA from a config file (resumes an existing workdir)."),
     "stats": ("data_pipelines.commands_stats", "Compute and print action statistics of a dataset or mixture."),
     "convert-episodes": ("data_pipelines.commands_convert", "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset."),

@@ -177,7 +177,12 @@ def family(model_type: str | None) -> Family:
 
 def config_from_dict(d: dict[str, Any]):
     """Our serialised backbone config (``to_dict`` output) -> the family's config."""
-    if not isinstance(d, dict) or "model_type" not in d:
+    if not isinstance(d, dict):
+        raise VLAJaxError(f"backbone config must be a dict with a model_type, got {type(d).__name__}")
+    if "model_type" not in d:
+        # Written before backbone families existed: Kosmos-2 was the only backbone, with these keys.
+        if "latent_query_num" in d and set(d) <= {"vision", "text", "latent_query_num", "dtype", "scan_layers", "remat"}:
+            return family("kosmos-2").config_cls.from_dict(d)
         raise VLAJaxError("backbone config has no 'model_type'; add model_type "
                           f"(one of {', '.join(SUPPORTED_MODEL_TYPES)}) to it")
     return family(d["model_type"]).config_cls.from_dict(d)

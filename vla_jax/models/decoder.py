@@ -14,7 +14,7 @@ Variants (number for number HF's `LlamaModel`, `GemmaModel`, `Gemma2Model`):
     logits       h @ E.T or lm_head         h @ E.T                      tanh soft-capped (final_logit_softcapping)
 
 RoPE is HF's "default" type (rotate-half layout, `rope_theta`); other RoPE types are refused.
-Parameter names follow HF (`embed_tokens`, `layers/{input_layernorm, self_attn/{q,k,v,o}_proj,
+Parameter names follow HF (`embed_tokens`, `decoder/layers/{input_layernorm, self_attn/{q,k,v,o}_proj,
 post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm,
 mlp/{gate,up,down}_proj}`, `norm`, `lm_head`), so the mapping tables read one-to-one.
 """
@@ -37,6 +37,10 @@ from vla_jax.models.vit import activation
 
 VARIANTS = ("llama", "gemma", "gemma2")
 SLIDING = "sliding_attention"
+
+
+def _gemma2_layer_types(n: int) -> tuple[str, ...]:
+    return tuple(SLIDING if (i + 1) % 2 else "full_attention" for i in range(n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +79,14 @@ class DecoderConfig:
                 f"num_key_value_heads={self.num_key_value_heads}")
         if self.head_dim % 2:
             bad(f"head_dim={self.head_dim} must be even (rotary embedding)")
+        n = self.num_hidden_layers
+        types = None if self.layer_types is None else tuple(self.layer_types)
+        if self.variant == "gemma2" and (types is None or (len(types) < n and types == _gemma2_layer_types(len(types)))):
+            types = _gemma2_layer_types(n)  # HF Gemma2Config's default, also when a default pattern is deepened
+        if types is not None:
+            types = types[:n]  # a shallower copy (tiny configs, --num-layers) keeps the first layers' types
+        object.__setattr__(self, "layer_types", types)
         if self.layer_types is not None:
-            object.__setattr__(self, "layer_types", tuple(self.layer_types))
             if len(self.layer_types) != self.num_hidden_layers:
                 bad(f"layer_types has {len(self.layer_types)} entries for num_hidden_layers={self.num_hidden_layers}")
             unknown = sorted(set(self.layer_types) - {SLIDING, "full_attention"})
@@ -98,12 +108,6 @@ class DecoderConfig:
     def sliding_layers(self) -> np.ndarray:
         types = self.layer_types or ("full_attention",) * self.num_hidden_layers
         return np.asarray([t == SLIDING for t in types])
-
-    def replace(self, **overrides) -> "DecoderConfig":
-        if "num_hidden_layers" in overrides and self.layer_types is not None and "layer_types" not in overrides:
-            n = overrides["num_hidden_layers"]  # truncation keeps the pattern of the first n layers
-            overrides["layer_types"] = self.layer_types[:n]
-        return dataclasses.replace(self, **overrides)
 
     # -- HF config.json <-> ours ----------------------------------------------------------------
     @classmethod
@@ -277,7 +281,7 @@ class DecoderLM(nn.Module):
         cfg = self.config
         self.embed_tokens = nn.Embed(cfg.vocab_size, cfg.hidden_size, embedding_init=nn.initializers.normal(0.02),
                                      param_dtype=jnp.float32)
-        self.layers = DecoderStack(cfg, self.dtype, self.scan_layers, self.remat)
+        self.decoder = DecoderStack(cfg, self.dtype, self.scan_layers, self.remat)
         self.norm = RMSNorm(cfg.rms_norm_eps, cfg.gemma, self.dtype)
         if not cfg.tie_word_embeddings:
             self.lm_head = _dense(cfg.vocab_size, False, jnp.float32, "lm_head")
@@ -293,7 +297,7 @@ class DecoderLM(nn.Module):
         cfg = self.config
         full = decoder_mask(attention_mask, block_ids)
         sliding = decoder_mask(attention_mask, block_ids, cfg.sliding_window) if cfg.sliding_layers.any() else None
-        x = self.layers(inputs_embeds.astype(self.dtype), positions, full, sliding)
+        x = self.decoder(inputs_embeds.astype(self.dtype), positions, full, sliding)
         return self.norm(x)
 
     def logits(self, hidden):
