@@ -87,22 +87,21 @@ def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.
     if "token_type_ids" in inputs:  # HF: block_sequence_ids = where(token_type_ids == 0, 0, -1)
         block = jnp.asarray(np.where(inputs["token_type_ids"] == 0, 0, -1), jnp.int32)
 
-    def lm(mdl, px, ids, image_mask, attention_mask, positions, block_ids):
+    def stages(mdl, px, ids, image_mask, attention_mask, positions, block_ids):
         image = mdl.encode_images(px)
         embeds = mdl.embed_tokens(jnp.clip(ids, 0, config.vocab_size - 1))
         slot = jnp.clip(jnp.cumsum(image_mask, axis=1) - 1, 0, image.shape[1] - 1)  # k-th slot <- k-th vector
         gathered = jnp.take_along_axis(image, slot[..., None], axis=1).astype(embeds.dtype)
         embeds = jnp.where(image_mask[..., None], gathered, embeds)
-        return mdl.decode(embeds, attention_mask, positions=positions, block_ids=block_ids)
+        text = mdl.decode(embeds, attention_mask, positions=positions, block_ids=block_ids)
+        return {"vision_tower": mdl.vision_tower(px), "projector": _projector(mdl, px), "lm_last_hidden": text}
 
-    variables = {"params": params}
-    with jax.default_matmul_precision("highest"):
-        tower = jax.jit(lambda v, x: module.apply(v, x, method="vision_tower"))(variables, pixels)
-        proj = jax.jit(lambda v, x: module.apply(v, x, method=_projector))(variables, pixels)
-        text = jax.jit(lambda v, *a: module.apply(v, *a, method=lm))(
-            variables, pixels, jnp.asarray(inputs["input_ids"], jnp.int32), jnp.asarray(inputs["image_mask"]),
-            jnp.asarray(inputs["attention_mask"]), jnp.asarray(inputs["position_ids"], jnp.int32), block)
-    return {"vision_tower": np.asarray(tower), "projector": np.asarray(proj), "lm_last_hidden": np.asarray(text)}
+    with jax.default_matmul_precision("highest"):  # one program: one compile for the three stages
+        out = jax.jit(lambda v, *a: module.apply(v, *a, method=stages))(
+            {"params": params}, pixels, jnp.asarray(inputs["input_ids"], jnp.int32),
+            jnp.asarray(inputs["image_mask"]), jnp.asarray(inputs["attention_mask"]),
+            jnp.asarray(inputs["position_ids"], jnp.int32), block)
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _projector(mdl, px):

@@ -22,7 +22,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 from flax import traverse_util
 from safetensors import safe_open
@@ -179,10 +178,11 @@ def read_tensors(config, rows, sources: dict[str, Path], *, ignored: dict[str, d
                 raise VLAJaxError(f"cannot read tensor {stored} from {path}: {err}") from err
             arrays.append(np.ascontiguousarray(to_ours(np.asarray(arr, dtype=np.float32), row.transform)))
         flat[row.ours] = np.stack(arrays) if row.num_layers else arrays[0]
-    if fresh:
-        init = traverse_util.flatten_dict(jax.device_get(backbone_lib.init_params(config.replace(scan_layers=True))),
-                                          sep="/")
-        flat.update({k: np.asarray(init[k], np.float32) for k in fresh})
+    for i, key in enumerate(fresh):  # LeCun-normal kernel, zero bias (Flax Dense's scheme), seeded; numpy: no compile
+        shape = shapes[key].shape
+        value = np.random.default_rng(i).standard_normal(shape) / np.sqrt(shape[0]) if key.endswith("kernel") \
+            else np.zeros(shape)
+        flat[key] = np.asarray(value, np.float32)
     return traverse_util.unflatten_dict(flat, sep="/")
 
 

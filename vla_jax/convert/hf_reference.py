@@ -49,7 +49,7 @@ def _load(cls, src: Path, num_layers: int | None, **kwargs):
 def _tensors(inputs: dict[str, np.ndarray]):
     import torch
 
-    return {k: torch.from_numpy(v) for k, v in inputs.items()}
+    return {k: torch.from_numpy(np.array(v)) for k, v in inputs.items()}  # writable copies
 
 
 def kosmos2_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
