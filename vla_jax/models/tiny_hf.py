@@ -34,18 +34,27 @@ def tiny_hf_config_dict(**overrides: Any) -> dict[str, Any]:
     return {"vision_config": vision, "text_config": text, "latent_query_num": latent_query_num}
 
 
-def randomize_(model, seed: int):
-    """Every parameter of `model` seeded random, in place (module docstring)."""
+def randomize_(model, seed: int, scale: float = 0.2, norm_centres: dict | None = None):
+    """Every parameter of `model` seeded random, in place (module docstring).
+
+    `scale`: the noise std (0.2 keeps tiny models' activations O(1) through a few layers; released widths
+    want HF's 0.02). Norm weights get centre + noise, the centre being the current value (HF's init)
+    unless `norm_centres` maps norm class names to it (for uninitialised memory, e.g. after `to_empty`).
+    """
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            is_norm = isinstance(module, torch.nn.LayerNorm) or "RMSNorm" in type(module).__name__
+            kind = type(module).__name__
+            is_norm = isinstance(module, torch.nn.LayerNorm) or "RMSNorm" in kind
             for pname, param in module.named_parameters(recurse=False):
-                # 0.2 keeps activations O(1) through a few layers; norm scales stay centred like trained ones.
-                noise = torch.randn(param.shape, generator=gen) * 0.2
-                param.copy_(param + noise if is_norm and pname == "weight" else noise)
+                noise = torch.randn(param.shape, generator=gen) * scale
+                if is_norm and pname == "weight":
+                    centre = param if norm_centres is None else norm_centres[kind]
+                    param.copy_(centre + noise)
+                else:
+                    param.copy_(noise)
     return model
 
 
