@@ -5,6 +5,7 @@ parameter counts from `jax.eval_shape` equal Hugging Face's (counted on the meta
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -147,3 +148,17 @@ RELEASED = {
 def test_released_sizes_have_hf_parameter_counts(name):
     config = RELEASED[name]
     assert backbone_lib.param_count(config) == _hf_count(config)
+
+
+@pytest.mark.parametrize("name", sorted(RELEASED))
+def test_configs_round_trip_through_hf_json_and_our_dict(name):
+    import transformers
+
+    config = RELEASED[name]
+    cls = type(config)
+    assert cls.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    hf = config.to_hf_dict()
+    parsed = transformers.AutoConfig.for_model(**hf).to_dict()  # what convert-hf reads back (defaults filled)
+    assert cls.from_hf_dict(parsed) == config
+    vla = VLAConfig(backbone=config.replace(dtype="bfloat16"))
+    assert VLAConfig.from_dict(json.loads(json.dumps(vla.to_dict()))) == vla
