@@ -21,11 +21,13 @@ def released():
     from vla_jax.models.paligemma import PaliGemmaConfig
     from vla_jax.models.smolvlm import SmolVLMConfig
 
-    return {"Kosmos-2 (microsoft/kosmos-2-patch14-224)": Kosmos2Config.full(),
-            "CLIP ViT-B/16 + Kosmos-2 hybrid": ClipKosmos2Config.full(),
-            "PaliGemma 2 3B (google/paligemma2-3b-pt-224)": PaliGemmaConfig.full(),
-            "SmolVLM2 256M": SmolVLMConfig.full("256M"),
-            "SmolVLM2 500M": SmolVLMConfig.full("500M")}
+    return {
+        "Kosmos-2 (microsoft/kosmos-2-patch14-224)": Kosmos2Config.full(),
+        "CLIP ViT-B/16 + Kosmos-2 hybrid": ClipKosmos2Config.full(),
+        "PaliGemma 2 3B (google/paligemma2-3b-pt-224)": PaliGemmaConfig.full(),
+        "SmolVLM2 256M": SmolVLMConfig.full("256M"),
+        "SmolVLM2 500M": SmolVLMConfig.full("500M"),
+    }
 
 
 def main(argv=None) -> int:
@@ -37,11 +39,22 @@ def main(argv=None) -> int:
         n = backbone_lib.param_count(config)
         gib = {"float32": 4 * n / GIB, "bfloat16": 2 * n / GIB, "adam_full_finetune": 16 * n / GIB}
         out[name] = {"parameters": n, "image_size": config.image_size, "image_tokens": config.image_tokens, **gib}
-        rows.append([name, f"{n:,}", config.image_size, config.image_tokens, f"{gib['float32']:.2f}",
-                     f"{gib['bfloat16']:.2f}", f"{gib['adam_full_finetune']:.1f}"])
-    common.print_table("backbones at released sizes (computed; GiB)",
-                       ["backbone", "parameters", "image px", "image tokens", "f32 weights", "bf16 weights",
-                        "Adam full FT"], rows)
+        rows.append(
+            [
+                name,
+                f"{n:,}",
+                config.image_size,
+                config.image_tokens,
+                f"{gib['float32']:.2f}",
+                f"{gib['bfloat16']:.2f}",
+                f"{gib['adam_full_finetune']:.1f}",
+            ]
+        )
+    common.print_table(
+        "backbones at released sizes (computed; GiB)",
+        ["backbone", "parameters", "image px", "image tokens", "f32 weights", "bf16 weights", "Adam full FT"],
+        rows,
+    )
     common.write_result(args.out, {"machine": common.machine_info(), "results": out})
     return 0
 

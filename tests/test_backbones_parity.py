@@ -20,14 +20,35 @@ from vla_jax.models.tiny_hf import save_tiny_random
 # Two configs per family (different widths, depths, heads, GQA ratios, tying, scale factors).
 CASES = {
     "paligemma2_a": ("paligemma", dict()),
-    "paligemma2_b": ("paligemma", dict(text_num_hidden_layers=3, text_num_key_value_heads=1, text_hidden_size=48,
-                                       text_head_dim=12, text_query_pre_attn_scalar=16, vision_patch_size=16,
-                                       vision_hidden_size=24, vision_num_attention_heads=3, tie_word_embeddings=False,
-                                       text_final_logit_softcapping=None)),
+    "paligemma2_b": (
+        "paligemma",
+        dict(
+            text_num_hidden_layers=3,
+            text_num_key_value_heads=1,
+            text_hidden_size=48,
+            text_head_dim=12,
+            text_query_pre_attn_scalar=16,
+            vision_patch_size=16,
+            vision_hidden_size=24,
+            vision_num_attention_heads=3,
+            tie_word_embeddings=False,
+            text_final_logit_softcapping=None,
+        ),
+    ),
     "paligemma1": ("paligemma", dict(text_model_type="gemma", text_num_key_value_heads=1)),
     "smolvlm_a": ("smolvlm", dict()),
-    "smolvlm_b": ("smolvlm", dict(scale_factor=4, vision_image_size=64, vision_patch_size=8, text_num_hidden_layers=3,
-                                  text_num_key_value_heads=4, text_rope_theta=100000.0, tie_word_embeddings=True)),
+    "smolvlm_b": (
+        "smolvlm",
+        dict(
+            scale_factor=4,
+            vision_image_size=64,
+            vision_patch_size=8,
+            text_num_hidden_layers=3,
+            text_num_key_value_heads=4,
+            text_rope_theta=100000.0,
+            tie_word_embeddings=True,
+        ),
+    ),
 }
 
 
@@ -40,11 +61,17 @@ def _save(root, name):
 def hf(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf_families")
     dirs = {name: _save(root, name) for name in CASES}
-    dirs["kosmos2"] = save_tiny_random("kosmos-2", root / "kosmos2", seed=5, vision_num_hidden_layers=1,
-                                       text_layers=1)
+    dirs["kosmos2"] = save_tiny_random("kosmos-2", root / "kosmos2", seed=5, vision_num_hidden_layers=1, text_layers=1)
     dirs["clip_wide"] = save_tiny_random("clip_vision_model", root / "clip_wide", seed=6)  # 48 wide != Kosmos-2's 32
-    dirs["clip_same"] = save_tiny_random("clip_vision_model", root / "clip_same", seed=7, hidden_size=32,
-                                         num_attention_heads=2, num_hidden_layers=3, patch_size=16)
+    dirs["clip_same"] = save_tiny_random(
+        "clip_vision_model",
+        root / "clip_same",
+        seed=7,
+        hidden_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=3,
+        patch_size=16,
+    )
     return dirs
 
 
@@ -88,8 +115,10 @@ def test_released_tensor_names_and_bf16_load_the_same(hf, tmp_path):
     src = tmp_path / "legacy"
     shutil.copytree(hf["paligemma2_b"], src)
     tensors = load_file(str(src / "model.safetensors"))
-    legacy = {("vision_tower.vision_model." + k[len("vision_tower."):] if k.startswith("vision_tower.") else k): v
-              for k, v in tensors.items()}
+    legacy = {
+        ("vision_tower.vision_model." + k[len("vision_tower.") :] if k.startswith("vision_tower.") else k): v
+        for k, v in tensors.items()
+    }
     assert any(k.startswith("language_model.model.") for k in legacy)  # what transformers 5 writes, too
     save_file(legacy, str(src / "model.safetensors"))
     _, a = load_hf_checkpoint(hf["paligemma2_b"])
@@ -140,15 +169,23 @@ def test_missing_unexpected_and_misshaped_tensors_are_named(hf, tmp_path):
     good = load_file(str(src / "model.safetensors"))
     name = "language_model.model.layers.1.post_feedforward_layernorm.weight"
     save_file({k: v for k, v in good.items() if k != name}, str(src / "model.safetensors"))
-    with pytest.raises(VLAJaxError, match=r"model\.language_model\.layers\.1\.post_feedforward_layernorm\.weight "
-                                          r"is missing"):
+    with pytest.raises(
+        VLAJaxError,
+        match=r"model\.language_model\.layers\.1\.post_feedforward_layernorm\.weight "
+        r"is missing",
+    ):
         load_hf_checkpoint(src)
     save_file({**good, "multi_modal_projector.linear.bias": np.zeros(7, np.float32)}, str(src / "model.safetensors"))
     with pytest.raises(VLAJaxError, match=r"multi_modal_projector\.linear\.bias .*shape \[7\], expected \[32\]"):
         load_hf_checkpoint(src)
-    save_file({**good, "lm_head.weight": good["language_model.model.embed_tokens.weight"],
-               "language_model.model.layers.0.self_attn.q_norm.weight": np.zeros(8, np.float32)},
-              str(src / "model.safetensors"))
+    save_file(
+        {
+            **good,
+            "lm_head.weight": good["language_model.model.embed_tokens.weight"],
+            "language_model.model.layers.0.self_attn.q_norm.weight": np.zeros(8, np.float32),
+        },
+        str(src / "model.safetensors"),
+    )
     with pytest.raises(VLAJaxError, match=r"1 tensor\(s\) .*self_attn\.q_norm\.weight"):  # tied lm_head is fine
         load_hf_checkpoint(src)
 
@@ -157,8 +194,9 @@ def test_convert_cli_hybrid_round_trip(hf, tmp_path, capsys):
     from vla_jax.convert.converted import load_converted
 
     out = tmp_path / "hybrid"
-    assert main(["convert-hf", "--src", str(hf["kosmos2"]), "--vision-src", str(hf["clip_wide"]),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["convert-hf", "--src", str(hf["kosmos2"]), "--vision-src", str(hf["clip_wide"]), "--out", str(out)]) == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["model_type"] == "clip-kosmos-2" and summary["vision_layers"] == 2
     config, params = load_converted(out)

@@ -23,14 +23,22 @@ from vla_jax.vla import VLAConfig, VLAPolicy, init_policy
 B, T, C, A, L = 2, 2, 2, 3, 5
 ONE_LAYER = {"num_hidden_layers": 1}
 BACKBONES = {
-    "paligemma": PaliGemmaConfig.tiny(vision={**ONE_LAYER, "image_size": 16}, text={**ONE_LAYER, "vocab_size": 320,
-                                                                                     "sliding_window": 4}),
+    "paligemma": PaliGemmaConfig.tiny(
+        vision={**ONE_LAYER, "image_size": 16}, text={**ONE_LAYER, "vocab_size": 320, "sliding_window": 4}
+    ),
     "smolvlm": SmolVLMConfig.tiny(vision={**ONE_LAYER, "image_size": 16}, text={**ONE_LAYER, "vocab_size": 320}),
-    "clip-kosmos-2": ClipKosmos2Config.tiny(vision={**ONE_LAYER, "image_size": 16}, latent_query_num=3,
-                                            text={"layers": 1, "vocab_size": 320}),
+    "clip-kosmos-2": ClipKosmos2Config.tiny(
+        vision={**ONE_LAYER, "image_size": 16}, latent_query_num=3, text={"layers": 1, "vocab_size": 320}
+    ),
 }
-COMBOS = [("one_step_continuous", "mlp"), ("one_step_discrete", "discrete"), ("interleaved", "mlp"),
-          ("policy_head", "lstm"), ("policy_head", "gpt"), ("policy_head", "mlp")]
+COMBOS = [
+    ("one_step_continuous", "mlp"),
+    ("one_step_discrete", "discrete"),
+    ("interleaved", "mlp"),
+    ("policy_head", "lstm"),
+    ("policy_head", "gpt"),
+    ("policy_head", "mlp"),
+]
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
@@ -44,8 +52,19 @@ def _backbone_params(name):
 
 
 def make_config(name, structure, head, **kw):
-    base = dict(backbone=BACKBONES[name], structure=structure, head=head, window_size=T, fwd_pred_next_n=C,
-                action_dim=A, has_gripper=True, head_hidden_size=16, head_layers=1, head_heads=2, num_bins=16)
+    base = dict(
+        backbone=BACKBONES[name],
+        structure=structure,
+        head=head,
+        window_size=T,
+        fwd_pred_next_n=C,
+        action_dim=A,
+        has_gripper=True,
+        head_hidden_size=16,
+        head_layers=1,
+        head_heads=2,
+        num_bins=16,
+    )
     return VLAConfig(**{**base, **kw})
 
 
@@ -57,10 +76,16 @@ def make_batch(size, seed=0):
     token_mask[1, 3:] = False
     image_mask = np.ones((B, T), bool)
     image_mask[1, 0] = False
-    return {"image": rng.integers(0, 256, (B, T, size, size, 3), dtype=np.uint8), "image_mask": image_mask,
-            "tokens": rng.integers(3, 250, (B, L)).astype(np.int32), "token_mask": token_mask, "action": action,
-            "action_mask": np.ones((B, T, C), bool), "action_dim_mask": np.ones((B, A), bool),
-            "dataset_id": np.zeros((B,), np.int32)}
+    return {
+        "image": rng.integers(0, 256, (B, T, size, size, 3), dtype=np.uint8),
+        "image_mask": image_mask,
+        "tokens": rng.integers(3, 250, (B, L)).astype(np.int32),
+        "token_mask": token_mask,
+        "action": action,
+        "action_mask": np.ones((B, T, C), bool),
+        "action_dim_mask": np.ones((B, A), bool),
+        "dataset_id": np.zeros((B,), np.int32),
+    }
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
@@ -75,6 +100,7 @@ def test_every_backbone_structure_and_head(name, structure, head):
         def f(p):
             out = VLAPolicy(cfg).apply({"params": p}, b)
             return vla_loss(cfg, out, b)[0], out
+
         return jax.value_and_grad(f, has_aux=True)(p)
 
     (loss, out), grads = loss_and_grad(params, batch)
@@ -111,6 +137,7 @@ def test_paligemma_prefix_is_bidirectional_within_a_frame_and_causal_across_fram
             x = jnp.concatenate([mdl.encode_images(px), mdl.embed_tokens(tokens)], axis=1)
             ids = jnp.full(x.shape[:2], 0 if block else -1, jnp.int32)
             return mdl.decode(x, block_ids=ids)
+
         return bb.apply(bparams, method=f)
 
     q = cfg.backbone.image_tokens

@@ -16,21 +16,43 @@ from vla_jax.models.tiny_hf import save_tiny_random
 IMAGE = 16
 ONE_LAYER = dict(vision_num_hidden_layers=1, vision_image_size=IMAGE)
 FAMILIES = {
-    "paligemma": ("configs/posttrain_mobile_paligemma.py",
-                  dict(ONE_LAYER, text_num_hidden_layers=1, text_vocab_size=320, image_token_index=319,
-                       vocab_size=320)),
+    "paligemma": (
+        "configs/posttrain_mobile_paligemma.py",
+        dict(ONE_LAYER, text_num_hidden_layers=1, text_vocab_size=320, image_token_index=319, vocab_size=320),
+    ),
     "smolvlm": ("configs/posttrain_mobile_smolvlm.py", dict(ONE_LAYER, text_num_hidden_layers=1, text_vocab_size=320)),
-    "clip-kosmos-2": ("configs/posttrain_mobile_clip_kosmos2.py",
-                      dict(ONE_LAYER, text_layers=1, text_vocab_size=320, vision_patch_size=8, latent_query_num=3)),
+    "clip-kosmos-2": (
+        "configs/posttrain_mobile_clip_kosmos2.py",
+        dict(ONE_LAYER, text_layers=1, text_vocab_size=320, vision_patch_size=8, latent_query_num=3),
+    ),
 }
 W, C, L = 2, 2, 8
-TINY = [f"--config.{k}={v}" for k, v in {
-    "num_steps": 2, "batch_size": 2, "log_every": 1, "checkpoint.every": 2, "checkpoint.use_async": False,
-    "optimizer.warmup_steps": 1, "xla_fast_compile": True, "progress_bar": False,
-    "model.window_size": W, "model.fwd_pred_next_n": C, "model.head_hidden_size": 16, "model.head_layers": 1,
-    "model.backbone.dtype": "float32", "model.backbone.remat": False, "data.instruction_length": L,
-    "data.config.window_size": W, "data.config.action_chunk": C, "data.config.max_text_len": L,
-    "data.config.worker_count": 0, "data.config.augment": False, "data.config.mirror_augment": False}.items()]
+TINY = [
+    f"--config.{k}={v}"
+    for k, v in {
+        "num_steps": 2,
+        "batch_size": 2,
+        "log_every": 1,
+        "checkpoint.every": 2,
+        "checkpoint.use_async": False,
+        "optimizer.warmup_steps": 1,
+        "xla_fast_compile": True,
+        "progress_bar": False,
+        "model.window_size": W,
+        "model.fwd_pred_next_n": C,
+        "model.head_hidden_size": 16,
+        "model.head_layers": 1,
+        "model.backbone.dtype": "float32",
+        "model.backbone.remat": False,
+        "data.instruction_length": L,
+        "data.config.window_size": W,
+        "data.config.action_chunk": C,
+        "data.config.max_text_len": L,
+        "data.config.worker_count": 0,
+        "data.config.augment": False,
+        "data.config.mirror_augment": False,
+    }.items()
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +61,30 @@ def data(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("train_families")
     for i in range(3):
-        dt.write_mobile_episode(str(root / "h5"), stamp=f"2024070{i + 1}_080000", side=("left", "right")[i % 2],
-                                num_frames=6, seed=i)
-    assert main(["convert-episodes", "--src", str(root / "h5"), "--out", str(root / "rlds"), "--image-size",
-                 str(IMAGE), "--val-fraction", "0"]) == 0
-    train_tokenizer(["navigate around the obstacle on the left side", "navigate around the obstacle on the right side"],
-                    str(root / "tok"), vocab_size=300)
+        dt.write_mobile_episode(
+            str(root / "h5"), stamp=f"2024070{i + 1}_080000", side=("left", "right")[i % 2], num_frames=6, seed=i
+        )
+    assert (
+        main(
+            [
+                "convert-episodes",
+                "--src",
+                str(root / "h5"),
+                "--out",
+                str(root / "rlds"),
+                "--image-size",
+                str(IMAGE),
+                "--val-fraction",
+                "0",
+            ]
+        )
+        == 0
+    )
+    train_tokenizer(
+        ["navigate around the obstacle on the left side", "navigate around the obstacle on the right side"],
+        str(root / "tok"),
+        vocab_size=300,
+    )
     return root
 
 

@@ -172,7 +172,9 @@ class VLAConfig:
 
 
 def normalize_images(images: jax.Array, backbone) -> jax.Array:
-    """uint8 [..., H, W, 3] -> float32 normalised with the backbone's image mean/std (on device: images travel as uint8)."""
+    """uint8 [..., H, W, 3] -> float32 normalised with the backbone's image mean/std.
+
+    Done on device: images travel as uint8."""
     x = images.astype(jnp.float32) / 255.0
     return (x - jnp.asarray(backbone.image_mean, jnp.float32)) / jnp.asarray(backbone.image_std, jnp.float32)
 
@@ -234,7 +236,9 @@ class VLAPolicy(nn.Module):
 
     # -- sequence building ------------------------------------------------------------------------
     def frame_blocks(self, image_embeds, text_embeds, token_mask, tail, tail_valid):
-        """Unpacked blocks [N, S, D], valid [N, S], prefix-LM groups [N, S] or None (module docstring); tail [N, K, D]."""
+        """Unpacked blocks [N, S, D], valid [N, S], prefix-LM groups [N, S] or None; tail [N, K, D].
+
+        Layout in the module docstring."""
         cfg = self.config
         n = image_embeds.shape[0]
         k = min(cfg.image_insert_index, text_embeds.shape[1])

@@ -37,9 +37,16 @@ def ignored_hf_tensors(config: ClipKosmos2Config, source: str = "main") -> dict[
     """Exact names, or prefixes (ending in '.') of tensors deliberately not loaded, per source."""
     if source == "vision":
         tower = "the hybrid uses the CLIP vision tower only"
-        return {"embeddings.position_ids": "index buffer in older checkpoints",
-                "text_model.": tower, "text_projection.": tower, "visual_projection.": tower, "logit_scale": tower}
-    return {**kosmos2_table.ignored_hf_tensors(config),
-            "vision_model.model.": "Kosmos-2's own vision tower, replaced by the CLIP tower",
-            "image_to_text_projection.dense.": "replaced by a new input layer when the CLIP width differs "
-                                               "(loaded when it matches)"}
+        return {
+            "embeddings.position_ids": "index buffer in older checkpoints",
+            "text_model.": tower,
+            "text_projection.": tower,
+            "visual_projection.": tower,
+            "logit_scale": tower,
+        }
+    return {
+        **kosmos2_table.ignored_hf_tensors(config),
+        "vision_model.model.": "Kosmos-2's own vision tower, replaced by the CLIP tower",
+        "image_to_text_projection.dense.": "replaced by a new input layer when the CLIP width differs "
+        "(loaded when it matches)",
+    }

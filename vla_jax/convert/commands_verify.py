@@ -21,14 +21,22 @@ STAGES = ("vision_tower", "projector", "lm_last_hidden")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", required=True, type=Path, help="Hugging Face model folder (needs torch installed)")
-    parser.add_argument("--vision-src", type=Path, default=None,
-                        help="CLIPVisionModel / CLIPModel folder: verify the CLIP + Kosmos-2 hybrid (--src = Kosmos-2)")
+    parser.add_argument(
+        "--vision-src",
+        type=Path,
+        default=None,
+        help="CLIPVisionModel / CLIPModel folder: verify the CLIP + Kosmos-2 hybrid (--src = Kosmos-2)",
+    )
     parser.add_argument("--tol", type=float, default=1e-4, help="max allowed abs difference (float32); default 1e-4")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random pixels and token ids")
     parser.add_argument("--batch", type=int, default=2, help="batch size of the random inputs")
     parser.add_argument("--text-len", type=int, default=6, help="text tokens after the image (and PaliGemma's suffix)")
-    parser.add_argument("--num-layers", type=int, default=None,
-                        help="truncate vision tower and LM to their first N layers on both sides")
+    parser.add_argument(
+        "--num-layers",
+        type=int,
+        default=None,
+        help="truncate vision tower and LM to their first N layers on both sides",
+    )
 
 
 def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, np.ndarray]:
@@ -52,7 +60,7 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
         seq, start = 1 + q + text_len, 1
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
     image_mask = np.zeros((batch, seq), dtype=bool)
-    image_mask[:, start:start + q] = True
+    image_mask[:, start : start + q] = True
     attn = np.ones((batch, seq), dtype=bool)
     if batch > 1 and text_len >= 2:
         attn[1, -2:] = False
@@ -98,9 +106,14 @@ def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.
 
     with jax.default_matmul_precision("highest"):  # one program: one compile for the three stages
         out = jax.jit(lambda v, *a: module.apply(v, *a, method=stages))(
-            {"params": params}, pixels, jnp.asarray(inputs["input_ids"], jnp.int32),
-            jnp.asarray(inputs["image_mask"]), jnp.asarray(inputs["attention_mask"]),
-            jnp.asarray(inputs["position_ids"], jnp.int32), block)
+            {"params": params},
+            pixels,
+            jnp.asarray(inputs["input_ids"], jnp.int32),
+            jnp.asarray(inputs["image_mask"]),
+            jnp.asarray(inputs["attention_mask"]),
+            jnp.asarray(inputs["position_ids"], jnp.int32),
+            block,
+        )
     return {k: np.asarray(v) for k, v in out.items()}
 
 
@@ -109,8 +122,15 @@ def _projector(mdl, px):
     return mdl.image_to_text(px) if hasattr(mdl, "image_to_text") else mdl.encode_images(px)
 
 
-def hf_outputs(src: Path, inputs: dict[str, np.ndarray], *, config=None, params=None, vision_src: Path | None = None,
-               num_layers: int | None = None) -> dict[str, np.ndarray]:
+def hf_outputs(
+    src: Path,
+    inputs: dict[str, np.ndarray],
+    *,
+    config=None,
+    params=None,
+    vision_src: Path | None = None,
+    num_layers: int | None = None,
+) -> dict[str, np.ndarray]:
     from vla_jax.convert.hf_checkpoint import read_hf_config
     from vla_jax.convert.hf_reference import STAGES as HF_STAGES
     from vla_jax.convert.hf_reference import clip_kosmos2_stages
@@ -121,9 +141,17 @@ def hf_outputs(src: Path, inputs: dict[str, np.ndarray], *, config=None, params=
     return HF_STAGES[model_type](Path(src), inputs, num_layers)
 
 
-def compare_with_hf(src: str | Path, *, vision_src: str | Path | None = None, tol: float = 1e-4, seed: int = 0,
-                    batch: int = 2, text_len: int = 6, num_layers: int | None = None,
-                    scan_layers: bool = True) -> dict:
+def compare_with_hf(
+    src: str | Path,
+    *,
+    vision_src: str | Path | None = None,
+    tol: float = 1e-4,
+    seed: int = 0,
+    batch: int = 2,
+    text_len: int = 6,
+    num_layers: int | None = None,
+    scan_layers: bool = True,
+) -> dict:
     """Max abs differences per stage plus `tol` and `ok`, as printed by `vla-jax verify-hf`."""
     from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
 
@@ -140,7 +168,14 @@ def compare_with_hf(src: str | Path, *, vision_src: str | Path | None = None, to
 
 
 def run(args: argparse.Namespace) -> int:
-    result = compare_with_hf(args.src, vision_src=args.vision_src, tol=args.tol, seed=args.seed, batch=args.batch,
-                             text_len=args.text_len, num_layers=args.num_layers)
+    result = compare_with_hf(
+        args.src,
+        vision_src=args.vision_src,
+        tol=args.tol,
+        seed=args.seed,
+        batch=args.batch,
+        text_len=args.text_len,
+        num_layers=args.num_layers,
+    )
     print(json.dumps(result))
     return 0 if result["ok"] else 1

@@ -1,9 +1,9 @@
 """Our converted-checkpoint folder: what `vla-jax convert-hf` writes and the trainer reads.
 
-    DIR/params.safetensors   float32 params, scanned layout, keys '/'-joined Flax paths
-    DIR/config.json          the backbone's to_hf_dict() (HF-shaped, HF's model_type) plus
-                             "vla_jax_model_type" (ours: differs for the CLIP + Kosmos-2 hybrid)
-    DIR/<tokenizer files>    copied from the HF folder when present, so DIR is self-contained
+DIR/params.safetensors   float32 params, scanned layout, keys '/'-joined Flax paths
+DIR/config.json          the backbone's to_hf_dict() (HF-shaped, HF's model_type) plus
+                         "vla_jax_model_type" (ours: differs for the CLIP + Kosmos-2 hybrid)
+DIR/<tokenizer files>    copied from the HF folder when present, so DIR is self-contained
 """
 
 from __future__ import annotations
@@ -25,9 +25,17 @@ from vla_jax.models.stacking import stack_layers, unstack_layers
 
 PARAMS_FILE = "params.safetensors"
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
-    "tokenizer.model", "added_tokens.json", "preprocessor_config.json", "processor_config.json",
-    "chat_template.json", "vocab.json", "merges.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "added_tokens.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
 )
 
 
@@ -35,8 +43,10 @@ def save_converted(out_dir: str | Path, config, params: Any, *, tokenizer_src: P
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     params = stack_layers(jax.device_get(params)) if not config.scan_layers else jax.device_get(params)
-    flat = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float32))
-            for k, v in traverse_util.flatten_dict(params, sep="/").items()}
+    flat = {
+        k: np.ascontiguousarray(np.asarray(v, dtype=np.float32))
+        for k, v in traverse_util.flatten_dict(params, sep="/").items()
+    }
     save_file(flat, str(out / PARAMS_FILE), metadata={"format": f"vla-jax/{config.model_type}", "layout": "scanned"})
     hf = {**config.to_hf_dict(), "vla_jax_model_type": config.model_type}
     (out / "config.json").write_text(json.dumps(hf, indent=2) + "\n")
@@ -52,8 +62,11 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Any, dict]:
     path = Path(path)
     params_file = path / PARAMS_FILE
     if not params_file.is_file():
-        hint = " (this looks like a Hugging Face folder: run `vla-jax convert-hf --src` on it first)" \
-            if (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file() else ""
+        hint = (
+            " (this looks like a Hugging Face folder: run `vla-jax convert-hf --src` on it first)"
+            if (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
+            else ""
+        )
         raise VLAJaxError(f"{params_file} not found{hint}")
     config = read_hf_config(path, **knobs)
     flat = load_file(str(params_file))
@@ -62,8 +75,10 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Any, dict]:
         if key not in flat:
             raise VLAJaxError(f"{params_file}: parameter {key} is missing (expected shape {list(spec.shape)})")
         if tuple(flat[key].shape) != tuple(spec.shape):
-            raise VLAJaxError(f"{params_file}: parameter {key} has shape {list(flat[key].shape)}, "
-                              f"expected {list(spec.shape)} from {path / 'config.json'}")
+            raise VLAJaxError(
+                f"{params_file}: parameter {key} has shape {list(flat[key].shape)}, "
+                f"expected {list(spec.shape)} from {path / 'config.json'}"
+            )
     extra = sorted(set(flat) - set(want))
     if extra:
         raise VLAJaxError(f"{params_file}: unexpected parameters {extra[:5]}; config.json and params disagree")

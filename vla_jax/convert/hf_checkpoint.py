@@ -59,8 +59,10 @@ def read_hf_config(src: str | Path, **knobs: Any):
     key = d.get("vla_jax_model_type") or d.get("model_type")
     if key not in backbone_lib.SUPPORTED_MODEL_TYPES or key == d.get("model_type") == "clip-kosmos-2":
         supported = [t for t in backbone_lib.SUPPORTED_MODEL_TYPES if t != "clip-kosmos-2"]
-        raise VLAJaxError(f"{path}: model_type {d.get('model_type')!r} is not supported; supported: "
-                          f"{', '.join(supported)} (clip-kosmos-2: a kosmos-2 --src with a CLIP --vision-src)")
+        raise VLAJaxError(
+            f"{path}: model_type {d.get('model_type')!r} is not supported; supported: "
+            f"{', '.join(supported)} (clip-kosmos-2: a kosmos-2 --src with a CLIP --vision-src)"
+        )
     family = backbone_lib.family(key)
     try:
         return family.config_cls.from_hf_dict(with_hf_defaults(d, path), **knobs)
@@ -86,8 +88,10 @@ def tensor_files(src: Path) -> dict[str, Path]:
         with safe_open(single, framework="numpy") as fh:
             return {name: single for name in fh.keys()}
     if list(src.glob("*.bin")) or list(src.glob("*.pt")):
-        raise VLAJaxError(f"{src} has only pickled torch weights (*.bin/*.pt); we never unpickle. "
-                          "Re-save it with save_pretrained(safe_serialization=True)")
+        raise VLAJaxError(
+            f"{src} has only pickled torch weights (*.bin/*.pt); we never unpickle. "
+            "Re-save it with save_pretrained(safe_serialization=True)"
+        )
     raise VLAJaxError(f"{src} has neither model.safetensors nor model.safetensors.index.json")
 
 
@@ -98,11 +102,12 @@ def _renamed(files: dict[str, Path], renames) -> dict[str, tuple[str, Path]]:
         new = name
         for old, repl in renames:
             if name.startswith(old):
-                new = repl + name[len(old):]
+                new = repl + name[len(old) :]
                 break
         if new in out:
-            raise VLAJaxError(f"{path.parent}: tensors {out[new][0]} and {name} both name {new}; the checkpoint "
-                              "mixes naming schemes")
+            raise VLAJaxError(
+                f"{path.parent}: tensors {out[new][0]} and {name} both name {new}; the checkpoint mixes naming schemes"
+            )
         out[new] = (name, path)
     return out
 
@@ -119,12 +124,22 @@ def truncated(config, num_layers: int | None):
         raise VLAJaxError(f"--num-layers {num_layers} must be >= 1")
     text_key = "layers" if hasattr(config.text, "layers") else "num_hidden_layers"
     text_n = getattr(config.text, text_key)
-    return config.replace(vision={"num_hidden_layers": min(num_layers, config.vision.num_hidden_layers)},
-                          text={text_key: min(num_layers, text_n)})
+    return config.replace(
+        vision={"num_hidden_layers": min(num_layers, config.vision.num_hidden_layers)},
+        text={text_key: min(num_layers, text_n)},
+    )
 
 
-def read_tensors(config, rows, sources: dict[str, Path], *, ignored: dict[str, dict[str, str]],
-                 renames: dict[str, tuple] | None = None, full_rows=None, fresh: tuple[str, ...] = ()) -> dict:
+def read_tensors(
+    config,
+    rows,
+    sources: dict[str, Path],
+    *,
+    ignored: dict[str, dict[str, str]],
+    renames: dict[str, tuple] | None = None,
+    full_rows=None,
+    fresh: tuple[str, ...] = (),
+) -> dict:
     """Check names and shapes of every row against `sources`, then read them -> params (scanned layout).
 
     `full_rows`: the rows of the untruncated config; their tensors that `rows` does not use (layers
@@ -150,21 +165,27 @@ def read_tensors(config, rows, sources: dict[str, Path], *, ignored: dict[str, d
         for name in row.hf_names():
             expected[row.source].add(name)
             if name not in files[row.source]:
-                raise VLAJaxError(f"tensor {name} is missing from the checkpoint in {src} (expected shape "
-                                  f"{list(want)}); the checkpoint is incomplete or not {config.model_type}")
+                raise VLAJaxError(
+                    f"tensor {name} is missing from the checkpoint in {src} (expected shape "
+                    f"{list(want)}); the checkpoint is incomplete or not {config.model_type}"
+                )
             stored, path = files[row.source][name]
             got = tuple(handle(path).get_slice(stored).get_shape())
             if got != want:
-                raise VLAJaxError(f"tensor {stored} in {path.name} has shape {list(got)}, expected {list(want)} "
-                                  f"from {src / 'config.json'}; config and weights disagree")
+                raise VLAJaxError(
+                    f"tensor {stored} in {path.name} has shape {list(got)}, expected {list(want)} "
+                    f"from {src / 'config.json'}; config and weights disagree"
+                )
     for row in full_rows or ():
         expected[row.source].update(row.hf_names())
     for s, src in sources.items():
         unexpected = sorted(n for n in set(files[s]) - expected[s] if not _is_ignored(n, ignored.get(s, {})))
         if unexpected:
             shown = ", ".join(unexpected[:5]) + (f" (+{len(unexpected) - 5} more)" if len(unexpected) > 5 else "")
-            raise VLAJaxError(f"{src} has {len(unexpected)} tensor(s) this {config.model_type} does not use: "
-                              f"{shown}; refusing to drop weights silently (is this a different architecture?)")
+            raise VLAJaxError(
+                f"{src} has {len(unexpected)} tensor(s) this {config.model_type} does not use: "
+                f"{shown}; refusing to drop weights silently (is this a different architecture?)"
+            )
 
     # 2) data
     flat: dict[str, np.ndarray] = {}
@@ -180,8 +201,11 @@ def read_tensors(config, rows, sources: dict[str, Path], *, ignored: dict[str, d
         flat[row.ours] = np.stack(arrays) if row.num_layers else arrays[0]
     for i, key in enumerate(fresh):  # LeCun-normal kernel, zero bias (Flax Dense's scheme), seeded; numpy: no compile
         shape = shapes[key].shape
-        value = np.random.default_rng(i).standard_normal(shape) / np.sqrt(shape[0]) if key.endswith("kernel") \
+        value = (
+            np.random.default_rng(i).standard_normal(shape) / np.sqrt(shape[0])
+            if key.endswith("kernel")
             else np.zeros(shape)
+        )
         flat[key] = np.asarray(value, np.float32)
     return traverse_util.unflatten_dict(flat, sep="/")
 
@@ -190,8 +214,9 @@ def _table(config):
     return importlib.import_module(backbone_lib.family(config.model_type).table_module)
 
 
-def load_hf_checkpoint(src: str | Path, *, vision_src: str | Path | None = None, num_layers: int | None = None,
-                       **knobs: Any) -> tuple[Any, dict]:
+def load_hf_checkpoint(
+    src: str | Path, *, vision_src: str | Path | None = None, num_layers: int | None = None, **knobs: Any
+) -> tuple[Any, dict]:
     """HF folder(s) -> (config, float32 numpy params). ``vision_src``: a CLIP folder -> the CLIP + Kosmos-2 hybrid."""
     src = Path(src)
     if vision_src is not None:
@@ -199,9 +224,14 @@ def load_hf_checkpoint(src: str | Path, *, vision_src: str | Path | None = None,
     full = read_hf_config(src, **knobs)
     config = truncated(full, num_layers)
     table = _table(config)
-    params = read_tensors(config, table.mapping_table(config), {"main": src},
-                          ignored={"main": table.ignored_hf_tensors(config)}, renames={"main": table.LEGACY_RENAMES},
-                          full_rows=table.mapping_table(full) if num_layers else None)
+    params = read_tensors(
+        config,
+        table.mapping_table(config),
+        {"main": src},
+        ignored={"main": table.ignored_hf_tensors(config)},
+        renames={"main": table.LEGACY_RENAMES},
+        full_rows=table.mapping_table(full) if num_layers else None,
+    )
     return config, _layout(config, params)
 
 
@@ -210,8 +240,10 @@ def _load_hybrid(src: Path, vision_src: Path, *, num_layers: int | None, **knobs
 
     kosmos_d, clip_d = read_config_json(src), read_config_json(vision_src)
     if kosmos_d.get("model_type") != "kosmos-2":
-        raise VLAJaxError(f"{src / 'config.json'}: --vision-src builds the CLIP + Kosmos-2 hybrid, so --src must be "
-                          f"a Kosmos-2 folder (model_type 'kosmos-2'), got {kosmos_d.get('model_type')!r}")
+        raise VLAJaxError(
+            f"{src / 'config.json'}: --vision-src builds the CLIP + Kosmos-2 hybrid, so --src must be "
+            f"a Kosmos-2 folder (model_type 'kosmos-2'), got {kosmos_d.get('model_type')!r}"
+        )
     kosmos_d = with_hf_defaults(kosmos_d, src / "config.json")
     try:
         full = ClipKosmos2Config.from_hf_dicts(kosmos_d, with_hf_defaults(clip_d, vision_src / "config.json"), **knobs)
@@ -220,11 +252,15 @@ def _load_hybrid(src: Path, vision_src: Path, *, num_layers: int | None, **knobs
     config = truncated(full, num_layers)
     table = _table(config)
     width = int(kosmos_d["vision_config"]["hidden_size"])
-    params = read_tensors(config, table.mapping_table(config, width), {"main": src, "vision": vision_src},
-                          ignored={s: table.ignored_hf_tensors(config, s) for s in ("main", "vision")},
-                          renames={"vision": table.VISION_RENAMES},
-                          full_rows=table.mapping_table(full, width) if num_layers else None,
-                          fresh=tuple(table.fresh_rows(config, width)))
+    params = read_tensors(
+        config,
+        table.mapping_table(config, width),
+        {"main": src, "vision": vision_src},
+        ignored={s: table.ignored_hf_tensors(config, s) for s in ("main", "vision")},
+        renames={"vision": table.VISION_RENAMES},
+        full_rows=table.mapping_table(full, width) if num_layers else None,
+        fresh=tuple(table.fresh_rows(config, width)),
+    )
     return config, _layout(config, params)
 
 

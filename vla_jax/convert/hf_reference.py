@@ -53,7 +53,6 @@ def _tensors(inputs: dict[str, np.ndarray]):
 
 
 def kosmos2_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
-    import torch
     from transformers import Kosmos2ForConditionalGeneration
 
     model = _load(Kosmos2ForConditionalGeneration, src, num_layers)
@@ -67,7 +66,9 @@ def _kosmos2_forward(model, vision, t) -> dict[str, np.ndarray]:
         tower = vision(pixel_values=t["pixel_values"]).last_hidden_state
         image_embeds = model.get_image_features(t["pixel_values"], return_dict=True).pooler_output
         text = model.text_model.model(
-            input_ids=t["input_ids"], attention_mask=t["attention_mask"].long(), image_embeds=image_embeds,
+            input_ids=t["input_ids"],
+            attention_mask=t["attention_mask"].long(),
+            image_embeds=image_embeds,
             image_embeds_position_mask=t["image_mask"].long(),
         ).last_hidden_state
     return {"vision_tower": tower.numpy(), "projector": image_embeds.numpy(), "lm_last_hidden": text.numpy()}
@@ -109,8 +110,12 @@ def paligemma_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray
     with torch.no_grad():
         tower = m.vision_tower(t["pixel_values"]).last_hidden_state
         proj = m.get_image_features(t["pixel_values"]).pooler_output
-        text = m(input_ids=t["input_ids"], pixel_values=t["pixel_values"], attention_mask=t["attention_mask"].long(),
-                 token_type_ids=t["token_type_ids"]).last_hidden_state
+        text = m(
+            input_ids=t["input_ids"],
+            pixel_values=t["pixel_values"],
+            attention_mask=t["attention_mask"].long(),
+            token_type_ids=t["token_type_ids"],
+        ).last_hidden_state
     return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
 
 
@@ -123,8 +128,9 @@ def smolvlm_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
     with torch.no_grad():
         tower = m.vision_model(t["pixel_values"]).last_hidden_state
         proj = m.connector(tower)
-        text = m(input_ids=t["input_ids"], pixel_values=t["pixel_values"][:, None],
-                 attention_mask=t["attention_mask"].long()).last_hidden_state
+        text = m(
+            input_ids=t["input_ids"], pixel_values=t["pixel_values"][:, None], attention_mask=t["attention_mask"].long()
+        ).last_hidden_state
     return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
 
 

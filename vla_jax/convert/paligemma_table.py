@@ -21,6 +21,7 @@ LEGACY_RENAMES = (
     ("multi_modal_projector.", "model.multi_modal_projector."),
 )
 
+
 def ignored_hf_tensors(config: PaliGemmaConfig, source: str = "main") -> dict[str, str]:
     ignored = {"model.vision_tower.embeddings.position_ids": "index buffer in older checkpoints"}
     if config.text.tie_word_embeddings:

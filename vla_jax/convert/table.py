@@ -22,10 +22,10 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    ours: str             # '/'-joined Flax path (scanned layout)
-    hf: str               # HF tensor name, with `{i}` for per-layer tensors
+    ours: str  # '/'-joined Flax path (scanned layout)
+    hf: str  # HF tensor name, with `{i}` for per-layer tensors
     transform: str | None = None
-    num_layers: int = 0   # > 0 for stacked rows
+    num_layers: int = 0  # > 0 for stacked rows
     source: str = "main"  # which checkpoint folder holds the tensor
 
     def hf_names(self) -> list[str]:
@@ -45,8 +45,9 @@ def rms_norm(ours: str, hf: str, n: int = 0) -> list[Row]:
     return [Row(f"{ours}/scale", f"{hf}.weight", None, n)]
 
 
-def attention(ours: str, hf: str, n: int = 0, out: str = "out_proj", bias: bool = True,
-              source: str = "main") -> list[Row]:
+def attention(
+    ours: str, hf: str, n: int = 0, out: str = "out_proj", bias: bool = True, source: str = "main"
+) -> list[Row]:
     rows: list[Row] = []
     for proj in ("q_proj", "k_proj", "v_proj", out):
         rows += linear(f"{ours}/{proj}", f"{hf}.{proj}", n, bias, source)
@@ -90,13 +91,18 @@ def decoder(ours: str, hf: str, config, lm_head: str) -> list[Row]:
         *rms_norm(f"{lay}/input_layernorm", f"{layer}.input_layernorm", n),
         *attention(f"{lay}/self_attn", f"{layer}.self_attn", n, out="o_proj", bias=bias),
         *rms_norm(f"{lay}/post_attention_layernorm", f"{layer}.post_attention_layernorm", n),
-        *[r for proj in ("gate_proj", "up_proj", "down_proj")
-          for r in linear(f"{lay}/mlp/{proj}", f"{layer}.mlp.{proj}", n, mlp_bias)],
+        *[
+            r
+            for proj in ("gate_proj", "up_proj", "down_proj")
+            for r in linear(f"{lay}/mlp/{proj}", f"{layer}.mlp.{proj}", n, mlp_bias)
+        ],
         *rms_norm(f"{ours}/norm", f"{hf}.norm"),
     ]
     if config.variant == "gemma2":
-        rows += [*rms_norm(f"{lay}/pre_feedforward_layernorm", f"{layer}.pre_feedforward_layernorm", n),
-                 *rms_norm(f"{lay}/post_feedforward_layernorm", f"{layer}.post_feedforward_layernorm", n)]
+        rows += [
+            *rms_norm(f"{lay}/pre_feedforward_layernorm", f"{layer}.pre_feedforward_layernorm", n),
+            *rms_norm(f"{lay}/post_feedforward_layernorm", f"{layer}.post_feedforward_layernorm", n),
+        ]
     if not config.tie_word_embeddings:
         rows.append(Row(f"{ours}/lm_head/kernel", f"{lm_head}.weight", "T"))
     return rows

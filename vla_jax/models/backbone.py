@@ -53,18 +53,18 @@ class BackboneConfig:
     image_mean: ClassVar[tuple[float, float, float]]
     image_std: ClassVar[tuple[float, float, float]]
 
-    # -- what the structures need (properties in each family) --------------------------------
+    # -- what the structures need (defaults for families with `vision` and `text` sub-configs) -----
     @property
     def hidden_size(self) -> int:  # D: width of decode's input and output
-        raise NotImplementedError
+        return self.text.hidden_size  # type: ignore[attr-defined]
 
     @property
     def vocab_size(self) -> int:
-        raise NotImplementedError
+        return self.text.vocab_size  # type: ignore[attr-defined]
 
     @property
     def image_size(self) -> int:
-        raise NotImplementedError
+        return self.vision.image_size  # type: ignore[attr-defined]
 
     @property
     def image_tokens(self) -> int:  # vectors per frame from encode_images
@@ -94,7 +94,9 @@ class BackboneConfig:
         known = set(sub_types)
         unknown = sorted(set(d) - known)
         if unknown:
-            raise VLAJaxError(f"backbone config ({cls.model_type}): unknown keys {unknown}; known keys are {sorted(known)}")
+            raise VLAJaxError(
+                f"backbone config ({cls.model_type}): unknown keys {unknown}; known keys are {sorted(known)}"
+            )
         defaults = cls()
         out = {}
         for key, value in d.items():
@@ -103,8 +105,10 @@ class BackboneConfig:
                 sub_known = {f.name for f in dataclasses.fields(default)}
                 bad = sorted(set(value) - sub_known)
                 if bad:
-                    raise VLAJaxError(f"backbone config ({cls.model_type}).{key}: unknown keys {bad}; "
-                                      f"known keys are {sorted(sub_known)}")
+                    raise VLAJaxError(
+                        f"backbone config ({cls.model_type}).{key}: unknown keys {bad}; "
+                        f"known keys are {sorted(sub_known)}"
+                    )
                 value = dataclasses.replace(default, **_tuplify(value))
             out[key] = value
         return cls(**_tuplify(out))
@@ -137,9 +141,15 @@ class Backbone(nn.Module):
     def embed_tokens(self, token_ids: jax.Array) -> jax.Array:
         raise NotImplementedError
 
-    def decode(self, inputs_embeds: jax.Array, attention_mask: jax.Array | None = None, deterministic: bool = True,
-               positions: jax.Array | None = None, position_offset: int | jax.Array = 0,
-               block_ids: jax.Array | None = None) -> jax.Array:
+    def decode(
+        self,
+        inputs_embeds: jax.Array,
+        attention_mask: jax.Array | None = None,
+        deterministic: bool = True,
+        positions: jax.Array | None = None,
+        position_offset: int | jax.Array = 0,
+        block_ids: jax.Array | None = None,
+    ) -> jax.Array:
         raise NotImplementedError
 
     def lm_logits(self, hidden: jax.Array) -> jax.Array:
@@ -170,8 +180,9 @@ class Family:
 
 def family(model_type: str | None) -> Family:
     if model_type not in _FAMILY_MODULES:
-        raise VLAJaxError(f"backbone model_type {model_type!r} is not supported; "
-                          f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}")
+        raise VLAJaxError(
+            f"backbone model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
     return importlib.import_module(_FAMILY_MODULES[model_type]).FAMILY
 
 
@@ -181,10 +192,12 @@ def config_from_dict(d: dict[str, Any]):
         raise VLAJaxError(f"backbone config must be a dict with a model_type, got {type(d).__name__}")
     if "model_type" not in d:
         # Written before backbone families existed: Kosmos-2 was the only backbone, with these keys.
-        if "latent_query_num" in d and set(d) <= {"vision", "text", "latent_query_num", "dtype", "scan_layers", "remat"}:
+        legacy = {"vision", "text", "latent_query_num", "dtype", "scan_layers", "remat"}
+        if "latent_query_num" in d and set(d) <= legacy:
             return family("kosmos-2").config_cls.from_dict(d)
-        raise VLAJaxError("backbone config has no 'model_type'; add model_type "
-                          f"(one of {', '.join(SUPPORTED_MODEL_TYPES)}) to it")
+        raise VLAJaxError(
+            f"backbone config has no 'model_type'; add model_type (one of {', '.join(SUPPORTED_MODEL_TYPES)}) to it"
+        )
     return family(d["model_type"]).config_cls.from_dict(d)
 
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.models import backbone as backbone_lib
 from vla_jax.models.attention import decoder_mask
 from vla_jax.models.stacking import apply_layers
 from vla_jax.models.vit import activation
@@ -75,13 +76,16 @@ class DecoderConfig:
         if self.variant not in VARIANTS:
             bad(f"variant={self.variant!r}; use one of {VARIANTS}")
         if self.num_attention_heads % self.num_key_value_heads:
-            bad(f"num_attention_heads={self.num_attention_heads} is not a multiple of "
-                f"num_key_value_heads={self.num_key_value_heads}")
+            bad(
+                f"num_attention_heads={self.num_attention_heads} is not a multiple of "
+                f"num_key_value_heads={self.num_key_value_heads}"
+            )
         if self.head_dim % 2:
             bad(f"head_dim={self.head_dim} must be even (rotary embedding)")
         n = self.num_hidden_layers
         types = None if self.layer_types is None else tuple(self.layer_types)
-        if self.variant == "gemma2" and (types is None or (len(types) < n and types == _gemma2_layer_types(len(types)))):
+        default_prefix = types is not None and len(types) < n and types == _gemma2_layer_types(len(types))
+        if self.variant == "gemma2" and (types is None or default_prefix):
             types = _gemma2_layer_types(n)  # HF Gemma2Config's default, also when a default pattern is deepened
         if types is not None:
             types = types[:n]  # a shallower copy (tiny configs, --num-layers) keeps the first layers' types
@@ -111,15 +115,17 @@ class DecoderConfig:
 
     # -- HF config.json <-> ours ----------------------------------------------------------------
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], where: str) -> "DecoderConfig":
+    def from_hf_dict(cls, d: dict[str, Any], where: str) -> DecoderConfig:
         """From a text sub-config dict that transformers' own config class filled in."""
         variant = d.get("model_type")
         if variant not in VARIANTS:
             raise VLAJaxError(f"{where}.model_type={variant!r} is not supported; supported: {', '.join(VARIANTS)}")
         rope = d.get("rope_parameters") or d.get("rope_scaling") or {}
         if rope.get("rope_type", rope.get("type", "default")) != "default":
-            raise VLAJaxError(f"{where}: rope type {rope.get('rope_type', rope.get('type'))!r} is not supported "
-                              "(only the default RoPE)")
+            raise VLAJaxError(
+                f"{where}: rope type {rope.get('rope_type', rope.get('type'))!r} is not supported "
+                "(only the default RoPE)"
+            )
         theta = rope.get("rope_theta", d.get("rope_theta", 10000.0))
         act = d.get("hidden_activation") if variant == "gemma2" else d.get("hidden_act")
         if d.get("use_bidirectional_attention") and variant == "llama":
@@ -127,14 +133,21 @@ class DecoderConfig:
         heads = int(d["num_attention_heads"])
         gemma2 = variant == "gemma2"
         return cls(
-            variant=variant, vocab_size=int(d["vocab_size"]), hidden_size=int(d["hidden_size"]),
-            intermediate_size=int(d["intermediate_size"]), num_hidden_layers=int(d["num_hidden_layers"]),
-            num_attention_heads=heads, num_key_value_heads=int(d.get("num_key_value_heads") or heads),
-            head_dim=int(d.get("head_dim") or d["hidden_size"] // heads), rms_norm_eps=float(d["rms_norm_eps"]),
-            rope_theta=float(theta), hidden_act=act or "silu",
+            variant=variant,
+            vocab_size=int(d["vocab_size"]),
+            hidden_size=int(d["hidden_size"]),
+            intermediate_size=int(d["intermediate_size"]),
+            num_hidden_layers=int(d["num_hidden_layers"]),
+            num_attention_heads=heads,
+            num_key_value_heads=int(d.get("num_key_value_heads") or heads),
+            head_dim=int(d.get("head_dim") or d["hidden_size"] // heads),
+            rms_norm_eps=float(d["rms_norm_eps"]),
+            rope_theta=float(theta),
+            hidden_act=act or "silu",
             max_position_embeddings=int(d.get("max_position_embeddings", 8192)),
             tie_word_embeddings=bool(d.get("tie_word_embeddings", True)),
-            attention_bias=bool(d.get("attention_bias", False)), mlp_bias=bool(d.get("mlp_bias", False)),
+            attention_bias=bool(d.get("attention_bias", False)),
+            mlp_bias=bool(d.get("mlp_bias", False)),
             query_pre_attn_scalar=d.get("query_pre_attn_scalar") if gemma2 else None,
             attn_logit_softcapping=d.get("attn_logit_softcapping") if gemma2 else None,
             final_logit_softcapping=d.get("final_logit_softcapping") if gemma2 else None,
@@ -144,19 +157,29 @@ class DecoderConfig:
 
     def to_hf_dict(self) -> dict[str, Any]:
         d = {
-            "model_type": self.variant, "vocab_size": self.vocab_size, "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size, "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads, "num_key_value_heads": self.num_key_value_heads,
-            "head_dim": self.head_dim, "rms_norm_eps": self.rms_norm_eps,
+            "model_type": self.variant,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "rms_norm_eps": self.rms_norm_eps,
             "rope_parameters": {"rope_type": "default", "rope_theta": self.rope_theta},
             "max_position_embeddings": self.max_position_embeddings,
-            "tie_word_embeddings": self.tie_word_embeddings, "attention_bias": self.attention_bias,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "attention_bias": self.attention_bias,
         }
         if self.variant == "gemma2":
-            d.update(hidden_activation=self.hidden_act, query_pre_attn_scalar=self.query_pre_attn_scalar,
-                     attn_logit_softcapping=self.attn_logit_softcapping,
-                     final_logit_softcapping=self.final_logit_softcapping, sliding_window=self.sliding_window,
-                     layer_types=list(self.layer_types) if self.layer_types else None)
+            d.update(
+                hidden_activation=self.hidden_act,
+                query_pre_attn_scalar=self.query_pre_attn_scalar,
+                attn_logit_softcapping=self.attn_logit_softcapping,
+                final_logit_softcapping=self.final_logit_softcapping,
+                sliding_window=self.sliding_window,
+                layer_types=list(self.layer_types) if self.layer_types else None,
+            )
         else:
             d["hidden_act"] = self.hidden_act
         if self.variant == "llama":
@@ -189,7 +212,7 @@ def rotary(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
     freqs = positions.astype(jnp.float32)[..., None] * jnp.asarray(inv_freq, jnp.float32)
     emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
     cos, sin = jnp.cos(emb).astype(x.dtype), jnp.sin(emb).astype(x.dtype)
-    x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+    x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
     return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
 
 
@@ -264,9 +287,18 @@ class DecoderStack(nn.Module):
     @nn.compact
     def __call__(self, x, positions, full_mask, sliding_mask):
         cfg = self.config
-        return apply_layers(DecoderLayer, {"config": cfg, "dtype": self.dtype}, cfg.num_hidden_layers, x,
-                            positions, full_mask, sliding_mask, scan=self.scan_layers, remat=self.remat,
-                            per_layer=jnp.asarray(cfg.sliding_layers))
+        return apply_layers(
+            DecoderLayer,
+            {"config": cfg, "dtype": self.dtype},
+            cfg.num_hidden_layers,
+            x,
+            positions,
+            full_mask,
+            sliding_mask,
+            scan=self.scan_layers,
+            remat=self.remat,
+            per_layer=jnp.asarray(cfg.sliding_layers),
+        )
 
 
 class DecoderLM(nn.Module):
@@ -279,8 +311,9 @@ class DecoderLM(nn.Module):
 
     def setup(self):
         cfg = self.config
-        self.embed_tokens = nn.Embed(cfg.vocab_size, cfg.hidden_size, embedding_init=nn.initializers.normal(0.02),
-                                     param_dtype=jnp.float32)
+        self.embed_tokens = nn.Embed(
+            cfg.vocab_size, cfg.hidden_size, embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32
+        )
         self.decoder = DecoderStack(cfg, self.dtype, self.scan_layers, self.remat)
         self.norm = RMSNorm(cfg.rms_norm_eps, cfg.gemma, self.dtype)
         if not cfg.tie_word_embeddings:
@@ -308,3 +341,37 @@ class DecoderLM(nn.Module):
             cap = cfg.final_logit_softcapping
             out = jnp.tanh(out / cap) * cap
         return out
+
+
+class DecoderVLMBackbone(backbone_lib.Backbone):
+    """The interface methods of a `vision_model` + projector + `DecoderLM` (`text_model`) family.
+
+    Subclasses create the three submodules in `setup` and say how features reach the LM (`project`).
+    """
+
+    def project(self, features: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def vision_tower(self, pixel_values: jax.Array) -> jax.Array:
+        """[N, H, W, 3] normalised -> the vision tower's last hidden state [N, patches, width]."""
+        return self.vision_model(pixel_values)
+
+    def encode_images(self, pixel_values: jax.Array) -> jax.Array:
+        return self.project(self.vision_model(pixel_values))
+
+    def embed_tokens(self, token_ids: jax.Array) -> jax.Array:
+        return self.text_model.embed(token_ids)
+
+    def decode(
+        self, inputs_embeds, attention_mask=None, deterministic=True, positions=None, position_offset=0, block_ids=None
+    ):
+        b, s = inputs_embeds.shape[:2]
+        if attention_mask is None:
+            attention_mask = jnp.ones((b, s), bool)
+        if positions is None:
+            start = self.config.first_position + jnp.asarray(position_offset)
+            positions = jnp.broadcast_to(start + jnp.arange(s)[None], (b, s))
+        return self.text_model.decode(inputs_embeds, attention_mask, positions, block_ids)
+
+    def lm_logits(self, hidden):
+        return self.text_model.logits(hidden)

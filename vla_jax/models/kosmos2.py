@@ -97,14 +97,6 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
         return self.text.embed_dim
 
     @property
-    def vocab_size(self) -> int:
-        return self.text.vocab_size
-
-    @property
-    def image_size(self) -> int:
-        return self.vision.image_size
-
-    @property
     def image_tokens(self) -> int:
         return self.latent_query_num
 
@@ -113,7 +105,7 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
         return self.text.pad_token_id + 1  # HF's inputs_embeds path
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> "Kosmos2Config":
+    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> Kosmos2Config:
         """Build from a HF `config.json` dict (model_type "kosmos-2")."""
         model_type = d.get("model_type")
         if model_type != "kosmos-2":
@@ -137,7 +129,7 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
         }
 
     @classmethod
-    def tiny(cls, **overrides) -> "Kosmos2Config":
+    def tiny(cls, **overrides) -> Kosmos2Config:
         """A few-KB model for tests; vocab 1024 leaves room for 256 action bins at the end."""
         base = cls(
             vision=Kosmos2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -149,7 +141,7 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
         return base.replace(**overrides)
 
     @classmethod
-    def full(cls, **overrides) -> "Kosmos2Config":
+    def full(cls, **overrides) -> Kosmos2Config:
         """microsoft/kosmos-2-patch14-224."""
         return cls().replace(**overrides)
 

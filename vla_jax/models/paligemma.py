@@ -37,18 +37,25 @@ import dataclasses
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.models import backbone as backbone_lib
-from vla_jax.models.decoder import DecoderConfig, DecoderLM
+from vla_jax.models.decoder import DecoderConfig, DecoderLM, DecoderVLMBackbone
 from vla_jax.models.vit import SIGLIP_MEAN, SIGLIP_STD, VisionTransformer, ViTConfig
 
 # SigLIP So400m/14 at 224 px, PaliGemma's tower.
-SIGLIP_SO400M_224 = ViTConfig(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
-                              image_size=224, patch_size=14, layer_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh",
-                              variant="siglip")
+SIGLIP_SO400M_224 = ViTConfig(
+    hidden_size=1152,
+    intermediate_size=4304,
+    num_hidden_layers=27,
+    num_attention_heads=16,
+    image_size=224,
+    patch_size=14,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu_pytorch_tanh",
+    variant="siglip",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,18 +81,6 @@ class PaliGemmaConfig(backbone_lib.BackboneConfig):
             raise VLAJaxError(f"paligemma: the text model is Gemma or Gemma 2, got {self.text.variant!r}")
 
     @property
-    def hidden_size(self) -> int:
-        return self.text.hidden_size
-
-    @property
-    def vocab_size(self) -> int:
-        return self.text.vocab_size
-
-    @property
-    def image_size(self) -> int:
-        return self.vision.image_size
-
-    @property
     def image_tokens(self) -> int:
         return self.vision.num_patches
 
@@ -94,7 +89,7 @@ class PaliGemmaConfig(backbone_lib.BackboneConfig):
         return 1  # PaliGemma's positions are 1-indexed
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> "PaliGemmaConfig":
+    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> PaliGemmaConfig:
         """From a PaliGemma config.json dict as transformers' `PaliGemmaConfig(...).to_dict()` fills it."""
         if d.get("model_type") != "paligemma":
             raise VLAJaxError(f"config model_type is {d.get('model_type')!r}, expected 'paligemma'")
@@ -104,12 +99,17 @@ class PaliGemmaConfig(backbone_lib.BackboneConfig):
         text = DecoderConfig.from_hf_dict(d.get("text_config") or {}, "text_config")
         proj = vision.get("projection_dim", d.get("projection_dim"))
         if proj is not None and int(proj) != text.hidden_size:
-            raise VLAJaxError(f"vision_config.projection_dim={proj} differs from text_config.hidden_size="
-                              f"{text.hidden_size}; the projector must map to the LM width")
+            raise VLAJaxError(
+                f"vision_config.projection_dim={proj} differs from text_config.hidden_size="
+                f"{text.hidden_size}; the projector must map to the LM width"
+            )
         tie = d.get("tie_word_embeddings", True)  # the composite model's flag decides (HF `tie_weights`)
-        return cls(vision=ViTConfig.from_hf_dict(vision, "siglip", "vision_config"),
-                   text=dataclasses.replace(text, tie_word_embeddings=bool(tie)),
-                   image_token_id=int(d.get("image_token_id", d.get("image_token_index", 257152))), **knobs)
+        return cls(
+            vision=ViTConfig.from_hf_dict(vision, "siglip", "vision_config"),
+            text=dataclasses.replace(text, tie_word_embeddings=bool(tie)),
+            image_token_id=int(d.get("image_token_id", d.get("image_token_index", 257152))),
+            **knobs,
+        )
 
     def to_hf_dict(self) -> dict[str, Any]:
         text = self.text.to_hf_dict()
@@ -121,32 +121,60 @@ class PaliGemmaConfig(backbone_lib.BackboneConfig):
             "hidden_size": self.text.hidden_size,
             "vocab_size": self.text.vocab_size,
             "tie_word_embeddings": self.text.tie_word_embeddings,
-            "vision_config": {"model_type": "siglip_vision_model", **self.vision.to_hf_dict(),
-                              "projection_dim": self.text.hidden_size, "vision_use_head": False},
+            "vision_config": {
+                "model_type": "siglip_vision_model",
+                **self.vision.to_hf_dict(),
+                "projection_dim": self.text.hidden_size,
+                "vision_use_head": False,
+            },
             "text_config": text,
         }
 
     @classmethod
-    def tiny(cls, text_variant: str = "gemma2", **overrides) -> "PaliGemmaConfig":
+    def tiny(cls, text_variant: str = "gemma2", **overrides) -> PaliGemmaConfig:
         """A few-KB model for tests; vocab 1024 leaves room for 256 action bins at the end."""
-        text = DecoderConfig(variant=text_variant, vocab_size=1024, hidden_size=32, intermediate_size=64,
-                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                             max_position_embeddings=512, query_pre_attn_scalar=8, sliding_window=16)
+        text = DecoderConfig(
+            variant=text_variant,
+            vocab_size=1024,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=512,
+            query_pre_attn_scalar=8,
+            sliding_window=16,
+        )
         if text_variant != "gemma2":
-            text = dataclasses.replace(text, query_pre_attn_scalar=None, attn_logit_softcapping=None,
-                                       final_logit_softcapping=None, sliding_window=None, layer_types=None)
-        vision = ViTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8, layer_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh",
-                           variant="siglip")
+            text = dataclasses.replace(
+                text,
+                query_pre_attn_scalar=None,
+                attn_logit_softcapping=None,
+                final_logit_softcapping=None,
+                sliding_window=None,
+                layer_types=None,
+            )
+        vision = ViTConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            layer_norm_eps=1e-6,
+            hidden_act="gelu_pytorch_tanh",
+            variant="siglip",
+        )
         return cls(vision=vision, text=text).replace(**overrides)
 
     @classmethod
-    def full(cls, **overrides) -> "PaliGemmaConfig":
+    def full(cls, **overrides) -> PaliGemmaConfig:
         """google/paligemma2-3b-pt-224 (config values transcribed in docs/backbones.md)."""
         return cls().replace(**overrides)
 
 
-class PaliGemmaBackbone(backbone_lib.Backbone):
+class PaliGemmaBackbone(DecoderVLMBackbone):
     config: PaliGemmaConfig
 
     def setup(self):
@@ -155,29 +183,14 @@ class PaliGemmaBackbone(backbone_lib.Backbone):
         self.multi_modal_projector = nn.Dense(cfg.text.hidden_size, dtype=dt, param_dtype=jnp.float32)
         self.text_model = DecoderLM(cfg.text, dt, cfg.scan_layers, cfg.remat)
 
-    def vision_tower(self, pixel_values: jax.Array) -> jax.Array:
-        """[N, H, W, 3] (mean/std 0.5) -> SigLIP last hidden state (after post_layernorm) [N, patches, width]."""
-        return self.vision_model(pixel_values)
-
-    def encode_images(self, pixel_values: jax.Array) -> jax.Array:
-        return self.multi_modal_projector(self.vision_model(pixel_values))
-
-    def embed_tokens(self, token_ids: jax.Array) -> jax.Array:
-        return self.text_model.embed(token_ids)
-
-    def decode(self, inputs_embeds, attention_mask=None, deterministic=True, positions=None, position_offset=0,
-               block_ids=None):
-        b, s = inputs_embeds.shape[:2]
-        if attention_mask is None:
-            attention_mask = jnp.ones((b, s), bool)
-        if positions is None:
-            positions = jnp.broadcast_to(1 + jnp.asarray(position_offset) + jnp.arange(s)[None], (b, s))
-        return self.text_model.decode(inputs_embeds, attention_mask, positions, block_ids)
-
-    def lm_logits(self, hidden):
-        return self.text_model.logits(hidden)
+    def project(self, features):
+        return self.multi_modal_projector(features)
 
 
-FAMILY = backbone_lib.Family(model_type="paligemma", config_cls=PaliGemmaConfig, module_cls=PaliGemmaBackbone,
-                             table_module="vla_jax.convert.paligemma_table",
-                             hf_class="PaliGemmaForConditionalGeneration")
+FAMILY = backbone_lib.Family(
+    model_type="paligemma",
+    config_cls=PaliGemmaConfig,
+    module_cls=PaliGemmaBackbone,
+    table_module="vla_jax.convert.paligemma_table",
+    hf_class="PaliGemmaForConditionalGeneration",
+)

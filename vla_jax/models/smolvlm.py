@@ -27,22 +27,50 @@ import jax.numpy as jnp
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.models import backbone as backbone_lib
-from vla_jax.models.decoder import DecoderConfig, DecoderLM
+from vla_jax.models.decoder import DecoderConfig, DecoderLM, DecoderVLMBackbone
 from vla_jax.models.vit import SIGLIP_MEAN, SIGLIP_STD, VisionTransformer, ViTConfig
 
 # SigLIP base patch16 at 512 px: the tower of SmolVLM 256M / 500M.
-SIGLIP_B16_512 = ViTConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                           image_size=512, patch_size=16, layer_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh",
-                           variant="siglip")
+SIGLIP_B16_512 = ViTConfig(
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    image_size=512,
+    patch_size=16,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu_pytorch_tanh",
+    variant="siglip",
+)
 # SmolLM2-135M as SmolVLM2-256M's text model (vocab 49280 with the image tokens, untied head).
-SMOLLM2_135M = DecoderConfig(variant="llama", vocab_size=49280, hidden_size=576, intermediate_size=1536,
-                             num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, head_dim=64,
-                             rms_norm_eps=1e-5, rope_theta=100000.0, hidden_act="silu", max_position_embeddings=8192,
-                             tie_word_embeddings=False, query_pre_attn_scalar=None, attn_logit_softcapping=None,
-                             final_logit_softcapping=None, sliding_window=None)
+SMOLLM2_135M = DecoderConfig(
+    variant="llama",
+    vocab_size=49280,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    head_dim=64,
+    rms_norm_eps=1e-5,
+    rope_theta=100000.0,
+    hidden_act="silu",
+    max_position_embeddings=8192,
+    tie_word_embeddings=False,
+    query_pre_attn_scalar=None,
+    attn_logit_softcapping=None,
+    final_logit_softcapping=None,
+    sliding_window=None,
+)
 # SmolLM2-360M as SmolVLM2-500M's text model.
-SMOLLM2_360M = dataclasses.replace(SMOLLM2_135M, hidden_size=960, intermediate_size=2560, num_hidden_layers=32,
-                                   num_attention_heads=15, num_key_value_heads=5)
+SMOLLM2_360M = dataclasses.replace(
+    SMOLLM2_135M,
+    hidden_size=960,
+    intermediate_size=2560,
+    num_hidden_layers=32,
+    num_attention_heads=15,
+    num_key_value_heads=5,
+)
 RELEASED = {"256M": (SIGLIP_B16_512, SMOLLM2_135M), "500M": (SIGLIP_B16_512, SMOLLM2_360M)}
 
 
@@ -68,21 +96,11 @@ class SmolVLMConfig(backbone_lib.BackboneConfig):
         if self.text.variant != "llama":
             raise VLAJaxError(f"smolvlm: the text model is Llama-style, got {self.text.variant!r}")
         if self.scale_factor < 1 or self.vision.grid % self.scale_factor:
-            raise VLAJaxError(f"smolvlm: scale_factor={self.scale_factor} must divide the patch grid "
-                              f"{self.vision.grid} (image_size {self.vision.image_size} / patch_size "
-                              f"{self.vision.patch_size})")
-
-    @property
-    def hidden_size(self) -> int:
-        return self.text.hidden_size
-
-    @property
-    def vocab_size(self) -> int:
-        return self.text.vocab_size
-
-    @property
-    def image_size(self) -> int:
-        return self.vision.image_size
+            raise VLAJaxError(
+                f"smolvlm: scale_factor={self.scale_factor} must divide the patch grid "
+                f"{self.vision.grid} (image_size {self.vision.image_size} / patch_size "
+                f"{self.vision.patch_size})"
+            )
 
     @property
     def image_tokens(self) -> int:
@@ -93,15 +111,18 @@ class SmolVLMConfig(backbone_lib.BackboneConfig):
         return 0
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> "SmolVLMConfig":
+    def from_hf_dict(cls, d: dict[str, Any], **knobs) -> SmolVLMConfig:
         """From a SmolVLM config.json dict as transformers' `SmolVLMConfig(...).to_dict()` fills it."""
         if d.get("model_type") != "smolvlm":
             raise VLAJaxError(f"config model_type is {d.get('model_type')!r}, expected 'smolvlm'")
         text = DecoderConfig.from_hf_dict(d.get("text_config") or {}, "text_config")
-        return cls(vision=ViTConfig.from_hf_dict(d.get("vision_config") or {}, "siglip", "vision_config"),
-                   text=dataclasses.replace(text, tie_word_embeddings=bool(d.get("tie_word_embeddings", False))),
-                   scale_factor=int(d.get("scale_factor", 2)), image_token_id=int(d.get("image_token_id", 128257)),
-                   **knobs)
+        return cls(
+            vision=ViTConfig.from_hf_dict(d.get("vision_config") or {}, "siglip", "vision_config"),
+            text=dataclasses.replace(text, tie_word_embeddings=bool(d.get("tie_word_embeddings", False))),
+            scale_factor=int(d.get("scale_factor", 2)),
+            image_token_id=int(d.get("image_token_id", 128257)),
+            **knobs,
+        )
 
     def to_hf_dict(self) -> dict[str, Any]:
         return {
@@ -115,18 +136,34 @@ class SmolVLMConfig(backbone_lib.BackboneConfig):
         }
 
     @classmethod
-    def tiny(cls, **overrides) -> "SmolVLMConfig":
+    def tiny(cls, **overrides) -> SmolVLMConfig:
         """A few-KB model for tests; vocab 1024 leaves room for 256 action bins at the end."""
-        vision = ViTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=4, layer_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh",
-                           variant="siglip")
-        text = dataclasses.replace(SMOLLM2_135M, vocab_size=1024, hidden_size=32, intermediate_size=64,
-                                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                                   max_position_embeddings=512)
+        vision = ViTConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=4,
+            layer_norm_eps=1e-6,
+            hidden_act="gelu_pytorch_tanh",
+            variant="siglip",
+        )
+        text = dataclasses.replace(
+            SMOLLM2_135M,
+            vocab_size=1024,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=512,
+        )
         return cls(vision=vision, text=text, scale_factor=2).replace(**overrides)
 
     @classmethod
-    def full(cls, size: str = "256M", **overrides) -> "SmolVLMConfig":
+    def full(cls, size: str = "256M", **overrides) -> SmolVLMConfig:
         """HuggingFaceTB/SmolVLM2-{256M,500M}-Video-Instruct (values transcribed in docs/backbones.md)."""
         if size not in RELEASED:
             raise VLAJaxError(f"SmolVLM size {size!r} is not one of {sorted(RELEASED)}")
@@ -150,11 +187,12 @@ class Connector(nn.Module):
     def __call__(self, features: jax.Array) -> jax.Array:
         cfg = self.config
         x = pixel_shuffle(features, cfg.scale_factor)
-        return nn.Dense(cfg.text.hidden_size, use_bias=False, dtype=cfg.compute_dtype, param_dtype=jnp.float32,
-                        name="proj")(x)
+        return nn.Dense(
+            cfg.text.hidden_size, use_bias=False, dtype=cfg.compute_dtype, param_dtype=jnp.float32, name="proj"
+        )(x)
 
 
-class SmolVLMBackbone(backbone_lib.Backbone):
+class SmolVLMBackbone(DecoderVLMBackbone):
     config: SmolVLMConfig
 
     def setup(self):
@@ -163,29 +201,14 @@ class SmolVLMBackbone(backbone_lib.Backbone):
         self.connector = Connector(cfg)
         self.text_model = DecoderLM(cfg.text, dt, cfg.scan_layers, cfg.remat)
 
-    def vision_tower(self, pixel_values: jax.Array) -> jax.Array:
-        """[N, H, W, 3] (mean/std 0.5) -> last hidden state (after post_layernorm) [N, patches, width]."""
-        return self.vision_model(pixel_values)
-
-    def encode_images(self, pixel_values: jax.Array) -> jax.Array:
-        return self.connector(self.vision_model(pixel_values))
-
-    def embed_tokens(self, token_ids: jax.Array) -> jax.Array:
-        return self.text_model.embed(token_ids)
-
-    def decode(self, inputs_embeds, attention_mask=None, deterministic=True, positions=None, position_offset=0,
-               block_ids=None):
-        b, s = inputs_embeds.shape[:2]
-        if attention_mask is None:
-            attention_mask = jnp.ones((b, s), bool)
-        if positions is None:
-            positions = jnp.broadcast_to(jnp.asarray(position_offset) + jnp.arange(s)[None], (b, s))
-        return self.text_model.decode(inputs_embeds, attention_mask, positions, block_ids)
-
-    def lm_logits(self, hidden):
-        return self.text_model.logits(hidden)
+    def project(self, features):
+        return self.connector(features)
 
 
-FAMILY = backbone_lib.Family(model_type="smolvlm", config_cls=SmolVLMConfig, module_cls=SmolVLMBackbone,
-                             table_module="vla_jax.convert.smolvlm_table",
-                             hf_class="SmolVLMForConditionalGeneration")
+FAMILY = backbone_lib.Family(
+    model_type="smolvlm",
+    config_cls=SmolVLMConfig,
+    module_cls=SmolVLMBackbone,
+    table_module="vla_jax.convert.smolvlm_table",
+    hf_class="SmolVLMForConditionalGeneration",
+)

@@ -22,16 +22,11 @@ _TEXT_DEFAULTS = dict(vocab_size=256, embed_dim=32, layers=2, ffn_dim=64, attent
 
 def tiny_hf_config_dict(**overrides: Any) -> dict[str, Any]:
     """Keyword overrides: `vision_<key>=`/`text_<key>=` for sub-config keys, or `latent_query_num=`."""
-    vision, text = dict(_VISION_DEFAULTS), dict(_TEXT_DEFAULTS)
-    latent_query_num = overrides.pop("latent_query_num", 8)
-    for key, value in overrides.items():
-        if key.startswith("vision_"):
-            vision[key[len("vision_"):]] = value
-        elif key.startswith("text_"):
-            text[key[len("text_"):]] = value
-        else:
-            raise TypeError(f"unknown override {key!r}: use vision_<key>, text_<key> or latent_query_num")
-    return {"vision_config": vision, "text_config": text, "latent_query_num": latent_query_num}
+    vision, text, top = _split((_VISION_DEFAULTS, _TEXT_DEFAULTS, {"latent_query_num": 8}), overrides)
+    unknown = sorted(set(top) - {"latent_query_num"})
+    if unknown:
+        raise TypeError(f"unknown override {unknown[0]!r}: use vision_<key>, text_<key> or latent_query_num")
+    return {"vision_config": vision, "text_config": text, "latent_query_num": top["latent_query_num"]}
 
 
 def randomize_(model, seed: int, scale: float = 0.2, norm_centres: dict | None = None):

@@ -76,8 +76,10 @@ class ViTConfig:
         if self.image_size % self.patch_size:
             raise VLAJaxError(f"vision image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
         if self.hidden_size % self.num_attention_heads:
-            raise VLAJaxError(f"vision hidden_size={self.hidden_size} is not divisible by "
-                              f"num_attention_heads={self.num_attention_heads}")
+            raise VLAJaxError(
+                f"vision hidden_size={self.hidden_size} is not divisible by "
+                f"num_attention_heads={self.num_attention_heads}"
+            )
 
     @property
     def grid(self) -> int:
@@ -98,7 +100,7 @@ class ViTConfig:
         return {**d, "num_channels": 3}
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], variant: str, where: str) -> "ViTConfig":
+    def from_hf_dict(cls, d: dict[str, Any], variant: str, where: str) -> ViTConfig:
         """From a fully populated HF vision sub-config dict (transformers' own parsing filled the defaults)."""
         d = dict(d)
         for key in ("image_size", "patch_size"):
@@ -146,8 +148,14 @@ class ViTEncoder(nn.Module):
     @nn.compact
     def __call__(self, x):
         cfg = self.config
-        return apply_layers(ViTEncoderLayer, {"config": cfg, "dtype": self.dtype}, cfg.num_hidden_layers, x,
-                            scan=self.scan_layers, remat=self.remat)
+        return apply_layers(
+            ViTEncoderLayer,
+            {"config": cfg, "dtype": self.dtype},
+            cfg.num_hidden_layers,
+            x,
+            scan=self.scan_layers,
+            remat=self.remat,
+        )
 
 
 class VisionTransformer(nn.Module):
@@ -164,15 +172,23 @@ class VisionTransformer(nn.Module):
     def setup(self):
         cfg, dt = self.config, self.dtype
         clip = cfg.variant == "clip"
-        self.patch_embedding = nn.Conv(cfg.hidden_size, (cfg.patch_size, cfg.patch_size),
-                                       strides=(cfg.patch_size, cfg.patch_size), padding="VALID",
-                                       use_bias=not clip, dtype=dt, param_dtype=jnp.float32)
+        self.patch_embedding = nn.Conv(
+            cfg.hidden_size,
+            (cfg.patch_size, cfg.patch_size),
+            strides=(cfg.patch_size, cfg.patch_size),
+            padding="VALID",
+            use_bias=not clip,
+            dtype=dt,
+            param_dtype=jnp.float32,
+        )
         if clip:
-            self.class_embedding = self.param("class_embedding", nn.initializers.normal(cfg.hidden_size**-0.5),
-                                              (cfg.hidden_size,), jnp.float32)
+            self.class_embedding = self.param(
+                "class_embedding", nn.initializers.normal(cfg.hidden_size**-0.5), (cfg.hidden_size,), jnp.float32
+            )
             self.pre_layrnorm = _layer_norm(cfg.layer_norm_eps, dt, "pre_layrnorm")
-        self.position_embedding = nn.Embed(cfg.num_tokens, cfg.hidden_size,
-                                           embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32)
+        self.position_embedding = nn.Embed(
+            cfg.num_tokens, cfg.hidden_size, embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32
+        )
         self.encoder = ViTEncoder(cfg, dt, self.scan_layers, self.remat)
         self.post_layernorm = _layer_norm(cfg.layer_norm_eps, dt, "post_layernorm")
 
@@ -180,8 +196,10 @@ class VisionTransformer(nn.Module):
         cfg, dt = self.config, self.dtype
         n, h, w, c = pixel_values.shape
         if (h, w, c) != (cfg.image_size, cfg.image_size, 3):
-            raise ValueError(f"pixel_values must be [N, {cfg.image_size}, {cfg.image_size}, 3] (NHWC); "
-                             f"got {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"pixel_values must be [N, {cfg.image_size}, {cfg.image_size}, 3] (NHWC); "
+                f"got {tuple(pixel_values.shape)}"
+            )
         x = self.patch_embedding(pixel_values.astype(dt)).reshape(n, -1, cfg.hidden_size)
         if cfg.variant == "clip":
             cls_tok = jnp.broadcast_to(self.class_embedding.astype(dt), (n, 1, cfg.hidden_size))

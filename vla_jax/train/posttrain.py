@@ -34,14 +34,27 @@ def backbone_from_init(init_from: str, fallback, **knobs):
     else:
         return fallback.replace(**knobs)
     if config.model_type != fallback.model_type:
-        raise VLAJaxError(f"init_from {init_from} holds a {config.model_type} backbone, but this config is for "
-                          f"{fallback.model_type}; use configs/posttrain_mobile_<its family>.py")
+        raise VLAJaxError(
+            f"init_from {init_from} holds a {config.model_type} backbone, but this config is for "
+            f"{fallback.model_type}; use configs/posttrain_mobile_<its family>.py"
+        )
     return config
 
 
-def mobile_posttrain_config(arg: str, fallback_backbone, *, window: int = 8, chunk: int = 8, text_len: int = 32,
-                            batch_size: int = 16, num_steps: int = 5000, learning_rate: float = 2e-4,
-                            lora: bool = True, dtype: str = "bfloat16", remat: bool = True) -> ml_collections.ConfigDict:
+def mobile_posttrain_config(
+    arg: str,
+    fallback_backbone,
+    *,
+    window: int = 8,
+    chunk: int = 8,
+    text_len: int = 32,
+    batch_size: int = 16,
+    num_steps: int = 5000,
+    learning_rate: float = 2e-4,
+    lora: bool = True,
+    dtype: str = "bfloat16",
+    remat: bool = True,
+) -> ml_collections.ConfigDict:
     """ARG as in the module docstring. LoRA (rank 32) on the LM's attention + MLP, vision tower and embeddings
     frozen, head trained; ``lora=False``: full fine-tuning of everything."""
     parts = arg.split(",")
@@ -56,16 +69,37 @@ def mobile_posttrain_config(arg: str, fallback_backbone, *, window: int = 8, chu
     config.init_from = init_from
     config.init_reinit = r"^head/"  # e.g. a 7-D pre-training head -> the 2-D mobile head
 
-    config.model = ml_collections.ConfigDict(dict(
-        backbone=backbone.to_dict(), structure="policy_head", head="lstm", window_size=window,
-        fwd_pred_next_n=chunk, action_dim=2, has_gripper=False, head_hidden_size=1024, head_layers=4))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            backbone=backbone.to_dict(),
+            structure="policy_head",
+            head="lstm",
+            window_size=window,
+            fwd_pred_next_n=chunk,
+            action_dim=2,
+            has_gripper=False,
+            head_hidden_size=1024,
+            head_layers=4,
+        )
+    )
     config.data.source = "loader"
     config.data.tokenizer = tokenizer
     config.data.instruction_length = text_len
-    config.data.config = ml_collections.ConfigDict(dict(
-        kind="mobile_grain", data_dir=data_dir, window_size=window, action_chunk=chunk, action_dim=2,
-        image_size=backbone.image_size, max_text_len=text_len, normalization="bounds", augment=True,
-        mirror_augment=True, worker_count=4))
+    config.data.config = ml_collections.ConfigDict(
+        dict(
+            kind="mobile_grain",
+            data_dir=data_dir,
+            window_size=window,
+            action_chunk=chunk,
+            action_dim=2,
+            image_size=backbone.image_size,
+            max_text_len=text_len,
+            normalization="bounds",
+            augment=True,
+            mirror_augment=True,
+            worker_count=4,
+        )
+    )
 
     config.optimizer.learning_rate = learning_rate
     config.optimizer.warmup_steps = 200
