@@ -204,3 +204,24 @@ def test_convert_cli_hybrid_round_trip(hf, tmp_path, capsys):
     assert config == direct_cfg and config.model_type == "clip-kosmos-2"
     jax.tree_util.tree_map(np.testing.assert_array_equal, params, direct)
     assert json.loads((out / "config.json").read_text())["model_type"] == "kosmos-2"  # HF's Kosmos2Model builds it
+
+
+def test_hybrid_takes_a_full_clip_model_folder_ignoring_its_text_tower(hf, tmp_path):
+    """openai/clip-* hub folders are CLIPModel (model_type "clip"): the vision tower loads, the text tower is skipped."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    from vla_jax.models.tiny_hf import randomize_
+
+    torch.manual_seed(0)
+    text = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, vocab_size=99)
+    vision = dict(
+        hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32, patch_size=8
+    )
+    randomize_(CLIPModel(CLIPConfig(text_config=text, vision_config=vision)), 3).save_pretrained(tmp_path / "clip")
+    config, params = load_hf_checkpoint(hf["kosmos2"], vision_src=tmp_path / "clip")
+    assert config.vision.hidden_size == 48 and config.model_type == "clip-kosmos-2"
+    saved = load_file(str(tmp_path / "clip" / "model.safetensors"))
+    assert any(k.startswith("text_model.") for k in saved)
+    patch = next(v for k, v in saved.items() if k.endswith("embeddings.patch_embedding.weight") and "vision" in k)
+    np.testing.assert_array_equal(params["vision_model"]["patch_embedding"]["kernel"], patch.transpose(2, 3, 1, 0))

@@ -151,14 +151,9 @@ def _hf_count(config) -> int:
     import torch
     import transformers
 
-    hf = config.to_hf_dict()
-    cfg_cls, model_cls = {
-        "kosmos-2": (transformers.Kosmos2Config, transformers.Kosmos2ForConditionalGeneration),
-        "paligemma": (transformers.PaliGemmaConfig, transformers.PaliGemmaForConditionalGeneration),
-        "smolvlm": (transformers.SmolVLMConfig, transformers.SmolVLMForConditionalGeneration),
-    }[hf["model_type"]]
+    model_cls = getattr(transformers, backbone_lib.family(config.model_type).hf_class)
     with torch.device("meta"):
-        model = model_cls(cfg_cls(**hf))
+        model = model_cls(transformers.AutoConfig.for_model(**config.to_hf_dict()))
     return sum(p.numel() for p in model.parameters())  # tied weights are one parameter
 
 
