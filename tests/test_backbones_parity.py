@@ -207,7 +207,7 @@ def test_convert_cli_hybrid_round_trip(hf, tmp_path, capsys):
 
 
 def test_hybrid_takes_a_full_clip_model_folder_ignoring_its_text_tower(hf, tmp_path):
-    """openai/clip-* hub folders are CLIPModel (model_type "clip"): the vision tower loads, the text tower is skipped."""
+    """openai/clip-* hub folders are CLIPModel (model_type "clip"): the vision tower loads, the text tower not."""
     import torch
     from transformers import CLIPConfig, CLIPModel
 
