@@ -225,3 +225,19 @@ def test_hybrid_takes_a_full_clip_model_folder_ignoring_its_text_tower(hf, tmp_p
     assert any(k.startswith("text_model.") for k in saved)
     patch = next(v for k, v in saved.items() if k.endswith("embeddings.patch_embedding.weight") and "vision" in k)
     np.testing.assert_array_equal(params["vision_model"]["patch_embedding"]["kernel"], patch.transpose(2, 3, 1, 0))
+
+
+@pytest.mark.parametrize("name", ["paligemma2_a", "smolvlm_a"])
+def test_unrolled_remat_and_bf16_run_the_same_model(hf, name):
+    """scan_layers=False + remat gives the scanned float32 numbers; bfloat16 compute stays close."""
+    from vla_jax.models.stacking import unstack_layers
+
+    config, params = load_hf_checkpoint(hf[name])
+    inputs = random_inputs(config, seed=4, batch=2, text_len=6)
+    ref = flax_outputs(config, params, inputs)
+    unrolled = flax_outputs(config.replace(scan_layers=False, remat=True), unstack_layers(params), inputs)
+    bf16 = flax_outputs(config.replace(dtype="bfloat16"), params, inputs)
+    for k in STAGES:
+        np.testing.assert_allclose(unrolled[k], ref[k], atol=1e-5)
+        scale = np.abs(ref[k]).max()
+        assert np.abs(bf16[k].astype(np.float32) - ref[k]).max() < 0.1 * scale, k
