@@ -49,12 +49,16 @@ def test_convert_cli_round_trip(hf_dir, tmp_path, capsys):
     assert summary["parameters"] == sum(x.size for x in jax.tree_util.tree_leaves(params))
     # the HF torch weights land transposed and stacked: layer 1 of q_proj
     hf = load_file(str(hf_dir / "model.safetensors"))
-    np.testing.assert_array_equal(params["text_model"]["decoder"]["layers"]["self_attn"]["q_proj"]["kernel"][1],
-                                  hf["text_model.model.layers.1.self_attn.q_proj.weight"].T)
+    np.testing.assert_array_equal(
+        params["text_model"]["decoder"]["layers"]["self_attn"]["q_proj"]["kernel"][1],
+        hf["text_model.model.layers.1.self_attn.q_proj.weight"].T,
+    )
     # unrolled layout on request
     _, unrolled = load_converted(out, scan_layers=False)
-    np.testing.assert_array_equal(unrolled["text_model"]["decoder"]["layers_1"]["ffn"]["fc1"]["kernel"],
-                                  params["text_model"]["decoder"]["layers"]["ffn"]["fc1"]["kernel"][1])
+    np.testing.assert_array_equal(
+        unrolled["text_model"]["decoder"]["layers_1"]["ffn"]["fc1"]["kernel"],
+        params["text_model"]["decoder"]["layers"]["ffn"]["fc1"]["kernel"][1],
+    )
     # refusing to overwrite without --force is a one-line error
     assert main(["convert-hf", "--src", str(hf_dir), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
@@ -89,8 +93,10 @@ def test_wrong_shape_is_named(hf_dir, tmp_path, capsys):
 
 def test_unexpected_tensor_is_an_error(hf_dir, tmp_path):
     src = _copy(hf_dir, tmp_path)
-    _edit_tensors(src, lambda t: t.update({"text_model.model.layers.0.encoder_attn.q_proj.weight":
-                                           np.zeros((32, 32), np.float32)}))
+    _edit_tensors(
+        src,
+        lambda t: t.update({"text_model.model.layers.0.encoder_attn.q_proj.weight": np.zeros((32, 32), np.float32)}),
+    )
     with pytest.raises(VLAJaxError, match="encoder_attn.q_proj.weight"):
         load_hf_checkpoint(src)
 

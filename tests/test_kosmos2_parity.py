@@ -15,17 +15,29 @@ from vla_jax.models.tiny_hf import save_tiny_random_kosmos2
 
 # Two deliberately different shapes: depth, width, heads, patch size, image size, vocab, query count.
 CONFIG_A = {}
-CONFIG_B = dict(vision_hidden_size=48, vision_intermediate_size=40, vision_num_hidden_layers=3,
-                vision_num_attention_heads=4, vision_patch_size=4, vision_image_size=16,
-                text_embed_dim=64, text_ffn_dim=96, text_layers=3, text_attention_heads=4,
-                text_vocab_size=300, latent_query_num=5)
+CONFIG_B = dict(
+    vision_hidden_size=48,
+    vision_intermediate_size=40,
+    vision_num_hidden_layers=3,
+    vision_num_attention_heads=4,
+    vision_patch_size=4,
+    vision_image_size=16,
+    text_embed_dim=64,
+    text_ffn_dim=96,
+    text_layers=3,
+    text_attention_heads=4,
+    text_vocab_size=300,
+    latent_query_num=5,
+)
 
 
 @pytest.fixture(scope="module")
 def hf_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
-    return {"a": save_tiny_random_kosmos2(root / "a", seed=1, **CONFIG_A),
-            "b": save_tiny_random_kosmos2(root / "b", seed=2, **CONFIG_B)}
+    return {
+        "a": save_tiny_random_kosmos2(root / "a", seed=1, **CONFIG_A),
+        "b": save_tiny_random_kosmos2(root / "b", seed=2, **CONFIG_B),
+    }
 
 
 @pytest.mark.parametrize("which,scan", [("a", True), ("b", False)])
@@ -95,7 +107,10 @@ def test_backbone_seams():
             emb = self.embed_tokens(ids)
             h = self.decode(emb, mask)
             return {
-                "enc": self.encode_images(pixels), "img": self.image_to_text(pixels), "emb": emb, "h": h,
+                "enc": self.encode_images(pixels),
+                "img": self.image_to_text(pixels),
+                "emb": emb,
+                "h": h,
                 "h_explicit": self.decode(emb, mask, positions=explicit),
                 "h_off": self.decode(emb, mask, position_offset=5),
                 "h_off_explicit": self.decode(emb, mask, positions=explicit + 5),
@@ -123,8 +138,14 @@ def test_config_round_trip_and_full_size():
     config = Kosmos2Config.tiny(latent_query_num=4, vision={"patch_size": 4})
     assert Kosmos2Config.from_hf_dict(config.to_hf_dict()) == config
     full = Kosmos2Config.full()
-    assert (full.vision.num_hidden_layers, full.vision.hidden_size, full.text.layers, full.text.embed_dim,
-            full.text.vocab_size, full.latent_query_num) == (24, 1024, 24, 2048, 65037, 64)
+    assert (
+        full.vision.num_hidden_layers,
+        full.vision.hidden_size,
+        full.text.layers,
+        full.text.embed_dim,
+        full.text.vocab_size,
+        full.latent_query_num,
+    ) == (24, 1024, 24, 2048, 65037, 64)
     shapes = jax.eval_shape(lambda: init_params(full))
     n = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
     assert 1.6e9 < n < 1.7e9, n  # Kosmos-2 has ~1.66B parameters

@@ -15,16 +15,34 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "convert-hf": ("vla_jax.convert.commands_convert", "Convert a Hugging Face checkpoint folder (Kosmos-2, PaliGemma, SmolVLM, CLIP + Kosmos-2) to vla-jax params."),
-    "verify-hf": ("vla_jax.convert.commands_verify", "Check our Flax backbone against the Hugging Face torch model on random inputs."),
+    "convert-hf": (
+        "vla_jax.convert.commands_convert",
+        "Convert a Hugging Face checkpoint folder (Kosmos-2, PaliGemma, SmolVLM, CLIP + Kosmos-2) to vla-jax params.",
+    ),
+    "verify-hf": (
+        "vla_jax.convert.commands_verify",
+        "Check our Flax backbone against the Hugging Face torch model on random inputs.",
+    ),
     "train": ("vla_jax.train.commands", "Train or post-train a VLA from a config file (resumes an existing workdir)."),
     "stats": ("data_pipelines.commands_stats", "Compute and print action statistics of a dataset or mixture."),
-    "convert-episodes": ("data_pipelines.commands_convert", "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset."),
-    "inspect-data": ("data_pipelines.commands_inspect", "Print batch shapes/statistics of a mixture and save an image grid."),
+    "convert-episodes": (
+        "data_pipelines.commands_convert",
+        "Convert a folder of HDF5 mobile episodes to an RLDS (tfds) dataset.",
+    ),
+    "inspect-data": (
+        "data_pipelines.commands_inspect",
+        "Print batch shapes/statistics of a mixture and save an image grid.",
+    ),
     "export": ("vla_jax.export.commands", "Export a training workdir to a torch runtime folder (vla_runtime)."),
-    "sim-collect": ("vla_jax.sim.commands_collect", "Collect scripted-expert episodes in the MuJoCo mobile-navigation scene (HDF5)."),
+    "sim-collect": (
+        "vla_jax.sim.commands_collect",
+        "Collect scripted-expert episodes in the MuJoCo mobile-navigation scene (HDF5).",
+    ),
     "sim-eval": ("vla_jax.sim.commands_eval", "Closed-loop evaluation of an export or a workdir in the MuJoCo scene."),
-    "eval-offline": ("vla_jax.sim.commands_offline", "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match)."),
+    "eval-offline": (
+        "vla_jax.sim.commands_offline",
+        "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match).",
+    ),
     "demo": ("vla_jax.demo", "The main job end to end: collect, convert, post-train, export, drive."),
 }
 

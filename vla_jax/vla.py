@@ -118,10 +118,11 @@ class VLAConfig:
             bad(f"structure={self.structure!r} is unknown; use one of {', '.join(STRUCTURES)}")
         allowed = HEADS_FOR_STRUCTURE[self.structure]
         if self.head not in allowed:
-            bad(f"head={self.head!r} does not fit structure={self.structure!r}; use head in {allowed}"
-                + (" (the discrete head needs structure='one_step_discrete')" if self.head == "discrete" else ""))
-        for name in ("window_size", "fwd_pred_next_n", "action_dim", "head_hidden_size", "head_layers",
-                     "head_heads"):
+            bad(
+                f"head={self.head!r} does not fit structure={self.structure!r}; use head in {allowed}"
+                + (" (the discrete head needs structure='one_step_discrete')" if self.head == "discrete" else "")
+            )
+        for name in ("window_size", "fwd_pred_next_n", "action_dim", "head_hidden_size", "head_layers", "head_heads"):
             if int(getattr(self, name)) < 1:
                 bad(f"{name}={getattr(self, name)} must be >= 1")
         if self.has_gripper and self.action_dim < 2:
@@ -147,7 +148,7 @@ class VLAConfig:
     def action_tokenizer(self) -> act.ActionTokenizer:
         return act.ActionTokenizer(self.backbone.vocab_size, self.num_bins, self.mu_law, self.has_gripper)
 
-    def replace(self, **overrides) -> "VLAConfig":
+    def replace(self, **overrides) -> VLAConfig:
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +159,7 @@ class VLAConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VLAConfig":
+    def from_dict(cls, d: dict[str, Any]) -> VLAConfig:
         d = dict(d)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
@@ -207,9 +208,15 @@ def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
 
 def make_head(cfg: VLAConfig) -> nn.Module:
     """The head module of `cfg`; its params are the policy's ``params["head"]``."""
-    common = dict(chunk=cfg.fwd_pred_next_n, action_dim=cfg.action_dim, has_gripper=cfg.has_gripper,
-                  hidden=cfg.head_hidden_size, layers=cfg.head_layers, dropout=cfg.head_dropout,
-                  tanh_actions=cfg.tanh_actions)
+    common = dict(
+        chunk=cfg.fwd_pred_next_n,
+        action_dim=cfg.action_dim,
+        has_gripper=cfg.has_gripper,
+        hidden=cfg.head_hidden_size,
+        layers=cfg.head_layers,
+        dropout=cfg.head_dropout,
+        tanh_actions=cfg.tanh_actions,
+    )
     if cfg.head == "mlp":
         history = cfg.window_size if cfg.structure == "policy_head" else 1
         return heads_lib.MLPHead(history=history, **common)
@@ -249,15 +256,17 @@ class VLAPolicy(nn.Module):
             image = [brackets[:, :1], image_embeds, brackets[:, 1:]]
         image = jnp.concatenate(image, axis=1)
         dt = image.dtype
-        embeds = jnp.concatenate([text_embeds[:, :k].astype(dt), image, text_embeds[:, k:].astype(dt),
-                                  tail.astype(dt)], axis=1)
+        embeds = jnp.concatenate(
+            [text_embeds[:, :k].astype(dt), image, text_embeds[:, k:].astype(dt), tail.astype(dt)], axis=1
+        )
         ones = jnp.ones((n, image.shape[1]), bool)
         valid = jnp.concatenate([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], axis=1)
         groups = None
         if cfg.backbone.attention == "prefix_lm":  # everything but the tail: one bidirectional block
             tail_len = tail.shape[1]
-            groups = jnp.broadcast_to(jnp.where(jnp.arange(valid.shape[1]) < valid.shape[1] - tail_len, 0, -1),
-                                      valid.shape)
+            groups = jnp.broadcast_to(
+                jnp.where(jnp.arange(valid.shape[1]) < valid.shape[1] - tail_len, 0, -1), valid.shape
+            )
         return embeds, valid, groups
 
     def _prefix_inputs(self, batch):
@@ -314,8 +323,9 @@ class VLAPolicy(nn.Module):
 
         def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]
             tail = self.backbone.embed_tokens(action_ids)
-            embeds, valid, groups = self.frame_blocks(image_embeds, text_embeds, token_mask, tail,
-                                                      jnp.ones((n, ca), bool))
+            embeds, valid, groups = self.frame_blocks(
+                image_embeds, text_embeds, token_mask, tail, jnp.ones((n, ca), bool)
+            )
             packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
             hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
             before = new_index[:, -ca:] - 1  # the slot that predicts each action token
@@ -379,8 +389,15 @@ def _gripper_logits_from_bins(cfg: VLAConfig, logits):
     return jax.nn.logsumexp(jnp.where(hi, logits, neg), -1) - jax.nn.logsumexp(jnp.where(hi, neg, logits), -1)
 
 
-def init_policy(config: VLAConfig, rng: jax.Array | int = 0, batch: dict | None = None, *,
-                backbone_params: dict | None = None, image_size: int | None = None, text_len: int = 8) -> dict:
+def init_policy(
+    config: VLAConfig,
+    rng: jax.Array | int = 0,
+    batch: dict | None = None,
+    *,
+    backbone_params: dict | None = None,
+    image_size: int | None = None,
+    text_len: int = 8,
+) -> dict:
     """Random float32 params for `config`.
 
     With ``backbone_params`` (e.g. converted from Hugging Face by `vla_jax.convert`) only the

@@ -14,14 +14,23 @@ from vla_jax.errors import VLAJaxError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--src", required=True, type=Path,
-                        help="Hugging Face folder (config.json + model.safetensors or a sharded index), e.g. a "
-                             "snapshot of microsoft/kosmos-2-patch14-224 or google/paligemma2-3b-pt-224")
-    parser.add_argument("--vision-src", type=Path, default=None,
-                        help="CLIPVisionModel / CLIPModel folder whose vision tower replaces Kosmos-2's "
-                             "(the CLIP + Kosmos-2 hybrid; --src must then be Kosmos-2)")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="output folder: params.safetensors + config.json (+ tokenizer files)")
+    parser.add_argument(
+        "--src",
+        required=True,
+        type=Path,
+        help="Hugging Face folder (config.json + model.safetensors or a sharded index), e.g. a "
+        "snapshot of microsoft/kosmos-2-patch14-224 or google/paligemma2-3b-pt-224",
+    )
+    parser.add_argument(
+        "--vision-src",
+        type=Path,
+        default=None,
+        help="CLIPVisionModel / CLIPModel folder whose vision tower replaces Kosmos-2's "
+        "(the CLIP + Kosmos-2 hybrid; --src must then be Kosmos-2)",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output folder: params.safetensors + config.json (+ tokenizer files)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing params.safetensors in --out")
 
 
@@ -37,8 +46,16 @@ def run(args: argparse.Namespace) -> int:
 
     n = sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
     text = config.text
-    print(json.dumps({"out": str(args.out), "model_type": config.model_type, "parameters": n,
-                      "vision_layers": config.vision.num_hidden_layers,
-                      "text_layers": getattr(text, "layers", getattr(text, "num_hidden_layers", None)),
-                      "image_tokens": config.image_tokens}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "model_type": config.model_type,
+                "parameters": n,
+                "vision_layers": config.vision.num_hidden_layers,
+                "text_layers": getattr(text, "layers", getattr(text, "num_hidden_layers", None)),
+                "image_tokens": config.image_tokens,
+            }
+        )
+    )
     return 0

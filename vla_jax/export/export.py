@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from vla_jax.export import mapping
 EXPORTER = "vla-jax export"
 
 
-def pick_statistics(statistics: Mapping[str, Any], dataset: Optional[str]) -> Dict[str, Any]:
+def pick_statistics(statistics: Mapping[str, Any], dataset: str | None) -> dict[str, Any]:
     """loader.statistics ({name: {"action": ..., "normalization": mode}}) -> the one dataset the robot runs."""
     if "action" in statistics and "normalization" in statistics:  # already a single dataset's entry
         return {"dataset": dataset or str(statistics.get("dataset", "")), **dict(statistics)}
@@ -31,8 +32,9 @@ def pick_statistics(statistics: Mapping[str, Any], dataset: Optional[str]) -> Di
         raise VLAJaxError("export: the workdir's statistics.json is empty; retrain so the loader records them")
     if dataset is None:
         if len(names) > 1:
-            raise VLAJaxError(f"export: statistics hold several datasets {names}; pick the robot's one with "
-                              "--dataset NAME")
+            raise VLAJaxError(
+                f"export: statistics hold several datasets {names}; pick the robot's one with --dataset NAME"
+            )
         dataset = names[0]
     if dataset not in statistics:
         raise VLAJaxError(f"export: --dataset {dataset!r} is not in the statistics; choose one of {names}")
@@ -59,7 +61,7 @@ def synthetic_tokenizer_json(vocab_size: int) -> str:
     return tok.to_str()
 
 
-def tokenizer_files(tokenizer: Optional[str], vocab_size: int) -> tuple[str, int]:
+def tokenizer_files(tokenizer: str | None, vocab_size: int) -> tuple[str, int]:
     """(tokenizer.json text, pad id) from a tokenizer folder; the synthetic one when `tokenizer` is None."""
     if tokenizer is None:
         return synthetic_tokenizer_json(vocab_size), 1
@@ -71,16 +73,20 @@ def tokenizer_files(tokenizer: Optional[str], vocab_size: int) -> tuple[str, int
     except DataError as err:
         raise VLAJaxError(f"export: {err}") from err
     if not getattr(tok, "is_fast", False):
-        raise VLAJaxError(f"export: {tokenizer} holds a slow (python) tokenizer; the runtime needs tokenizer.json "
-                          "(save the fast tokenizer of the backbone there)")
+        raise VLAJaxError(
+            f"export: {tokenizer} holds a slow (python) tokenizer; the runtime needs tokenizer.json "
+            "(save the fast tokenizer of the backbone there)"
+        )
     backend = tok.backend_tokenizer
     if len(tok) > vocab_size:
-        raise VLAJaxError(f"export: tokenizer in {tokenizer} has {len(tok)} ids but the model's vocab is "
-                          f"{vocab_size}; export with the tokenizer the model was trained with")
+        raise VLAJaxError(
+            f"export: tokenizer in {tokenizer} has {len(tok)} ids but the model's vocab is "
+            f"{vocab_size}; export with the tokenizer the model was trained with"
+        )
     return backend.to_str(), int(tok.pad_token_id)
 
 
-def policy_state_dict(vla_config, params: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+def policy_state_dict(vla_config, params: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The whole policy's Flax params -> the runtime's `PolicyModel` state dict (float32)."""
     params = dict(params)
     expected = {"backbone"} | ({"action_token", "head"} if vla_config.structure != "one_step_discrete" else set())
@@ -90,8 +96,9 @@ def policy_state_dict(vla_config, params: Mapping[str, Any]) -> Dict[str, torch.
     extra = set(params) - expected
     if extra:
         raise VLAJaxError(f"export: params have top-level entries {sorted(extra)} the runtime has no place for")
-    state = {f"backbone.{k}": v for k, v in mapping.backbone_state_dict(params["backbone"],
-                                                                         vla_config.backbone).items()}
+    state = {
+        f"backbone.{k}": v for k, v in mapping.backbone_state_dict(params["backbone"], vla_config.backbone).items()
+    }
     if "action_token" in expected:
         state["action_token"] = torch.from_numpy(np.asarray(params["action_token"], np.float32).copy())
     head_cfg = {"head_layers": vla_config.head_layers}
@@ -100,34 +107,35 @@ def policy_state_dict(vla_config, params: Mapping[str, Any]) -> Dict[str, torch.
     return state
 
 
-def runtime_policy_config(vla_config) -> Dict[str, Any]:
+def runtime_policy_config(vla_config) -> dict[str, Any]:
     d = vla_config.to_dict()
     d.pop("backbone")
     return d
 
 
-def model_card(vla_config, statistics: Dict, dtype: str, source: str, extra: Dict[str, Any]) -> str:
+def model_card(vla_config, statistics: dict, dtype: str, source: str, extra: dict[str, Any]) -> str:
     p = vla_config
     a = statistics["action"]
     rows = "\n".join(
         f"| {i} | {a['min'][i]:.4g} | {a['max'][i]:.4g} | {a['mean'][i]:.4g} | {a['std'][i]:.4g} | "
         f"{'yes' if a.get('mask', [True] * len(a['min']))[i] else 'no (passed through)'} |"
-        for i in range(len(a["min"])))
+        for i in range(len(a["min"]))
+    )
     bb = p.backbone
     return f"""# VLA policy export
 
 Kosmos-2 vision-language-action policy exported by `{EXPORTER}` on {datetime.date.today().isoformat()}
-from `{source}`{(' (step ' + str(extra['step']) + ')') if extra.get('step') is not None else ''}.
+from `{source}`{(" (step " + str(extra["step"]) + ")") if extra.get("step") is not None else ""}.
 
 | | |
 |---|---|
 | structure / head | {p.structure} / {p.head} |
 | history window T / action chunk C / action dims A | {p.window_size} / {p.fwd_pred_next_n} / {p.action_dim} |
-| gripper | {'last dim, probability in [0, 1]' if p.has_gripper else 'none'} |
+| gripper | {"last dim, probability in [0, 1]" if p.has_gripper else "none"} |
 | backbone | vision {bb.vision.num_hidden_layers}x{bb.vision.hidden_size} at {bb.vision.image_size} px, \
 text {bb.text.layers}x{bb.text.embed_dim}, vocab {bb.text.vocab_size} |
 | weights | {dtype} |
-| statistics | dataset `{statistics['dataset']}`, normalisation `{statistics['normalization']}` |
+| statistics | dataset `{statistics["dataset"]}`, normalisation `{statistics["normalization"]}` |
 
 Actions leave `Policy.step` in the robot's units (de-normalised with these
 statistics, clipped to the range seen in training):
@@ -150,10 +158,20 @@ in config.json; a changed file refuses to load.
 """
 
 
-def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str, Any], tokenizer: Optional[str],
-                  out_dir: str, dtype: str = "float32", *, instruction_length: int = 16,
-                  dataset: Optional[str] = None, input_channel_order: str = "RGB", source: str = "in-memory params",
-                  step: Optional[int] = None) -> Dict[str, Any]:
+def export_policy(
+    vla_config,
+    params: Mapping[str, Any],
+    statistics: Mapping[str, Any],
+    tokenizer: str | None,
+    out_dir: str,
+    dtype: str = "float32",
+    *,
+    instruction_length: int = 16,
+    dataset: str | None = None,
+    input_channel_order: str = "RGB",
+    source: str = "in-memory params",
+    step: int | None = None,
+) -> dict[str, Any]:
     """Writes the export folder; returns its config.json content.
 
     tokenizer: folder AutoTokenizer can load (tokenizer.json inside), or None for a synthetic-data model.
@@ -167,29 +185,53 @@ def export_policy(vla_config, params: Mapping[str, Any], statistics: Mapping[str
         raise VLAJaxError(f"export: --input-channel-order must be RGB or BGR, got {input_channel_order!r}")
     stats = pick_statistics(statistics, dataset)
     if len(stats["action"]["min"]) > vla_config.action_dim:
-        raise VLAJaxError(f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
-                          f"dims but the model predicts {vla_config.action_dim}")
+        raise VLAJaxError(
+            f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
+            f"dims but the model predicts {vla_config.action_dim}"
+        )
     bb = vla_config.backbone
     tok_json, pad_id = tokenizer_files(tokenizer, bb.vocab_size)
     size = bb.image_size
-    pre = Preprocessing(image_size=(size, size), mean=tuple(bb.image_mean), std=tuple(bb.image_std),
-                        input_channel_order=input_channel_order)
+    pre = Preprocessing(
+        image_size=(size, size),
+        mean=tuple(bb.image_mean),
+        std=tuple(bb.image_std),
+        input_channel_order=input_channel_order,
+    )
     state = policy_state_dict(vla_config, params)
     extra = {"exporter": EXPORTER, "source": source, "step": step}
     if os.path.exists(out_dir) and os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, "config.json")):
         raise VLAJaxError(f"export: {out_dir} exists and is not an export folder; pick an empty or new --out")
     return write_export(
-        out_dir, state_dict=state, policy_config=runtime_policy_config(vla_config),
-        backbone_config=vla_config.backbone.to_hf_dict(), tokenizer_json=tok_json,
-        tokenizer_config={"max_length": int(instruction_length), "pad_id": pad_id, "add_special_tokens": True,
-                          "padding_side": "right"},
-        preprocessing=pre.to_dict(), statistics=stats,
-        model_card=model_card(vla_config, stats, dtype, source, extra), dtype=dtype, extra=extra)
+        out_dir,
+        state_dict=state,
+        policy_config=runtime_policy_config(vla_config),
+        backbone_config=vla_config.backbone.to_hf_dict(),
+        tokenizer_json=tok_json,
+        tokenizer_config={
+            "max_length": int(instruction_length),
+            "pad_id": pad_id,
+            "add_special_tokens": True,
+            "padding_side": "right",
+        },
+        preprocessing=pre.to_dict(),
+        statistics=stats,
+        model_card=model_card(vla_config, stats, dtype, source, extra),
+        dtype=dtype,
+        extra=extra,
+    )
 
 
-def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dtype: str = "float32",
-                   dataset: Optional[str] = None, tokenizer: Optional[str] = None,
-                   input_channel_order: str = "RGB"):
+def export_workdir(
+    workdir: str,
+    out_dir: str,
+    *,
+    step: int | None = None,
+    dtype: str = "float32",
+    dataset: str | None = None,
+    tokenizer: str | None = None,
+    input_channel_order: str = "RGB",
+):
     """`vla-jax export`: (vla_config, params, config.json content) of the written export."""
     from vla_jax.train.checkpoint import load_for_inference
     from vla_jax.train.model import vla_config as make_vla_config
@@ -201,11 +243,21 @@ def export_workdir(workdir: str, out_dir: str, *, step: Optional[int] = None, dt
         tokenizer = data.get("tokenizer") or None
         if tokenizer is None:
             raise VLAJaxError(f"export: {workdir}'s config names no tokenizer (data.tokenizer); pass --tokenizer DIR")
-    written = export_policy(vcfg, params, statistics, tokenizer, out_dir, dtype,
-                            instruction_length=int(data.get("instruction_length", 16)), dataset=dataset,
-                            input_channel_order=input_channel_order, source=os.path.abspath(workdir), step=step)
+    written = export_policy(
+        vcfg,
+        params,
+        statistics,
+        tokenizer,
+        out_dir,
+        dtype,
+        instruction_length=int(data.get("instruction_length", 16)),
+        dataset=dataset,
+        input_channel_order=input_channel_order,
+        source=os.path.abspath(workdir),
+        step=step,
+    )
     return vcfg, params, written
 
 
-def dump_json_line(obj: Dict[str, Any]) -> str:
+def dump_json_line(obj: dict[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True)

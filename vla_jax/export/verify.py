@@ -11,7 +11,8 @@ torch side runs at the export dtype, so the number is the export's own error.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ import numpy as np
 # accumulate more rounding, hence the margin.
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2, "int8": 5e-2}
 INSTRUCTION = "Navigate around the obstacle on the left side and reach the target"
-_COMPILED: Dict[Any, Any] = {}
+_COMPILED: dict[Any, Any] = {}
 
 
 # Tiny models (tests): XLA's cheap optimisation level compiles several times faster.
@@ -39,15 +40,19 @@ def _jax_actions(vla_config, fast_compile: bool = False):
     f32 = vla_config.replace(backbone=dataclasses.replace(vla_config.backbone, dtype="float32"))
     key = (f32, fast_compile)
     if key not in _COMPILED:
-        _COMPILED[key] = jax.jit(lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
-                                 compiler_options=FAST_COMPILE if fast_compile else None)
+        _COMPILED[key] = jax.jit(
+            lambda p, b: VLAPolicy(f32).apply({"params": p}, b)["action"],
+            compiler_options=FAST_COMPILE if fast_compile else None,
+        )
     return _COMPILED[key]
 
 
-def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: int = 0,
-                  fast_compile: bool = False) -> Dict[str, Any]:
+def verify_export(
+    vla_config, params: Mapping[str, Any], export_dir: str, seed: int = 0, fast_compile: bool = False
+) -> dict[str, Any]:
     import jax
     import torch
+
     from vla_runtime import Policy
     from vla_runtime.preprocess import normalize_uint8
 
@@ -61,16 +66,18 @@ def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: 
         image_mask[0, 0] = False
         images[0, 0] = 0
     ids, mask = policy.tokenizer(INSTRUCTION)
-    batch = {"image": images, "image_mask": image_mask, "tokens": ids[None].astype(np.int32),
-             "token_mask": mask[None]}
+    batch = {"image": images, "image_mask": image_mask, "tokens": ids[None].astype(np.int32), "token_mask": mask[None]}
     ref = np.asarray(_jax_actions(vla_config, fast_compile)(jax.tree.map(np.asarray, params), batch), np.float64)
 
     model = policy.model
     mdtype = model.compute_dtype
     with torch.no_grad():
         pixels = normalize_uint8(torch.from_numpy(images), policy.preprocessing, mdtype)
-        full = model.full(pixels, torch.from_numpy(image_mask), torch.from_numpy(ids)[None],
-                          torch.from_numpy(mask)[None]).double().numpy()
+        full = (
+            model.full(pixels, torch.from_numpy(image_mask), torch.from_numpy(ids)[None], torch.from_numpy(mask)[None])
+            .double()
+            .numpy()
+        )
         state = None
         for i in range(t):
             if image_mask[0, i]:
@@ -83,7 +90,16 @@ def verify_export(vla_config, params: Mapping[str, Any], export_dir: str, seed: 
     diff = max(diff_full, diff_inc)
     tol = TOLERANCE[dtype]
     size_bytes = os.path.getsize(os.path.join(export_dir, "model.safetensors"))
-    return {"export": export_dir, "dtype": dtype, "structure": vla_config.structure, "head": vla_config.head,
-            "max_abs_action_diff": diff, "full_window_diff": diff_full, "incremental_diff": diff_inc,
-            "tolerance": tol, "ok": bool(diff <= tol), "model_bytes": size_bytes,
-            "max_abs_action": float(np.abs(ref[0, valid]).max())}
+    return {
+        "export": export_dir,
+        "dtype": dtype,
+        "structure": vla_config.structure,
+        "head": vla_config.head,
+        "max_abs_action_diff": diff,
+        "full_window_diff": diff_full,
+        "incremental_diff": diff_inc,
+        "tolerance": tol,
+        "ok": bool(diff <= tol),
+        "model_bytes": size_bytes,
+        "max_abs_action": float(np.abs(ref[0, valid]).max()),
+    }

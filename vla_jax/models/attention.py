@@ -42,13 +42,15 @@ class MultiHeadAttention(nn.Module):
         out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=head_dim**-0.5)
         out = out.reshape(*out.shape[:-2], dim)
         if self.inner_ln_eps is not None:
-            out = nn.LayerNorm(epsilon=self.inner_ln_eps, dtype=self.dtype, param_dtype=jnp.float32,
-                               name="inner_attn_ln")(out)
+            out = nn.LayerNorm(
+                epsilon=self.inner_ln_eps, dtype=self.dtype, param_dtype=jnp.float32, name="inner_attn_ln"
+            )(out)
         return nn.Dense(dim, dtype=self.dtype, param_dtype=jnp.float32, name="out_proj")(out)
 
 
-def decoder_mask(attention_mask: jax.Array, block_ids: jax.Array | None = None,
-                 sliding_window: int | None = None) -> jax.Array:
+def decoder_mask(
+    attention_mask: jax.Array, block_ids: jax.Array | None = None, sliding_window: int | None = None
+) -> jax.Array:
     """Self-attention mask of a decoder, bool [B, 1, S, S] (True = may attend).
 
     Query q sees key k iff k is a real token (``attention_mask[k]``) and either k <= q (inside

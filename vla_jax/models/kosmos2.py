@@ -88,8 +88,9 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
 
     def __post_init__(self):
         if self.vision.variant != "clip":
-            raise VLAJaxError(f"{self.model_type}: the vision tower must be a CLIP ViT (variant 'clip'), "
-                              f"got {self.vision.variant!r}")
+            raise VLAJaxError(
+                f"{self.model_type}: the vision tower must be a CLIP ViT (variant 'clip'), got {self.vision.variant!r}"
+            )
 
     # -- the interface's facts ----------------------------------------------------------------
     @property
@@ -109,8 +110,9 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
         """Build from a HF `config.json` dict (model_type "kosmos-2")."""
         model_type = d.get("model_type")
         if model_type != "kosmos-2":
-            raise VLAJaxError(f"config model_type is {model_type!r}, expected 'kosmos-2' "
-                              "(this is not a Kosmos-2 checkpoint)")
+            raise VLAJaxError(
+                f"config model_type is {model_type!r}, expected 'kosmos-2' (this is not a Kosmos-2 checkpoint)"
+            )
         return cls(
             vision=vision_config_from_hf(d.get("vision_config"), "vision_config"),
             text=_text_config(d.get("text_config"), "text_config"),
@@ -124,18 +126,28 @@ class Kosmos2Config(backbone_lib.BackboneConfig):
             "architectures": ["Kosmos2ForConditionalGeneration"],
             "latent_query_num": self.latent_query_num,
             "vision_config": {"model_type": "kosmos_2_vision_model", **self.vision.to_hf_dict()},
-            "text_config": {"model_type": "kosmos_2_text_model", "tie_word_embeddings": True,
-                            **dataclasses.asdict(self.text)},
+            "text_config": {
+                "model_type": "kosmos_2_text_model",
+                "tie_word_embeddings": True,
+                **dataclasses.asdict(self.text),
+            },
         }
 
     @classmethod
     def tiny(cls, **overrides) -> Kosmos2Config:
         """A few-KB model for tests; vocab 1024 leaves room for 256 action bins at the end."""
         base = cls(
-            vision=Kosmos2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                       num_attention_heads=2, image_size=32, patch_size=8),
-            text=Kosmos2TextConfig(vocab_size=1024, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2,
-                                   max_position_embeddings=512),
+            vision=Kosmos2VisionConfig(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                image_size=32,
+                patch_size=8,
+            ),
+            text=Kosmos2TextConfig(
+                vocab_size=1024, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2, max_position_embeddings=512
+            ),
             latent_query_num=8,
         )
         return base.replace(**overrides)
@@ -168,8 +180,9 @@ class ImageToTextProjection(nn.Module):
     def __call__(self, features: jax.Array) -> jax.Array:
         cfg, dt = self.config, self.config.compute_dtype
         hidden = _dense(cfg.text.embed_dim, dt, "dense")(features)
-        latent = self.param("latent_query", nn.initializers.normal(1.0),
-                            (cfg.latent_query_num, cfg.text.embed_dim), jnp.float32).astype(dt)
+        latent = self.param(
+            "latent_query", nn.initializers.normal(1.0), (cfg.latent_query_num, cfg.text.embed_dim), jnp.float32
+        ).astype(dt)
         latent = jnp.broadcast_to(latent, (hidden.shape[0],) + latent.shape)
         kv = jnp.concatenate([hidden, latent], axis=1)
         return MultiHeadAttention(cfg.text.attention_heads, dtype=dt, name="x_attn")(latent, kv)
@@ -206,8 +219,9 @@ class TextBlock(nn.Module):
     def __call__(self, x, mask):
         cfg = self.config
         h = _layer_norm(cfg.layer_norm_eps, self.dtype, "self_attn_layer_norm")(x)
-        h = MultiHeadAttention(cfg.attention_heads, inner_ln_eps=cfg.layer_norm_eps, dtype=self.dtype,
-                               name="self_attn")(h, mask=mask)
+        h = MultiHeadAttention(
+            cfg.attention_heads, inner_ln_eps=cfg.layer_norm_eps, dtype=self.dtype, name="self_attn"
+        )(h, mask=mask)
         x = x + nn.Dropout(cfg.dropout)(h, deterministic=self.deterministic)
         h = _layer_norm(cfg.layer_norm_eps, self.dtype, "final_layer_norm")(x)
         h = TextFFN(cfg, self.dtype, name="ffn")(h)
@@ -232,8 +246,9 @@ class TextTransformer(nn.Module):
 
     def setup(self):
         cfg = self.config.text
-        self.embed_tokens = nn.Embed(cfg.vocab_size, cfg.embed_dim, embedding_init=nn.initializers.normal(0.02),
-                                     param_dtype=jnp.float32)
+        self.embed_tokens = nn.Embed(
+            cfg.vocab_size, cfg.embed_dim, embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32
+        )
         self.layer_norm = _layer_norm(cfg.layer_norm_eps, self.config.compute_dtype, "layer_norm")
         self.decoder = TextStack(self.config)
         self.embed_dropout = nn.Dropout(cfg.dropout)
@@ -300,9 +315,15 @@ class Kosmos2Backbone(backbone_lib.Backbone):
         """int [B, S] -> [B, S, D], multiplied by sqrt(D) when scale_embedding."""
         return self.text_model.embed(token_ids)
 
-    def decode(self, inputs_embeds: jax.Array, attention_mask: jax.Array | None = None,
-               deterministic: bool = True, positions: jax.Array | None = None,
-               position_offset: int | jax.Array = 0, block_ids: jax.Array | None = None) -> jax.Array:
+    def decode(
+        self,
+        inputs_embeds: jax.Array,
+        attention_mask: jax.Array | None = None,
+        deterministic: bool = True,
+        positions: jax.Array | None = None,
+        position_offset: int | jax.Array = 0,
+        block_ids: jax.Array | None = None,
+    ) -> jax.Array:
         """Causal decoder over already-scaled embeddings -> last hidden state after the final LN.
 
         Positions default to HF's inputs_embeds path: pad_token_id + 1 + position_offset + [0..S).
@@ -331,8 +352,14 @@ class Kosmos2Backbone(backbone_lib.Backbone):
         pixels = jnp.zeros((1, cfg.vision.image_size, cfg.vision.image_size, 3), jnp.float32)
         return pixels, jnp.full((1, s), 2, jnp.int32), jnp.arange(s)[None] >= 2
 
-    def __call__(self, pixel_values: jax.Array, token_ids: jax.Array, image_positions_mask: jax.Array,
-                 attention_mask: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self,
+        pixel_values: jax.Array,
+        token_ids: jax.Array,
+        image_positions_mask: jax.Array,
+        attention_mask: jax.Array | None = None,
+        deterministic: bool = True,
+    ) -> jax.Array:
         """HF `Kosmos2Model.forward` (input_ids path): image embeds overwrite the masked token slots.
 
         image_positions_mask: bool [B, S] with exactly latent_query_num True per row.
@@ -353,6 +380,10 @@ def init_params(config: Kosmos2Config, rng: jax.Array | int = 0) -> dict:
     return backbone_lib.init_params(config, rng)
 
 
-FAMILY = backbone_lib.Family(model_type="kosmos-2", config_cls=Kosmos2Config, module_cls=Kosmos2Backbone,
-                             table_module="vla_jax.convert.kosmos2_table",
-                             hf_class="Kosmos2ForConditionalGeneration")
+FAMILY = backbone_lib.Family(
+    model_type="kosmos-2",
+    config_cls=Kosmos2Config,
+    module_cls=Kosmos2Backbone,
+    table_module="vla_jax.convert.kosmos2_table",
+    hf_class="Kosmos2ForConditionalGeneration",
+)

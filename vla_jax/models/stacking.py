@@ -8,7 +8,8 @@ two layouts so the same weights can run either way (used by tests and by convers
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -14,10 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-_VISION_DEFAULTS = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        image_size=32, patch_size=8)
-_TEXT_DEFAULTS = dict(vocab_size=256, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2,
-                      max_position_embeddings=128)
+_VISION_DEFAULTS = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+)
+_TEXT_DEFAULTS = dict(
+    vocab_size=256, embed_dim=32, layers=2, ffn_dim=64, attention_heads=2, max_position_embeddings=128
+)
 
 
 def tiny_hf_config_dict(**overrides: Any) -> dict[str, Any]:
@@ -57,9 +59,9 @@ def _split(defaults: tuple[dict, dict, dict], overrides: dict[str, Any]) -> tupl
     vision, text, top = (dict(d) for d in defaults)
     for key, value in overrides.items():
         if key.startswith("vision_"):
-            vision[key[len("vision_"):]] = value
+            vision[key[len("vision_") :]] = value
         elif key.startswith("text_"):
-            text[key[len("text_"):]] = value
+            text[key[len("text_") :]] = value
         else:
             top[key] = value
     return vision, text, top
@@ -77,29 +79,57 @@ def build_tiny_random_kosmos2(*, seed: int = 0, **overrides: Any):
     from transformers import Kosmos2Config, Kosmos2ForConditionalGeneration
 
     cfg = tiny_hf_config_dict(**overrides)
-    config = Kosmos2Config(text_config=cfg["text_config"], vision_config=cfg["vision_config"],
-                           latent_query_num=cfg["latent_query_num"])
+    config = Kosmos2Config(
+        text_config=cfg["text_config"], vision_config=cfg["vision_config"], latent_query_num=cfg["latent_query_num"]
+    )
     return _build(Kosmos2ForConditionalGeneration, config, seed)
 
 
 # PaliGemma 2 style: SigLIP + Gemma 2 (sliding window 8 < the test sequences, so it matters).
 _PALIGEMMA = (
-    dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-         num_attention_heads=2, image_size=32, patch_size=8, vision_use_head=False),
-    dict(model_type="gemma2", vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-         num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8, sliding_window=8,
-         max_position_embeddings=128),
+    dict(
+        model_type="siglip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        vision_use_head=False,
+    ),
+    dict(
+        model_type="gemma2",
+        vocab_size=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        query_pre_attn_scalar=8,
+        sliding_window=8,
+        max_position_embeddings=128,
+    ),
     dict(image_token_index=255, projection_dim=32, vocab_size=256),
 )
 _SMOLVLM = (
-    dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-         patch_size=4),
-    dict(model_type="llama", vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=128),
+    dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=4),
+    dict(
+        model_type="llama",
+        vocab_size=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+    ),
     dict(scale_factor=2, image_token_id=255),
 )
-_CLIP_VISION = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32,
-                    patch_size=8)
+_CLIP_VISION = dict(
+    hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32, patch_size=8
+)
 
 
 def build_tiny_random_paligemma(*, seed: int = 0, **overrides: Any):
@@ -111,8 +141,9 @@ def build_tiny_random_paligemma(*, seed: int = 0, **overrides: Any):
         for key in ("query_pre_attn_scalar", "sliding_window"):
             text.pop(key, None)
     top["projection_dim"] = text["hidden_size"]
-    return _build(PaliGemmaForConditionalGeneration,
-                  PaliGemmaConfig(vision_config=vision, text_config=text, **top), seed)
+    return _build(
+        PaliGemmaForConditionalGeneration, PaliGemmaConfig(vision_config=vision, text_config=text, **top), seed
+    )
 
 
 def build_tiny_random_smolvlm(*, seed: int = 0, **overrides: Any):
@@ -129,8 +160,12 @@ def build_tiny_random_clip_vision(*, seed: int = 0, **overrides: Any):
     return _build(CLIPVisionModel, CLIPVisionConfig(**{**_CLIP_VISION, **overrides}), seed)
 
 
-BUILDERS = {"kosmos-2": build_tiny_random_kosmos2, "paligemma": build_tiny_random_paligemma,
-            "smolvlm": build_tiny_random_smolvlm, "clip_vision_model": build_tiny_random_clip_vision}
+BUILDERS = {
+    "kosmos-2": build_tiny_random_kosmos2,
+    "paligemma": build_tiny_random_paligemma,
+    "smolvlm": build_tiny_random_smolvlm,
+    "clip_vision_model": build_tiny_random_clip_vision,
+}
 
 
 def save_tiny_random(model_type: str, out_dir: str | Path, *, seed: int = 0, **overrides: Any) -> Path:

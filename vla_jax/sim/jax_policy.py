@@ -28,25 +28,30 @@ class JaxWorkdirPolicy:
         from vla_jax.train.model import build_model
 
         if not config.data.get("tokenizer"):
-            raise VLAJaxError("the workdir's config has no data.tokenizer folder; a JAX policy needs the tokenizer "
-                              "training used (export the workdir and evaluate the export instead)")
+            raise VLAJaxError(
+                "the workdir's config has no data.tokenizer folder; a JAX policy needs the tokenizer "
+                "training used (export the workdir and evaluate the export instead)"
+            )
         if len(statistics) != 1:
-            raise VLAJaxError(f"the workdir's statistics.json holds {len(statistics)} datasets "
-                              f"({', '.join(statistics)}); closed-loop evaluation needs the one mobile dataset")
+            raise VLAJaxError(
+                f"the workdir's statistics.json holds {len(statistics)} datasets "
+                f"({', '.join(statistics)}); closed-loop evaluation needs the one mobile dataset"
+            )
         self.stats = next(iter(statistics.values()))
         self.mode = self.stats.get("normalization", "bounds_q99")
         self.config = config
         self.window = int(config.model.window_size)
         module = build_model(config).module
         self.image_size = int(module.config.backbone.image_size)
-        self.tokenizer = InstructionTokenizer(load_tokenizer(str(config.data.tokenizer)),
-                                              int(config.data.instruction_length))
+        self.tokenizer = InstructionTokenizer(
+            load_tokenizer(str(config.data.tokenizer)), int(config.data.instruction_length)
+        )
         self.params = jax.tree.map(jax.numpy.asarray, params)
         self._apply = jax.jit(lambda p, batch: module.apply({"params": p}, batch, deterministic=True)["action"])
         self.reset("")
 
     @classmethod
-    def load(cls, workdir: str | Path, step: int | None = None) -> "JaxWorkdirPolicy":
+    def load(cls, workdir: str | Path, step: int | None = None) -> JaxWorkdirPolicy:
         from vla_jax.train.checkpoint import load_for_inference
 
         config, params, statistics = load_for_inference(workdir, step)

@@ -17,14 +17,15 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
-from data_pipelines.device import to_global_batch
 
+from data_pipelines.device import to_global_batch
 from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint as ckpt
 from vla_jax.train import distributed, sharding
@@ -47,9 +48,15 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
 
         m, bb = config.model, backbone_config(config.model)
         return SyntheticLoader(
-            global_batch_size=config.batch_size, process_index=process_index, process_count=process_count,
-            seed=config.seed, image_size=bb.image_size, window_size=m.window_size,
-            chunk=m.fwd_pred_next_n, action_dim=m.action_dim, instruction_length=data.instruction_length,
+            global_batch_size=config.batch_size,
+            process_index=process_index,
+            process_count=process_count,
+            seed=config.seed,
+            image_size=bb.image_size,
+            window_size=m.window_size,
+            chunk=m.fwd_pred_next_n,
+            action_dim=m.action_dim,
+            instruction_length=data.instruction_length,
             vocab_size=bb.vocab_size,
         )
     if data.source == "loader":
@@ -57,17 +64,28 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
         from data_pipelines.tokenize import load_tokenizer
 
         m = config.model
-        expected = {"window_size": m.window_size, "action_chunk": m.fwd_pred_next_n, "action_dim": m.action_dim,
-                    "image_size": backbone_config(m).image_size, "max_text_len": data.instruction_length}
-        wrong = [f"data.config.{k}={data.config.get(k)} (needs {v})" for k, v in expected.items()
-                 if data.config.get(k) != v]
+        expected = {
+            "window_size": m.window_size,
+            "action_chunk": m.fwd_pred_next_n,
+            "action_dim": m.action_dim,
+            "image_size": backbone_config(m).image_size,
+            "max_text_len": data.instruction_length,
+        }
+        wrong = [
+            f"data.config.{k}={data.config.get(k)} (needs {v})" for k, v in expected.items() if data.config.get(k) != v
+        ]
         if wrong:
             raise VLAJaxError(f"config: the data does not fit the model: {'; '.join(wrong)}; set them equal")
         if not data.tokenizer:
             raise VLAJaxError("config data.tokenizer is empty; set it to the converted model folder (tokenizer.json)")
         return make_loader(
-            data.config, tokenizer=load_tokenizer(data.tokenizer), global_batch_size=config.batch_size,
-            process_index=process_index, process_count=process_count, seed=config.seed, train=True,
+            data.config,
+            tokenizer=load_tokenizer(data.tokenizer),
+            global_batch_size=config.batch_size,
+            process_index=process_index,
+            process_count=process_count,
+            seed=config.seed,
+            train=True,
         )
     raise VLAJaxError(f"config data.source={data.source!r}: choose 'synthetic' or 'loader'")
 
@@ -128,8 +146,9 @@ class _Logger:
             return
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True,
-                        disable=not config.progress_bar)
+        self.bar = tqdm(
+            total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, disable=not config.progress_bar
+        )
         self.metrics_file = open(workdir / ckpt.METRICS_FILE, "a")
         from tensorboardX import SummaryWriter
 
@@ -138,10 +157,17 @@ class _Logger:
             try:
                 import wandb
             except ImportError:
-                raise VLAJaxError("config wandb.enabled=True but wandb is not installed; `pip install wandb` "
-                                  "or drop --config.wandb.enabled") from None
-            self.wandb = wandb.init(project=config.wandb.project, name=config.wandb.name or workdir.name,
-                                    config=config.to_dict(), dir=str(workdir), resume="allow")
+                raise VLAJaxError(
+                    "config wandb.enabled=True but wandb is not installed; `pip install wandb` "
+                    "or drop --config.wandb.enabled"
+                ) from None
+            self.wandb = wandb.init(
+                project=config.wandb.project,
+                name=config.wandb.name or workdir.name,
+                config=config.to_dict(),
+                dir=str(workdir),
+                resume="allow",
+            )
 
     def advance(self, n: int = 1) -> None:
         if self.bar is not None:
@@ -200,7 +226,9 @@ def build_trainer(config: ml_collections.ConfigDict, mesh, bundle: ModelBundle) 
 
     def init_params(rng):
         param_rng, lora_rng = jax.random.split(rng)
-        params = bundle.module.init({"params": param_rng, "dropout": param_rng}, init_batch, deterministic=True)["params"]
+        params = bundle.module.init({"params": param_rng, "dropout": param_rng}, init_batch, deterministic=True)[
+            "params"
+        ]
         if use_lora:
             params = {"base": params, "lora": lora_lib.init_lora(params, config.lora, lora_rng)}
         return params
@@ -217,12 +245,32 @@ def build_trainer(config: ml_collections.ConfigDict, mesh, bundle: ModelBundle) 
     state_shardings = sharding.tree_shardings(abstract_state, mesh, config.mesh.min_shard_size)
     options = FAST_COMPILE_OPTIONS if config.xla_fast_compile else None
     step = jit_step(
-        make_step_fn(bundle.module.apply, bundle.loss_fn, optimizer, schedule, mask,
-                     lora_cfg=config.lora, grad_accum_steps=int(config.optimizer.grad_accum_steps)),
-        state_shardings, list(init_batch), mesh, compiler_options=options,
+        make_step_fn(
+            bundle.module.apply,
+            bundle.loss_fn,
+            optimizer,
+            schedule,
+            mask,
+            lora_cfg=config.lora,
+            grad_accum_steps=int(config.optimizer.grad_accum_steps),
+        ),
+        state_shardings,
+        list(init_batch),
+        mesh,
+        compiler_options=options,
     )
-    return Trainer(bundle, mask, optimizer, schedule, abstract_state, state_shardings, rng,
-                   jax.jit(init_state, out_shardings=state_shardings, compiler_options=options), step, use_lora)
+    return Trainer(
+        bundle,
+        mask,
+        optimizer,
+        schedule,
+        abstract_state,
+        state_shardings,
+        rng,
+        jax.jit(init_state, out_shardings=state_shardings, compiler_options=options),
+        step,
+        use_lora,
+    )
 
 
 def train(
@@ -246,8 +294,12 @@ def train(
     total = int(config.num_steps) * accum
 
     workdir.mkdir(parents=True, exist_ok=True)
-    checkpointer = ckpt.Checkpointer(workdir, every=config.checkpoint.every * accum, keep=config.checkpoint.keep,
-                                     use_async=config.checkpoint.use_async)
+    checkpointer = ckpt.Checkpointer(
+        workdir,
+        every=config.checkpoint.every * accum,
+        keep=config.checkpoint.keep,
+        use_async=config.checkpoint.use_async,
+    )
     resume_step = checkpointer.latest_step()
     if resume_step is not None and (workdir / ckpt.CONFIG_FILE).is_file():
         _check_resumed_config(workdir, config)
@@ -258,8 +310,10 @@ def train(
     statistics = _to_json_safe(loader.statistics)
     stats_path = workdir / ckpt.STATISTICS_FILE
     if resume_step is not None and stats_path.is_file() and json.loads(stats_path.read_text()) != statistics:
-        raise VLAJaxError(f"{stats_path}: the data statistics changed since this run started; resume with the "
-                          "same data or start a new --workdir")
+        raise VLAJaxError(
+            f"{stats_path}: the data statistics changed since this run started; resume with the "
+            "same data or start a new --workdir"
+        )
     if main:
         ckpt.write_json(stats_path, statistics)
 
@@ -268,7 +322,9 @@ def train(
     rng = trainer.rng
 
     if resume_step is not None:
-        target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_shardings)
+        target = jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state, state_shardings
+        )
         state, data_state = checkpointer.restore(resume_step, target)
         loader.set_state(data_state)
         note = f"resumed from {workdir / ckpt.CHECKPOINT_DIR / str(resume_step)}"
@@ -279,16 +335,28 @@ def train(
             base = state.params["base"] if use_lora else state.params
             host, note = load_pretrained(config.init_from, jax.device_get(base), config, trainer.bundle)
             shard_tree = state_shardings.params["base"] if use_lora else state_shardings.params
-            placed = jax.tree.map(lambda a, s: jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx]),
-                                  host, shard_tree)
+            placed = jax.tree.map(
+                lambda a, s: jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx]), host, shard_tree
+            )
             state = state.replace(params={**state.params, "base": placed} if use_lora else placed)
     start = int(jax.device_get(state.step))
     if main:
         n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(abstract_state.params))
-        n_train = sum(int(np.prod(x.shape)) for x, m in zip(jax.tree.leaves(abstract_state.params),
-                                                             jax.tree.leaves(trainer.mask)) if m)
-        log.info("%s; step %d/%d; mesh %s; %d processes; params %d (trainable %d)",
-                 note, start, total, dict(mesh.shape), jax.process_count(), n_params, n_train)
+        n_train = sum(
+            int(np.prod(x.shape))
+            for x, m in zip(jax.tree.leaves(abstract_state.params), jax.tree.leaves(trainer.mask))
+            if m
+        )
+        log.info(
+            "%s; step %d/%d; mesh %s; %d processes; params %d (trainable %d)",
+            note,
+            start,
+            total,
+            dict(mesh.shape),
+            jax.process_count(),
+            n_params,
+            n_train,
+        )
 
     step_fn = trainer.step
     logger = _Logger(config, workdir, start, total)
@@ -319,8 +387,9 @@ def train(
                 if stop:
                     exit_code = 130 if stopper.signum == signal.SIGINT else 143
                     if main:
-                        log.warning("stopped by signal %d at step %d; checkpoint saved; rerun to resume",
-                                    stopper.signum, step)
+                        log.warning(
+                            "stopped by signal %d at step %d; checkpoint saved; rerun to resume", stopper.signum, step
+                        )
                     break
             checkpointer.wait()
     finally:

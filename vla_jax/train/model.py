@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -84,11 +85,15 @@ def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple
         name = _path(path)
         src = flat_s.get(path)
         if src is None:
-            problem = (f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
-                       f"or add it to --config.init_reinit (a regex of freshly initialised params)")
+            problem = (
+                f"{where}: parameter {name!r} is missing there; start from a matching checkpoint "
+                f"or add it to --config.init_reinit (a regex of freshly initialised params)"
+            )
         elif tuple(src.shape) != tuple(leaf.shape):
-            problem = (f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
-                       f"this config; make config.model match it or add it to --config.init_reinit")
+            problem = (
+                f"{where}: parameter {name!r} has shape {tuple(src.shape)} there but {tuple(leaf.shape)} in "
+                f"this config; make config.model match it or add it to --config.init_reinit"
+            )
         else:
             problem = None
         if problem:
@@ -100,11 +105,15 @@ def _overlay(target: Any, source: Any, reinit_pattern: str, where: str) -> tuple
     return traverse_util.unflatten_dict(flat_t), reinit
 
 
-def load_pretrained(init_from: str, params: Any, config: ml_collections.ConfigDict, bundle: ModelBundle) -> tuple[Any, str]:
+def load_pretrained(
+    init_from: str, params: Any, config: ml_collections.ConfigDict, bundle: ModelBundle
+) -> tuple[Any, str]:
     """Host params with pretrained values overlaid; returns (params, one-line description)."""
     path = Path(init_from)
     if not path.exists():
-        raise VLAJaxError(f"config init_from={init_from!r} does not exist; point it at convert-hf output or a training workdir")
+        raise VLAJaxError(
+            f"config init_from={init_from!r} does not exist; point it at convert-hf output or a training workdir"
+        )
     params = jax.tree.map(np.asarray, params)
     if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
         from vla_jax.train.checkpoint import load_for_inference
