@@ -7,15 +7,18 @@ import json
 import shutil
 
 import jax
+import ml_dtypes
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 from tiny_hf import randomize_, save_tiny_random
 
 from vla_jax.cli import main
+from vla_jax.convert.converted import load_converted
 from vla_jax.convert.hf_checkpoint import load_hf_checkpoint
 from vla_jax.convert.verify_hf import STAGES, compare_with_hf, flax_outputs, hf_outputs, random_inputs
 from vla_jax.errors import VLAJaxError
+from vla_jax.models.stacking import unstack_layers
 
 # Two configs per family (different widths, depths, heads, GQA ratios, tying, scale factors).
 CASES = {
@@ -77,7 +80,7 @@ def hf(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_family_parity_with_hf(hf, name):
-    result = compare_with_hf(hf[name], seed=11, batch=2, text_len=6)
+    result = compare_with_hf(hf[name], seed=11, batch=2, text_len=6, fast_compile=True)
     assert result["ok"], result
     assert result["model_type"] == CASES[name][0]
     assert all(0.0 <= result[k] <= 1e-4 for k in STAGES), result
@@ -85,7 +88,7 @@ def test_family_parity_with_hf(hf, name):
 
 @pytest.mark.parametrize("clip", ["clip_wide", "clip_same"])
 def test_hybrid_parity_with_hf(hf, clip):
-    result = compare_with_hf(hf["kosmos2"], vision_src=hf[clip], seed=2)
+    result = compare_with_hf(hf["kosmos2"], vision_src=hf[clip], seed=2, fast_compile=True)
     assert result["ok"] and result["model_type"] == "clip-kosmos-2", result
     config, params = load_hf_checkpoint(hf["kosmos2"], vision_src=hf[clip])
     kosmos_dense = load_file(str(hf["kosmos2"] / "model.safetensors"))["image_to_text_projection.dense.weight"]
@@ -105,9 +108,11 @@ def test_prefix_lm_and_sliding_window_are_what_make_paligemma_2_match(hf):
     theirs = hf_outputs(hf["paligemma2_a"], inputs, config=config)
     causal = {k: v for k, v in inputs.items() if k != "token_type_ids"}
     no_window = config.replace(text={"sliding_window": 10_000})
-    assert np.abs(flax_outputs(config, params, inputs)["lm_last_hidden"] - theirs["lm_last_hidden"]).max() < 1e-4
-    assert np.abs(flax_outputs(config, params, causal)["lm_last_hidden"] - theirs["lm_last_hidden"]).max() > 1e-2
-    assert np.abs(flax_outputs(no_window, params, inputs)["lm_last_hidden"] - theirs["lm_last_hidden"]).max() > 1e-2
+    hf_lm = theirs["lm_last_hidden"]
+    lm = lambda cfg, x: flax_outputs(cfg, params, x, fast_compile=True)["lm_last_hidden"]  # noqa: E731
+    assert np.abs(lm(config, inputs) - hf_lm).max() < 1e-4
+    assert np.abs(lm(config, causal) - hf_lm).max() > 1e-2
+    assert np.abs(lm(no_window, inputs) - hf_lm).max() > 1e-2
 
 
 def test_released_tensor_names_and_bf16_load_the_same(hf, tmp_path):
@@ -125,8 +130,6 @@ def test_released_tensor_names_and_bf16_load_the_same(hf, tmp_path):
     _, b = load_hf_checkpoint(src)
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
-    import ml_dtypes
-
     save_file({k: v.astype(ml_dtypes.bfloat16) for k, v in tensors.items()}, str(src / "model.safetensors"))
     _, c = load_hf_checkpoint(src)
     rounded = jax.tree_util.tree_map(lambda x: x.astype(ml_dtypes.bfloat16).astype(np.float32), a)
@@ -141,7 +144,7 @@ def test_num_layers_reads_only_the_first_layers(hf):
     q = "text_model/decoder/layers/self_attn/q_proj/kernel".split("/")
     get = lambda tree: jax.tree_util.tree_reduce(lambda a, k: a[k], q, tree)  # noqa: E731
     np.testing.assert_array_equal(get(cut), get(full)[:1])
-    result = compare_with_hf(hf["smolvlm_b"], num_layers=2, seed=1)
+    result = compare_with_hf(hf["smolvlm_b"], num_layers=2, seed=1, fast_compile=True)
     assert result["ok"] and result["num_layers"] == 2, result
 
 
@@ -191,8 +194,6 @@ def test_missing_unexpected_and_misshaped_tensors_are_named(hf, tmp_path):
 
 
 def test_convert_cli_hybrid_round_trip(hf, tmp_path, capsys):
-    from vla_jax.convert.converted import load_converted
-
     out = tmp_path / "hybrid"
     assert (
         main(["convert-hf", "--src", str(hf["kosmos2"]), "--vision-src", str(hf["clip_wide"]), "--out", str(out)]) == 0
@@ -228,13 +229,13 @@ def test_hybrid_takes_a_full_clip_model_folder_ignoring_its_text_tower(hf, tmp_p
 @pytest.mark.parametrize("name", ["paligemma2_a", "smolvlm_a"])
 def test_unrolled_remat_and_bf16_run_the_same_model(hf, name):
     """scan_layers=False + remat gives the scanned float32 numbers; bfloat16 compute stays close."""
-    from vla_jax.models.stacking import unstack_layers
-
     config, params = load_hf_checkpoint(hf[name])
     inputs = random_inputs(config, seed=4, batch=2, text_len=6)
-    ref = flax_outputs(config, params, inputs)
-    unrolled = flax_outputs(config.replace(scan_layers=False, remat=True), unstack_layers(params), inputs)
-    bf16 = flax_outputs(config.replace(dtype="bfloat16"), params, inputs)
+    ref = flax_outputs(config, params, inputs, fast_compile=True)
+    unrolled = flax_outputs(
+        config.replace(scan_layers=False, remat=True), unstack_layers(params), inputs, fast_compile=True
+    )
+    bf16 = flax_outputs(config.replace(dtype="bfloat16"), params, inputs, fast_compile=True)
     for k in STAGES:
         np.testing.assert_allclose(unrolled[k], ref[k], atol=1e-5)
         scale = np.abs(ref[k]).max()

@@ -11,7 +11,10 @@ import pytest
 from tiny_hf import save_tiny_random
 
 from data_pipelines import testing as dt
+from data_pipelines.tokenize import train_tokenizer
 from vla_jax.cli import main
+from vla_jax.convert.converted import load_converted
+from vla_jax.train.checkpoint import load_for_inference
 
 IMAGE = 16
 ONE_LAYER = dict(vision_num_hidden_layers=1, vision_image_size=IMAGE)
@@ -54,8 +57,6 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from data_pipelines.tokenize import train_tokenizer
-
     root = tmp_path_factory.mktemp("train_families")
     for i in range(3):
         dt.write_mobile_episode(
@@ -87,9 +88,6 @@ def data(tmp_path_factory):
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_convert_and_posttrain_each_backbone(data, family, tmp_path, capsys):
-    from vla_jax.convert.converted import load_converted
-    from vla_jax.train.checkpoint import load_for_inference
-
     config_file, overrides = FAMILIES[family]
     hf = save_tiny_random("kosmos-2" if family == "clip-kosmos-2" else family, tmp_path / "hf", seed=1, **overrides)
     for name in ("tokenizer.json", "tokenizer_config.json"):  # the tokenizer travels with the checkpoint

@@ -20,6 +20,7 @@ from vla_jax.convert.hf_checkpoint import load_hf_checkpoint, read_hf_config
 from vla_jax.convert.hf_reference import STAGES as HF_STAGES
 from vla_jax.convert.hf_reference import clip_kosmos2_stages
 from vla_jax.models import backbone as backbone_lib
+from vla_jax.train.step import FAST_COMPILE_OPTIONS
 
 STAGES = ("vision_tower", "projector", "lm_last_hidden")
 
@@ -67,8 +68,10 @@ def _ids_avoiding(rng, vocab: int, shape, special: int) -> np.ndarray:
     return np.where(ids >= special, ids + 1, ids) if special < vocab else ids
 
 
-def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Our three stages on `inputs` (the LM stage rebuilds HF's placeholder path from the interface)."""
+def flax_outputs(config, params, inputs: dict[str, np.ndarray], fast_compile: bool = False) -> dict[str, np.ndarray]:
+    """Our three stages on `inputs` (the LM stage rebuilds HF's placeholder path from the interface).
+
+    `fast_compile`: XLA's cheap optimisation level (tiny test models: several times faster to compile)."""
     module = backbone_lib.build(config)
     pixels = jnp.asarray(inputs["pixel_values"].transpose(0, 2, 3, 1))  # NCHW -> NHWC
     block = None
@@ -85,7 +88,8 @@ def flax_outputs(config, params, inputs: dict[str, np.ndarray]) -> dict[str, np.
         return {"vision_tower": mdl.vision_tower(px), "projector": _projector(mdl, px), "lm_last_hidden": text}
 
     with jax.default_matmul_precision("highest"):  # one program: one compile for the three stages
-        out = jax.jit(lambda v, *a: module.apply(v, *a, method=stages))(
+        options = FAST_COMPILE_OPTIONS if fast_compile else None
+        out = jax.jit(lambda v, *a: module.apply(v, *a, method=stages), compiler_options=options)(
             {"params": params},
             pixels,
             jnp.asarray(inputs["input_ids"], jnp.int32),
@@ -127,11 +131,12 @@ def compare_with_hf(
     text_len: int = 6,
     num_layers: int | None = None,
     scan_layers: bool = True,
+    fast_compile: bool = False,
 ) -> dict:
     """Max abs differences per stage plus `tol` and `ok`, as printed by `vla-jax verify-hf`."""
     config, params = load_hf_checkpoint(src, vision_src=vision_src, num_layers=num_layers, scan_layers=scan_layers)
     inputs = random_inputs(config, seed=seed, batch=batch, text_len=text_len)
-    ours = flax_outputs(config, params, inputs)
+    ours = flax_outputs(config, params, inputs, fast_compile=fast_compile)
     vision = Path(vision_src) if vision_src is not None else None
     theirs = hf_outputs(Path(src), inputs, config=config, params=params, vision_src=vision, num_layers=num_layers)
     result: dict = {"model_type": config.model_type}

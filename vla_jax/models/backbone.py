@@ -205,12 +205,13 @@ def build(config) -> Backbone:
     return family(config.model_type).module_cls(config)
 
 
-def init_params(config, rng: jax.Array | int = 0) -> dict:
+def init_params(config, rng: jax.Array | int = 0, compiler_options: dict | None = None) -> dict:
     """Random float32 params of the backbone (under jit: one compile instead of op-by-op init)."""
     if isinstance(rng, int):
         rng = jax.random.PRNGKey(rng)
     module = build(config)
-    return jax.jit(lambda r: module.init(r, *module.init_inputs())["params"])(rng)
+    init = jax.jit(lambda r: module.init(r, *module.init_inputs())["params"], compiler_options=compiler_options)
+    return init(rng)
 
 
 def param_shapes(config) -> dict:
