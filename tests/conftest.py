@@ -20,17 +20,14 @@ os.environ["XLA_FLAGS"] = " ".join(
 
 import pytest  # noqa: E402  (after the environment: JAX reads it when it creates its backend)
 
-from vla_jax.train.step import FAST_COMPILE_OPTIONS  # noqa: E402
+from vla_jax.train.step import FAST_COMPILE_OPTIONS, fast_compile_xla_flags  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def xla_flags(devices: int, fast_compile: bool = True) -> str:
-    """XLA_FLAGS for a subprocess: `devices` fake CPU devices and, by default, the fast-compile options."""
-    flags = [f"--xla_force_host_platform_device_count={devices}"]
-    if fast_compile:
-        flags += [f"--{k}={str(v).lower()}" for k, v in FAST_COMPILE_OPTIONS.items()]
-    return " ".join(flags)
+def xla_flags(devices: int) -> str:
+    """XLA_FLAGS for a subprocess: `devices` fake CPU devices and the fast-compile options."""
+    return f"--xla_force_host_platform_device_count={devices} {fast_compile_xla_flags()}"
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import xla_flags
+
+from vla_jax.train.step import fast_compile_xla_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("train_step_vs_torch", "gpu_mfu", "input_pipeline", "runtime_latency", "compile_time")
@@ -44,7 +45,7 @@ def results(tmp_path_factory):
         TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONPATH=str(ROOT),
         JAX_COMPILATION_CACHE_DIR=str(out / "xla_cache"),
-        XLA_FLAGS=xla_flags(1),  # one device, as a user runs a benchmark
+        XLA_FLAGS=fast_compile_xla_flags(),  # one device, as a user runs a benchmark
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(out), *BENCHMARKS],

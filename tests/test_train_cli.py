@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import xla_flags
+
+from vla_jax.train.step import fast_compile_xla_flags
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 6
@@ -36,7 +37,7 @@ def _env(cache: Path, devices: int, **extra) -> dict:
     env = dict(
         os.environ,
         JAX_PLATFORMS="cpu",
-        XLA_FLAGS=xla_flags(devices),
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {fast_compile_xla_flags()}",
         JAX_COMPILATION_CACHE_DIR=str(cache),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
         JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",

@@ -99,6 +99,11 @@ def make_step_fn(
 FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
+def fast_compile_xla_flags() -> str:
+    """FAST_COMPILE_OPTIONS as XLA_FLAGS, for a whole process (subprocess tests, benchmarks' --quick)."""
+    return " ".join(f"--{k}={str(v).lower()}" for k, v in FAST_COMPILE_OPTIONS.items())
+
+
 def jit_step(
     step_fn: Callable, state_shardings: Any, batch_keys: list[str], mesh: Mesh, compiler_options: dict | None = None
 ) -> Callable:
