@@ -34,13 +34,16 @@ BACKBONES = {
     ),
 }
 STRUCTURES = [("one_step_continuous", "mlp"), ("one_step_discrete", "discrete"), ("interleaved", "mlp")]
-# Every backbone runs every structure (each builds its sequence differently: per frame, discrete tail, one
-# interleaved sequence) and the shipped post-training head (policy_head + LSTM). The policy-head heads only
-# fuse the [B, T, D] features the backbone path already produced, so GPT and MLP run on one backbone each.
-CASES = [(name, s, h) for name in sorted(BACKBONES) for s, h in [*STRUCTURES, ("policy_head", "lstm")]] + [
+# Every backbone runs every structure: each builds its sequence differently (one per frame, a discrete action tail,
+# one interleaved sequence). policy_head shares one_step_continuous's per-frame path and only adds a head that fuses
+# the [B, T, D] features, so each policy-head head runs on one backbone (the shipped policy_head + LSTM of every
+# family also trains end to end in tests/test_backbones_train.py).
+POLICY_HEADS = [
+    ("clip-kosmos-2", "policy_head", "lstm"),
     ("paligemma", "policy_head", "gpt"),
     ("smolvlm", "policy_head", "mlp"),
 ]
+CASES = [(name, s, h) for name in sorted(BACKBONES) for s, h in STRUCTURES] + POLICY_HEADS
 
 
 def jit(fn):
@@ -92,7 +95,7 @@ def make_batch(size, seed=0):
 @pytest.mark.parametrize("name,structure,head", CASES)
 def test_every_backbone_structure_and_head(name, structure, head):
     cfg = make_config(name, structure, head)
-    params = init_policy(cfg, 0, backbone_params=_backbone_params(name))
+    params = init_policy(cfg, 0, backbone_params=_backbone_params(name), compiler_options=FAST_COMPILE)
     batch = make_batch(cfg.backbone.image_size)
 
     @jit
@@ -116,7 +119,7 @@ def test_every_backbone_structure_and_head(name, structure, head):
 def test_paligemma_prefix_is_bidirectional_within_a_frame_and_causal_across_frames():
     """Interleaved PaliGemma: frame 0's action sees its own later prefix tokens, never frame 1."""
     cfg = make_config("paligemma", "interleaved", "mlp", has_gripper=False, action_dim=2)
-    params = init_policy(cfg, 1, backbone_params=_backbone_params("paligemma"))
+    params = init_policy(cfg, 1, backbone_params=_backbone_params("paligemma"), compiler_options=FAST_COMPILE)
     batch = make_batch(cfg.backbone.image_size)
     run = jit(lambda p, b: VLAPolicy(cfg).apply({"params": p}, b, method="interleaved_features"))
     base = run(params, batch)
@@ -131,11 +134,12 @@ def test_paligemma_prefix_is_bidirectional_within_a_frame_and_causal_across_fram
     bb = backbone_lib.build(cfg.backbone)
     bparams = {"params": _backbone_params("paligemma")}
 
+    @jit  # one program for the four calls (block is traced, not a Python branch)
     def hidden(tokens, block):
         def f(mdl):
             px = jnp.zeros((1, cfg.backbone.image_size, cfg.backbone.image_size, 3))
             x = jnp.concatenate([mdl.encode_images(px), mdl.embed_tokens(tokens)], axis=1)
-            ids = jnp.full(x.shape[:2], 0 if block else -1, jnp.int32)
+            ids = jnp.full(x.shape[:2], jnp.where(block, 0, -1), jnp.int32)
             return mdl.decode(x, block_ids=ids)
 
         return bb.apply(bparams, method=f)

@@ -413,12 +413,14 @@ def init_policy(
     backbone_params: dict | None = None,
     image_size: int | None = None,
     instruction_length: int = 8,
+    compiler_options: dict | None = None,
 ) -> dict:
     """Random float32 params for `config`.
 
     With ``backbone_params`` (e.g. converted from Hugging Face by `vla_jax.convert`) only the
     action token and the head are created, and the backbone is not traced at all (fast).
     Otherwise the whole policy is initialised on ``batch`` (a dummy batch when None).
+    ``compiler_options``: for the init's jax.jit (tests pass the fast-compile options).
     """
     if isinstance(rng, int):
         rng = jax.random.PRNGKey(rng)
@@ -429,13 +431,17 @@ def init_policy(
             params["action_token"] = jnp.zeros((d,), jnp.float32)
             t = config.window_size
             head = make_head(config)
-            init_head = jax.jit(lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"])
+            init_head = jax.jit(
+                lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"],
+                compiler_options=compiler_options,
+            )
             params["head"] = init_head(rng)
         return params
     if batch is None:
         batch = dummy_batch(config, batch_size=1, image_size=image_size, instruction_length=instruction_length)
     # Under jit: eager init dispatches every op separately and is several times slower.
-    return jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"])(rng, batch)
+    init = jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"], compiler_options=compiler_options)
+    return init(rng, batch)
 
 
 def dummy_batch(
