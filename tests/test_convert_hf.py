@@ -114,7 +114,7 @@ def test_verify_cli_ok_and_tampered(hf_dir, tmp_path, capsys):
     assert main(["verify-hf", "--src", str(hf_dir), "--batch", "2", "--seed", "3"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["ok"] is True and result["tol"] == 1e-4
-    assert max(result[k] for k in ("vision_tower", "image_to_text", "text_decoder")) <= 1e-4
+    assert max(result[k] for k in ("vision_tower", "projector", "lm_last_hidden")) <= 1e-4
     # The exit code really follows --tol (a tampered-shape checkpoint is covered above: exit 2).
     assert main(["verify-hf", "--src", str(hf_dir), "--tol", "1e-12"]) == 1
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ok"] is False

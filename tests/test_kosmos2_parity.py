@@ -44,7 +44,7 @@ def hf_dirs(tmp_path_factory):
 def test_parity_with_hf(hf_dirs, which, scan):
     result = compare_with_hf(hf_dirs[which], tol=1e-4, seed=7, batch=2, scan_layers=scan)
     assert result["ok"], result
-    for key in ("vision_tower", "image_to_text", "text_decoder"):
+    for key in ("vision_tower", "projector", "lm_last_hidden"):
         assert 0.0 <= result[key] <= 1e-4, (key, result)
 
 
@@ -57,7 +57,7 @@ def test_parity_detects_a_wrong_weight(hf_dirs):
     inputs = random_inputs(config, seed=0, batch=2, text_len=4)
     ours, theirs = flax_outputs(config, params, inputs), hf_outputs(hf_dirs["a"], inputs)
     assert np.max(np.abs(ours["vision_tower"] - theirs["vision_tower"])) < 1e-4
-    assert np.max(np.abs(ours["text_decoder"] - theirs["text_decoder"])) > 1e-2
+    assert np.max(np.abs(ours["lm_last_hidden"] - theirs["lm_last_hidden"])) > 1e-2
 
 
 def _batch(config, seed=0):

@@ -90,7 +90,7 @@ def _backbone_params():
 
 
 def init(cfg, seed=0):
-    return init_policy(cfg, seed, backbone_params=_backbone_params())
+    return init_policy(cfg, seed, backbone_params=_backbone_params(), compiler_options=FAST_COMPILE)
 
 
 def _apply_fn(cfg):

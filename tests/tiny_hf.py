@@ -1,8 +1,12 @@
-"""Test fixture: a tiny random Hugging Face Kosmos-2 checkpoint (torch) for tests and for trying convert-hf.
+"""Test fixture: tiny random Hugging Face checkpoints (torch) of every backbone family, to try convert-hf.
 
 HF initialises every LayerNorm to weight=1, bias=0 and leaves some biases at zero; a mapping bug
 (swapped or transposed norm/bias) would then be invisible. We overwrite *every* parameter with
-seeded random values so parity really exercises each tensor of the mapping table.
+seeded random values (norm weights around their HF centre: 1, or 0 for Gemma's (1 + w) norms)
+so parity really exercises each tensor of the mapping table.
+
+Overrides: `vision_<key>=` / `text_<key>=` for sub-config keys, other keys go to the top-level
+config (e.g. `latent_query_num=4`, `scale_factor=4`, `tie_word_embeddings=False`).
 """
 
 from __future__ import annotations
@@ -20,38 +24,155 @@ _TEXT_DEFAULTS = dict(
 
 def tiny_hf_config_dict(**overrides: Any) -> dict[str, Any]:
     """Keyword overrides: `vision_<key>=`/`text_<key>=` for sub-config keys, or `latent_query_num=`."""
-    vision, text = dict(_VISION_DEFAULTS), dict(_TEXT_DEFAULTS)
-    latent_query_num = overrides.pop("latent_query_num", 8)
+    vision, text, top = _split((_VISION_DEFAULTS, _TEXT_DEFAULTS, {"latent_query_num": 8}), overrides)
+    unknown = sorted(set(top) - {"latent_query_num"})
+    if unknown:
+        raise TypeError(f"unknown override {unknown[0]!r}: use vision_<key>, text_<key> or latent_query_num")
+    return {"vision_config": vision, "text_config": text, "latent_query_num": top["latent_query_num"]}
+
+
+def randomize_(model, seed: int, scale: float = 0.2, norm_centres: dict | None = None):
+    """Every parameter of `model` seeded random, in place (module docstring).
+
+    `scale`: the noise std (0.2 keeps tiny models' activations O(1) through a few layers; released widths
+    want HF's 0.02). Norm weights get centre + noise, the centre being the current value (HF's init)
+    unless `norm_centres` maps norm class names to it (for uninitialised memory, e.g. after `to_empty`).
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            kind = type(module).__name__
+            is_norm = isinstance(module, torch.nn.LayerNorm) or "RMSNorm" in kind
+            for pname, param in module.named_parameters(recurse=False):
+                noise = torch.randn(param.shape, generator=gen) * scale
+                if is_norm and pname == "weight":
+                    centre = param if norm_centres is None else norm_centres[kind]
+                    param.copy_(centre + noise)
+                else:
+                    param.copy_(noise)
+    return model
+
+
+def _split(defaults: tuple[dict, dict, dict], overrides: dict[str, Any]) -> tuple[dict, dict, dict]:
+    vision, text, top = (dict(d) for d in defaults)
     for key, value in overrides.items():
         if key.startswith("vision_"):
             vision[key[len("vision_") :]] = value
         elif key.startswith("text_"):
             text[key[len("text_") :]] = value
         else:
-            raise TypeError(f"unknown override {key!r}: use vision_<key>, text_<key> or latent_query_num")
-    return {"vision_config": vision, "text_config": text, "latent_query_num": latent_query_num}
+            top[key] = value
+    return vision, text, top
+
+
+def _build(model_cls, config, seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    return randomize_(model_cls(config).eval(), seed)
 
 
 def build_tiny_random_kosmos2(*, seed: int = 0, **overrides: Any):
     """The torch model itself (eval mode, dropout off), every tensor random."""
-    import torch
     from transformers import Kosmos2Config, Kosmos2ForConditionalGeneration
 
     cfg = tiny_hf_config_dict(**overrides)
     config = Kosmos2Config(
         text_config=cfg["text_config"], vision_config=cfg["vision_config"], latent_query_num=cfg["latent_query_num"]
     )
-    torch.manual_seed(seed)
-    model = Kosmos2ForConditionalGeneration(config).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            is_norm = isinstance(module, torch.nn.LayerNorm)
-            for pname, param in module.named_parameters(recurse=False):
-                # 0.2 keeps activations O(1) through a few layers; norm scales centred at 1 like trained ones.
-                noise = torch.randn(param.shape, generator=gen) * 0.2
-                param.copy_(1.0 + noise if is_norm and pname == "weight" else noise)
-    return model
+    return _build(Kosmos2ForConditionalGeneration, config, seed)
+
+
+# PaliGemma 2 style: SigLIP + Gemma 2 (sliding window 8 < the test sequences, so it matters).
+_PALIGEMMA = (
+    dict(
+        model_type="siglip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        vision_use_head=False,
+    ),
+    dict(
+        model_type="gemma2",
+        vocab_size=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        query_pre_attn_scalar=8,
+        sliding_window=8,
+        max_position_embeddings=128,
+    ),
+    dict(image_token_index=255, projection_dim=32, vocab_size=256),
+)
+_SMOLVLM = (
+    dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=4),
+    dict(
+        model_type="llama",
+        vocab_size=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+    ),
+    dict(scale_factor=2, image_token_id=255),
+)
+_CLIP_VISION = dict(
+    hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32, patch_size=8
+)
+
+
+def build_tiny_random_paligemma(*, seed: int = 0, **overrides: Any):
+    """`PaliGemmaForConditionalGeneration`; `text_model_type="gemma"` for PaliGemma 1's Gemma text."""
+    from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
+
+    vision, text, top = _split(_PALIGEMMA, overrides)
+    if text["model_type"] == "gemma":
+        for key in ("query_pre_attn_scalar", "sliding_window"):
+            text.pop(key, None)
+    top["projection_dim"] = text["hidden_size"]
+    return _build(
+        PaliGemmaForConditionalGeneration, PaliGemmaConfig(vision_config=vision, text_config=text, **top), seed
+    )
+
+
+def build_tiny_random_smolvlm(*, seed: int = 0, **overrides: Any):
+    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+
+    vision, text, top = _split(_SMOLVLM, overrides)
+    return _build(SmolVLMForConditionalGeneration, SmolVLMConfig(vision_config=vision, text_config=text, **top), seed)
+
+
+def build_tiny_random_clip_vision(*, seed: int = 0, **overrides: Any):
+    """`CLIPVisionModel` (plain keys, no vision_/text_ prefix)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    return _build(CLIPVisionModel, CLIPVisionConfig(**{**_CLIP_VISION, **overrides}), seed)
+
+
+BUILDERS = {
+    "kosmos-2": build_tiny_random_kosmos2,
+    "paligemma": build_tiny_random_paligemma,
+    "smolvlm": build_tiny_random_smolvlm,
+    "clip_vision_model": build_tiny_random_clip_vision,
+}
+
+
+def save_tiny_random(model_type: str, out_dir: str | Path, *, seed: int = 0, **overrides: Any) -> Path:
+    """save_pretrained (safetensors) of a tiny random model of `model_type` (a key of `BUILDERS`)."""
+    out = Path(out_dir)
+    BUILDERS[model_type](seed=seed, **overrides).save_pretrained(out, safe_serialization=True)
+    return out
 
 
 def save_tiny_random_kosmos2(out_dir: str | Path, *, seed: int = 0, **overrides: Any) -> Path:
@@ -67,7 +188,8 @@ def save_tiny_random_kosmos2(out_dir: str | Path, *, seed: int = 0, **overrides:
     return out
 
 
-if __name__ == "__main__":  # python tests/tiny_hf.py OUT_DIR: a checkpoint to try convert-hf / verify-hf on
+# python tests/tiny_hf.py OUT_DIR [MODEL_TYPE]: a checkpoint to try convert-hf / verify-hf on (default kosmos-2)
+if __name__ == "__main__":
     import sys
 
-    print(save_tiny_random_kosmos2(sys.argv[1]))
+    print(save_tiny_random(sys.argv[2] if len(sys.argv) > 2 else "kosmos-2", sys.argv[1]))

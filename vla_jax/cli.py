@@ -33,8 +33,8 @@ from vla_runtime.errors import InputError, RuntimeConfigError
 
 # name -> one-line help (the module is vla_jax.commands.<name with _ for ->)
 SUBCOMMANDS: dict[str, str] = {
-    "convert-hf": "Convert a Hugging Face Kosmos-2 checkpoint folder to vla-jax params.",
-    "verify-hf": "Check our Flax Kosmos-2 against the Hugging Face torch model on random inputs.",
+    "convert-hf": "Convert a Hugging Face checkpoint folder (Kosmos-2, PaliGemma, SmolVLM, CLIP + Kosmos-2) to params.",
+    "verify-hf": "Check our Flax backbone against the Hugging Face torch model on random inputs.",
     "train": "Train or post-train a VLA from a config file (resumes an existing workdir).",
     "stats": "Compute and print action statistics of a dataset or mixture.",
     "convert-episodes": "Convert a folder of HDF5 mobile episodes or a LeRobot dataset to an RLDS (tfds) dataset.",

@@ -58,7 +58,7 @@ def vla_loss(config, outputs: dict, batch: dict):
     metrics = _abs_error_metrics(outputs["action"], target, mask)
 
     if config.structure == "one_step_discrete":
-        tok = act.ActionTokenizer(config.backbone.text.vocab_size, config.num_bins, config.mu_law, config.has_gripper)
+        tok = act.ActionTokenizer(config.backbone.vocab_size, config.num_bins, config.mu_law, config.has_gripper)
         labels = tok.to_bins(target)
         logits = outputs["action_logits"].astype(jnp.float32)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)

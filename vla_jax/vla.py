@@ -1,4 +1,4 @@
-"""The four RoboVLMs policy structures on a Kosmos-2 backbone.
+"""The four RoboVLMs policy structures on any backbone of `vla_jax.models.backbone`.
 
 ``VLAPolicy(config)(batch, deterministic)`` takes the batch of docs/design.md
 (``image`` uint8 [B, T, H, W, 3], ``image_mask`` [B, T], ``tokens`` /
@@ -13,20 +13,27 @@ Outputs at steps whose ``image_mask`` is false are zero.
 
 Exact sequence layout (the torch runtime reproduces this; Q = latent_query_num)
 ----------------------------------------------------------------------------
-Images: uint8 -> float /255 -> (x - CLIP_MEAN) / CLIP_STD, NHWC, then
-``backbone.encode_images`` -> Q vectors (already scaled like token embeddings).
+Images: uint8 -> float /255 -> (x - backbone.image_mean) / backbone.image_std, NHWC, then
+``backbone.encode_images`` -> Q = ``backbone.image_tokens`` vectors in the space of
+``backbone.embed_tokens`` (the backbone interface's one input space).
 
 One frame's block, left to right:
 
     tokens[:k]  [<image>]  image latents (Q)  [</image>]  tokens[k:]  tail
 
 with ``k = image_insert_index`` (default 1: after BOS, as Kosmos-2's
-``<s><image>..</image> text``; the brackets are the optional
-``image_bracket_tokens`` ids, embedded with the token embedding). Padded text
-entries (``token_mask`` false) are REMOVED, not masked in place: valid entries
-are packed to the front in order (padding goes to the end and is masked), so a
-block is the same however long the padding was. Positions are those of HF's
-``inputs_embeds`` path: ``pad_token_id + 1 + index`` over the packed sequence.
+``<s><image>..</image> text`` and RoboVLMs for every backbone; the brackets are
+the optional ``image_bracket_tokens`` ids, embedded with the token embedding).
+Padded text entries (``token_mask`` false) are REMOVED, not masked in place:
+valid entries are packed to the front in order (padding goes to the end and is
+masked), so a block is the same however long the padding was. Positions are
+``backbone.first_position + index`` over the packed sequence (HF's
+``inputs_embeds`` path of each family).
+
+Attention: causal, plus for ``backbone.attention == "prefix_lm"`` (PaliGemma) a
+bidirectional prefix: every slot of a block except its tail shares the block's
+``block_ids`` group (0 per frame; t for block t of the interleaved sequence),
+the tail is causal (-1), see `vla_jax.models.attention.decoder_mask`.
 
 Tails and what is read out:
 
@@ -50,7 +57,7 @@ Tails and what is read out:
   token features [B, T, D] are fused over the window by the head (LSTM / GPT /
   MLP over the last window_size steps), see `vla_jax.heads`.
 
-Parameters: ``backbone`` (Kosmos-2, names as `vla_jax.models.kosmos2`),
+Parameters: ``backbone`` (the family's module, names as its mapping table),
 ``action_token`` [D] (continuous structures) and ``head`` (see heads.py).
 """
 
@@ -67,8 +74,8 @@ from vla_jax import actions as act
 from vla_jax import heads as heads_lib
 from vla_jax.errors import VLAJaxError
 from vla_jax.losses import vla_loss  # noqa: F401  (the Policy seam: vla_jax.vla.vla_loss)
-from vla_jax.models.kosmos2 import Kosmos2Backbone, Kosmos2Config, Kosmos2TextConfig, Kosmos2VisionConfig
-from vla_runtime.policy_io import CLIP_MEAN, CLIP_STD, Preprocessing, scale_pixels  # CLIP: Kosmos-2's processor
+from vla_jax.models import backbone as backbone_lib
+from vla_runtime.policy_io import Preprocessing, scale_pixels
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 HEADS_FOR_STRUCTURE = {
@@ -84,7 +91,7 @@ class VLAConfig:
     """A policy = backbone + structure + head. Defaults: RoboVLMs' best CALVIN model
     (Kosmos-2, policy head, LSTM 4x1024, window 16, chunk 10, 7-D arm+gripper)."""
 
-    backbone: Kosmos2Config = Kosmos2Config()
+    backbone: Any = dataclasses.field(default_factory=backbone_lib.default_config)
     structure: str = "policy_head"
     head: str = "lstm"
     window_size: int = 16
@@ -127,7 +134,9 @@ class VLAConfig:
             bad(f"loss_type={self.loss_type!r}; use 'huber' or 'mse'")
         if self.image_insert_index < 0:
             bad(f"image_insert_index={self.image_insert_index} must be >= 0")
-        vocab = self.backbone.text.vocab_size
+        if not isinstance(self.backbone, backbone_lib.BackboneConfig):
+            bad(f"backbone must be a backbone config (vla_jax.models.backbone), got {type(self.backbone).__name__}")
+        vocab = self.backbone.vocab_size
         if self.structure == "one_step_discrete":
             act.ActionTokenizer(vocab, self.num_bins, self.mu_law, self.has_gripper)
         if self.image_bracket_tokens is not None:
@@ -138,13 +147,14 @@ class VLAConfig:
 
     @property
     def action_tokenizer(self) -> act.ActionTokenizer:
-        return act.ActionTokenizer(self.backbone.text.vocab_size, self.num_bins, self.mu_law, self.has_gripper)
+        return act.ActionTokenizer(self.backbone.vocab_size, self.num_bins, self.mu_law, self.has_gripper)
 
     def replace(self, **overrides) -> VLAConfig:
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d["backbone"] = self.backbone.to_dict()  # with its model_type
         if d["image_bracket_tokens"] is not None:
             d["image_bracket_tokens"] = list(d["image_bracket_tokens"])
         return d
@@ -156,43 +166,49 @@ class VLAConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise VLAJaxError(f"VLA config: unknown keys {unknown}; known keys are {sorted(known)}")
-        bb = d.get("backbone")
-        if isinstance(bb, dict):
-            bb = dict(bb)
-            bb["vision"] = Kosmos2VisionConfig(**bb.get("vision", {}))
-            bb["text"] = Kosmos2TextConfig(**bb.get("text", {}))
-            d["backbone"] = Kosmos2Config(**bb)
+        if isinstance(d.get("backbone"), dict):
+            d["backbone"] = backbone_lib.config_from_dict(d["backbone"])
         if d.get("image_bracket_tokens") is not None:
             d["image_bracket_tokens"] = tuple(d["image_bracket_tokens"])
         return cls(**d)
 
 
-def image_preprocessing(config: VLAConfig, resize_mode: str = "resize", input_channel_order: str = "RGB"):
-    """The policy_io.Preprocessing of this model: its image size and the mean/std `normalize_images` uses."""
-    size = config.backbone.vision.image_size
+def image_preprocessing(
+    config: VLAConfig, resize_mode: str = "resize", input_channel_order: str = "RGB"
+) -> Preprocessing:
+    """The policy_io.Preprocessing of this model: the backbone's image size and mean/std (`normalize_images`)."""
+    bb = config.backbone
     return Preprocessing(
-        image_size=(size, size),
+        image_size=(bb.image_size, bb.image_size),
         resize_mode=resize_mode,
-        mean=CLIP_MEAN,
-        std=CLIP_STD,
+        mean=tuple(bb.image_mean),
+        std=tuple(bb.image_std),
         input_channel_order=input_channel_order,
     )
 
 
-def normalize_images(images: jax.Array) -> jax.Array:
-    """uint8 [..., H, W, 3] -> CLIP-normalised float32 (done on device: images travel as uint8)."""
-    x = images.astype(jnp.float32)
-    return scale_pixels(x, jnp.asarray(CLIP_MEAN, jnp.float32), jnp.asarray(CLIP_STD, jnp.float32))
+def normalize_images(images: jax.Array, preprocessing: Preprocessing) -> jax.Array:
+    """uint8 [..., H, W, 3] -> float32 scaled with `preprocessing`'s mean/std (policy_io.scale_pixels).
+
+    Done on device: images travel as uint8. The policy passes `image_preprocessing(config)`, the
+    object the export writes, so training and serving use the same numbers for every family."""
+    mean, std = (jnp.asarray(v, jnp.float32) for v in (preprocessing.mean, preprocessing.std))
+    return scale_pixels(images.astype(jnp.float32), mean, std)
 
 
-def pack(embeds: jax.Array, valid: jax.Array):
+def pack(embeds: jax.Array, valid: jax.Array, groups: jax.Array | None = None):
     """Move the valid entries of each row to the front, keeping their order.
 
-    -> (packed embeds [N, S, D], packed valid [N, S], new index of every original slot [N, S]).
+    -> (packed embeds [N, S, D], packed valid [N, S], new index of every original slot [N, S],
+    packed block ids [N, S]: ``groups`` moved alike, -1 on padding; None without ``groups``).
     """
     order = jnp.argsort(~valid, axis=1, stable=True)
     new_index = jnp.cumsum(valid, axis=1) - 1
-    return select_slots(embeds, order), jnp.take_along_axis(valid, order, axis=1), new_index
+    packed_valid = jnp.take_along_axis(valid, order, axis=1)
+    block_ids = None
+    if groups is not None:
+        block_ids = jnp.where(packed_valid, jnp.take_along_axis(groups, order, axis=1), -1)
+    return select_slots(embeds, order), packed_valid, new_index, block_ids
 
 
 def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
@@ -235,15 +251,17 @@ class VLAPolicy(nn.Module):
 
     def setup(self):
         cfg = self.config
-        self.backbone = Kosmos2Backbone(cfg.backbone)
-        d = cfg.backbone.text.embed_dim
+        self.backbone = backbone_lib.build(cfg.backbone)
+        d = cfg.backbone.hidden_size
         if cfg.structure != "one_step_discrete":
             self.action_token = self.param("action_token", nn.initializers.zeros, (d,), jnp.float32)
         self.head = make_head(cfg)
 
     # -- sequence building ------------------------------------------------------------------------
     def frame_blocks(self, image_embeds, text_embeds, token_mask, tail, tail_valid):
-        """Unpacked blocks [N, S, D] + valid [N, S] (layout in the module docstring); tail [N, K, D]."""
+        """Unpacked blocks [N, S, D], valid [N, S], prefix-LM groups [N, S] or None; tail [N, K, D].
+
+        Layout in the module docstring."""
         cfg = self.config
         n = image_embeds.shape[0]
         k = min(cfg.image_insert_index, text_embeds.shape[1])
@@ -259,13 +277,20 @@ class VLAPolicy(nn.Module):
         )
         ones = jnp.ones((n, image.shape[1]), bool)
         valid = jnp.concatenate([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], axis=1)
-        return embeds, valid
+        groups = None
+        if cfg.backbone.attention == "prefix_lm":  # everything but the tail: one bidirectional block
+            tail_len = tail.shape[1]
+            groups = jnp.broadcast_to(
+                jnp.where(jnp.arange(valid.shape[1]) < valid.shape[1] - tail_len, 0, -1), valid.shape
+            )
+        return embeds, valid, groups
 
     def _prefix_inputs(self, batch):
         """Per-frame image latents [B*T, Q, D] and the text repeated per frame."""
         images = batch["image"]
         b, t = images.shape[:2]
-        image_embeds = self.backbone.encode_images(normalize_images(images.reshape(b * t, *images.shape[2:])))
+        pixels = normalize_images(images.reshape(b * t, *images.shape[2:]), image_preprocessing(self.config))
+        image_embeds = self.backbone.encode_images(pixels)
         tokens = jnp.repeat(batch["tokens"], t, axis=0)
         token_mask = jnp.repeat(batch["token_mask"].astype(bool), t, axis=0)
         return image_embeds, self.backbone.embed_tokens(tokens), token_mask
@@ -279,9 +304,9 @@ class VLAPolicy(nn.Module):
         b, t = batch["image"].shape[:2]
         image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
         tail, tail_valid = self._action_token_tail(b * t)
-        embeds, valid = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
-        packed, packed_valid, new_index = pack(embeds, valid)
-        hidden = self.backbone.decode(packed, packed_valid, deterministic)
+        embeds, valid, groups = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
+        packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
+        hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
         idx = new_index[:, -1]
         feats = select_slots(hidden, idx[:, None])[:, 0]
         return feats.reshape(b, t, -1)
@@ -292,12 +317,14 @@ class VLAPolicy(nn.Module):
         frame_valid = _frame_valid(batch)
         image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
         tail, tail_valid = self._action_token_tail(b * t)
-        embeds, valid = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
+        embeds, valid, groups = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
         s = embeds.shape[1]
         valid = valid & frame_valid.reshape(b * t, 1)
         embeds = embeds.reshape(b, t * s, -1)
-        packed, packed_valid, new_index = pack(embeds, valid.reshape(b, t * s))
-        hidden = self.backbone.decode(packed, packed_valid, deterministic)
+        if groups is not None:  # block t's prefix is group t: bidirectional inside a frame, causal across
+            groups = jnp.where(groups >= 0, jnp.arange(b * t)[:, None] % t, -1).reshape(b, t * s)
+        packed, packed_valid, new_index, block_ids = pack(embeds, valid.reshape(b, t * s), groups)
+        hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
         action_slots = jnp.arange(t) * s + (s - 1)
         idx = jnp.clip(new_index[:, action_slots], 0, t * s - 1)  # invalid blocks: any slot, zeroed later
         return select_slots(hidden, idx)
@@ -312,9 +339,11 @@ class VLAPolicy(nn.Module):
 
         def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]
             tail = self.backbone.embed_tokens(action_ids)
-            embeds, valid = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, jnp.ones((n, ca), bool))
-            packed, packed_valid, new_index = pack(embeds, valid)
-            hidden = self.backbone.decode(packed, packed_valid, deterministic)
+            embeds, valid, groups = self.frame_blocks(
+                image_embeds, text_embeds, token_mask, tail, jnp.ones((n, ca), bool)
+            )
+            packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
+            hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
             before = new_index[:, -ca:] - 1  # the slot that predicts each action token
             hidden = select_slots(hidden, before)
             return self.head(hidden, self.backbone.lm_logits)
@@ -325,7 +354,7 @@ class VLAPolicy(nn.Module):
         elif self.is_initializing():  # params must exist before the decode loop can use them
             logits = logits_for(jnp.full((n, ca), act.action_token_offset(tok.vocab_size, tok.num_bins), jnp.int32))
         else:
-            offset = act.action_token_offset(cfg.backbone.text.vocab_size, cfg.num_bins)
+            offset = act.action_token_offset(cfg.backbone.vocab_size, cfg.num_bins)
 
             def body(mdl, carry):
                 j, ids, logits = carry
@@ -384,29 +413,35 @@ def init_policy(
     backbone_params: dict | None = None,
     image_size: int | None = None,
     instruction_length: int = 8,
+    compiler_options: dict | None = None,
 ) -> dict:
     """Random float32 params for `config`.
 
     With ``backbone_params`` (e.g. converted from Hugging Face by `vla_jax.convert`) only the
     action token and the head are created, and the backbone is not traced at all (fast).
     Otherwise the whole policy is initialised on ``batch`` (a dummy batch when None).
+    ``compiler_options``: for the init's jax.jit (tests pass the fast-compile options).
     """
     if isinstance(rng, int):
         rng = jax.random.PRNGKey(rng)
     if backbone_params is not None:
-        d = config.backbone.text.embed_dim
+        d = config.backbone.hidden_size
         params: dict[str, Any] = {"backbone": backbone_params}
         if config.structure != "one_step_discrete":
             params["action_token"] = jnp.zeros((d,), jnp.float32)
             t = config.window_size
             head = make_head(config)
-            init_head = jax.jit(lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"])
+            init_head = jax.jit(
+                lambda r: head.init(r, jnp.zeros((1, t, d)), jnp.ones((1, t), bool))["params"],
+                compiler_options=compiler_options,
+            )
             params["head"] = init_head(rng)
         return params
     if batch is None:
         batch = dummy_batch(config, batch_size=1, image_size=image_size, instruction_length=instruction_length)
     # Under jit: eager init dispatches every op separately and is several times slower.
-    return jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"])(rng, batch)
+    init = jax.jit(lambda r, b: VLAPolicy(config).init(r, b)["params"], compiler_options=compiler_options)
+    return init(rng, batch)
 
 
 def dummy_batch(
@@ -414,7 +449,7 @@ def dummy_batch(
 ) -> dict:
     """A zero batch with the docs/design.md keys and this config's shapes (init, compile checks)."""
     b, t, c, a = batch_size, config.window_size, config.action_chunk, config.action_dim
-    hw = image_size or config.backbone.vision.image_size
+    hw = image_size or config.backbone.image_size
     return {
         "image": jnp.zeros((b, t, hw, hw, 3), jnp.uint8),
         "image_mask": jnp.ones((b, t), bool),

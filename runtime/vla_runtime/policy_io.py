@@ -34,9 +34,12 @@ from .errors import InputError, RuntimeConfigError
 
 CHANNEL_ORDERS = ("RGB", "BGR")
 RESIZE_MODES = ("resize", "pad", "center_crop")  # stretch; keep aspect with black bars; keep aspect, crop
-# CLIP's image statistics (Kosmos-2's processor), in RGB order.
+# Image statistics of the backbones' processors, in RGB order: CLIP's (Kosmos-2, the CLIP + Kosmos-2 hybrid)
+# and SigLIP's (PaliGemma, SmolVLM). Each backbone config names its pair (vla_jax.models.backbone).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+SIGLIP_MEAN = (0.5, 0.5, 0.5)
+SIGLIP_STD = (0.5, 0.5, 0.5)
 NORMALIZATION_MODES = ("bounds", "bounds_q99", "normal", "none")
 EPS = 1e-8  # guards a constant action dim (max == min, std == 0)
 

@@ -1,4 +1,8 @@
-"""`vla-jax convert-hf --src HF_DIR --out DIR`: Hugging Face Kosmos-2 -> vla-jax params folder."""
+"""`vla-jax convert-hf --src HF_DIR [--vision-src CLIP_DIR] --out DIR`: Hugging Face checkpoint -> vla-jax params.
+
+The family comes from config.json's model_type (kosmos-2, paligemma, smolvlm); `--vision-src`
+with a Kosmos-2 `--src` builds the CLIP + Kosmos-2 hybrid. Prints one JSON summary line.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--src",
         required=True,
         type=Path,
-        help="Hugging Face folder (config.json + model.safetensors or a sharded index), "
-        "e.g. a snapshot of microsoft/kosmos-2-patch14-224",
+        help="Hugging Face folder (config.json + model.safetensors or a sharded index), e.g. a "
+        "snapshot of microsoft/kosmos-2-patch14-224 or google/paligemma2-3b-pt-224",
+    )
+    parser.add_argument(
+        "--vision-src",
+        type=Path,
+        default=None,
+        help="CLIPVisionModel / CLIPModel folder whose vision tower replaces Kosmos-2's "
+        "(the CLIP + Kosmos-2 hybrid; --src must then be Kosmos-2)",
     )
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder: params.safetensors + config.json (+ tokenizer files)"
@@ -32,17 +43,19 @@ def run(args: argparse.Namespace) -> int:
         raise VLAJaxError(f"--out {args.out} is a file, not a folder; pass a folder (it is created when missing)")
     if (args.out / PARAMS_FILE).exists() and not args.force:
         raise VLAJaxError(f"{args.out / PARAMS_FILE} already exists; pass --force to overwrite or choose another --out")
-    config, params = load_hf_checkpoint(args.src)
+    config, params = load_hf_checkpoint(args.src, vision_src=args.vision_src)
     save_converted(args.out, config, params, tokenizer_src=args.src)
     n = sum(int(x.size) for x in jax.tree_util.tree_leaves(params))
+    text = config.text
     print(
         json.dumps(
             {
                 "out": str(args.out),
+                "model_type": config.model_type,
                 "parameters": n,
                 "vision_layers": config.vision.num_hidden_layers,
-                "text_layers": config.text.layers,
-                "latent_query_num": config.latent_query_num,
+                "text_layers": getattr(text, "layers", getattr(text, "num_hidden_layers", None)),
+                "image_tokens": config.image_tokens,
             }
         )
     )

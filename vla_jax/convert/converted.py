@@ -1,7 +1,8 @@
 """Our converted-checkpoint folder: what `vla-jax convert-hf` writes and the trainer reads.
 
 DIR/params.safetensors   float32 params, scanned layout, keys '/'-joined Flax paths
-DIR/config.json          Kosmos2Config.to_hf_dict() (HF-shaped, model_type "kosmos-2")
+DIR/config.json          the backbone's to_hf_dict() (HF-shaped, HF's model_type) plus
+                         "vla_jax_model_type" (ours: differs for the CLIP + Kosmos-2 hybrid)
 DIR/<tokenizer files>    copied from the HF folder when present, so DIR is self-contained
 """
 
@@ -19,7 +20,7 @@ from safetensors.numpy import load_file, save_file
 
 from vla_jax.convert.hf_checkpoint import read_hf_config
 from vla_jax.errors import VLAJaxError
-from vla_jax.models.kosmos2 import Kosmos2Config, init_params
+from vla_jax.models import backbone as backbone_lib
 from vla_jax.models.stacking import stack_layers, unstack_layers
 
 PARAMS_FILE = "params.safetensors"
@@ -28,15 +29,17 @@ TOKENIZER_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
     "sentencepiece.bpe.model",
+    "tokenizer.model",
     "added_tokens.json",
     "preprocessor_config.json",
     "processor_config.json",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
 )
 
 
-def save_converted(
-    out_dir: str | Path, config: Kosmos2Config, params: Any, *, tokenizer_src: Path | None = None
-) -> Path:
+def save_converted(out_dir: str | Path, config, params: Any, *, tokenizer_src: Path | None = None) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     params = stack_layers(jax.device_get(params)) if not config.scan_layers else jax.device_get(params)
@@ -44,8 +47,9 @@ def save_converted(
         k: np.ascontiguousarray(np.asarray(v, dtype=np.float32))
         for k, v in traverse_util.flatten_dict(params, sep="/").items()
     }
-    save_file(flat, str(out / PARAMS_FILE), metadata={"format": "vla-jax/kosmos2", "layout": "scanned"})
-    (out / "config.json").write_text(json.dumps(config.to_hf_dict(), indent=2) + "\n")
+    save_file(flat, str(out / PARAMS_FILE), metadata={"format": f"vla-jax/{config.model_type}", "layout": "scanned"})
+    hf = {**config.to_hf_dict(), "vla_jax_model_type": config.model_type}
+    (out / "config.json").write_text(json.dumps(hf, indent=2) + "\n")
     if tokenizer_src is not None:
         for name in TOKENIZER_FILES:
             if (Path(tokenizer_src) / name).is_file():
@@ -53,7 +57,7 @@ def save_converted(
     return out
 
 
-def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]:
+def load_converted(path: str | Path, **knobs: Any) -> tuple[Any, dict]:
     """DIR from `vla-jax convert-hf` -> (config, float32 params). `knobs`: dtype, scan_layers, remat."""
     path = Path(path)
     params_file = path / PARAMS_FILE
@@ -70,7 +74,7 @@ def load_converted(path: str | Path, **knobs: Any) -> tuple[Kosmos2Config, dict]
     except Exception as err:  # SafetensorError / OSError: a damaged copy
         raise VLAJaxError(f"{params_file} is not a readable safetensors file ({err}); run convert-hf again") from None
     want: dict[Any, Any] = traverse_util.flatten_dict(
-        jax.eval_shape(lambda: init_params(config.replace(scan_layers=True))), sep="/"
+        backbone_lib.param_shapes(config.replace(scan_layers=True)), sep="/"
     )
     for key, spec in want.items():
         if key not in flat:

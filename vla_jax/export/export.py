@@ -206,7 +206,7 @@ def export_policy(
             f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
             f"dims but the model predicts {vla_config.action_dim}"
         )
-    tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.text.vocab_size)
+    tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.vocab_size)
     pre = image_preprocessing(vla_config, resize_mode, input_channel_order)
     layout = TokenLayout(instruction_length=int(instruction_length), pad_id=pad_id)
     check_finite_params(params)

@@ -35,7 +35,7 @@ def verify_export(
 ) -> dict[str, Any]:
     policy = Policy.load(export_dir, device="cpu")
     dtype = policy.config["dtype"]
-    t, size = vla_config.window_size, vla_config.backbone.vision.image_size
+    t, size = vla_config.window_size, vla_config.backbone.image_size
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (1, t, size, size, 3), dtype=np.uint8)
     image_mask = np.ones((1, t), bool)

@@ -46,3 +46,26 @@ class MultiHeadAttention(nn.Module):
                 epsilon=self.inner_ln_eps, dtype=self.dtype, param_dtype=jnp.float32, name="inner_attn_ln"
             )(out)
         return nn.Dense(dim, dtype=self.dtype, param_dtype=jnp.float32, name="out_proj")(out)
+
+
+def decoder_mask(
+    attention_mask: jax.Array, block_ids: jax.Array | None = None, sliding_window: int | None = None
+) -> jax.Array:
+    """Self-attention mask of a decoder, bool [B, 1, S, S] (True = may attend).
+
+    Query q sees key k iff k is a real token (``attention_mask[k]``) and either k <= q (inside
+    ``sliding_window`` when given: k > q - window) or q and k share a non-negative ``block_ids``
+    group (PaliGemma's bidirectional prefix). This is transformers' `masking_utils` with
+    ``block_sequence_ids`` (causal OR same block, AND padding).
+    """
+    s = attention_mask.shape[1]
+    q = jnp.arange(s)[:, None]
+    k = jnp.arange(s)[None, :]
+    allowed = k <= q
+    if sliding_window is not None:
+        allowed = allowed & (k > q - sliding_window)
+    allowed = allowed[None]
+    if block_ids is not None:
+        same = (block_ids[:, :, None] == block_ids[:, None, :]) & (block_ids[:, :, None] >= 0)
+        allowed = allowed | same
+    return (allowed & attention_mask.astype(bool)[:, None, :])[:, None]

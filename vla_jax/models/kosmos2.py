@@ -2,7 +2,7 @@
 
 Three parts, named like HF's modules so `vla_jax.convert` maps weights one-to-one:
 
-* `vision_model`: CLIP ViT (patch conv on NHWC pixels, class token, learned positions,
+* `vision_model`: the CLIP variant of `vla_jax.models.vit` (class token, learned positions,
   `pre_layrnorm`, pre-LN encoder layers with quick_gelu MLP, `post_layernorm`).
 * `image_to_text_projection`: dense + `latent_query_num` learned queries that cross-attend to
   [projected patches ; queries] (HF `Kosmos2ImageToTextProjection`).
@@ -28,43 +28,14 @@ import jax
 import jax.numpy as jnp
 
 from vla_jax.errors import VLAJaxError
-from vla_jax.models.attention import MultiHeadAttention
+from vla_jax.models import backbone as backbone_lib
+from vla_jax.models.attention import MultiHeadAttention, decoder_mask
 from vla_jax.models.stacking import apply_layers
+from vla_jax.models.vit import VisionTransformer, ViTConfig, activation
+from vla_runtime.policy_io import CLIP_MEAN, CLIP_STD
 
-_ACTIVATIONS = {
-    "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
-    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
-    "relu": jax.nn.relu,
-}
-
-
-def _activation(name: str):
-    if name not in _ACTIVATIONS:
-        raise VLAJaxError(f"activation {name!r} is not supported; use one of {sorted(_ACTIVATIONS)}")
-    return _ACTIVATIONS[name]
-
-
-# ----------------------------------------------------------------------------------------------
-# Configs. Defaults equal HF's defaults (== microsoft/kosmos-2-patch14-224), because HF's
-# save_pretrained omits values that equal its defaults from config.json.
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Kosmos2VisionConfig:
-    hidden_size: int = 1024
-    intermediate_size: int = 4096
-    num_hidden_layers: int = 24
-    num_attention_heads: int = 16
-    image_size: int = 224
-    patch_size: int = 14
-    layer_norm_eps: float = 1e-5
-    hidden_act: str = "quick_gelu"
-
-    @property
-    def num_patches(self) -> int:
-        return (self.image_size // self.patch_size) ** 2
+# Kosmos-2's vision tower is a CLIP ViT; ViTConfig's defaults are Kosmos-2's (CLIP ViT-L/14, 224 px).
+Kosmos2VisionConfig = ViTConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,30 +58,27 @@ class Kosmos2TextConfig:
         return math.sqrt(self.embed_dim) if self.scale_embedding else 1.0
 
 
-_VISION_KEYS = [f.name for f in dataclasses.fields(Kosmos2VisionConfig)]
-_TEXT_KEYS = [f.name for f in dataclasses.fields(Kosmos2TextConfig)]
-
-
-def _sub_config(cls, d: dict[str, Any], where: str) -> Any:
+def _text_config(d: dict[str, Any] | None, where: str) -> Kosmos2TextConfig:
     d = dict(d or {})
-    for key in ("image_size", "patch_size"):
-        if isinstance(d.get(key), (list, tuple)):
-            vals = list(d[key])
-            if len(set(vals)) != 1:
-                raise VLAJaxError(f"{where}.{key}={vals}: only square images/patches are supported")
-            d[key] = vals[0]
-    if d.get("num_channels", 3) != 3:
-        raise VLAJaxError(f"{where}.num_channels={d['num_channels']}: only RGB (3) is supported")
     if d.get("add_cross_attention"):
         raise VLAJaxError(f"{where}.add_cross_attention=true is not supported (Kosmos-2 never uses it)")
-    if cls is Kosmos2TextConfig and d.get("pad_token_id") is None and "pad_token_id" in d:
+    if d.get("pad_token_id") is None and "pad_token_id" in d:
         raise VLAJaxError(f"{where}.pad_token_id is null; Kosmos-2 positions need a pad id (1)")
-    known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in known})
+    known = {f.name for f in dataclasses.fields(Kosmos2TextConfig)}
+    return Kosmos2TextConfig(**{k: v for k, v in d.items() if k in known})
+
+
+def vision_config_from_hf(d: dict[str, Any] | None, where: str) -> ViTConfig:
+    """A CLIP-style vision sub-config (Kosmos-2's or a CLIPVisionModel's); missing keys = Kosmos-2 defaults."""
+    return ViTConfig.from_hf_dict({**dataclasses.asdict(ViTConfig()), **(d or {})}, "clip", where)
 
 
 @dataclasses.dataclass(frozen=True)
-class Kosmos2Config:
+class Kosmos2Config(backbone_lib.BackboneConfig):
+    model_type = "kosmos-2"
+    image_mean = CLIP_MEAN
+    image_std = CLIP_STD
+
     vision: Kosmos2VisionConfig = Kosmos2VisionConfig()
     text: Kosmos2TextConfig = Kosmos2TextConfig()
     latent_query_num: int = 64
@@ -119,9 +87,24 @@ class Kosmos2Config:
     scan_layers: bool = True
     remat: bool = False
 
+    def __post_init__(self):
+        if self.vision.variant != "clip":
+            raise VLAJaxError(
+                f"{self.model_type}: the vision tower must be a CLIP ViT (variant 'clip'), got {self.vision.variant!r}"
+            )
+
+    # -- the interface's facts ----------------------------------------------------------------
     @property
-    def compute_dtype(self):
-        return jnp.dtype(self.dtype)
+    def hidden_size(self) -> int:
+        return self.text.embed_dim
+
+    @property
+    def image_tokens(self) -> int:
+        return self.latent_query_num
+
+    @property
+    def first_position(self) -> int:
+        return self.text.pad_token_id + 1  # HF's inputs_embeds path
 
     @classmethod
     def from_hf_dict(cls, d: dict[str, Any], **knobs) -> Kosmos2Config:
@@ -132,8 +115,8 @@ class Kosmos2Config:
                 f"config model_type is {model_type!r}, expected 'kosmos-2' (this is not a Kosmos-2 checkpoint)"
             )
         return cls(
-            vision=_sub_config(Kosmos2VisionConfig, d.get("vision_config") or {}, "vision_config"),
-            text=_sub_config(Kosmos2TextConfig, d.get("text_config") or {}, "text_config"),
+            vision=vision_config_from_hf(d.get("vision_config"), "vision_config"),
+            text=_text_config(d.get("text_config"), "text_config"),
             latent_query_num=int(d.get("latent_query_num", 64)),
             **knobs,
         )
@@ -143,24 +126,13 @@ class Kosmos2Config:
             "model_type": "kosmos-2",
             "architectures": ["Kosmos2ForConditionalGeneration"],
             "latent_query_num": self.latent_query_num,
-            "vision_config": {
-                "model_type": "kosmos_2_vision_model",
-                "num_channels": 3,
-                **dataclasses.asdict(self.vision),
-            },
+            "vision_config": {"model_type": "kosmos_2_vision_model", **self.vision.to_hf_dict()},
             "text_config": {
                 "model_type": "kosmos_2_text_model",
                 "tie_word_embeddings": True,
                 **dataclasses.asdict(self.text),
             },
         }
-
-    def replace(self, **overrides) -> Kosmos2Config:
-        """`dataclasses.replace` that also accepts dicts for `vision=` / `text=` (merged)."""
-        for key, sub in (("vision", self.vision), ("text", self.text)):
-            if isinstance(overrides.get(key), dict):
-                overrides[key] = dataclasses.replace(sub, **overrides[key])
-        return dataclasses.replace(self, **overrides)
 
     @classmethod
     def tiny(cls, **overrides) -> Kosmos2Config:
@@ -188,7 +160,7 @@ class Kosmos2Config:
 
 
 # ----------------------------------------------------------------------------------------------
-# Vision tower
+# Image-to-text projection (the vision tower is `vla_jax.models.vit`'s CLIP variant)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -198,81 +170,6 @@ def _layer_norm(eps: float, dtype, name: str) -> nn.LayerNorm:
 
 def _dense(features: int, dtype, name: str) -> nn.Dense:
     return nn.Dense(features, dtype=dtype, param_dtype=jnp.float32, name=name)
-
-
-class VisionEncoderLayer(nn.Module):
-    config: Kosmos2VisionConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x, _unused=None):
-        cfg = self.config
-        h = _layer_norm(cfg.layer_norm_eps, self.dtype, "layer_norm1")(x)
-        x = x + MultiHeadAttention(cfg.num_attention_heads, dtype=self.dtype, name="self_attn")(h)
-        h = _layer_norm(cfg.layer_norm_eps, self.dtype, "layer_norm2")(x)
-        h = _dense(cfg.intermediate_size, self.dtype, "fc1")(h)
-        h = _activation(cfg.hidden_act)(h)
-        h = _dense(cfg.hidden_size, self.dtype, "fc2")(h)
-        return x + h, None
-
-
-class VisionTransformer(nn.Module):
-    """CLIP ViT. Returns the encoder's last hidden state (before `post_layernorm`), like HF."""
-
-    config: Kosmos2Config
-
-    def setup(self):
-        cfg, dt = self.config.vision, self.config.compute_dtype
-        self.patch_embedding = nn.Conv(
-            cfg.hidden_size,
-            (cfg.patch_size, cfg.patch_size),
-            strides=(cfg.patch_size, cfg.patch_size),
-            padding="VALID",
-            use_bias=False,
-            dtype=dt,
-            param_dtype=jnp.float32,
-        )
-        self.class_embedding = self.param(
-            "class_embedding", nn.initializers.normal(cfg.hidden_size**-0.5), (cfg.hidden_size,), jnp.float32
-        )
-        self.position_embedding = nn.Embed(
-            cfg.num_patches + 1, cfg.hidden_size, embedding_init=nn.initializers.normal(0.02), param_dtype=jnp.float32
-        )
-        self.pre_layrnorm = _layer_norm(cfg.layer_norm_eps, dt, "pre_layrnorm")
-        self.encoder = VisionEncoder(self.config)
-        self.post_layernorm = _layer_norm(cfg.layer_norm_eps, dt, "post_layernorm")
-
-    def __call__(self, pixel_values: jax.Array) -> jax.Array:
-        cfg, dt = self.config.vision, self.config.compute_dtype
-        n, h, w, c = pixel_values.shape
-        if (h, w, c) != (cfg.image_size, cfg.image_size, 3):
-            raise ValueError(
-                f"pixel_values must be [N, {cfg.image_size}, {cfg.image_size}, 3] (NHWC); "
-                f"got {tuple(pixel_values.shape)}"
-            )
-        patches = self.patch_embedding(pixel_values.astype(dt))
-        patches = patches.reshape(n, -1, cfg.hidden_size)  # row-major grid, same order as HF's flatten(2)
-        cls_tok = jnp.broadcast_to(self.class_embedding.astype(dt), (n, 1, cfg.hidden_size))
-        x = jnp.concatenate([cls_tok, patches], axis=1)
-        x = x + self.position_embedding.embedding.astype(dt)[None]
-        x = self.pre_layrnorm(x)
-        return self.encoder(x)
-
-
-class VisionEncoder(nn.Module):
-    config: Kosmos2Config
-
-    @nn.compact
-    def __call__(self, x):
-        cfg = self.config
-        return apply_layers(
-            VisionEncoderLayer,
-            {"config": cfg.vision, "dtype": cfg.compute_dtype},
-            cfg.vision.num_hidden_layers,
-            x,
-            scan=cfg.scan_layers,
-            remat=cfg.remat,
-        )
 
 
 class ImageToTextProjection(nn.Module):
@@ -340,7 +237,7 @@ class TextFFN(nn.Module):
     @nn.compact
     def __call__(self, x):
         cfg = self.config
-        h = _activation(cfg.activation_function)(_dense(cfg.ffn_dim, self.dtype, "fc1")(x))
+        h = activation(cfg.activation_function)(_dense(cfg.ffn_dim, self.dtype, "fc1")(x))
         h = _layer_norm(cfg.layer_norm_eps, self.dtype, "ffn_layernorm")(h)
         return _dense(cfg.embed_dim, self.dtype, "fc2")(h)
 
@@ -360,14 +257,11 @@ class TextTransformer(nn.Module):
     def embed(self, token_ids):
         return self.embed_tokens(token_ids).astype(self.config.compute_dtype) * self.config.text.embed_scale
 
-    def decode(self, inputs_embeds, attention_mask, positions, deterministic):
+    def decode(self, inputs_embeds, attention_mask, positions, deterministic, block_ids=None):
         cfg, dt = self.config.text, self.config.compute_dtype
         x = inputs_embeds.astype(dt) + sinusoidal_positions(positions, cfg.embed_dim, cfg.pad_token_id).astype(dt)
         x = self.embed_dropout(x, deterministic=deterministic)
-        s = x.shape[1]
-        causal = jnp.tril(jnp.ones((s, s), dtype=bool))
-        mask = causal[None, None] & attention_mask.astype(bool)[:, None, None, :]
-        x = self.decoder(x, mask, deterministic)
+        x = self.decoder(x, decoder_mask(attention_mask, block_ids), deterministic)
         return self.layer_norm(x)
 
     def logits(self, hidden):
@@ -389,13 +283,14 @@ class TextStack(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-class Kosmos2Backbone(nn.Module):
-    """Kosmos-2 with the methods the VLA structures need (see docs/INTERFACES.md "Backbone")."""
+class Kosmos2Backbone(backbone_lib.Backbone):
+    """Kosmos-2 on the backbone interface (`vla_jax.models.backbone`; torch equivalents in docs/INTERFACES.md)."""
 
     config: Kosmos2Config
 
     def setup(self):
-        self.vision_model = VisionTransformer(self.config)
+        cfg = self.config
+        self.vision_model = VisionTransformer(cfg.vision, cfg.compute_dtype, cfg.scan_layers, cfg.remat)
         self.image_to_text_projection = ImageToTextProjection(self.config)
         self.text_model = TextTransformer(self.config)
 
@@ -428,12 +323,15 @@ class Kosmos2Backbone(nn.Module):
         deterministic: bool = True,
         positions: jax.Array | None = None,
         position_offset: int | jax.Array = 0,
+        block_ids: jax.Array | None = None,
     ) -> jax.Array:
         """Causal decoder over already-scaled embeddings -> last hidden state after the final LN.
 
         Positions default to HF's inputs_embeds path: pad_token_id + 1 + position_offset + [0..S).
         Pass `positions` [B, S] to use explicit position ids (e.g. `position_ids_from_tokens`).
-        `position_offset` lets an incremental/KV-cache runtime continue numbering.
+        `position_offset` lets an incremental/KV-cache runtime continue numbering. `block_ids`
+        (bidirectional groups, see `attention.decoder_mask`) is accepted for the interface; the
+        structures pass it only to prefix-LM families.
         """
         b, s = inputs_embeds.shape[:2]
         if attention_mask is None:
@@ -442,13 +340,19 @@ class Kosmos2Backbone(nn.Module):
             start = self.config.text.pad_token_id + 1
             positions = start + jnp.asarray(position_offset) + jnp.arange(s)[None, :]
             positions = jnp.broadcast_to(positions, (b, s))
-        return self.text_model.decode(inputs_embeds, attention_mask, positions, deterministic)
+        return self.text_model.decode(inputs_embeds, attention_mask, positions, deterministic, block_ids)
 
     def lm_logits(self, hidden: jax.Array) -> jax.Array:
         """Tied LM head -> float32 [B, S, vocab]."""
         return self.text_model.logits(hidden)
 
     # -- the whole Kosmos-2 forward (used for init and parity) --------------------------------
+    def init_inputs(self) -> tuple:
+        cfg = self.config
+        s = cfg.latent_query_num + 2
+        pixels = jnp.zeros((1, cfg.vision.image_size, cfg.vision.image_size, 3), jnp.float32)
+        return pixels, jnp.full((1, s), 2, jnp.int32), jnp.arange(s)[None] >= 2
+
     def __call__(
         self,
         pixel_values: jax.Array,
@@ -473,12 +377,14 @@ class Kosmos2Backbone(nn.Module):
 
 
 def init_params(config: Kosmos2Config, rng: jax.Array | int = 0) -> dict:
-    """Random float32 params for `config` (shapes only need the tiny dummy batch below)."""
-    if isinstance(rng, int):
-        rng = jax.random.PRNGKey(rng)
-    s = config.latent_query_num + 2
-    pixels = jnp.zeros((1, config.vision.image_size, config.vision.image_size, 3), jnp.float32)
-    tokens = jnp.full((1, s), 2, jnp.int32)
-    mask = jnp.arange(s)[None] >= 2
-    # jit: one compile instead of op-by-op execution of every layer's initialisers.
-    return jax.jit(Kosmos2Backbone(config).init)(rng, pixels, tokens, mask)["params"]
+    """Random float32 params for `config` (= `backbone.init_params`)."""
+    return backbone_lib.init_params(config, rng)
+
+
+FAMILY = backbone_lib.Family(
+    model_type="kosmos-2",
+    config_cls=Kosmos2Config,
+    module_cls=Kosmos2Backbone,
+    table_module="vla_jax.convert.kosmos2_table",
+    hf_class="Kosmos2ForConditionalGeneration",
+)

@@ -25,9 +25,12 @@ def apply_layers(
     scan: bool,
     remat: bool,
     name: str = "layers",
+    per_layer: Any = None,
 ) -> jax.Array:
     """Run `num_layers` copies of `layer_cls(**layer_kwargs)`; each maps (x, *args) -> (x, None).
 
+    `per_layer`: an optional pytree whose leaves have the layer index as axis 0 (e.g. Gemma 2's
+    "is this a sliding-window layer" flags); layer i then gets its slice as the last argument.
     Must be called from inside a compact method of the parent module.
     """
     cls = layer_cls
@@ -35,17 +38,20 @@ def apply_layers(
         # Inside scan, CSE across iterations is impossible anyway; prevent_cse=False lets XLA fuse better.
         cls = nn.remat(layer_cls, prevent_cse=not scan)
     if scan:
+        in_axes = (nn.broadcast,) * len(broadcast_args) + ((0,) if per_layer is not None else ())
         stack = nn.scan(
             cls,
             variable_axes={"params": 0},
             split_rngs={"params": True, "dropout": True},
-            in_axes=(nn.broadcast,) * len(broadcast_args),  # pyright: ignore[reportArgumentType]
+            in_axes=in_axes,  # pyright: ignore[reportArgumentType]
             length=num_layers,
         )
-        x, _ = stack(**layer_kwargs, name=name)(x, *broadcast_args)
+        extra = (per_layer,) if per_layer is not None else ()
+        x, _ = stack(**layer_kwargs, name=name)(x, *broadcast_args, *extra)
         return x
     for i in range(num_layers):
-        x, _ = cls(**layer_kwargs, name=f"{name}_{i}")(x, *broadcast_args)
+        extra = (jax.tree_util.tree_map(lambda a, i=i: a[i], per_layer),) if per_layer is not None else ()
+        x, _ = cls(**layer_kwargs, name=f"{name}_{i}")(x, *broadcast_args, *extra)
     return x
 
 

@@ -39,6 +39,7 @@ from vla_jax.train import lora as lora_lib
 from vla_jax.train.defaults import base_config
 from vla_jax.train.model import (
     ModelBundle,
+    backbone_config,
     build_model,
     check_batch,
     data_shapes,
@@ -67,7 +68,7 @@ def make_data(config: ml_collections.ConfigDict, process_index: int, process_cou
             process_index=process_index,
             process_count=process_count,
             seed=config.seed,
-            vocab_size=config.model.backbone.text.vocab_size,
+            vocab_size=backbone_config(config.model).vocab_size,
             **data_shapes(config),
         )
     if data.source == "loader":

@@ -29,8 +29,12 @@ from flax import traverse_util
 
 from vla_jax.errors import VLAJaxError
 
-# Kosmos-2's text decoder: self-attention q/k/v/out and the FFN's fc1/fc2 (names as in vla_jax.models.kosmos2).
-DEFAULT_TARGET = r"text_model/.*(self_attn/(q_proj|k_proj|v_proj|out_proj)|ffn/(fc1|fc2))/kernel$"
+# The LM of every backbone family (each names it `text_model`): self-attention q/k/v/out (Kosmos-2 `out_proj`,
+# `vla_jax.models.decoder` `o_proj`) and the MLP (Kosmos-2 `ffn/fc1|fc2`, decoder `mlp/gate|up|down_proj`).
+DEFAULT_TARGET = (
+    r"text_model/.*(self_attn/(q_proj|k_proj|v_proj|out_proj|o_proj)|ffn/(fc1|fc2)"
+    r"|mlp/(gate_proj|up_proj|down_proj))/kernel$"
+)
 
 
 def target_paths(params: Any, pattern: str) -> list[tuple]:

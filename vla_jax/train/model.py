@@ -1,11 +1,12 @@
 """From the train config to the policy module, its loss, an init batch, and pretrained weights.
 
-``config.model`` holds every `VLAConfig` field plus ``backbone`` (every
-`Kosmos2Config` field, nested ``vision``/``text``), so each architecture knob
-can be overridden from the command line. ``config.init_from`` is the single
-field that starts from existing weights:
+``config.model`` holds every `VLAConfig` field plus ``backbone`` (the
+backbone config's ``to_dict()``: ``model_type`` plus every field of that
+family's config, nested sub-configs such as ``vision``/``text``), so each
+architecture knob can be overridden from the command line. ``config.init_from``
+is the single field that starts from existing weights:
 
-* a ``vla-jax convert-hf`` output folder: its Kosmos-2 weights replace the
+* a ``vla-jax convert-hf`` output folder: its backbone weights replace the
   backbone (architecture must match ``config.model.backbone``); head fresh;
 * a training workdir (has ``config.json`` and ``checkpoints/``): its latest
   params (LoRA folded in) replace ours leaf by leaf; leaves whose shape
@@ -32,7 +33,7 @@ from data_pipelines import loader
 from vla_jax.convert.converted import load_converted
 from vla_jax.errors import VLAJaxError
 from vla_jax.losses import vla_loss
-from vla_jax.models import kosmos2
+from vla_jax.models.backbone import config_from_dict
 from vla_jax.train.checkpoint import load_for_inference
 from vla_jax.vla import VLAConfig, VLAPolicy, dummy_batch, image_preprocessing
 from vla_runtime.policy_io import Preprocessing
@@ -42,24 +43,19 @@ from vla_runtime.policy_io import Preprocessing
 class ModelBundle:
     module: Any  # flax.linen Module: module.apply({"params": p}, batch, deterministic=..., rngs=...)
     loss_fn: Callable[[Any, dict], tuple[jax.Array, dict]]
-    backbone_key: str = "backbone"  # where the Kosmos-2 params live inside the policy's params
+    backbone_key: str = "backbone"  # where the backbone params live inside the policy's params
 
 
 def backbone_config(model_cfg: ml_collections.ConfigDict):
-    d = model_cfg.backbone.to_dict()
     try:
-        return kosmos2.Kosmos2Config(
-            vision=kosmos2.Kosmos2VisionConfig(**d.pop("vision")),
-            text=kosmos2.Kosmos2TextConfig(**d.pop("text")),
-            **d,
-        )
-    except TypeError as err:
-        raise VLAJaxError(f"config model.backbone: {err}; compare with vla_jax.models.kosmos2.Kosmos2Config") from None
+        return config_from_dict(model_cfg.backbone.to_dict())
+    except (TypeError, VLAJaxError) as err:
+        raise VLAJaxError(f"config model.backbone: {err}") from None
 
 
-def backbone_config_dict(kosmos_config) -> dict:
-    """For config files: every Kosmos2Config field as a (nested) dict."""
-    return dataclasses.asdict(kosmos_config)
+def backbone_config_dict(backbone_config) -> dict:
+    """For config files: the backbone config as a (nested) dict with its model_type."""
+    return backbone_config.to_dict()
 
 
 def data_shapes(config: ml_collections.ConfigDict) -> dict[str, int]:
@@ -69,7 +65,7 @@ def data_shapes(config: ml_collections.ConfigDict) -> dict[str, int]:
         "window_size": int(m.window_size),
         "action_chunk": int(m.action_chunk),
         "action_dim": int(m.action_dim),
-        "image_size": int(m.backbone.vision.image_size),
+        "image_size": int(backbone_config(m).image_size),  # the backbone interface: any family
         "instruction_length": int(config.data.instruction_length),
     }
 
@@ -185,10 +181,11 @@ def load_pretrained(
     source_cfg, source = load_converted(str(path), scan_layers=ours.scan_layers)
     if source_cfg.to_hf_dict() != ours.to_hf_dict():
         theirs, mine = source_cfg.to_hf_dict(), ours.to_hf_dict()
-        diff = [k for k in ("vision_config", "text_config", "latent_query_num") if theirs.get(k) != mine.get(k)]
+        diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
         raise VLAJaxError(
-            f"{path}: converted Kosmos-2 architecture differs from config.model.backbone in {', '.join(diff)}; "
-            "set config.model.backbone to the converted model's config (e.g. Kosmos2Config.full())"
+            f"{path}: converted {source_cfg.model_type} architecture differs from config.model.backbone "
+            f"({ours.model_type}) in {', '.join(diff)}; set config.model.backbone to the converted model's "
+            "config (e.g. its family's Config.full())"
         )
     key = bundle.backbone_key
     if key not in params:

@@ -1,0 +1,192 @@
+"""`vla-jax verify-hf` on freshly built random HF models: tiny ones with configs the tests do not use, and the
+released architectures (PaliGemma 2 3B and SmolVLM2 500M truncated to 2 layers, SmolVLM2 256M at full depth).
+
+    python -m bench.backbones_verify --quick            # the tiny fresh models only (about a minute)
+    flock /work/coord/bigmem.lock python -m bench.backbones_verify --released   # + released sizes (GBs of RAM)
+
+Each model is built with transformers from a config (the released ones from our `full()` configs, transcribed in
+docs/backbones.md), every tensor random (HF's std 0.02 at released widths, norms around their centre), saved
+with save_pretrained (bf16 at released sizes, as the hub files are), then checked with the real CLI in a
+subprocess: the JSON line per model is what the CLI prints, plus its wall time and the load average.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import common
+
+# Configs the tests do not use (tests/test_backbones_parity.py, test_kosmos2_parity.py, test_convert_hf.py).
+TINY = {
+    "paligemma2 (gemma2 text)": (
+        "paligemma",
+        dict(
+            text_hidden_size=64,
+            text_num_hidden_layers=3,
+            text_head_dim=16,
+            text_num_attention_heads=4,
+            text_num_key_value_heads=1,
+            text_query_pre_attn_scalar=16,
+            text_sliding_window=6,
+            vision_image_size=48,
+            vision_patch_size=12,
+            vision_hidden_size=40,
+            vision_num_attention_heads=5,
+            vision_num_hidden_layers=3,
+        ),
+    ),
+    "smolvlm": (
+        "smolvlm",
+        dict(
+            scale_factor=3,
+            vision_image_size=36,
+            vision_patch_size=6,
+            vision_hidden_size=24,
+            vision_num_attention_heads=4,
+            text_hidden_size=48,
+            text_num_attention_heads=6,
+            text_num_key_value_heads=3,
+            text_head_dim=8,
+            text_num_hidden_layers=3,
+            text_vocab_size=500,
+            text_rope_theta=50000.0,
+        ),
+    ),
+    "kosmos-2": (
+        "kosmos-2",
+        dict(
+            vision_hidden_size=40,
+            vision_num_attention_heads=5,
+            vision_patch_size=4,
+            vision_image_size=20,
+            text_embed_dim=48,
+            text_attention_heads=3,
+            text_layers=3,
+            text_ffn_dim=80,
+            text_vocab_size=400,
+            latent_query_num=6,
+        ),
+    ),
+}
+
+
+def _run_verify(args: list[str]) -> dict:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla_jax.cli", "verify-hf", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=common.repo_root(),
+    )
+    wall = time.perf_counter() - start
+    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(
+            f"verify-hf {' '.join(args)} printed no JSON (exit {proc.returncode}): {proc.stderr[-2000:]}"
+        )
+    return {
+        **json.loads(lines[-1]),
+        "exit_code": proc.returncode,
+        "wall_s": round(wall, 1),
+        "load_avg_1m": os.getloadavg()[0],
+    }
+
+
+def _released_model(config, out: Path, seed: int) -> Path:
+    """A random HF model of `config` (ours) at full depth, saved in bf16 shards, built without a float32 copy."""
+    import torch
+    import transformers
+
+    from tests.tiny_hf import randomize_
+
+    hf = config.to_hf_dict()
+    classes = {
+        "paligemma": (transformers.PaliGemmaConfig, transformers.PaliGemmaForConditionalGeneration),
+        "smolvlm": (transformers.SmolVLMConfig, transformers.SmolVLMForConditionalGeneration),
+    }
+    cfg_cls, model_cls = classes[hf["model_type"]]
+    torch.set_default_dtype(torch.bfloat16)  # the hub files' dtype, and half the memory
+    try:
+        with torch.device("meta"):  # no init pass over billions of weights: every one is overwritten below
+            model = model_cls(cfg_cls(**hf)).eval()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    model = model.to_empty(device="cpu")
+    model.tie_weights()
+    centres = {"LayerNorm": 1.0, "LlamaRMSNorm": 1.0, "GemmaRMSNorm": 0.0, "Gemma2RMSNorm": 0.0}
+    randomize_(model, seed, scale=0.02, norm_centres=centres)
+    model.save_pretrained(out, safe_serialization=True, max_shard_size="1GB")
+    del model
+    return out
+
+
+def main(argv=None) -> int:
+    p = common.parser("backbones_verify", __doc__.split("\n\n")[0])
+    p.add_argument("--released", action="store_true", help="also the released architectures (needs ~14 GB RAM)")
+    p.add_argument("--workdir", default=None, help="where the random models go (default: a temp dir, deleted)")
+    args = p.parse_args(argv)
+    from tests import tiny_hf
+    from vla_jax.models.paligemma import PaliGemmaConfig
+    from vla_jax.models.smolvlm import SmolVLMConfig
+
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        root = Path(tmp)
+        for name, (model_type, overrides) in TINY.items():
+            path = tiny_hf.save_tiny_random(model_type, root / model_type, seed=21, **overrides)
+            results[name] = _run_verify(["--src", str(path), "--seed", "5"])
+        clip = tiny_hf.save_tiny_random(
+            "clip_vision_model",
+            root / "clip",
+            seed=22,
+            hidden_size=64,
+            num_attention_heads=4,
+            intermediate_size=96,
+            patch_size=4,
+            image_size=20,
+        )
+        results["clip-kosmos-2 (64-wide CLIP tower)"] = _run_verify(
+            ["--src", str(root / "kosmos-2"), "--vision-src", str(clip), "--seed", "5"]
+        )
+        if args.released and not args.quick:
+            released = {
+                "google/paligemma2-3b-pt-224 (random)": (PaliGemmaConfig.full(), ["--num-layers", "2"]),
+                "SmolVLM2-500M (random)": (SmolVLMConfig.full("500M"), ["--num-layers", "2"]),
+                "SmolVLM2-256M (random, full depth)": (SmolVLMConfig.full("256M"), []),
+            }
+            for i, (name, (config, extra)) in enumerate(released.items()):
+                path = _released_model(config, root / f"released{i}", seed=30 + i)
+                results[name] = _run_verify(["--src", str(path), "--seed", "5", "--batch", "1", *extra])
+                subprocess.run(["rm", "-rf", str(path)], check=True)
+    for name, r in results.items():
+        rows.append(
+            [
+                name,
+                r.get("num_layers") or "all",
+                r["vision_tower"],
+                r["projector"],
+                r["lm_last_hidden"],
+                r["ok"],
+                r["wall_s"],
+                r["load_avg_1m"],
+            ]
+        )
+    common.print_table(
+        "verify-hf on fresh random HF models (max |ours - HF|, float32, CPU)",
+        ["model", "layers", "vision tower", "projector", "LM last hidden", "ok", "wall s", "load"],
+        rows,
+    )
+    common.write_result(args.out, {"machine": common.machine_info(), "results": results})
+    return 0 if all(r["ok"] and r["exit_code"] == 0 for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

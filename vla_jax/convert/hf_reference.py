@@ -1,0 +1,138 @@
+"""The Hugging Face torch side of `vla-jax verify-hf`: each family's HF class on its real input path.
+
+`hf_stages(src, inputs, ...)` loads the checkpoint with transformers (float32, eval, CPU),
+optionally truncated to the first N layers of both towers, and returns the three stages the
+verification compares: the vision tower's last hidden state, the projector output (what the LM
+receives per image), and the LM's last hidden state on token ids with the image placeholders
+(`image_embeds_position_mask` for Kosmos-2, `image_token_id` for PaliGemma / SmolVLM, plus
+PaliGemma's `token_type_ids` prefix). Torch and transformers are imported here only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _truncate(cfg, num_layers: int | None) -> None:
+    """Cut a transformers config (in place) to the first `num_layers` vision / text layers."""
+    if num_layers is None:
+        return
+    vision = getattr(cfg, "vision_config", cfg)
+    vision.num_hidden_layers = min(num_layers, vision.num_hidden_layers)
+    text = getattr(cfg, "text_config", None)
+    if text is None:
+        return
+    key = "layers" if cfg.model_type == "kosmos-2" else "num_hidden_layers"
+    setattr(text, key, min(num_layers, getattr(text, key)))
+    if getattr(text, "layer_types", None):
+        text.layer_types = list(text.layer_types)[: text.num_hidden_layers]
+
+
+def _load(cls, src: Path, num_layers: int | None, **kwargs):
+    import torch
+    import transformers
+
+    cfg = transformers.AutoConfig.from_pretrained(src)
+    _truncate(cfg, num_layers)
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # truncation leaves the deeper layers' tensors unused: expected
+    try:
+        model = cls.from_pretrained(src, config=cfg, dtype=torch.float32, **kwargs)
+    finally:
+        transformers.logging.set_verbosity(level)
+    return model.eval()
+
+
+def _tensors(inputs: dict[str, np.ndarray]):
+    import torch
+
+    return {k: torch.from_numpy(np.array(v)) for k, v in inputs.items()}  # writable copies
+
+
+def kosmos2_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
+    from transformers import Kosmos2ForConditionalGeneration
+
+    model = _load(Kosmos2ForConditionalGeneration, src, num_layers)
+    return _kosmos2_forward(model, model.vision_model, _tensors(inputs))
+
+
+def _kosmos2_forward(model, vision, t) -> dict[str, np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        tower = vision(pixel_values=t["pixel_values"]).last_hidden_state
+        image_embeds = model.get_image_features(t["pixel_values"], return_dict=True).pooler_output
+        text = model.text_model.model(
+            input_ids=t["input_ids"],
+            attention_mask=t["attention_mask"].long(),
+            image_embeds=image_embeds,
+            image_embeds_position_mask=t["image_mask"].long(),
+        ).last_hidden_state
+    return {"vision_tower": tower.numpy(), "projector": image_embeds.numpy(), "lm_last_hidden": text.numpy()}
+
+
+def clip_kosmos2_stages(src: Path, vision_src: Path, config, params, inputs, num_layers=None):
+    """Kosmos-2 from `src` with the CLIP tower of `vision_src` swapped in (transformers loads both folders).
+
+    Stage 1 is the CLIPVisionModel itself. The only tensors not from the two HF folders are those
+    conversion initialised fresh (the new projection input layer), copied from `params`.
+    """
+    import torch
+    import transformers
+
+    clip = _load(transformers.CLIPVisionModel, vision_src, num_layers)
+    model = transformers.Kosmos2ForConditionalGeneration(transformers.Kosmos2Config(**config.to_hf_dict())).eval()
+    kosmos = _load(transformers.Kosmos2ForConditionalGeneration, src, num_layers, ignore_mismatched_sizes=True)
+    own = {k: v for k, v in kosmos.state_dict().items() if not k.startswith("vision_model.")}
+    fresh = {k for k, v in own.items() if v.shape != model.state_dict()[k].shape}
+    model.load_state_dict({k: v for k, v in own.items() if k not in fresh}, strict=False)
+    model.vision_model.model.load_state_dict(clip.state_dict(), strict=True)
+    with torch.no_grad():
+        if fresh:  # the new dense layer: ours (kernel [in, out] -> weight [out, in])
+            dense = params["image_to_text_projection"]["dense"]
+            model.image_to_text_projection.dense.weight.copy_(torch.from_numpy(np.asarray(dense["kernel"]).T.copy()))
+            model.image_to_text_projection.dense.bias.copy_(torch.from_numpy(np.asarray(dense["bias"]).copy()))
+    out = _kosmos2_forward(model, model.vision_model, _tensors(inputs))
+    with torch.no_grad():
+        out["vision_tower"] = clip(pixel_values=torch.from_numpy(inputs["pixel_values"])).last_hidden_state.numpy()
+    return out
+
+
+def paligemma_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
+    import torch
+    from transformers import PaliGemmaForConditionalGeneration
+
+    m = _load(PaliGemmaForConditionalGeneration, src, num_layers).model
+    t = _tensors(inputs)
+    with torch.no_grad():
+        tower = m.vision_tower(t["pixel_values"]).last_hidden_state
+        proj = m.get_image_features(t["pixel_values"]).pooler_output  # pyright: ignore  (stubs: tuple | output)
+        text = m(
+            input_ids=t["input_ids"],
+            pixel_values=t["pixel_values"],
+            attention_mask=t["attention_mask"].long(),
+            token_type_ids=t["token_type_ids"],
+        ).last_hidden_state
+    assert proj is not None and text is not None  # typed Optional by the output classes; the forward sets them
+    return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
+
+
+def smolvlm_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
+    import torch
+    from transformers import SmolVLMForConditionalGeneration
+
+    m = _load(SmolVLMForConditionalGeneration, src, num_layers).model
+    t = _tensors(inputs)
+    with torch.no_grad():
+        tower = m.vision_model(t["pixel_values"]).last_hidden_state
+        proj = m.connector(tower)
+        text = m(
+            input_ids=t["input_ids"], pixel_values=t["pixel_values"][:, None], attention_mask=t["attention_mask"].long()
+        ).last_hidden_state
+    return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
+
+
+STAGES: dict[str, Any] = {"kosmos-2": kosmos2_stages, "paligemma": paligemma_stages, "smolvlm": smolvlm_stages}
