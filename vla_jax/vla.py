@@ -381,6 +381,10 @@ class VLAPolicy(nn.Module):
             else:
                 feats = self.per_frame_features(batch, deterministic)
             out = self.head(feats.astype(jnp.float32), frame_valid, deterministic=deterministic)
+            if self.is_initializing():
+                # Continuous heads never read the LM head, but the backbone's params are a whole HF checkpoint
+                # (export writes every tensor of the family's table; an untied lm_head, e.g. SmolVLM's, too).
+                self.backbone.lm_logits(feats[:1, :1])
         return {k: _zero_invalid(v, frame_valid) for k, v in out.items()}
 
 

@@ -1,8 +1,9 @@
 """Flax params -> the torch runtime's state dict.
 
-The backbone is the exact inverse of `vla_jax.convert.kosmos2_table` (HF names
-on the torch side, so the runtime's Kosmos-2 is also loadable from a HF
-checkpoint). Heads and structure parameters follow the Flax tree one to one:
+The backbone is the exact inverse of its family's convert table
+(`vla_jax/convert/<family>_table.py`: HF names on the torch side, so the
+runtime's transformers class also loads a HF checkpoint). Heads and structure
+parameters follow the Flax tree one to one:
 a Dense kernel [in, out] becomes a Linear weight [out, in]; LayerNorm scale ->
 weight; a Flax LSTMCell's eight gate Denses become one torch LSTMCell in gate
 order (i, f, g, o); MultiHeadDotProductAttention's [D, heads, head_dim]
@@ -14,6 +15,7 @@ an error naming it, so a new parameter in vla_jax cannot be dropped silently.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +23,9 @@ import numpy as np
 import torch
 from flax import traverse_util
 
-from vla_jax.convert.kosmos2_table import mapping_table
+from vla_jax.convert.table import to_hf
 from vla_jax.errors import VLAJaxError
+from vla_jax.models import backbone as backbone_lib
 from vla_jax.models.stacking import stack_layers
 
 
@@ -62,20 +65,17 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 
 def backbone_state_dict(backbone_params: Mapping, config) -> dict[str, torch.Tensor]:
-    """Flax Kosmos-2 params (scanned or unrolled) -> HF-named float32 torch tensors."""
-    tree = dict(backbone_params)
-    tree = stack_layers(tree)
-    c = _Consumer(_flat(tree), "backbone")
+    """A family's Flax params (scanned or unrolled) -> float32 torch tensors under the HF class's state-dict
+    names: the family's convert table read backwards."""
+    # The table of the HF class the export's config.json names (the CLIP + Kosmos-2 hybrid is a "kosmos-2" one).
+    table = importlib.import_module(backbone_lib.family(config.to_hf_dict()["model_type"]).table_module)
+    c = _Consumer(_flat(stack_layers(dict(backbone_params))), "backbone")
     out: dict[str, torch.Tensor] = {}
-    for row in mapping_table(config):
+    for row in table.mapping_table(config):
         ours = c.take(row.ours)
         layers = [ours[i] for i in range(row.num_layers)] if row.num_layers else [ours]
         for name, arr in zip(row.hf_names(), layers):
-            if row.transform == "T":
-                arr = arr.T
-            elif row.transform == "conv":
-                arr = arr.transpose(3, 2, 0, 1)
-            out[name] = _t(arr)
+            out[name] = _t(to_hf(arr, row.transform))
     c.check_all_used()
     return out
 

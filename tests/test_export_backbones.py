@@ -1,0 +1,46 @@
+"""Export parity for every backbone family: the JAX policy vs the exported torch runtime (transformers' class).
+
+The Kosmos-2 grid (every structure x head, every dtype) is tests/test_export.py; here each other family runs
+the structures whose sequence it builds differently, in float32 at <= 1e-4, through the same `verify_export`.
+"""
+
+import os
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from test_export import STATS, random_params, tiny_config, tokenizer_dir  # noqa: E402, F401
+
+from vla_jax.export.export import export_policy  # noqa: E402
+from vla_jax.export.verify import verify_export  # noqa: E402
+from vla_jax.models.clip_kosmos2 import ClipKosmos2Config  # noqa: E402
+from vla_jax.models.paligemma import PaliGemmaConfig  # noqa: E402
+from vla_jax.models.smolvlm import SmolVLMConfig  # noqa: E402
+
+BACKBONES = {
+    "paligemma2": lambda: PaliGemmaConfig.tiny("gemma2"),
+    "paligemma": lambda: PaliGemmaConfig.tiny("gemma"),
+    "smolvlm": SmolVLMConfig.tiny,
+    "clip-kosmos-2": ClipKosmos2Config.tiny,
+}
+CASES = [
+    ("paligemma2", "policy_head", "lstm"),
+    ("paligemma2", "interleaved", "mlp"),
+    ("paligemma", "one_step_discrete", "discrete"),
+    ("smolvlm", "policy_head", "lstm"),
+    ("smolvlm", "one_step_continuous", "mlp"),
+    ("clip-kosmos-2", "policy_head", "gpt"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
+def test_float32_export_parity_per_backbone(case, tokenizer_dir, tmp_path):  # noqa: F811
+    family, structure, head = case
+    cfg = tiny_config(structure, head, backbone=BACKBONES[family]())
+    params = random_params(cfg)
+    out = str(tmp_path / "f32")
+    export_policy(cfg, params, STATS, tokenizer_dir, out, "float32", instruction_length=12)
+    result = verify_export(cfg, params, out, fast_compile=True)
+    assert result["ok"] and result["max_abs_action_diff"] <= 1e-4, result
+    assert result["max_abs_action"] > 0.05  # not two zero outputs
