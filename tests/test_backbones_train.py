@@ -111,3 +111,9 @@ def test_convert_and_posttrain_each_backbone(data, family, tmp_path, capsys):
     trained = params["backbone"]["text_model"]["embed_tokens"]["embedding"]
     start = converted["text_model"]["embed_tokens"]["embedding"]
     assert np.abs(trained - start).max() < 1e-2 < np.abs(start).max()  # started from the converted weights
+
+    # ... and the trained policy exports and steps in the torch runtime with the same actions (<= 1e-4).
+    capsys.readouterr()
+    assert main(["export", "--workdir", str(workdir), "--out", str(tmp_path / "export"), "--verify"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["ok"] and result["max_abs_action_diff"] <= 1e-4, result
