@@ -245,8 +245,10 @@ def test_llava_released_names_and_the_unused_tower_tail(hf, tmp_path):
     src = tmp_path / "legacy"
     shutil.copytree(hf["llava_a"], src)
     tensors = load_file(str(src / "model.safetensors"))
-    legacy = {("vision_tower.vision_model." + k[len("vision_tower.") :] if k.startswith("vision_tower.") else k): v
-              for k, v in tensors.items()}
+    legacy = {
+        ("vision_tower.vision_model." + k[len("vision_tower.") :] if k.startswith("vision_tower.") else k): v
+        for k, v in tensors.items()
+    }
     save_file(legacy, str(src / "model.safetensors"))
     _, a = load_hf_checkpoint(hf["llava_a"])
     _, b = load_hf_checkpoint(src)

@@ -53,7 +53,11 @@ def _tail_rows(config: LlavaConfig) -> list[Row]:
     depth, n = config.feature_depth, config.vision.num_hidden_layers
     return [
         OffsetRow(
-            **{**dataclasses.asdict(r), "ours": r.ours.replace(ENCODER, "vision_model/tail/layers"), "num_layers": n - depth},
+            **{
+                **dataclasses.asdict(r),
+                "ours": r.ours.replace(ENCODER, "vision_model/tail/layers"),
+                "num_layers": n - depth,
+            },
             first=depth,
         )
         for r in vit("vision_model", VISION, config.vision)

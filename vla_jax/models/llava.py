@@ -50,7 +50,7 @@ import jax.numpy as jnp
 from vla_jax.errors import VLAJaxError
 from vla_jax.models import backbone as backbone_lib
 from vla_jax.models.decoder import DecoderConfig, DecoderLM, DecoderVLMBackbone
-from vla_jax.models.vit import ViTConfig, ViTEncoder, VisionTransformer, activation
+from vla_jax.models.vit import VisionTransformer, ViTConfig, ViTEncoder, activation
 from vla_runtime.policy_io import CLIP_MEAN, CLIP_STD
 
 # openai/clip-vit-large-patch14-336: LLaVA-1.5's tower.
