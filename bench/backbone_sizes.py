@@ -18,6 +18,7 @@ GIB = 2**30
 def released():
     from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
     from vla_jax.models.kosmos2 import Kosmos2Config
+    from vla_jax.models.llava import LlavaConfig
     from vla_jax.models.paligemma import PaliGemmaConfig
     from vla_jax.models.smolvlm import SmolVLMConfig
 
@@ -27,6 +28,7 @@ def released():
         "PaliGemma 2 3B (google/paligemma2-3b-pt-224)": PaliGemmaConfig.full(),
         "SmolVLM2 256M": SmolVLMConfig.full("256M"),
         "SmolVLM2 500M": SmolVLMConfig.full("500M"),
+        "LLaVA-1.5 7B (llava-hf/llava-1.5-7b-hf)": LlavaConfig.full(),
     }
 
 

@@ -1,8 +1,10 @@
 """`vla-jax verify-hf` on freshly built random HF models: tiny ones with configs the tests do not use, and the
-released architectures (PaliGemma 2 3B and SmolVLM2 500M truncated to 2 layers, SmolVLM2 256M at full depth).
+released architectures (PaliGemma 2 3B, SmolVLM2 500M and LLaVA-1.5 7B truncated to 2 layers, SmolVLM2 256M at
+full depth).
 
     python -m bench.backbones_verify --quick            # the tiny fresh models only (about a minute)
     flock /work/coord/bigmem.lock python -m bench.backbones_verify --released   # + released sizes (GBs of RAM)
+    flock /work/coord/bigmem.lock python -m bench.backbones_verify --released --model-type llava   # one family
 
 Each model is built with transformers from a config (the released ones from our `full()` configs, transcribed in
 docs/backbones.md), every tensor random (HF's std 0.02 at released widths, norms around their centre), saved
@@ -58,6 +60,25 @@ TINY = {
             text_rope_theta=50000.0,
         ),
     ),
+    "llava (layer -3 of 4, full)": (
+        "llava",
+        dict(
+            vision_hidden_size=40,
+            vision_num_attention_heads=5,
+            vision_num_hidden_layers=4,
+            vision_image_size=24,
+            vision_patch_size=6,
+            vision_feature_layer=-3,
+            vision_feature_select_strategy="full",
+            text_hidden_size=48,
+            text_num_attention_heads=6,
+            text_num_key_value_heads=2,
+            text_head_dim=8,
+            text_num_hidden_layers=3,
+            text_vocab_size=500,
+            text_rope_theta=50000.0,
+        ),
+    ),
     "kosmos-2": (
         "kosmos-2",
         dict(
@@ -100,17 +121,23 @@ def _run_verify(args: list[str]) -> dict:
     }
 
 
-def _released_model(config, out: Path, seed: int) -> Path:
-    """A random HF model of `config` (ours) at full depth, saved in bf16 shards, built without a float32 copy."""
+def _released_model(config, out: Path, seed: int, saved_layers: int | None = None) -> Path:
+    """A random HF model of `config` (ours), saved in bf16 shards, built without a float32 copy.
+
+    `saved_layers`: write only the tensors `verify-hf --num-layers saved_layers` reads (every non-layer tensor
+    at full size, the first layers of both towers) under the released config.json: a 7B checkpoint's check
+    without writing the ~13 GiB that the check never opens."""
     import torch
     import transformers
 
     from tests.tiny_hf import randomize_
+    from vla_jax.convert.hf_checkpoint import truncated
 
-    hf = config.to_hf_dict()
+    hf = truncated(config, saved_layers).to_hf_dict()
     classes = {
         "paligemma": (transformers.PaliGemmaConfig, transformers.PaliGemmaForConditionalGeneration),
         "smolvlm": (transformers.SmolVLMConfig, transformers.SmolVLMForConditionalGeneration),
+        "llava": (transformers.LlavaConfig, transformers.LlavaForConditionalGeneration),
     }
     cfg_cls, model_cls = classes[hf["model_type"]]
     torch.set_default_dtype(torch.bfloat16)  # the hub files' dtype, and half the memory
@@ -125,6 +152,8 @@ def _released_model(config, out: Path, seed: int) -> Path:
     randomize_(model, seed, scale=0.02, norm_centres=centres)
     model.save_pretrained(out, safe_serialization=True, max_shard_size="1GB")
     del model
+    if saved_layers is not None:  # the released depth in config.json; --num-layers cuts both sides back
+        cfg_cls(**config.to_hf_dict()).to_json_file(out / "config.json")
     return out
 
 
@@ -132,8 +161,11 @@ def main(argv=None) -> int:
     p = common.parser("backbones_verify", __doc__.split("\n\n")[0])
     p.add_argument("--released", action="store_true", help="also the released architectures (needs ~14 GB RAM)")
     p.add_argument("--workdir", default=None, help="where the random models go (default: a temp dir, deleted)")
+    p.add_argument("--model-type", default=None, help="only this family's models (e.g. llava); default: all")
     args = p.parse_args(argv)
+    wanted = lambda model_type: args.model_type in (None, model_type)  # noqa: E731
     from tests import tiny_hf
+    from vla_jax.models.llava import LlavaConfig
     from vla_jax.models.paligemma import PaliGemmaConfig
     from vla_jax.models.smolvlm import SmolVLMConfig
 
@@ -141,29 +173,36 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
         for name, (model_type, overrides) in TINY.items():
+            if not wanted(model_type):
+                continue
             path = tiny_hf.save_tiny_random(model_type, root / model_type, seed=21, **overrides)
             results[name] = _run_verify(["--src", str(path), "--seed", "5"])
-        clip = tiny_hf.save_tiny_random(
-            "clip_vision_model",
-            root / "clip",
-            seed=22,
-            hidden_size=64,
-            num_attention_heads=4,
-            intermediate_size=96,
-            patch_size=4,
-            image_size=20,
-        )
-        results["clip-kosmos-2 (64-wide CLIP tower)"] = _run_verify(
-            ["--src", str(root / "kosmos-2"), "--vision-src", str(clip), "--seed", "5"]
-        )
+        if wanted("kosmos-2"):
+            clip = tiny_hf.save_tiny_random(
+                "clip_vision_model",
+                root / "clip",
+                seed=22,
+                hidden_size=64,
+                num_attention_heads=4,
+                intermediate_size=96,
+                patch_size=4,
+                image_size=20,
+            )
+            results["clip-kosmos-2 (64-wide CLIP tower)"] = _run_verify(
+                ["--src", str(root / "kosmos-2"), "--vision-src", str(clip), "--seed", "5"]
+            )
         if args.released and not args.quick:
             released = {
                 "google/paligemma2-3b-pt-224 (random)": (PaliGemmaConfig.full(), ["--num-layers", "2"]),
                 "SmolVLM2-500M (random)": (SmolVLMConfig.full("500M"), ["--num-layers", "2"]),
                 "SmolVLM2-256M (random, full depth)": (SmolVLMConfig.full("256M"), []),
+                "llava-hf/llava-1.5-7b-hf (random, layers 0-1 saved)": (LlavaConfig.full(), ["--num-layers", "2"]),
             }
             for i, (name, (config, extra)) in enumerate(released.items()):
-                path = _released_model(config, root / f"released{i}", seed=30 + i)
+                if not wanted(config.model_type):
+                    continue
+                saved = 2 if config.model_type == "llava" else None
+                path = _released_model(config, root / f"released{i}", seed=30 + i, saved_layers=saved)
                 results[name] = _run_verify(["--src", str(path), "--seed", "5", "--batch", "1", *extra])
                 subprocess.run(["rm", "-rf", str(path)], check=True)
     for name, r in results.items():

@@ -1,4 +1,4 @@
-"""PaliGemma (Gemma 2 and Gemma text), SmolVLM and the CLIP + Kosmos-2 hybrid equal Hugging Face's torch
+"""PaliGemma (Gemma 2 and Gemma text), SmolVLM, LLaVA and the CLIP + Kosmos-2 hybrid equal Hugging Face's torch
 models stage by stage, and the loader's checks (legacy names, bf16, truncation, errors) hold."""
 
 from __future__ import annotations
@@ -49,6 +49,19 @@ CASES = {
             text_num_hidden_layers=3,
             text_num_key_value_heads=4,
             text_rope_theta=100000.0,
+            tie_word_embeddings=True,
+        ),
+    ),
+    "llava_a": ("llava", dict()),  # LLaVA-1.5's selection: layer -2 of 3, class token dropped
+    "llava_b": (
+        "llava",
+        dict(
+            vision_feature_layer=1,
+            vision_feature_select_strategy="full",
+            vision_num_hidden_layers=4,
+            text_num_key_value_heads=4,
+            multimodal_projector_bias=False,
+            projector_hidden_act="gelu_pytorch_tanh",
             tie_word_embeddings=True,
         ),
     ),
@@ -156,11 +169,11 @@ def test_verify_cli_json_line_and_exit_codes(hf, capsys):
 
 
 def test_unsupported_model_type_lists_the_supported_ones(hf, tmp_path, capsys):
-    src = tmp_path / "llava"
+    src = tmp_path / "fuyu"
     shutil.copytree(hf["smolvlm_a"], src)
     cfg = json.loads((src / "config.json").read_text())
-    (src / "config.json").write_text(json.dumps({**cfg, "model_type": "llava"}))
-    with pytest.raises(VLAJaxError, match=r"'llava' is not supported; supported: kosmos-2, paligemma, smolvlm"):
+    (src / "config.json").write_text(json.dumps({**cfg, "model_type": "fuyu"}))
+    with pytest.raises(VLAJaxError, match=r"'fuyu' is not supported; supported: kosmos-2, paligemma, smolvlm"):
         load_hf_checkpoint(src)
     assert main(["convert-hf", "--src", str(src), "--out", str(tmp_path / "o")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
@@ -224,6 +237,28 @@ def test_hybrid_takes_a_full_clip_model_folder_ignoring_its_text_tower(hf, tmp_p
     assert any(k.startswith("text_model.") for k in saved)
     patch = next(v for k, v in saved.items() if k.endswith("embeddings.patch_embedding.weight") and "vision" in k)
     np.testing.assert_array_equal(params["vision_model"]["patch_embedding"]["kernel"], patch.transpose(2, 3, 1, 0))
+
+
+def test_llava_released_names_and_the_unused_tower_tail(hf, tmp_path):
+    """llava-hf's transformers 4.x names load the same params; the CLIP layer past the feature layer and
+    post_layernorm are read (not dropped) into `vision_model/tail` and `post_layernorm`."""
+    src = tmp_path / "legacy"
+    shutil.copytree(hf["llava_a"], src)
+    tensors = load_file(str(src / "model.safetensors"))
+    legacy = {
+        ("vision_tower.vision_model." + k[len("vision_tower.") :] if k.startswith("vision_tower.") else k): v
+        for k, v in tensors.items()
+    }
+    save_file(legacy, str(src / "model.safetensors"))
+    _, a = load_hf_checkpoint(hf["llava_a"])
+    _, b = load_hf_checkpoint(src)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+    tail = a["vision_model"]["tail"]["layers"]["fc1"]["kernel"]
+    assert tail.shape[0] == 1  # layer 2 of 3: feature layer -2 stops after layer 1
+    np.testing.assert_array_equal(tail[0], tensors["vision_tower.encoder.layers.2.mlp.fc1.weight"].T)
+    np.testing.assert_array_equal(
+        a["vision_model"]["post_layernorm"]["scale"], tensors["vision_tower.post_layernorm.weight"]
+    )
 
 
 @pytest.mark.parametrize("name", ["paligemma2_a", "smolvlm_a"])

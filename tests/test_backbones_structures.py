@@ -16,6 +16,7 @@ from vla_jax.losses import vla_loss
 from vla_jax.models import backbone as backbone_lib
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
 from vla_jax.models.kosmos2 import Kosmos2Config
+from vla_jax.models.llava import LlavaConfig
 from vla_jax.models.paligemma import PaliGemmaConfig
 from vla_jax.models.smolvlm import SmolVLMConfig
 from vla_jax.train.step import FAST_COMPILE_OPTIONS as FAST_COMPILE
@@ -29,6 +30,8 @@ BACKBONES = {
         vision={**ONE_LAYER, "image_size": 16}, text={**ONE_LAYER, "vocab_size": 320, "sliding_window": 4}
     ),
     "smolvlm": SmolVLMConfig.tiny(vision={**ONE_LAYER, "image_size": 16}, text={**ONE_LAYER, "vocab_size": 320}),
+    # 2 vision layers: feature layer -2 runs one, the other is the unused tail
+    "llava": LlavaConfig.tiny(vision={"num_hidden_layers": 2, "image_size": 16}, text={**ONE_LAYER, "vocab_size": 320}),
     "clip-kosmos-2": ClipKosmos2Config.tiny(
         vision={**ONE_LAYER, "image_size": 16}, latent_query_num=3, text={"layers": 1, "vocab_size": 320}
     ),
@@ -181,6 +184,7 @@ RELEASED = {
     "google/paligemma2-3b-pt-224": PaliGemmaConfig.full(),
     "SmolVLM2-256M": SmolVLMConfig.full("256M"),
     "SmolVLM2-500M": SmolVLMConfig.full("500M"),
+    "llava-hf/llava-1.5-7b-hf": LlavaConfig.full(),
 }
 
 

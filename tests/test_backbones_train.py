@@ -24,6 +24,12 @@ FAMILIES = {
         dict(ONE_LAYER, text_num_hidden_layers=1, text_vocab_size=320, image_token_index=319, vocab_size=320),
     ),
     "smolvlm": ("configs/posttrain_mobile_smolvlm.py", dict(ONE_LAYER, text_num_hidden_layers=1, text_vocab_size=320)),
+    "llava": (  # 2 vision layers: the feature layer (-2) is layer 1, the other the unused tail
+        "configs/posttrain_mobile_llava.py",
+        dict(
+            ONE_LAYER, vision_num_hidden_layers=2, text_num_hidden_layers=1, text_vocab_size=320, image_token_index=319
+        ),
+    ),
     "clip-kosmos-2": (
         "configs/posttrain_mobile_clip_kosmos2.py",
         dict(ONE_LAYER, text_layers=1, text_vocab_size=320, vision_patch_size=8, latent_query_num=3),

@@ -15,6 +15,7 @@ from test_export import STATS, random_params, tiny_config, tokenizer_dir  # noqa
 from vla_jax.export.export import export_policy  # noqa: E402
 from vla_jax.export.verify import verify_export  # noqa: E402
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config  # noqa: E402
+from vla_jax.models.llava import LlavaConfig  # noqa: E402
 from vla_jax.models.paligemma import PaliGemmaConfig  # noqa: E402
 from vla_jax.models.smolvlm import SmolVLMConfig  # noqa: E402
 
@@ -23,6 +24,7 @@ BACKBONES = {
     "paligemma": lambda: PaliGemmaConfig.tiny("gemma"),
     "smolvlm": SmolVLMConfig.tiny,
     "clip-kosmos-2": ClipKosmos2Config.tiny,
+    "llava": LlavaConfig.tiny,
 }
 CASES = [
     ("paligemma2", "policy_head", "lstm"),
@@ -31,6 +33,8 @@ CASES = [
     ("smolvlm", "policy_head", "lstm"),
     ("smolvlm", "one_step_continuous", "mlp"),
     ("clip-kosmos-2", "policy_head", "gpt"),
+    ("llava", "policy_head", "lstm"),
+    ("llava", "one_step_discrete", "discrete"),
 ]
 
 

@@ -127,6 +127,30 @@ _SMOLVLM = (
     ),
     dict(scale_factor=2, image_token_id=255),
 )
+# LLaVA-1.5 style: CLIP (3 layers: feature layer -2 leaves the last one unused) + Llama, 2-layer GELU projector.
+_LLAVA = (
+    dict(
+        model_type="clip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    ),
+    dict(
+        model_type="llama",
+        vocab_size=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+    ),
+    dict(image_token_index=255, vision_feature_layer=-2, vision_feature_select_strategy="default"),
+)
 _CLIP_VISION = dict(
     hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32, patch_size=8
 )
@@ -153,6 +177,14 @@ def build_tiny_random_smolvlm(*, seed: int = 0, **overrides: Any):
     return _build(SmolVLMForConditionalGeneration, SmolVLMConfig(vision_config=vision, text_config=text, **top), seed)
 
 
+def build_tiny_random_llava(*, seed: int = 0, **overrides: Any):
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    vision, text, top = _split(_LLAVA, overrides)
+    top.setdefault("image_seq_length", (vision["image_size"] // vision["patch_size"]) ** 2)
+    return _build(LlavaForConditionalGeneration, LlavaConfig(vision_config=vision, text_config=text, **top), seed)
+
+
 def build_tiny_random_clip_vision(*, seed: int = 0, **overrides: Any):
     """`CLIPVisionModel` (plain keys, no vision_/text_ prefix)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -164,6 +196,7 @@ BUILDERS = {
     "kosmos-2": build_tiny_random_kosmos2,
     "paligemma": build_tiny_random_paligemma,
     "smolvlm": build_tiny_random_smolvlm,
+    "llava": build_tiny_random_llava,
     "clip_vision_model": build_tiny_random_clip_vision,
 }
 

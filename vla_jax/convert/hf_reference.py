@@ -4,7 +4,7 @@
 optionally truncated to the first N layers of both towers, and returns the three stages the
 verification compares: the vision tower's last hidden state, the projector output (what the LM
 receives per image), and the LM's last hidden state on token ids with the image placeholders
-(`image_embeds_position_mask` for Kosmos-2, `image_token_id` for PaliGemma / SmolVLM, plus
+(`image_embeds_position_mask` for Kosmos-2, `image_token_id` for PaliGemma / SmolVLM / LLaVA, plus
 PaliGemma's `token_type_ids` prefix). Torch and transformers are imported here only.
 """
 
@@ -135,4 +135,27 @@ def smolvlm_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
     return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
 
 
-STAGES: dict[str, Any] = {"kosmos-2": kosmos2_stages, "paligemma": paligemma_stages, "smolvlm": smolvlm_stages}
+def llava_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
+    """Stage 1 is the selected hidden state (`hidden_states[vision_feature_layer]`, class token included)."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    m = _load(LlavaForConditionalGeneration, src, num_layers).model
+    t = _tensors(inputs)
+    with torch.no_grad():
+        hidden = m.vision_tower(t["pixel_values"], output_hidden_states=True).hidden_states
+        tower = hidden[m.config.vision_feature_layer]
+        proj = torch.stack(list(m.get_image_features(t["pixel_values"]).pooler_output))  # pyright: ignore
+        text = m(
+            input_ids=t["input_ids"], pixel_values=t["pixel_values"], attention_mask=t["attention_mask"].long()
+        ).last_hidden_state
+    assert text is not None  # typed Optional by the output class; the forward sets it
+    return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
+
+
+STAGES: dict[str, Any] = {
+    "kosmos-2": kosmos2_stages,
+    "paligemma": paligemma_stages,
+    "smolvlm": smolvlm_stages,
+    "llava": llava_stages,
+}

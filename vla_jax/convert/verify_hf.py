@@ -43,7 +43,7 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
         seq, start = q + 1 + 2 * text_len, 0
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
         ids[:, q] = 2
-    else:  # smolvlm: one text token, the image, text...
+    else:  # smolvlm, llava: one text token, the image, text...
         seq, start = 1 + q + text_len, 1
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
     image_mask = np.zeros((batch, seq), dtype=bool)

@@ -37,6 +37,7 @@ _FAMILY_MODULES = {
     "clip-kosmos-2": "vla_jax.models.clip_kosmos2",
     "paligemma": "vla_jax.models.paligemma",
     "smolvlm": "vla_jax.models.smolvlm",
+    "llava": "vla_jax.models.llava",
 }
 SUPPORTED_MODEL_TYPES = tuple(_FAMILY_MODULES)
 

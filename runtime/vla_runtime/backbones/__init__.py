@@ -19,7 +19,7 @@ FAMILIES = {
     "kosmos-2": "kosmos2:Kosmos2Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "smolvlm": "smolvlm:SmolVLMAdapter",
-    "llava": "llava:LlavaAdapter",  # Backbones II: runtime side only, no vla_jax family yet
+    "llava": "llava:LlavaAdapter",
 }
 SUPPORTED = tuple(FAMILIES)
 

@@ -1,10 +1,9 @@
-"""LLaVA (`model_type` "llava") on transformers' `LlavaForConditionalGeneration` (Backbones II, runtime side only).
+"""LLaVA (`model_type` "llava") on transformers' `LlavaForConditionalGeneration`.
 
 CLIP tower -> HF's feature selection (`vision_feature_layer`, `vision_feature_select_strategy`:
 "default" drops the class token) -> the multimodal projector, through `get_image_features`;
 Llama-style decoder, causal, positions from 0, no embedding scale; logits from `lm_head`.
-Tested against HF's own forward only: vla_jax has no Flax LLaVA yet (issue 11), so no export
-reaches this adapter until it does.
+vla_jax's LLaVA family (vla_jax/models/llava.py) exports to it: tests/test_export_backbones.py.
 """
 
 from __future__ import annotations
