@@ -53,7 +53,7 @@ fmt: venv
 	$(VENV)/bin/ruff format .
 
 test: venv lint
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20
 
 demo: venv
 	$(VENV)/bin/vla-jax demo
