@@ -26,6 +26,7 @@ from data_pipelines import registry as reg
 from data_pipelines import schema, statistics
 from data_pipelines.content_hash import directory_fingerprint
 from data_pipelines.errors import BadDataCounter, DataError
+from vla_runtime.policy_io import CANONICAL_GRIPPER_TEXT
 
 log = logging.getLogger("data_pipelines")
 MAX_EPISODE_STEPS = 1 << 20
@@ -301,7 +302,7 @@ def dataset_statistics(
         if with_proprio:
             stats["proprio"] = statistics.summarize(np.concatenate(proprio), what=f"dataset {spec.name}: proprio")
         if spec.action_space.gripper is not None:
-            stats["gripper"] = {"convention": str(spec.action_space.gripper), "canonical": "[0 closed, 1 open]"}
+            stats["gripper"] = {"convention": str(spec.action_space.gripper), "canonical": CANONICAL_GRIPPER_TEXT}
         return stats
 
     return statistics.load_or_compute(spec.name, identity, compute, cache_dir)

@@ -38,7 +38,11 @@ EXPORTER = "vla-jax export"
 
 
 def pick_statistics(statistics: Mapping[str, Any], dataset: str | None) -> dict[str, Any]:
-    """loader.statistics ({name: {"action": ..., "normalization": mode}}) -> the one dataset the robot runs."""
+    """loader.statistics ({name: {"action": ..., "normalization": mode, "gripper"?}}) -> the one dataset the robot runs.
+
+    The dataset's declared gripper convention (`"gripper"`, from data_pipelines.rlds) is kept, so the
+    runtime returns the gripper in the dataset's own convention; workdirs without it export as before.
+    """
     if "action" in statistics and "normalization" in statistics:  # already a single dataset's entry
         return {"dataset": dataset or str(statistics.get("dataset", "")), **dict(statistics)}
     names = sorted(statistics)
@@ -56,7 +60,10 @@ def pick_statistics(statistics: Mapping[str, Any], dataset: str | None) -> dict[
     for key in ("action", "normalization"):
         if key not in entry:
             raise VLAJaxError(f"export: statistics of {dataset!r} lack {key!r}; retrain with the current loader")
-    return {"dataset": dataset, "normalization": entry["normalization"], "action": entry["action"]}
+    picked = {"dataset": dataset, "normalization": entry["normalization"], "action": entry["action"]}
+    if entry.get("gripper") is not None:
+        picked["gripper"] = entry["gripper"]
+    return picked
 
 
 def synthetic_tokenizer_json(vocab_size: int) -> str:
@@ -143,7 +150,7 @@ from `{source}`{(" (step " + str(extra["step"]) + ")") if extra.get("step") is n
 |---|---|
 | structure / head | {p.structure} / {p.head} |
 | history window T / action chunk C / action dims A | {p.window_size} / {p.action_chunk} / {p.action_dim} |
-| gripper | {"last dim, probability in [0, 1]" if p.has_gripper else "none"} |
+| gripper | {_gripper_row(p, statistics)} |
 | backbone | `{model_type}` (config.json `backbone`, run by transformers' class), {backbone_parameters:,} parameters |
 | weights | {dtype} |
 | statistics | dataset `{statistics["dataset"]}`, normalisation `{statistics["normalization"]}` |
@@ -167,6 +174,14 @@ chunk = policy.step(frame)   # frame: uint8 H x W x 3 (see preprocessing.json fo
 or serve it: `vla-runtime serve THIS_FOLDER --port 8000`. Every file is hashed
 in config.json; a changed file refuses to load.
 """
+
+
+def _gripper_row(vla_config, statistics: dict) -> str:
+    if not vla_config.has_gripper:
+        return "none"
+    if "gripper" in statistics:
+        return f"last dim, in the dataset's convention {statistics['gripper']['convention']}"
+    return "last dim, opening in [0, 1] (1 = open)"
 
 
 def export_policy(
@@ -205,6 +220,13 @@ def export_policy(
         raise VLAJaxError(
             f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
             f"dims but the model predicts {vla_config.action_dim}"
+        )
+    if "gripper" in stats and not (vla_config.has_gripper and len(stats["action"]["min"]) == vla_config.action_dim):
+        raise VLAJaxError(
+            f"export: dataset {stats['dataset']!r} declares a gripper (its last action dim) but the model "
+            f"{'has no gripper output' if not vla_config.has_gripper else 'predicts ' + str(vla_config.action_dim)}"
+            f" for its {len(stats['action']['min'])} dims; train with model.has_gripper=True and "
+            "model.action_dim = the dataset's action dims"
         )
     tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.vocab_size)
     pre = image_preprocessing(vla_config, resize_mode, input_channel_order)
