@@ -25,6 +25,8 @@ of one float vector, which covers datasets written with the RLDS dataset-builder
     gripper = "[-1 open, +1 close]"         # its convention; the pipeline maps it to [0 closed, 1 open]
     proprio_key = "observation/state"       # optional: statistics are computed for it too
     proprio_dim = 8                         # its width (with proprio_key)
+    train_split = "train"                   # default "train"; hold out explicitly, e.g. "train[:95%]"
+    val_split = "val"                       # default: the files' `val` split if any, else none (never silent)
 
     [mixture]
     my_mix = [["my_robot_data", 1.0], ["bridge_dataset", 0.5]]
@@ -65,8 +67,10 @@ class DatasetSpec:
     language_key: str | None
     standardize: Callable[[dict], dict]
     action_space: ActionSpace = action_spaces.PRESETS["eef7"]  # or a preset's name ("nav2"), resolved on creation
-    train_split: str = "train[:95%]"
-    val_split: str = "train[95%:]"
+    train_split: str = "train"
+    # None: the files' `val` split if they have one, else none (no silent hold-out; eval-offline says so).
+    # Hold episodes out explicitly: train_split="train[:95%]", val_split="train[95%:]".
+    val_split: str | None = None
     fixed_instruction: str | None = None  # for datasets without language (e.g. toto)
     builder_name: str | None = None  # tfds directory name when it differs from `name`
     aliases: tuple[str, ...] = ()  # other names (and directory names) of the same dataset
@@ -284,8 +288,8 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
             entry["action_key"], start, stop, None if grip is None else int(grip), proprio
         ),
         action_space=space,
-        train_split=entry.get("train_split", "train[:95%]"),
-        val_split=entry.get("val_split", "train[95%:]"),
+        train_split=entry.get("train_split", "train"),
+        val_split=entry.get("val_split"),
         fixed_instruction=entry.get("fixed_instruction"),
         builder_name=entry.get("builder_name"),
         aliases=tuple(entry.get("aliases", ())),
@@ -296,12 +300,29 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
     )
 
 
+_LOADED_FILES: dict[tuple[str, bytes], list[str]] = {}  # (path, content hash) -> the names it registered
+
+
 def load_user_registry(path: str) -> list[str]:
-    """Register the datasets and mixtures of a user's file (.py, .toml or .json); returns the new names."""
+    """Register the datasets and mixtures of a user's file (.py, .toml or .json); returns the new names.
+
+    Loading the same unchanged file again (two commands in one process) is a no-op; a changed
+    file, or another file, that names a registered dataset again is a clash (`DataError`).
+    """
     if not os.path.isfile(path):
         raise DataError(
             f"registry file {path} not found; pass a .py, .toml or .json file (see data_pipelines/registry.py)"
         )
+    with open(path, "rb") as f:
+        loaded = (os.path.realpath(path), hashlib.sha256(f.read()).digest())
+    if loaded in _LOADED_FILES and all(_owner(n) for n in _LOADED_FILES[loaded]):
+        return list(_LOADED_FILES[loaded])
+    names = _register_file(path)
+    _LOADED_FILES[loaded] = names
+    return names
+
+
+def _register_file(path: str) -> list[str]:
     before = set(REGISTRY) | set(MIXTURES)
     if path.endswith(".py"):
         runpy.run_path(path, run_name="vla_jax_user_registry")

@@ -87,6 +87,39 @@ def host_split(split: str, process_index: int, process_count: int) -> Any:  # a 
     return tfds.even_splits(split, n=process_count, drop_remainder=False)[process_index]
 
 
+_SAID_NO_VAL: set[str] = set()  # datasets whose missing val split was already reported (once per process)
+
+
+def resolve_split(spec: reg.DatasetSpec, builder, train: bool) -> str:
+    """The split to read: the declared one; for evaluation without a declared one, the files' `val` split.
+
+    Nothing is held out silently: a dataset with neither says so once when it trains, and evaluating
+    it is a `DataError` naming the fix.
+    """
+    splits = list(builder.info.splits)
+    no_val = spec.val_split is None and "val" not in splits
+    if train:
+        if no_val and spec.name not in _SAID_NO_VAL:
+            _SAID_NO_VAL.add(spec.name)
+            log.warning(
+                "dataset %s: no val split (none declared, none in %s): every episode of %r trains; declare "
+                "val_split (e.g. train_split='train[:95%%]', val_split='train[95%%:]') to hold episodes out",
+                spec.name,
+                builder.data_dir,
+                spec.train_split,
+            )
+        return spec.train_split
+    if spec.val_split is not None:
+        return spec.val_split
+    if no_val:
+        raise DataError(
+            f"dataset {spec.name} at {builder.data_dir}: no val split (the files have {splits}, its registry entry "
+            "declares no val_split); declare one, e.g. train_split = 'train[:95%]' and val_split = 'train[95%:]', "
+            "or pass --split"
+        )
+    return "val"
+
+
 def _observation_features(builder) -> Any:
     features: Any = builder.info.features
     return features["steps"]["observation"]
@@ -159,7 +192,7 @@ def trajectory_dataset(
 
     builder = open_builder(spec, data_dir)
     check_schema(spec, builder)
-    split = split or (spec.train_split if train else spec.val_split)
+    split = split or resolve_split(spec, builder, train)
     base_split = split.split("[")[0]
     if base_split not in builder.info.splits:
         raise DataError(
