@@ -27,6 +27,7 @@ of one float vector, which covers datasets written with the RLDS dataset-builder
     proprio_dim = 8                         # its width (with proprio_key)
     train_split = "train"                   # default "train"; hold out explicitly, e.g. "train[:95%]"
     val_split = "val"                       # default: the files' `val` split if any, else none (never silent)
+    statistics = "stats/my_robot.json"      # optional: precomputed action statistics (relative to this file)
 
     [mixture]
     my_mix = [["my_robot_data", 1.0], ["bridge_dataset", 0.5]]
@@ -78,6 +79,9 @@ class DatasetSpec:
     proprio_dim: int | None = None
     expects: Mapping[str, Leaf] = dataclasses.field(default_factory=dict)  # or text forms, parsed on creation
     schema_source: str | None = None  # where the expected feature structure is published
+    # Statistics source: None = computed over train_split (cached); a JSON file path = use those numbers
+    # ({"action": {mean, std, min, max, q01, q99}} of the standardized action, e.g. `vla-jax stats` output).
+    statistics_file: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "action_space", action_spaces.resolve(self.action_space))
@@ -228,6 +232,7 @@ _DATASET_KEYS = {
     "builder_name",
     "aliases",
     "wrist_image_key",
+    "statistics",
 }
 
 
@@ -261,7 +266,14 @@ def vector_standardization(
     return standardize
 
 
-def _declared_spec(entry: dict, where: str) -> DatasetSpec:
+def _relative_to(path: str | None, base_dir: str) -> str | None:
+    """A path declared in a registry file, relative to that file's folder (absolute and gs:// paths as given)."""
+    if path is None or os.path.isabs(path) or "://" in path:
+        return path
+    return os.path.join(base_dir, path)
+
+
+def _declared_spec(entry: dict, where: str, base_dir: str = ".") -> DatasetSpec:
     unknown = sorted(set(entry) - _DATASET_KEYS)
     missing = [k for k in ("name", "image_key", "action_key", "continuous") if k not in entry]
     if unknown or missing:
@@ -297,6 +309,7 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
         proprio_dim=None if proprio is None else int(entry["proprio_dim"]),
         expects=expects,
         schema_source=where,
+        statistics_file=_relative_to(entry.get("statistics"), base_dir),
     )
 
 
@@ -332,7 +345,8 @@ def _register_file(path: str) -> list[str]:
         if unknown:
             raise DataError(f"{path}: unknown section(s) {unknown}; use [[dataset]] entries and a [mixture] table")
         for i, entry in enumerate(table.get("dataset", [])):
-            register(_declared_spec(entry, f"{path} dataset #{i + 1} ({entry.get('name', '?')})"))
+            where = f"{path} dataset #{i + 1} ({entry.get('name', '?')})"
+            register(_declared_spec(entry, where, os.path.dirname(os.path.abspath(path))))
         for name, entries in table.get("mixture", {}).items():
             register_mixture(name, [tuple(e) for e in entries])
     else:

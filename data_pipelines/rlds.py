@@ -307,7 +307,13 @@ def dataset_identity(spec: reg.DatasetSpec, builder, split: str) -> dict:
 def dataset_statistics(
     spec: reg.DatasetSpec, data_dir: str, cache_dir: str | None = None, skip_bad_episodes: bool = False
 ) -> dict:
-    """Cached action (and proprio) statistics over the train split of one dataset (every host gets the same)."""
+    """Cached action (and proprio) statistics over the train split of one dataset (every host gets the same).
+
+    A dataset whose entry names a statistics file (`DatasetSpec.statistics_file`) uses those numbers instead.
+    """
+    if spec.statistics_file:
+        stats = statistics.read_statistics_file(spec.statistics_file, spec.normalize_mask, f"dataset {spec.name}")
+        return {**stats, **_gripper_block(spec)}
     builder = open_builder(spec, data_dir)
     identity = dataset_identity(spec, builder, spec.train_split)
     with_proprio = bool(spec.proprio_dim)
@@ -334,8 +340,13 @@ def dataset_statistics(
         stats = statistics.compute_statistics(np.concatenate(actions), spec.normalize_mask, n_traj)
         if with_proprio:
             stats["proprio"] = statistics.summarize(np.concatenate(proprio), what=f"dataset {spec.name}: proprio")
-        if spec.action_space.gripper is not None:
-            stats["gripper"] = {"convention": str(spec.action_space.gripper), "canonical": CANONICAL_GRIPPER_TEXT}
-        return stats
+        return {**stats, **_gripper_block(spec)}
 
     return statistics.load_or_compute(spec.name, identity, compute, cache_dir)
+
+
+def _gripper_block(spec: reg.DatasetSpec) -> dict:
+    """The statistics' `"gripper"` entry: the dataset's declared convention, which the export carries to the runtime."""
+    if spec.action_space.gripper is None:
+        return {}
+    return {"gripper": {"convention": str(spec.action_space.gripper), "canonical": CANONICAL_GRIPPER_TEXT}}
