@@ -108,11 +108,13 @@ def read_statistics_file(path: str, mask, what: str) -> dict:
         with tf.io.gfile.GFile(path, "r") as f:
             raw = json.load(f)
     except (OSError, tf.errors.OpError, json.JSONDecodeError) as err:
-        raise DataError(f"{what}: cannot read its statistics file {path} ({err}); fix `statistics` in its entry")
+        raise DataError(
+            f"{what}: cannot read its statistics file {path} ({err}); fix `statistics` in its entry"
+        ) from None
     action = raw.get("action") if isinstance(raw, dict) else None
     action = action.get("action", action) if isinstance(action, dict) and "mean" not in action else action
     if not isinstance(action, dict) or any(k not in action for k in STAT_KEYS):
-        raise DataError(f"{path}: needs \"action\": {{{', '.join(STAT_KEYS)}}} ({what}); write it with vla-jax stats")
+        raise DataError(f'{path}: needs "action": {{{", ".join(STAT_KEYS)}}} ({what}); write it with vla-jax stats')
     mask = [bool(m) for m in mask]
     bad = [k for k in STAT_KEYS if len(action[k]) != len(mask)]
     if bad:

@@ -76,26 +76,26 @@ def test_stats_knows_the_dataset_only_through_the_registry_file(folder, capsys):
 
 
 def test_a_declared_statistics_file_is_used_instead_of_computing(folder, capsys):
-    declared = {"mean": [0.0] * 4, "std": [1.0] * 4, "min": [-2.0] * 4, "max": [2.0] * 4}
-    (folder / "declared").mkdir(exist_ok=True)
-    (folder / "declared" / "stats.json").write_text(json.dumps({"action": {**declared, "q01": [-1.5] * 4, "q99": [1.5] * 4}}))
-    (folder / "declared" / "short.json").write_text(json.dumps({"action": {k: [0.0] for k in [*declared, "q01", "q99"]}}))
-    entry = f'[[dataset]]\nname = "{NAME}_declared"\nbuilder_name = "{NAME}"\nimage_key = "image"\naction_key = "action"\n'
-    entry += 'continuous = [0, 3]\ngripper_index = 3\ngripper = "[-1 open, +1 close]"\nstatistics = "{}"\n'
-    args = ["stats", "--data-dir", str(folder / "rlds"), "--cache-dir", str(folder / "stats")]
+    name, here = f"{NAME}_declared", folder / "declared"
+    declared = {"mean": [0.0] * 4, "std": [1.0] * 4, "min": [-2.0] * 4, "max": [2.0] * 4, "q01": [-1.5] * 4}
+    here.mkdir(exist_ok=True)
+    (here / "stats.json").write_text(json.dumps({"action": {**declared, "q99": [1.5] * 4}}))
+    (here / "short.json").write_text(json.dumps({"action": {k: [0.0] for k in [*declared, "q99"]}}))
+    entry = REGISTRY_FILE.replace(f'name = "{NAME}"', f'name = "{name}"\nbuilder_name = "{NAME}"')
+    args = ["stats", "--data-dir", str(folder / "rlds"), "--cache-dir", str(folder / "stats"), "--mixture", name]
     try:
         for file, stats_file in (("ok.toml", "stats.json"), ("short.toml", "short.json")):
-            (folder / "declared" / file).write_text(entry.format(stats_file))  # relative to the registry file
-        assert main([*args, "--mixture", f"{NAME}_declared", "--registry", str(folder / "declared" / "ok.toml")]) == 0
+            (here / file).write_text(f'{entry}statistics = "{stats_file}"\n')  # relative to the registry file
+        assert main([*args, "--registry", str(here / "ok.toml")]) == 0
         stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert stats["action"]["min"] == [-2.0] * 4 and stats["action"]["mask"] == [True, True, True, False]
-        assert stats["source"].endswith("declared/stats.json") and stats["gripper"]["convention"] == "[-1 open, 1 closed]"
-        registry.unregister(f"{NAME}_declared")
-        assert main([*args, "--mixture", f"{NAME}_declared", "--registry", str(folder / "declared" / "short.toml")]) == 2
-        assert "short.json: action mean has 1 values; dataset my_arm_declared has 4 dims" in capsys.readouterr().err
+        assert stats["source"] == str(here / "stats.json") and stats["gripper"]["convention"] == "[-1 open, 1 closed]"
+        registry.unregister(name)
+        assert main([*args, "--registry", str(here / "short.toml")]) == 2
+        assert f"short.json: action mean has 1 values; dataset {name} has 4 dims" in capsys.readouterr().err
     finally:
-        if f"{NAME}_declared" in registry.REGISTRY:
-            registry.unregister(f"{NAME}_declared")
+        if name in registry.REGISTRY:
+            registry.unregister(name)
 
 
 def test_inspect_data_with_the_registry_file(folder, capsys):

@@ -6,9 +6,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from data_pipelines import registry, rlds
+from data_pipelines import action_spaces, registry, rlds
 from data_pipelines import testing as dt
-from data_pipelines import action_spaces
 from data_pipelines.action_spaces import ActionSpace, GripperConvention
 from data_pipelines.errors import DataError
 from data_pipelines.schema import Leaf

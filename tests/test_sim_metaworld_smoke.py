@@ -94,7 +94,8 @@ def check_policy_returns_metaworld_gripper(tmp_path):
     exported = json.loads((tmp_path / "export" / "statistics.json").read_text())
     assert exported["gripper"] == {"convention": "[-1 open, 1 closed]", "canonical": "[0 closed, 1 open]"}
     frame = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), np.uint8)
-    runtime, reference = Policy.load(str(tmp_path / "export")), JaxWorkdirPolicy.load(tmp_path / "workdir", fast_compile=True)
+    runtime = Policy.load(str(tmp_path / "export"))
+    reference = JaxWorkdirPolicy.load(tmp_path / "workdir", fast_compile=True)
     for policy in (runtime, reference):
         policy.reset("reach the goal")
     opening = reference.predict_normalized(frame)[:, 3]

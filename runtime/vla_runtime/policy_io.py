@@ -488,7 +488,8 @@ class ActionStatistics:
     def denormalize(self, action: Any) -> np.ndarray:
         """Model units -> robot units: continuous dims clipped to the range seen in training, the gripper
         (when declared) mapped from the model's opening to the dataset's convention; other masked dims untouched."""
-        return self.dataset_gripper(denormalize_actions(np.asarray(action, dtype=np.float64), self._arrays(), self.mode))
+        action = np.asarray(action, dtype=np.float64)
+        return self.dataset_gripper(denormalize_actions(action, self._arrays(), self.mode))
 
     def dataset_gripper(self, action: Any) -> np.ndarray:
         """Actions whose last dim is the canonical opening -> the same with the dataset's gripper convention
@@ -509,7 +510,7 @@ def _gripper_from_dict(block: Any, mask: np.ndarray, where: str) -> GripperConve
         return None
     if not isinstance(block, dict) or not isinstance(block.get("convention"), str):
         raise RuntimeConfigError(
-            f"{where}: 'gripper' must be {{\"convention\": \"[-1 open, 1 closed]\", ...}}, got {block!r}; re-export"
+            f'{where}: \'gripper\' must be {{"convention": "[-1 open, 1 closed]", ...}}, got {block!r}; re-export'
         )
     canonical = block.get("canonical", CANONICAL_GRIPPER_TEXT)
     if GripperConvention.parse(canonical, RuntimeConfigError) != CANONICAL_GRIPPER:

@@ -77,9 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="camera feature, e.g. observation.images.top or just top (default: the only camera)",
     )
-    lerobot.add_argument(
-        "--action-key", default="action", help="lerobot/npz: key used as the action (default action)"
-    )
+    lerobot.add_argument("--action-key", default="action", help="lerobot/npz: key used as the action (default action)")
     lerobot.add_argument(
         "--state-key",
         default="auto",
