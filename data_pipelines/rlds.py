@@ -350,3 +350,12 @@ def _gripper_block(spec: reg.DatasetSpec) -> dict:
     if spec.action_space.gripper is None:
         return {}
     return {"gripper": {"convention": str(spec.action_space.gripper), "canonical": CANONICAL_GRIPPER_TEXT}}
+
+
+def episode_instructions(spec: reg.DatasetSpec, data_dir: str) -> list[str]:
+    """The distinct instructions of each train-split episode, in episode order (a tokenizer's training text)."""
+    ds, _ = trajectory_dataset(spec, data_dir, train=True, shuffle_files=False, with_images=False)
+    texts = []
+    for traj in iterate_numpy(ds):
+        texts.extend(dict.fromkeys(t.decode() for t in traj["language_instruction"] if t))
+    return texts

@@ -164,3 +164,19 @@ def test_no_val_split_is_said_once_when_training_and_refused_when_evaluating(cap
         rlds.resolve_split(spec, builder, train=False)
     with_val = types.SimpleNamespace(info=types.SimpleNamespace(splits={"train": None, "val": None}), data_dir="/d")
     assert rlds.resolve_split(spec, with_val, train=False) == "val"
+
+
+def test_tokenizer_from_the_datasets_instructions(folder, capsys):
+    from data_pipelines.tokenize import load_tokenizer
+
+    out = folder / "tokenizer_from_data"
+    args = ["tokenizer", "--from-dataset", NAME, "--data-dir", str(folder / "rlds"), "--out", str(out)]
+    assert main([*args, "--vocab-size", "300", *registry_args(folder)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    seen = sorted(INSTRUCTIONS.values())[:4]  # the train split's 4 episodes
+    assert summary["episodes_instructions"] == 4 and summary["distinct_instructions"] == 4
+    tok = load_tokenizer(str(out))
+    ids = tok(seen[0])["input_ids"]
+    assert len(ids) < len(seen[0].encode())  # merges learned from these instructions, not bytes only
+    assert tok.decode(ids, skip_special_tokens=True) == seen[0]
+    assert summary["longest_instruction_tokens"] >= len(ids) and summary["vocab_size"] <= 300
