@@ -74,7 +74,8 @@ def _trajectories(name, root):
 
 
 def test_every_registered_dataset_has_a_published_schema_and_a_source():
-    ours = {"mobile_episodes", "mobile_episodes_3d"}  # our converter's schema, tested in test_data_mobile
+    # Our converter's schema (tested in test_data_mobile) and our Meta-World collector's (test_sim_metaworld*).
+    ours = {"mobile_episodes", "mobile_episodes_3d", "metaworld"}
     assert set(oxe.REGISTRY) - ours == set(PUBLISHED)
     for name in PUBLISHED:
         spec = oxe.get_spec(name)
