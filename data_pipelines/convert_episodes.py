@@ -142,8 +142,8 @@ def convert(
     vla_runtime.policy_io (`resize_mode`), which each episode records; training must use the same mode.
     """
     spec = episode_spec(image_size, action_dim, encoding, resize_mode)  # a bad resize_mode fails here, first
-    all_paths = me.list_episodes(src)  # a missing --src is said first (listing reads no file)
     rw.check_target(out, name, overwrite, VERSION)  # a bad --name / --out fails before any file is read
+    all_paths = me.list_episodes(src)
     counter = BadDataCounter(src)
     paths = _prescan(
         all_paths,
