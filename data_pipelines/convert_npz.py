@@ -16,6 +16,7 @@ and its convention) in a registry file: see docs/bring_your_own_dataset.md.
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from pathlib import Path
@@ -140,7 +141,8 @@ def convert(
         raise DataError(f"--val-fraction {val_fraction}: choose a value in [0, 1)")
     files = episode_files(src)
     rw.check_target(out, name, overwrite)
-    read = dict(
+    read = functools.partial(
+        read_episode,
         image_key=image_key,
         action_key=action_key,
         state_key=state_key,
@@ -148,7 +150,7 @@ def convert(
         instruction=instruction,
         min_length=min_length,
     )
-    first = read_episode(files[0], **read)
+    first = read(files[0])
     observation: dict[str, rw.Feature] = {"image": rw.Image(image_size, encoding)}
     if "state" in first:
         observation["state"] = rw.Tensor(first["state"].shape[1])
@@ -167,7 +169,7 @@ def convert(
     def episodes(paths: list[Path]):
         for path in tqdm(paths, desc=f"convert npz {name}", unit="episode", disable=not progress):
             try:
-                ep = read_episode(path, **read)
+                ep = read(path)
                 for key, feature in (("action", spec.action), ("state", observation.get("state"))):
                     if isinstance(feature, rw.Tensor) and (key not in ep or ep[key].shape[1:] != feature.dims):
                         found = ep[key].shape[1:] if key in ep else "none"

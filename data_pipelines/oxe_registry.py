@@ -526,7 +526,9 @@ register(
         "image",
         "language_instruction",
         actions_as_stored,
-        action_space=action_spaces.ActionSpace(continuous=3, gripper="[-1 open, +1 close]"),
+        action_space=action_spaces.ActionSpace(
+            continuous=3, gripper=action_spaces.parse_gripper("[-1 open, +1 close]")
+        ),
         train_split="train",
         val_split=None,
     )

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+from typing import Any
 
 import numpy as np
 
@@ -121,10 +122,13 @@ def read_statistics_file(path: str, mask, what: str) -> dict:
         raise DataError(f"{path}: action {bad[0]} has {len(action[bad[0]])} values; {what} has {len(mask)} dims")
     fields = {k: np.asarray(action[k], np.float64) for k in STAT_KEYS}
     try:
-        policy_io.ActionStatistics(mode="bounds", mask=np.asarray(mask), **fields).check(path)
+        f = fields
+        policy_io.ActionStatistics(
+            "bounds", f["mean"], f["std"], f["min"], f["max"], f["q01"], f["q99"], np.asarray(mask)
+        ).check(path)
     except RuntimeConfigError as err:
         raise DataError(f"{err} ({what})") from None
-    stats = {"action": {**{k: [float(x) for x in v] for k, v in fields.items()}, "mask": mask}}
+    stats: dict[str, Any] = {"action": {**{k: [float(x) for x in v] for k, v in fields.items()}, "mask": mask}}
     stats["num_transitions"] = raw.get("num_transitions")
     stats["num_trajectories"] = raw.get("num_trajectories")
     if isinstance(raw.get("proprio"), dict):
