@@ -10,12 +10,14 @@
 `ARG` (after the colon) is the folder holding `rlds/` and `tokenizer/`.
 
 Model: vision 2x64 at 64 px (patch 8), text 2x64 (vocab 512), 16 latent queries, LSTM
-policy head (1x64), window 2, chunk 4. Actions: the registry's `metaworld` entry, i.e.
-Meta-World's [dx, dy, dz, gripper] padded to eef7 (three zero dims, gripper as
-openness in [0, 1]) until declared action spaces land; sim-eval maps it back.
+policy head (1x64), window 2, chunk 4. Actions: the registry's `metaworld` entry, Meta-World's
+own [dx, dy, dz, gripper] declared as `ActionSpace(continuous=3, gripper="[-1 open, +1 close]")`;
+the policy returns them in that layout and convention.
 Data: tf.data over the RLDS (`rlds_mixture`), no augmentation (the camera never moves).
 
-Measured on the 2-core AMD EPYC development machine, shared with five other engineers:
+Measured on the 2-core AMD EPYC development machine, shared with five other engineers, when this
+config still padded the actions to 7-D eef7 (three constant dims in the loss, the gripper as an
+opening); not re-measured since the action space became the declared 4-D one:
 - collection: 850 s at load 6-10 (180 episodes, 13,353 frames; 1 failed expert attempt, expert 99.5%);
 - training: 249,372 params, 3000 steps of batch 32 in 33 min 18 s wall (compile included) at
   load 7-11, about 2.5 steps/s when the load fell to ~7; loss (Huber, normalised actions) 0.085
@@ -75,7 +77,7 @@ def get_config(arg: str = "metaworld_out"):
             head="lstm",
             window_size=WINDOW,
             action_chunk=CHUNK,
-            action_dim=7,
+            action_dim=4,
             has_gripper=True,
             head_hidden_size=64,
             head_layers=1,

@@ -11,65 +11,25 @@ as a short string and the pipeline converts, e.g.
     ActionSpace(continuous=6, gripper="[0 closed, 1 open]")    # the OXE end-effector preset
     ActionSpace(continuous=2)                                  # a mobile base, no gripper
 
-The convention travels in the statistics (`"gripper"`), so a runtime can map a predicted
-openness back to the robot's own command range with `GripperConvention.from_canonical`.
+The convention travels in the statistics (`"gripper"`), through the export's statistics.json,
+to the runtime: `vla_runtime.policy_io.ActionStatistics.denormalize` maps the model's opening back
+with `GripperConvention.from_canonical`, so `Policy.step` returns the dataset's own convention.
+`GripperConvention` is defined once, in `vla_runtime.policy_io` (the runtime needs it without this package).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-
-import numpy as np
 
 from data_pipelines.errors import DataError
+from vla_runtime.policy_io import CANONICAL_GRIPPER, GripperConvention
 
-_SIDE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s+(open|opened|close|closed)\s*$")
-
-
-@dataclasses.dataclass(frozen=True)
-class GripperConvention:
-    """Which raw value means fully open and which fully closed; values between are partial."""
-
-    open_value: float
-    closed_value: float
-
-    @classmethod
-    def parse(cls, text: str) -> GripperConvention:
-        """`"[-1 open, +1 close]"` / `"[0 closed, 1 open]"` (either order, brackets optional)."""
-        body = text.strip().removeprefix("[").removesuffix("]")
-        sides = body.split(",")
-        parsed = [_SIDE.match(s) for s in sides]
-        if len(sides) != 2 or not all(parsed):
-            raise DataError(
-                f"gripper convention {text!r}: write it as '[<value> open, <value> closed]', "
-                "e.g. '[0 closed, 1 open]' or '[-1 open, +1 close]'"
-            )
-        values = {m.group(2).startswith("open"): float(m.group(1)) for m in parsed if m}
-        if len(values) != 2 or values[True] == values[False]:
-            raise DataError(f"gripper convention {text!r}: name one distinct value for open and one for closed")
-        return cls(open_value=values[True], closed_value=values[False])
-
-    def __str__(self) -> str:
-        lo, hi = sorted([(self.open_value, "open"), (self.closed_value, "closed")])
-        return f"[{lo[0]:g} {lo[1]}, {hi[0]:g} {hi[1]}]"
-
-    @property
-    def is_canonical(self) -> bool:
-        return (self.open_value, self.closed_value) == (1.0, 0.0)
-
-    def to_canonical(self, g, xp=np):
-        """Raw gripper values -> openness in [0, 1] (clipped: teleop overshoot is not 'more open')."""
-        if self.is_canonical:
-            return xp.clip(g, 0.0, 1.0)
-        return xp.clip((g - self.closed_value) / (self.open_value - self.closed_value), 0.0, 1.0)
-
-    def from_canonical(self, p, xp=np):
-        """Openness in [0, 1] (e.g. the model's sigmoid) -> the robot's raw gripper command."""
-        return self.closed_value + xp.clip(p, 0.0, 1.0) * (self.open_value - self.closed_value)
+__all__ = ["CANONICAL_GRIPPER", "PRESETS", "ActionSpace", "GripperConvention", "parse_gripper", "resolve"]
 
 
-CANONICAL_GRIPPER = GripperConvention(open_value=1.0, closed_value=0.0)
+def parse_gripper(text: str) -> GripperConvention:
+    """A dataset's convention text -> `GripperConvention` (bad text is a `DataError`, named in the message)."""
+    return GripperConvention.parse(text, DataError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +41,7 @@ class ActionSpace:
 
     def __post_init__(self):
         if isinstance(self.gripper, str):
-            object.__setattr__(self, "gripper", GripperConvention.parse(self.gripper))
+            object.__setattr__(self, "gripper", parse_gripper(self.gripper))
         if int(self.continuous) < 0 or (self.continuous == 0 and self.gripper is None):
             raise DataError(f"action space with {self.continuous} continuous dims and no gripper has no dims")
 

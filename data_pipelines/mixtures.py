@@ -189,6 +189,9 @@ def make_mixture_dataset(
     }
     weights = [w for _, w in entries]
     if cfg["balance_weights"]:
+        missing = [s.name for s in specs if stats[s.name].get("num_transitions") is None]
+        if missing:  # a declared statistics file without counts
+            raise DataError(f"balance_weights needs num_transitions in the statistics of {missing}; add it to the file")
         weights = registry.balance_weights(entries, [stats[s.name]["num_transitions"] for s in specs])
     total = sum(weights)
     weights = [w / total for w in weights]

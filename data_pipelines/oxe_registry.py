@@ -288,18 +288,9 @@ def droid(steps):  # base-frame Cartesian velocity + gripper position (1 = close
     )
 
 
-def metaworld_eef7(steps):
-    """Meta-World [dx, dy, dz, gripper effort (-1 open, +1 close)] padded to eef7 with openness (1 = open).
-
-    A stop-gap until action spaces are declared: the three rotation dims are
-    zero; vla_jax/evaluate/metaworld.py `to_metaworld_action` inverts it.
-    """
-    a = _f32(steps["action"])
-    tf = _tf()
-    return _out(steps, [a[:, :3], tf.zeros_like(a[:, :3]), (1.0 - tf.clip_by_value(a[:, 3:4], -1.0, 1.0)) / 2])
-
-
-def nav_actions(steps):  # our converted mobile episodes: already [linear_x, linear_y(, angular_z)]
+def actions_as_stored(steps):
+    """Datasets already written in their declared layout: our mobile episodes ([linear_x, linear_y(, angular_z)])
+    and Meta-World ([dx, dy, dz, gripper] with its own gripper convention, mapped by the pipeline)."""
     return {**steps, "action": _f32(steps["action"])}
 
 
@@ -518,7 +509,7 @@ for _dims in (2, 3):
             f"mobile_episodes{'' if _dims == 2 else '_3d'}",
             "image",
             "language_instruction",
-            nav_actions,
+            actions_as_stored,
             action_space=action_spaces.PRESETS[f"nav{_dims}"],
             train_split="train",
             val_split="val",
@@ -527,9 +518,20 @@ for _dims in (2, 3):
         )
     )
 
-# `vla-jax sim-collect --env metaworld`: closed-loop evaluated (sim-eval), so no held-out split.
+# `vla-jax sim-collect --env metaworld` (and LeRobot's Meta-World set converted): [dx, dy, dz, gripper effort] in
+# [-1, 1], effort -1 opens and +1 closes. Closed-loop evaluated (sim-eval), so every episode trains: no val split.
 register(
-    DatasetSpec("metaworld", "image", "language_instruction", metaworld_eef7, train_split="train", val_split="train")
+    DatasetSpec(
+        "metaworld",
+        "image",
+        "language_instruction",
+        actions_as_stored,
+        action_space=action_spaces.ActionSpace(
+            continuous=3, gripper=action_spaces.parse_gripper("[-1 open, +1 close]")
+        ),
+        train_split="train",
+        val_split=None,
+    )
 )
 
 # Weights of the "OXE magic soup" (Octo's OXE_MAGIC_SOUP, also RoboVLMs' pre-training mix; with BridgeData V2).

@@ -25,6 +25,9 @@ of one float vector, which covers datasets written with the RLDS dataset-builder
     gripper = "[-1 open, +1 close]"         # its convention; the pipeline maps it to [0 closed, 1 open]
     proprio_key = "observation/state"       # optional: statistics are computed for it too
     proprio_dim = 8                         # its width (with proprio_key)
+    train_split = "train"                   # default "train"; hold out explicitly, e.g. "train[:95%]"
+    val_split = "val"                       # default: the files' `val` split if any, else none (never silent)
+    statistics = "stats/my_robot.json"      # optional: precomputed action statistics (relative to this file)
 
     [mixture]
     my_mix = [["my_robot_data", 1.0], ["bridge_dataset", 0.5]]
@@ -65,8 +68,10 @@ class DatasetSpec:
     language_key: str | None
     standardize: Callable[[dict], dict]
     action_space: ActionSpace = action_spaces.PRESETS["eef7"]  # or a preset's name ("nav2"), resolved on creation
-    train_split: str = "train[:95%]"
-    val_split: str = "train[95%:]"
+    train_split: str = "train"
+    # None: the files' `val` split if they have one, else none (no silent hold-out; eval-offline says so).
+    # Hold episodes out explicitly: train_split="train[:95%]", val_split="train[95%:]".
+    val_split: str | None = None
     fixed_instruction: str | None = None  # for datasets without language (e.g. toto)
     builder_name: str | None = None  # tfds directory name when it differs from `name`
     aliases: tuple[str, ...] = ()  # other names (and directory names) of the same dataset
@@ -74,6 +79,9 @@ class DatasetSpec:
     proprio_dim: int | None = None
     expects: Mapping[str, Leaf] = dataclasses.field(default_factory=dict)  # or text forms, parsed on creation
     schema_source: str | None = None  # where the expected feature structure is published
+    # Statistics source: None = computed over train_split (cached); a JSON file path = use those numbers
+    # ({"action": {mean, std, min, max, q01, q99}} of the standardized action, e.g. `vla-jax stats` output).
+    statistics_file: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "action_space", action_spaces.resolve(self.action_space))
@@ -224,6 +232,7 @@ _DATASET_KEYS = {
     "builder_name",
     "aliases",
     "wrist_image_key",
+    "statistics",
 }
 
 
@@ -257,7 +266,14 @@ def vector_standardization(
     return standardize
 
 
-def _declared_spec(entry: dict, where: str) -> DatasetSpec:
+def _relative_to(path: str | None, base_dir: str) -> str | None:
+    """A path declared in a registry file, relative to that file's folder (absolute and gs:// paths as given)."""
+    if path is None or os.path.isabs(path) or "://" in path:
+        return path
+    return os.path.join(base_dir, path)
+
+
+def _declared_spec(entry: dict, where: str, base_dir: str = ".") -> DatasetSpec:
     unknown = sorted(set(entry) - _DATASET_KEYS)
     missing = [k for k in ("name", "image_key", "action_key", "continuous") if k not in entry]
     if unknown or missing:
@@ -284,8 +300,8 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
             entry["action_key"], start, stop, None if grip is None else int(grip), proprio
         ),
         action_space=space,
-        train_split=entry.get("train_split", "train[:95%]"),
-        val_split=entry.get("val_split", "train[95%:]"),
+        train_split=entry.get("train_split", "train"),
+        val_split=entry.get("val_split"),
         fixed_instruction=entry.get("fixed_instruction"),
         builder_name=entry.get("builder_name"),
         aliases=tuple(entry.get("aliases", ())),
@@ -293,15 +309,33 @@ def _declared_spec(entry: dict, where: str) -> DatasetSpec:
         proprio_dim=None if proprio is None else int(entry["proprio_dim"]),
         expects=expects,
         schema_source=where,
+        statistics_file=_relative_to(entry.get("statistics"), base_dir),
     )
 
 
+_LOADED_FILES: dict[tuple[str, bytes], list[str]] = {}  # (path, content hash) -> the names it registered
+
+
 def load_user_registry(path: str) -> list[str]:
-    """Register the datasets and mixtures of a user's file (.py, .toml or .json); returns the new names."""
+    """Register the datasets and mixtures of a user's file (.py, .toml or .json); returns the new names.
+
+    Loading the same unchanged file again (two commands in one process) is a no-op; a changed
+    file, or another file, that names a registered dataset again is a clash (`DataError`).
+    """
     if not os.path.isfile(path):
         raise DataError(
             f"registry file {path} not found; pass a .py, .toml or .json file (see data_pipelines/registry.py)"
         )
+    with open(path, "rb") as f:
+        loaded = (os.path.realpath(path), hashlib.sha256(f.read()).digest())
+    if loaded in _LOADED_FILES and all(_owner(n) for n in _LOADED_FILES[loaded]):
+        return list(_LOADED_FILES[loaded])
+    names = _register_file(path)
+    _LOADED_FILES[loaded] = names
+    return names
+
+
+def _register_file(path: str) -> list[str]:
     before = set(REGISTRY) | set(MIXTURES)
     if path.endswith(".py"):
         runpy.run_path(path, run_name="vla_jax_user_registry")
@@ -311,7 +345,8 @@ def load_user_registry(path: str) -> list[str]:
         if unknown:
             raise DataError(f"{path}: unknown section(s) {unknown}; use [[dataset]] entries and a [mixture] table")
         for i, entry in enumerate(table.get("dataset", [])):
-            register(_declared_spec(entry, f"{path} dataset #{i + 1} ({entry.get('name', '?')})"))
+            where = f"{path} dataset #{i + 1} ({entry.get('name', '?')})"
+            register(_declared_spec(entry, where, os.path.dirname(os.path.abspath(path))))
         for name, entries in table.get("mixture", {}).items():
             register_mixture(name, [tuple(e) for e in entries])
     else:

@@ -26,6 +26,7 @@ from data_pipelines import registry as reg
 from data_pipelines import schema, statistics
 from data_pipelines.content_hash import directory_fingerprint
 from data_pipelines.errors import BadDataCounter, DataError
+from vla_runtime.policy_io import CANONICAL_GRIPPER_TEXT
 
 log = logging.getLogger("data_pipelines")
 MAX_EPISODE_STEPS = 1 << 20
@@ -84,6 +85,39 @@ def host_split(split: str, process_index: int, process_count: int) -> Any:  # a 
     if process_count == 1:
         return split
     return tfds.even_splits(split, n=process_count, drop_remainder=False)[process_index]
+
+
+_SAID_NO_VAL: set[str] = set()  # datasets whose missing val split was already reported (once per process)
+
+
+def resolve_split(spec: reg.DatasetSpec, builder, train: bool) -> str:
+    """The split to read: the declared one; for evaluation without a declared one, the files' `val` split.
+
+    Nothing is held out silently: a dataset with neither says so once when it trains, and evaluating
+    it is a `DataError` naming the fix.
+    """
+    splits = list(builder.info.splits)
+    no_val = spec.val_split is None and "val" not in splits
+    if train:
+        if no_val and spec.name not in _SAID_NO_VAL:
+            _SAID_NO_VAL.add(spec.name)
+            log.warning(
+                "dataset %s: no val split (none declared, none in %s): every episode of %r trains; declare "
+                "val_split (e.g. train_split='train[:95%%]', val_split='train[95%%:]') to hold episodes out",
+                spec.name,
+                builder.data_dir,
+                spec.train_split,
+            )
+        return spec.train_split
+    if spec.val_split is not None:
+        return spec.val_split
+    if no_val:
+        raise DataError(
+            f"dataset {spec.name} at {builder.data_dir}: no val split (the files have {splits}, its registry entry "
+            "declares no val_split); declare one, e.g. train_split = 'train[:95%]' and val_split = 'train[95%:]', "
+            "or pass --split"
+        )
+    return "val"
 
 
 def _observation_features(builder) -> Any:
@@ -158,7 +192,7 @@ def trajectory_dataset(
 
     builder = open_builder(spec, data_dir)
     check_schema(spec, builder)
-    split = split or (spec.train_split if train else spec.val_split)
+    split = split or resolve_split(spec, builder, train)
     base_split = split.split("[")[0]
     if base_split not in builder.info.splits:
         raise DataError(
@@ -273,7 +307,13 @@ def dataset_identity(spec: reg.DatasetSpec, builder, split: str) -> dict:
 def dataset_statistics(
     spec: reg.DatasetSpec, data_dir: str, cache_dir: str | None = None, skip_bad_episodes: bool = False
 ) -> dict:
-    """Cached action (and proprio) statistics over the train split of one dataset (every host gets the same)."""
+    """Cached action (and proprio) statistics over the train split of one dataset (every host gets the same).
+
+    A dataset whose entry names a statistics file (`DatasetSpec.statistics_file`) uses those numbers instead.
+    """
+    if spec.statistics_file:
+        stats = statistics.read_statistics_file(spec.statistics_file, spec.normalize_mask, f"dataset {spec.name}")
+        return {**stats, **_gripper_block(spec)}
     builder = open_builder(spec, data_dir)
     identity = dataset_identity(spec, builder, spec.train_split)
     with_proprio = bool(spec.proprio_dim)
@@ -300,8 +340,22 @@ def dataset_statistics(
         stats = statistics.compute_statistics(np.concatenate(actions), spec.normalize_mask, n_traj)
         if with_proprio:
             stats["proprio"] = statistics.summarize(np.concatenate(proprio), what=f"dataset {spec.name}: proprio")
-        if spec.action_space.gripper is not None:
-            stats["gripper"] = {"convention": str(spec.action_space.gripper), "canonical": "[0 closed, 1 open]"}
-        return stats
+        return {**stats, **_gripper_block(spec)}
 
     return statistics.load_or_compute(spec.name, identity, compute, cache_dir)
+
+
+def _gripper_block(spec: reg.DatasetSpec) -> dict:
+    """The statistics' `"gripper"` entry: the dataset's declared convention, which the export carries to the runtime."""
+    if spec.action_space.gripper is None:
+        return {}
+    return {"gripper": {"convention": str(spec.action_space.gripper), "canonical": CANONICAL_GRIPPER_TEXT}}
+
+
+def episode_instructions(spec: reg.DatasetSpec, data_dir: str) -> list[str]:
+    """The distinct instructions of each train-split episode, in episode order (a tokenizer's training text)."""
+    ds, _ = trajectory_dataset(spec, data_dir, train=True, shuffle_files=False, with_images=False)
+    texts = []
+    for traj in iterate_numpy(ds):
+        texts.extend(dict.fromkeys(t.decode() for t in traj["language_instruction"] if t))
+    return texts

@@ -19,11 +19,13 @@ import hashlib
 import json
 import logging
 import os
+from typing import Any
 
 import numpy as np
 
 from data_pipelines.errors import DataError
 from vla_runtime import policy_io
+from vla_runtime.errors import RuntimeConfigError
 
 log = logging.getLogger("data_pipelines")
 MODES = policy_io.NORMALIZATION_MODES
@@ -95,6 +97,43 @@ def load_or_compute(name: str, identity: dict, compute_fn, cache_dir: str | None
         json.dump(stats, f, indent=1)
     os.replace(tmp, path)  # atomic: concurrent hosts never read half a file
     log.info("statistics of %s cached in %s", name, path)
+    return stats
+
+
+def read_statistics_file(path: str, mask, what: str) -> dict:
+    """Declared (precomputed) action statistics: a JSON object with `"action": {mean, std, min, max, q01, q99}`
+    of the standardized action (e.g. a line `vla-jax stats` printed), checked like an export's statistics."""
+    import tensorflow as tf  # tf.io.gfile: local and gs:// alike
+
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            raw = json.load(f)
+    except (OSError, tf.errors.OpError, json.JSONDecodeError) as err:
+        raise DataError(
+            f"{what}: cannot read its statistics file {path} ({err}); fix `statistics` in its entry"
+        ) from None
+    action = raw.get("action") if isinstance(raw, dict) else None
+    action = action.get("action", action) if isinstance(action, dict) and "mean" not in action else action
+    if not isinstance(action, dict) or any(k not in action for k in STAT_KEYS):
+        raise DataError(f'{path}: needs "action": {{{", ".join(STAT_KEYS)}}} ({what}); write it with vla-jax stats')
+    mask = [bool(m) for m in mask]
+    bad = [k for k in STAT_KEYS if len(action[k]) != len(mask)]
+    if bad:
+        raise DataError(f"{path}: action {bad[0]} has {len(action[bad[0]])} values; {what} has {len(mask)} dims")
+    fields = {k: np.asarray(action[k], np.float64) for k in STAT_KEYS}
+    try:
+        f = fields
+        policy_io.ActionStatistics(
+            "bounds", f["mean"], f["std"], f["min"], f["max"], f["q01"], f["q99"], np.asarray(mask)
+        ).check(path)
+    except RuntimeConfigError as err:
+        raise DataError(f"{err} ({what})") from None
+    stats: dict[str, Any] = {"action": {**{k: [float(x) for x in v] for k, v in fields.items()}, "mask": mask}}
+    stats["num_transitions"] = raw.get("num_transitions")
+    stats["num_trajectories"] = raw.get("num_trajectories")
+    if isinstance(raw.get("proprio"), dict):
+        stats["proprio"] = raw["proprio"]
+    stats["source"] = path
     return stats
 
 

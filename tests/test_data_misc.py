@@ -146,7 +146,8 @@ def test_cli_convert_stats_inspect_end_to_end(tmp_path, capsys):
     assert all(-1.0 <= v <= 1.0 for v in batches[0]["action_min"] + batches[0]["action_max"])
     assert grid.stat().st_size > 1000
 
-    assert main(["convert-episodes", "--src", str(tmp_path / "nope"), "--out", str(rl)]) == 2
+    # (a fresh --out: an existing dataset there is refused first, before any source is looked at)
+    assert main(["convert-episodes", "--src", str(tmp_path / "nope"), "--out", str(tmp_path / "rlds2")]) == 2
     assert "episode folder does not exist" in capsys.readouterr().err
 
 

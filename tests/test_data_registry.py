@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from data_pipelines import registry, rlds
+from data_pipelines import action_spaces, registry, rlds
 from data_pipelines import testing as dt
 from data_pipelines.action_spaces import ActionSpace, GripperConvention
 from data_pipelines.errors import DataError
@@ -48,7 +48,7 @@ def test_gripper_conventions_parse_and_map_both_ways():
     assert GripperConvention.parse("[0 closed, 1 open]").is_canonical
     for bad in ("[0 closed, 1 closed]", "open", "[0 shut, 1 open]"):
         with pytest.raises(DataError, match="gripper convention"):
-            GripperConvention.parse(bad)
+            action_spaces.parse_gripper(bad)
     space = ActionSpace(continuous=3, gripper="[-1 open, +1 close]")  # Meta-World's [dx, dy, dz, grip]
     assert space.dim == 4 and space.normalize_mask == [True, True, True, False]
     assert ActionSpace(continuous=2).dim == 2

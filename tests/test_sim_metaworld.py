@@ -149,27 +149,41 @@ def test_replayed_expert_succeeds_at_the_same_step_in_the_eval_loop(expert_run):
     assert result.success and result.steps == len(episode.actions)
     assert policy.instruction == mt.INSTRUCTIONS["drawer-close-v3"]
     np.testing.assert_array_equal(result.frames[0], episode.frames[0])  # collection and evaluation images agree
-    # The registry's eef7 padding of the same actions, mapped back, drives the same episode.
+    # The registry's metaworld entry reads the same actions as stored and maps the gripper to the
+    # canonical opening; the runtime's statistics map it back: the round trip drives the same episode.
     import tensorflow as tf
 
     from data_pipelines import oxe_registry as oxe
+    from vla_runtime.policy_io import ActionStatistics
 
-    padded = oxe.metaworld_eef7({"action": tf.constant(episode.actions)})["action"].numpy()
-    assert padded.shape == (len(episode.actions), 7) and np.all((padded[:, 6] >= 0) & (padded[:, 6] <= 1))
-    again = run_episode(Replay(padded), env, seed, max_steps=500)
+    spec = oxe.get_spec("metaworld")
+    stored = spec.standardize({"action": tf.constant(episode.actions)})["action"].numpy()
+    opening = spec.action_space.gripper.to_canonical(stored[:, 3])
+    assert stored.shape == (len(episode.actions), 4) and np.all((opening >= 0) & (opening <= 1))
+    box = {"mean": [0.0] * 4, "std": [1.0] * 4, "min": [-1.0] * 4, "max": [1.0] * 4, "q01": [-1.0] * 4}
+    stats = ActionStatistics.from_dict(
+        {
+            "normalization": "none",
+            "action": {**box, "q99": [1.0] * 4, "mask": [True] * 3 + [False]},
+            "gripper": {"convention": str(spec.action_space.gripper)},
+        }
+    )
+    returned = stats.denormalize(np.concatenate([stored[:, :3], opening[:, None]], axis=1))
+    np.testing.assert_allclose(returned, np.clip(episode.actions, -1, 1), atol=1e-6)
+    again = run_episode(Replay(returned), env, seed, max_steps=500)
     assert again.success and again.steps == len(episode.actions)
     idle = run_episode(Replay(np.zeros((1, 4))), env, seed, max_steps=25)
     assert not idle.success and idle.steps == 25
 
 
 def test_action_mapping_and_bad_actions():
-    np.testing.assert_allclose(to_metaworld_action([0.1, 0.2, 0.3, 0, 0, 0, 1.0]), [0.1, 0.2, 0.3, -1.0])  # open
-    np.testing.assert_allclose(to_metaworld_action([0.1, 0.2, 0.3, 0, 0, 0, 0.0]), [0.1, 0.2, 0.3, 1.0])  # close
+    np.testing.assert_allclose(to_metaworld_action([0.1, 0.2, 0.3, -1.0]), [0.1, 0.2, 0.3, -1.0])  # open, as given
     np.testing.assert_allclose(to_metaworld_action([2.0, 0, 0, -3.0]), [1.0, 0, 0, -1.0])
     with pytest.raises(VLAJaxError, match="non-finite"):
         to_metaworld_action([np.nan, 0, 0, 0])
-    with pytest.raises(VLAJaxError, match="2 dims"):
-        to_metaworld_action([0, 0])
+    for wrong in ([0, 0], [0.1, 0.2, 0.3, 0, 0, 0, 1.0]):  # the retired 7-D eef7 padding is refused too
+        with pytest.raises(VLAJaxError, match=f"{len(wrong)} dims"):
+            to_metaworld_action(wrong)
 
 
 def test_summary_groups_and_published_style_average():

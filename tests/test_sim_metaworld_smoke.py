@@ -1,8 +1,8 @@
 """Meta-World end to end, as small as it gets: collect 2 tasks x 2 episodes -> train -> export -> sim-eval.
 
-Training uses the registry's `metaworld` entry, which pads the 4-D actions to
-`eef7` (dims 3-5 zero, gripper as openness) until declared action spaces land;
-sim-eval maps the 7-D output back to Meta-World's [dx, dy, dz, gripper].
+Training uses the registry's `metaworld` entry: Meta-World's own 4-D [dx, dy, dz, gripper]
+declared as 3 continuous dims + a gripper in `[-1 open, +1 close]`; the export carries the
+convention, so `vla_runtime.Policy` (and the JAX reference policy) return Meta-World's actions.
 """
 
 import importlib.util
@@ -44,8 +44,10 @@ def test_collect_train_export_eval(tmp_path, capsys):
     )
     tiny_arm_config.train(tmp_path)
     stats = json.loads((tmp_path / "workdir" / "statistics.json").read_text())["metaworld"]
-    assert stats["num_trajectories"] == 4 and stats["action"]["mask"] == [True] * 6 + [False]
+    assert stats["num_trajectories"] == 4 and stats["action"]["mask"] == [True] * 3 + [False]
+    assert stats["gripper"]["convention"] == "[-1 open, 1 closed]"
     assert main(["export", "--workdir", str(tmp_path / "workdir"), "--out", str(tmp_path / "export")]) == 0
+    check_policy_returns_metaworld_gripper(tmp_path)
     out = tmp_path / "eval"
     assert (
         main(
@@ -80,3 +82,25 @@ def test_collect_train_export_eval(tmp_path, capsys):
     assert len(list((out / "rollouts").glob("*.gif"))) == 1
     printed = capsys.readouterr().out
     assert "theirs: SmolVLA (0.45B)" in printed and "export (this run)" in printed
+
+
+def check_policy_returns_metaworld_gripper(tmp_path):
+    """The export and the JAX reference policy return the gripper as Meta-World's effort (1 - 2 * opening)."""
+    import numpy as np
+
+    from vla_jax.evaluate.jax_policy import JaxWorkdirPolicy
+    from vla_runtime import Policy
+
+    exported = json.loads((tmp_path / "export" / "statistics.json").read_text())
+    assert exported["gripper"] == {"convention": "[-1 open, 1 closed]", "canonical": "[0 closed, 1 open]"}
+    frame = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), np.uint8)
+    runtime = Policy.load(str(tmp_path / "export"))
+    reference = JaxWorkdirPolicy.load(tmp_path / "workdir", fast_compile=True)
+    for policy in (runtime, reference):
+        policy.reset("reach the goal")
+    opening = reference.predict_normalized(frame)[:, 3]
+    reference.reset("reach the goal")
+    ours, theirs = runtime.step(frame), reference.step(frame)
+    assert ours.shape == (2, 4) and np.all(np.abs(ours[:, 3]) <= 1)
+    np.testing.assert_allclose(ours[:, 3], 1.0 - 2.0 * opening, atol=1e-4)  # not the opening itself
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)

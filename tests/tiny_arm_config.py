@@ -1,4 +1,4 @@
-"""A tiny 7-D arm+gripper policy on the registry's `metaworld` dataset, for the end-to-end tests.
+"""A tiny 4-D arm+gripper policy ([dx, dy, dz, gripper]) on the registry's `metaworld` dataset, for end-to-end tests.
 
     vla-jax train --config tests/tiny_arm_config.py:DIR --workdir DIR/workdir
 
@@ -34,7 +34,7 @@ def get_config(arg):
             head="lstm",
             window_size=2,
             action_chunk=2,
-            action_dim=7,
+            action_dim=4,
             has_gripper=True,
             head_hidden_size=16,
             head_layers=1,
@@ -59,8 +59,10 @@ def get_config(arg):
     return config
 
 
-def train(folder, timeout: int = 600):
+def train(folder, timeout: int = 600, extra_args=()):
     """Train the tiny config on `folder` in a subprocess (fast XLA compile); returns the workdir.
+
+    `extra_args` go to `vla-jax train` (e.g. `--registry FILE --config.data.config.mixture=NAME`).
 
     The runs of the Meta-World and LeRobot tests compile the same program, so they share a
     persistent XLA cache (keyed by the program's hash: a stale entry is never reused).
@@ -98,6 +100,7 @@ def train(folder, timeout: int = 600):
             "--workdir",
             str(folder / "workdir"),
             "--quiet",
+            *extra_args,
         ],
         cwd=repo,
         env=env,

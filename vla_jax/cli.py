@@ -43,6 +43,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sim-collect": "Collect scripted-expert episodes: the MuJoCo mobile-navigation scene (HDF5) or Meta-World (RLDS).",
     "sim-eval": "Closed-loop evaluation of an export or a workdir in the MuJoCo scene or on Meta-World.",
     "eval-offline": "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match).",
+    "tokenizer": "Train a byte-level BPE tokenizer on a dataset's instructions (for a from-scratch model).",
     "demo": "The main job end to end: collect, convert, post-train, export, drive.",
 }
 USER_ERRORS = (VLAJaxError, DataError, RuntimeConfigError, InputError)

@@ -57,6 +57,30 @@ def test_masked_dim_passes_through():
         ActionStatistics.from_dict({**d, "normalization": "minmax"})
 
 
+def test_declared_gripper_returns_the_datasets_convention_and_old_files_pass_through():
+    d = statistics(4)
+    d["action"]["mask"] = [True, True, True, False]
+    old = ActionStatistics.from_dict(d)  # an export written before the "gripper" key: today's behaviour
+    meta = ActionStatistics.from_dict({**d, "gripper": {"convention": "[-1 open, +1 close]"}})
+    opening = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.25], [0.0, 0.0, 0.0, 7.0]])
+    np.testing.assert_allclose(old.denormalize(opening)[:, 3], [1.0, 0.0, 0.25, 7.0])
+    np.testing.assert_allclose(meta.denormalize(opening)[:, 3], [-1.0, 1.0, 0.5, -1.0])  # open, closed, clipped
+    np.testing.assert_allclose(meta.denormalize(opening)[:, :3], old.denormalize(opening)[:, :3])
+    np.testing.assert_allclose(meta.normalize(meta.denormalize(opening[:3]))[:, 3], [1.0, 0.0, 0.25])
+    assert meta.to_dict()["gripper"] == {"convention": "[-1 open, 1 closed]", "canonical": "[0 closed, 1 open]"}
+    assert ActionStatistics.from_dict(meta.to_dict()).gripper == meta.gripper and "gripper" not in old.to_dict()
+    for bad, match in (
+        ({"convention": "[0 shut, 1 open]"}, "gripper convention"),
+        ("[-1 open, 1 closed]", "'gripper' must be"),
+        ({"convention": "[-1 open, 1 closed]", "canonical": "[-1 open, 1 closed]"}, "canonical"),
+    ):
+        with pytest.raises(RuntimeConfigError, match=match):
+            ActionStatistics.from_dict({**d, "gripper": bad})
+    d["action"]["mask"] = [True] * 4
+    with pytest.raises(RuntimeConfigError, match="last action dim is normalised"):
+        ActionStatistics.from_dict({**d, "gripper": {"convention": "[0 closed, 1 open]"}})
+
+
 def test_frame_checks_and_resize():
     p = Preprocessing(image_size=(16, 16), input_channel_order="BGR")
     with pytest.raises(InputError, match="dtype"):

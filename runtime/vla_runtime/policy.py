@@ -142,6 +142,7 @@ class Policy:
             "input_channel_order": self.preprocessing.input_channel_order,
             "dtype": self.config["dtype"],
             "normalization": self.statistics.mode,
+            "gripper": None if self.statistics.gripper is None else str(self.statistics.gripper),
             "mode": self.mode,
             "incremental": self.incremental,
         }

@@ -16,7 +16,10 @@ serving therefore agree by construction, not by keeping copies in sync.
 - Actions: `ActionStatistics` (normalise / de-normalise, one clipping rule) and the
   `normalize_actions` / `denormalize_actions` formulas it uses; `from_dict` refuses statistics that
   are not finite or not ordered (`check`), so no reader of a statistics file can act on NaN bounds.
-- Gripper: `gripper_to_signed` / `signed_to_gripper` between the [0, 1] opening and [-1, 1].
+- Gripper: `GripperConvention` (a dataset's own open/closed values, e.g. Meta-World's `[-1 open, +1 close]`,
+  carried in statistics.json as `"gripper"`): `ActionStatistics.denormalize` maps the model's [0, 1]
+  opening back to it, so `Policy.step` returns actions in the dataset's layout and convention;
+  `gripper_to_signed` / `signed_to_gripper` between the [0, 1] opening and [-1, 1] (action bins).
 
 Nothing here imports torch, JAX or TensorFlow.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -324,12 +328,72 @@ def denormalize_actions(action: Any, stats: dict, mode: str, xp: Any = np) -> An
     return xp.where(xp.asarray(stats["mask"]), xp.clip(x, lo, hi), action)
 
 
+_GRIPPER_SIDE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s+(open|opened|close|closed)\s*$")
+CANONICAL_GRIPPER_TEXT = "[0 closed, 1 open]"  # what every model predicts: an opening in [0, 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class GripperConvention:
+    """Which raw gripper value means fully open and which fully closed; values between are partial.
+
+    Datasets state theirs as text (`"[-1 open, +1 close]"`, `"[0 closed, 1 open]"`); the data
+    pipeline maps it to the canonical opening in [0, 1] for training (`to_canonical`) and the
+    runtime maps the model's opening back (`from_canonical`).
+    """
+
+    open_value: float
+    closed_value: float
+
+    @classmethod
+    def parse(cls, text: str, error: type[Exception] = RuntimeConfigError) -> GripperConvention:
+        """`"[-1 open, +1 close]"` / `"[0 closed, 1 open]"` (either order, brackets optional); bad text -> `error`."""
+        body = str(text).strip().removeprefix("[").removesuffix("]")
+        sides = body.split(",")
+        parsed = [_GRIPPER_SIDE.match(s) for s in sides]
+        if len(sides) != 2 or not all(parsed):
+            raise error(
+                f"gripper convention {text!r}: write it as '[<value> open, <value> closed]', "
+                "e.g. '[0 closed, 1 open]' or '[-1 open, +1 close]'"
+            )
+        values = {m.group(2).startswith("open"): float(m.group(1)) for m in parsed if m}
+        if len(values) != 2 or values[True] == values[False]:
+            raise error(f"gripper convention {text!r}: name one distinct value for open and one for closed")
+        return cls(open_value=values[True], closed_value=values[False])
+
+    def __str__(self) -> str:
+        lo, hi = sorted([(self.open_value, "open"), (self.closed_value, "closed")])
+        return f"[{lo[0]:g} {lo[1]}, {hi[0]:g} {hi[1]}]"
+
+    @property
+    def is_canonical(self) -> bool:
+        return (self.open_value, self.closed_value) == (1.0, 0.0)
+
+    def to_canonical(self, g: Any, xp: Any = np) -> Any:
+        """Raw gripper values -> opening in [0, 1] (clipped: teleop overshoot is not 'more open')."""
+        if self.is_canonical:
+            return xp.clip(g, 0.0, 1.0)
+        return xp.clip((g - self.closed_value) / (self.open_value - self.closed_value), 0.0, 1.0)
+
+    def from_canonical(self, p: Any, xp: Any = np) -> Any:
+        """Opening in [0, 1] (the model's output) -> the dataset's raw gripper command."""
+        return self.closed_value + xp.clip(p, 0.0, 1.0) * (self.open_value - self.closed_value)
+
+
+CANONICAL_GRIPPER = GripperConvention(open_value=1.0, closed_value=0.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class ActionStatistics:
     """One dataset's action statistics and normalisation mode; `statistics.json` of an export is `to_dict()`.
 
     {"dataset": NAME, "normalization": "bounds" | "bounds_q99" | "normal" | "none",
-     "action": {"mean": [A], "std": [A], "min": [A], "max": [A], "q01": [A], "q99": [A], "mask": [A]}}
+     "action": {"mean": [A], "std": [A], "min": [A], "max": [A], "q01": [A], "q99": [A], "mask": [A]},
+     "gripper": {"convention": "[-1 open, 1 closed]", "canonical": "[0 closed, 1 open]"}}   # optional
+
+    With `"gripper"` the last dim is a gripper the model predicts as an opening in [0, 1] (the
+    canonical convention) and `denormalize` returns it in the dataset's own convention. Without it
+    (exports written before the key existed, datasets with no gripper) every unnormalised dim is
+    passed through as the model predicts it.
     """
 
     mode: str
@@ -341,6 +405,7 @@ class ActionStatistics:
     q99: np.ndarray
     mask: np.ndarray  # bool [A]: false = never normalised (passed through both ways)
     dataset: str = ""
+    gripper: GripperConvention | None = None  # the last dim's convention in the dataset (and on the robot)
 
     STAT_KEYS = ("mean", "std", "min", "max", "q01", "q99")
 
@@ -367,7 +432,8 @@ class ActionStatistics:
         mask = np.asarray(act.get("mask", [True] * a), dtype=bool)
         if mask.shape != (a,):
             raise RuntimeConfigError(f"{where}: 'mask' has shape {mask.shape}, expected ({a},).")
-        stats = cls(mode=mode, mask=mask, dataset=str(d.get("dataset", "")), **fields)
+        gripper = _gripper_from_dict(d.get("gripper"), mask, where)
+        stats = cls(mode=mode, mask=mask, dataset=str(d.get("dataset", "")), gripper=gripper, **fields)
         stats.check(where)
         return stats
 
@@ -400,7 +466,10 @@ class ActionStatistics:
 
     def to_dict(self) -> dict:
         action = {k: np.asarray(getattr(self, k)).tolist() for k in (*self.STAT_KEYS, "mask")}
-        return {"dataset": self.dataset, "normalization": self.mode, "action": action}
+        out = {"dataset": self.dataset, "normalization": self.mode, "action": action}
+        if self.gripper is not None:
+            out["gripper"] = {"convention": str(self.gripper), "canonical": CANONICAL_GRIPPER_TEXT}
+        return out
 
     @property
     def action_dim(self) -> int:
@@ -410,12 +479,53 @@ class ActionStatistics:
         return {k: getattr(self, k) for k in (*self.STAT_KEYS, "mask")}
 
     def normalize(self, action: Any) -> np.ndarray:
-        """Robot units -> model units (what training targets looked like); float64 math."""
-        return normalize_actions(np.asarray(action, dtype=np.float64), self._arrays(), self.mode)
+        """Robot units (the dataset's gripper convention) -> model units (training targets); float64 math."""
+        action = np.asarray(action, dtype=np.float64)
+        if self.gripper is not None:
+            action = _map_last(action, self.gripper.to_canonical)
+        return normalize_actions(action, self._arrays(), self.mode)
 
     def denormalize(self, action: Any) -> np.ndarray:
-        """Model units -> robot units, clipped to the range seen in training; masked dims untouched."""
-        return denormalize_actions(np.asarray(action, dtype=np.float64), self._arrays(), self.mode)
+        """Model units -> robot units: continuous dims clipped to the range seen in training, the gripper
+        (when declared) mapped from the model's opening to the dataset's convention; other masked dims untouched."""
+        action = np.asarray(action, dtype=np.float64)
+        return self.dataset_gripper(denormalize_actions(action, self._arrays(), self.mode))
+
+    def dataset_gripper(self, action: Any) -> np.ndarray:
+        """Actions whose last dim is the canonical opening -> the same with the dataset's gripper convention
+        (identity without a declared gripper); e.g. the pipeline's canonical targets in `eval-offline`."""
+        action = np.asarray(action, dtype=np.float64)
+        return action if self.gripper is None else _map_last(action, self.gripper.from_canonical)
+
+
+def _map_last(action: np.ndarray, fn) -> np.ndarray:
+    out = np.array(action, dtype=np.float64, copy=True)
+    out[..., -1] = fn(out[..., -1])
+    return out
+
+
+def _gripper_from_dict(block: Any, mask: np.ndarray, where: str) -> GripperConvention | None:
+    """statistics.json's optional `"gripper"` block -> its convention (the last, unnormalised dim)."""
+    if block is None:
+        return None
+    if not isinstance(block, dict) or not isinstance(block.get("convention"), str):
+        raise RuntimeConfigError(
+            f'{where}: \'gripper\' must be {{"convention": "[-1 open, 1 closed]", ...}}, got {block!r}; re-export'
+        )
+    canonical = block.get("canonical", CANONICAL_GRIPPER_TEXT)
+    if GripperConvention.parse(canonical, RuntimeConfigError) != CANONICAL_GRIPPER:
+        raise RuntimeConfigError(
+            f"{where}: gripper 'canonical' is {canonical!r}; this runtime's models predict {CANONICAL_GRIPPER_TEXT}"
+        )
+    if bool(mask[-1]):
+        raise RuntimeConfigError(
+            f"{where}: a gripper is declared but the last action dim is normalised (mask true); "
+            "recompute the statistics (vla-jax stats) and re-export"
+        )
+    try:
+        return GripperConvention.parse(block["convention"], RuntimeConfigError)
+    except RuntimeConfigError as err:
+        raise RuntimeConfigError(f"{where}: {err}; fix the dataset's declared action space and re-export") from None
 
 
 # ---------------------------------------------------------------------------------------------- gripper

@@ -1,23 +1,26 @@
-"""`vla-jax convert-episodes`: mobile HDF5 episodes or a LeRobot dataset -> tfds RLDS (TFRecord + ArrayRecord)."""
+"""`vla-jax convert-episodes`: mobile HDF5 episodes, a LeRobot dataset or per-episode .npz files -> tfds RLDS."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from data_pipelines import convert_episodes, convert_lerobot
+from data_pipelines import convert_episodes, convert_lerobot, convert_npz
 from vla_runtime.policy_io import RESIZE_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
-        choices=("mobile", "lerobot"),
+        choices=("mobile", "lerobot", "npz"),
         default="mobile",
         help="mobile = folder of episode_*.h5 (the collector's output); lerobot = a LeRobot dataset "
-        "folder (v3.0 or v2.1, with meta/info.json) (default mobile)",
+        "folder (v3.0 or v2.1, with meta/info.json); npz = a folder of one .npz per episode (image [T,H,W,3] "
+        "uint8, action [T,A], optional state [T,S], instruction) (default mobile)",
     )
-    parser.add_argument("--src", required=True, help="folder of episode_*.h5 files, or the LeRobot dataset folder")
+    parser.add_argument(
+        "--src", required=True, help="folder of episode_*.h5 files, the LeRobot dataset folder, or the .npz folder"
+    )
     parser.add_argument("--out", required=True, help="output data dir; the dataset goes to OUT/<name>/1.0.0")
     parser.add_argument("--image-size", type=int, default=224, help="square frame size stored (default 224)")
     parser.add_argument(
@@ -38,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--val-fraction",
         type=float,
-        default=0.1,
-        help="newest fraction of episodes (chronological by filename) for the val split (default 0.1)",
+        default=None,
+        help="newest fraction of episodes (by file name) for the val split (default 0.1 for mobile, 0 for npz)",
     )
     parser.add_argument(
         "--mirror",
@@ -57,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name",
         default=None,
-        help=f"tfds dataset name (default {convert_episodes.DEFAULT_NAME}, or {convert_lerobot.DEFAULT_NAME} "
-        "for --format lerobot)",
+        help=f"tfds dataset name (default {convert_episodes.DEFAULT_NAME}, {convert_lerobot.DEFAULT_NAME} "
+        f"for --format lerobot, {convert_npz.DEFAULT_NAME} for npz)",
     )
     parser.add_argument("--encoding", choices=("jpeg", "png"), default="jpeg", help="frame encoding (default jpeg)")
     parser.add_argument("--min-length", type=int, default=2, help="episodes with fewer frames are bad data (default 2)")
@@ -74,25 +77,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="camera feature, e.g. observation.images.top or just top (default: the only camera)",
     )
-    lerobot.add_argument("--action-key", default="action", help="numeric feature used as the action (default action)")
+    lerobot.add_argument("--action-key", default="action", help="lerobot/npz: key used as the action (default action)")
     lerobot.add_argument(
         "--state-key",
         default="auto",
-        help="numeric feature stored as observation/state; 'none' for no state "
-        "(default: observation.state when present)",
+        help="lerobot/npz: key stored as observation/state; 'none' for no state "
+        "(default: observation.state (lerobot) or state (npz) when present)",
     )
+    npz = parser.add_argument_group("npz (--format npz)")
+    npz.add_argument("--image-key", default="image", help="uint8 [T, H, W, 3] frames (default image)")
+    npz.add_argument("--instruction-key", default="instruction", help="instruction string(s) (default instruction)")
+    npz.add_argument("--instruction", default=None, help="fixed instruction for files without one")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.format == "lerobot":
         return _run_lerobot(args)
+    if args.format == "npz":
+        return _run_npz(args)
     out_dir, counter = convert_episodes.convert(
         args.src,
         args.out,
         image_size=args.image_size,
         resize_mode=args.resize_mode,
         action_dim=args.action_dim,
-        val_fraction=args.val_fraction,
+        val_fraction=0.1 if args.val_fraction is None else args.val_fraction,
         mirror=args.mirror,
         channel_order=args.channel_order,
         name=args.name or convert_episodes.DEFAULT_NAME,
@@ -101,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         min_length=args.min_length,
         overwrite=args.overwrite,
     )
+    return _print_written(out_dir, counter)
+
+
+def _print_written(out_dir: str, counter) -> int:
     import tensorflow_datasets as tfds
 
     info = tfds.builder_from_directory(out_dir).info
@@ -115,6 +128,27 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _run_npz(args: argparse.Namespace) -> int:
+    out_dir, counter, _ = convert_npz.convert(
+        args.src,
+        args.out,
+        name=args.name or convert_npz.DEFAULT_NAME,
+        image_size=args.image_size,
+        resize_mode=args.resize_mode,
+        val_fraction=args.val_fraction or 0.0,
+        image_key=args.image_key,
+        action_key=args.action_key,
+        state_key=None if args.state_key == "none" else args.state_key,
+        instruction_key=args.instruction_key,
+        instruction=args.instruction,
+        encoding=args.encoding,
+        min_length=args.min_length,
+        skip_bad_episodes=args.skip_bad_episodes,
+        overwrite=args.overwrite,
+    )
+    return _print_written(out_dir, counter)
 
 
 def _run_lerobot(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from vla_jax.export.export import dump_json_line, export_workdir
 from vla_jax.export.verify import verify_export
 
 DTYPES = ("float32", "bfloat16", "float16", "int8")
+# --registry FILE: the dataset's declared action space is checked against (and fills in) the statistics' gripper.
+USES_DATASET_REGISTRY = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

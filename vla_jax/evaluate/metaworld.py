@@ -29,23 +29,21 @@ EPISODES_PER_TASK = 10
 
 
 def to_metaworld_action(action: np.ndarray) -> np.ndarray:
-    """A policy's action in dataset units -> Meta-World's [dx, dy, dz, gripper effort (-1 open, +1 close)].
+    """A policy's action -> the [dx, dy, dz, gripper effort] Meta-World executes, clipped to its [-1, 1] box.
 
-    4-D: already Meta-World's layout. 7-D: the `eef7` padding the registry's
-    `metaworld` entry trains on (data_pipelines/oxe_registry.py `metaworld_eef7`):
-    [dx, dy, dz, 0, 0, 0, opening in [0, 1]] with 1 = open, so effort = 1 - 2 * opening.
+    The policy already returns Meta-World's layout and convention (effort -1 opens, +1 closes): the
+    registry's `metaworld` dataset declares `ActionSpace(continuous=3, gripper="[-1 open, +1 close]")`
+    and the export's statistics carry the convention to `vla_runtime` (and the JAX reference policy).
     """
     a = np.asarray(action, np.float64).reshape(-1)
     if not np.all(np.isfinite(a)):
         raise VLAJaxError(f"the policy returned a non-finite action {a.tolist()}; nothing non-finite is executed")
-    if a.shape == (4,):
-        return np.clip(a, -1.0, 1.0)
-    if a.shape == (7,):
-        return np.clip(np.array([a[0], a[1], a[2], 1.0 - 2.0 * a[6]]), -1.0, 1.0)
-    raise VLAJaxError(
-        f"policy action has {a.shape[0]} dims; a Meta-World policy returns 4 ([dx, dy, dz, gripper]) "
-        "or 7 (the eef7 padding of the registry's metaworld dataset)"
-    )
+    if a.shape != (4,):
+        raise VLAJaxError(
+            f"policy action has {a.shape[0]} dims; a Meta-World policy returns 4 ([dx, dy, dz, gripper]): "
+            "train on the registry's metaworld dataset with model.action_dim=4"
+        )
+    return np.clip(a, -1.0, 1.0)
 
 
 @dataclasses.dataclass

@@ -65,7 +65,7 @@ def evaluate_offline(
             }
         out = np.asarray(apply(params, model_batch), np.float64)[:n, -1, 0, :a]
         preds.append(stats.denormalize(out))  # policy_io: the robot's units and clipping rule
-        targets.append(batch["action"][:, -1, 0, :a])
+        targets.append(stats.dataset_gripper(batch["action"][:, -1, 0, :a]))  # the loader's gripper is canonical
         masks.append(batch["action_mask"][:, -1, 0])
     if not preds:
         raise VLAJaxError(f"{data_dir}: the evaluation split is empty; convert with --val-fraction > 0")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,8 @@ from flax import traverse_util
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from data_pipelines import paths as safe_paths
+from data_pipelines import registry as data_registry
+from data_pipelines.action_spaces import parse_gripper
 from data_pipelines.errors import DataError
 from data_pipelines.tokenize import load_tokenizer
 from vla_jax.errors import VLAJaxError
@@ -31,14 +34,25 @@ from vla_jax.train.model import vla_config as make_vla_config
 from vla_jax.vla import image_preprocessing
 from vla_runtime.bundle import EXPORT_DTYPES, write_export
 from vla_runtime.errors import RuntimeConfigError
-from vla_runtime.policy_io import CHANNEL_ORDERS, RESIZE_MODES, ActionStatistics, TokenLayout
+from vla_runtime.policy_io import (
+    CANONICAL_GRIPPER_TEXT,
+    CHANNEL_ORDERS,
+    RESIZE_MODES,
+    ActionStatistics,
+    TokenLayout,
+)
 
 # Written into the model card and config.json so a robot-side file says where it came from.
 EXPORTER = "vla-jax export"
+log = logging.getLogger("vla_jax")
 
 
 def pick_statistics(statistics: Mapping[str, Any], dataset: str | None) -> dict[str, Any]:
-    """loader.statistics ({name: {"action": ..., "normalization": mode}}) -> the one dataset the robot runs."""
+    """loader.statistics ({name: {"action": ..., "normalization": mode, "gripper"?}}) -> the one dataset the robot runs.
+
+    The dataset's declared gripper convention (`"gripper"`, from data_pipelines.rlds) is kept, so the
+    runtime returns the gripper in the dataset's own convention; workdirs without it export as before.
+    """
     if "action" in statistics and "normalization" in statistics:  # already a single dataset's entry
         return {"dataset": dataset or str(statistics.get("dataset", "")), **dict(statistics)}
     names = sorted(statistics)
@@ -56,7 +70,39 @@ def pick_statistics(statistics: Mapping[str, Any], dataset: str | None) -> dict[
     for key in ("action", "normalization"):
         if key not in entry:
             raise VLAJaxError(f"export: statistics of {dataset!r} lack {key!r}; retrain with the current loader")
-    return {"dataset": dataset, "normalization": entry["normalization"], "action": entry["action"]}
+    picked = {"dataset": dataset, "normalization": entry["normalization"], "action": entry["action"]}
+    if entry.get("gripper") is not None:
+        picked["gripper"] = entry["gripper"]
+    return picked
+
+
+def check_declared_action_space(picked: dict[str, Any]) -> dict[str, Any]:
+    """The statistics against the dataset's registered action space (built in, or from `--registry FILE`).
+
+    A gripper convention that differs from the declared one is an error (the registry changed since
+    training); statistics written before the `"gripper"` key get the declared convention when the
+    dims agree, so re-exporting such a workdir returns the dataset's own convention too. A dataset
+    no registry knows exports with its statistics as they are.
+    """
+    try:
+        space = data_registry.get_spec(picked["dataset"]).action_space
+    except DataError:
+        return picked
+    dims = len(picked["action"]["min"])
+    declared = None if space.gripper is None else str(space.gripper)
+    if "gripper" in picked:
+        convention = picked["gripper"].get("convention") if isinstance(picked["gripper"], dict) else None
+        if declared is None or convention is None or str(parse_gripper(convention)) != declared:
+            raise VLAJaxError(
+                f"export: the workdir's statistics give dataset {picked['dataset']!r} the gripper convention "
+                f"{convention!r} but its registry entry declares {declared or 'no gripper'}; export with "
+                "the registry file it was trained with (--registry FILE)"
+            )
+        return picked
+    if declared is not None and dims == space.dim:
+        log.info("export: statistics of %s predate the gripper key; using its declared %s", picked["dataset"], declared)
+        return {**picked, "gripper": {"convention": declared, "canonical": CANONICAL_GRIPPER_TEXT}}
+    return picked
 
 
 def synthetic_tokenizer_json(vocab_size: int) -> str:
@@ -143,7 +189,7 @@ from `{source}`{(" (step " + str(extra["step"]) + ")") if extra.get("step") is n
 |---|---|
 | structure / head | {p.structure} / {p.head} |
 | history window T / action chunk C / action dims A | {p.window_size} / {p.action_chunk} / {p.action_dim} |
-| gripper | {"last dim, probability in [0, 1]" if p.has_gripper else "none"} |
+| gripper | {_gripper_row(p, statistics)} |
 | backbone | `{model_type}` (config.json `backbone`, run by transformers' class), {backbone_parameters:,} parameters |
 | weights | {dtype} |
 | statistics | dataset `{statistics["dataset"]}`, normalisation `{statistics["normalization"]}` |
@@ -167,6 +213,14 @@ chunk = policy.step(frame)   # frame: uint8 H x W x 3 (see preprocessing.json fo
 or serve it: `vla-runtime serve THIS_FOLDER --port 8000`. Every file is hashed
 in config.json; a changed file refuses to load.
 """
+
+
+def _gripper_row(vla_config, statistics: dict) -> str:
+    if not vla_config.has_gripper:
+        return "none"
+    if "gripper" in statistics:
+        return f"last dim, in the dataset's convention {statistics['gripper']['convention']}"
+    return "last dim, opening in [0, 1] (1 = open)"
 
 
 def export_policy(
@@ -196,7 +250,7 @@ def export_policy(
         raise VLAJaxError(f"export: --input-channel-order must be RGB or BGR, got {input_channel_order!r}")
     if resize_mode not in RESIZE_MODES:
         raise VLAJaxError(f"export: resize_mode {resize_mode!r} is unknown; use one of {', '.join(RESIZE_MODES)}")
-    picked = pick_statistics(statistics, dataset)
+    picked = check_declared_action_space(pick_statistics(statistics, dataset))
     try:  # policy_io's own load-time checks (finite, min <= max, q01 <= q99), before anything is written
         stats = ActionStatistics.from_dict(picked, f"statistics of {picked['dataset']!r}").to_dict()
     except RuntimeConfigError as err:
@@ -205,6 +259,13 @@ def export_policy(
         raise VLAJaxError(
             f"export: statistics of {stats['dataset']!r} have {len(stats['action']['min'])} action "
             f"dims but the model predicts {vla_config.action_dim}"
+        )
+    if "gripper" in stats and not (vla_config.has_gripper and len(stats["action"]["min"]) == vla_config.action_dim):
+        raise VLAJaxError(
+            f"export: dataset {stats['dataset']!r} declares a gripper (its last action dim) but the model "
+            f"{'has no gripper output' if not vla_config.has_gripper else 'predicts ' + str(vla_config.action_dim)}"
+            f" for its {len(stats['action']['min'])} dims; train with model.has_gripper=True and "
+            "model.action_dim = the dataset's action dims"
         )
     tok_json, pad_id = tokenizer_files(tokenizer, vla_config.backbone.vocab_size)
     pre = image_preprocessing(vla_config, resize_mode, input_channel_order)
