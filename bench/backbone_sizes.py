@@ -19,6 +19,7 @@ def released():
     from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
     from vla_jax.models.kosmos2 import Kosmos2Config
     from vla_jax.models.paligemma import PaliGemmaConfig
+    from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
     from vla_jax.models.smolvlm import SmolVLMConfig
 
     return {
@@ -27,6 +28,8 @@ def released():
         "PaliGemma 2 3B (google/paligemma2-3b-pt-224)": PaliGemmaConfig.full(),
         "SmolVLM2 256M": SmolVLMConfig.full("256M"),
         "SmolVLM2 500M": SmolVLMConfig.full("500M"),
+        "Qwen2.5-VL 3B (Qwen/Qwen2.5-VL-3B-Instruct) at 224 px": Qwen2_5_VLConfig.full("3B"),
+        "Qwen2.5-VL 3B at 448 px": Qwen2_5_VLConfig.full("3B", vision={"image_size": 448}),
     }
 
 

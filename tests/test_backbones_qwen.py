@@ -92,3 +92,15 @@ def test_image_tokens_per_frame_are_hf_processor_counts(size, tokens):
     config = Qwen2_5_VLConfig.full(vision={"image_size": size})
     patches = Qwen2VLImageProcessorPil().get_number_of_image_patches(size, size)
     assert config.image_tokens == patches // config.vision.spatial_merge_size**2 == tokens
+
+
+def test_unrolled_layers_load_and_run_the_same_model(hf):
+    """scan_layers=False: the vision blocks and the LM layers unroll (`layers_i`) and give the scanned numbers."""
+    config, params = load_hf_checkpoint(hf["a"])
+    unrolled_cfg, unrolled = load_hf_checkpoint(hf["a"], scan_layers=False)
+    assert "layers_1" in unrolled["vision_model"]["blocks"]
+    inputs = random_inputs(config, seed=4, batch=2, text_len=6)
+    ref = flax_outputs(config, params, inputs, fast_compile=True)
+    got = flax_outputs(unrolled_cfg, unrolled, inputs, fast_compile=True)
+    for k in STAGES:
+        np.testing.assert_allclose(got[k], ref[k], atol=1e-5)

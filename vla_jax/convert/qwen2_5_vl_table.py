@@ -27,7 +27,7 @@ def ignored_hf_tensors(config: Qwen2_5_VLConfig, source: str = "main") -> dict[s
 
 def vision_rows(ours: str, hf: str, config) -> list[Row]:
     """Rows of `vla_jax.models.qwen_vit.QwenVisionTransformer` under HF prefix `hf` (the `visual` module)."""
-    n, blk, lay = config.num_hidden_layers, f"{hf}.blocks.{{i}}", f"{ours}/blocks/blocks"
+    n, blk, lay = config.num_hidden_layers, f"{hf}.blocks.{{i}}", f"{ours}/blocks/layers"
     return [
         Row(f"{ours}/patch_embed", f"{hf}.patch_embed.proj.weight", "conv3d"),
         *rms_norm(f"{lay}/norm1", f"{blk}.norm1", n),

@@ -121,7 +121,8 @@ class Qwen2_5_VLConfig(backbone_lib.BackboneConfig):
     def from_hf_dict(cls, d: dict[str, Any], image_size: int = 224, **knobs) -> Qwen2_5_VLConfig:
         """From a Qwen2.5-VL config.json dict as transformers' `Qwen2_5_VLConfig(...).to_dict()` fills it.
 
-        `image_size`: the frame side (not in HF's config: its processor sizes each image)."""
+        `image_size`: the frame side when the file has none (a hub file: HF's processor sizes each image; our
+        exports and convert-hf write `vision_config.image_size`)."""
         if d.get("model_type") != cls.model_type:
             raise VLAJaxError(f"config model_type is {d.get('model_type')!r}, expected {cls.model_type!r}")
         text_d = dict(d.get("text_config") or {})

@@ -108,7 +108,8 @@ class QwenViTConfig:
 
     @classmethod
     def from_hf_dict(cls, d: dict[str, Any], image_size: int, where: str) -> QwenViTConfig:
-        """From a vision sub-config dict that transformers' `Qwen2_5_VLVisionConfig` filled in."""
+        """From a vision sub-config dict that transformers' `Qwen2_5_VLVisionConfig` filled in; its `image_size`
+        (written by our export and convert-hf) wins over the `image_size` argument (a hub file has none)."""
         rope = d.get("rope_parameters") or {}
         if d.get("in_channels", 3) != 3:
             raise VLAJaxError(f"{where}.in_channels={d['in_channels']}: only RGB (3) is supported")
@@ -126,7 +127,7 @@ class QwenViTConfig:
             hidden_act=str(d.get("hidden_act", "silu")),
             rope_theta=float(rope.get("rope_theta", 10000.0)),
             tokens_per_second=int(d.get("tokens_per_second", 2)),
-            image_size=image_size,
+            image_size=int(d.get("image_size", image_size)),
         )
 
     def to_hf_dict(self) -> dict[str, Any]:
@@ -146,6 +147,7 @@ class QwenViTConfig:
             "hidden_act": self.hidden_act,
             "tokens_per_second": self.tokens_per_second,
             "rope_parameters": {"rope_type": "axial", "rope_theta": self.rope_theta},
+            "image_size": self.image_size,  # ours (HF keeps unknown keys): the runtime's frame size
         }
 
 
@@ -255,7 +257,6 @@ class QwenBlocks(nn.Module):
             window_mask,
             scan=self.scan_layers,
             remat=self.remat,
-            name="blocks",
             per_layer=jnp.asarray(cfg.full_attention_layers),
         )
 
