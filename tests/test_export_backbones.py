@@ -16,6 +16,7 @@ from vla_jax.export.export import export_policy  # noqa: E402
 from vla_jax.export.verify import verify_export  # noqa: E402
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config  # noqa: E402
 from vla_jax.models.paligemma import PaliGemmaConfig  # noqa: E402
+from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig  # noqa: E402
 from vla_jax.models.smolvlm import SmolVLMConfig  # noqa: E402
 
 BACKBONES = {
@@ -23,6 +24,7 @@ BACKBONES = {
     "paligemma": lambda: PaliGemmaConfig.tiny("gemma"),
     "smolvlm": SmolVLMConfig.tiny,
     "clip-kosmos-2": ClipKosmos2Config.tiny,
+    "qwen2_5_vl": Qwen2_5_VLConfig.tiny,
 }
 CASES = [
     ("paligemma2", "policy_head", "lstm"),
@@ -31,6 +33,10 @@ CASES = [
     ("smolvlm", "policy_head", "lstm"),
     ("smolvlm", "one_step_continuous", "mlp"),
     ("clip-kosmos-2", "policy_head", "gpt"),
+    # 3-D positions: per frame, over the interleaved window (several images, KV cache), and the cached greedy decode
+    ("qwen2_5_vl", "policy_head", "lstm"),
+    ("qwen2_5_vl", "interleaved", "mlp"),
+    ("qwen2_5_vl", "one_step_discrete", "discrete"),
 ]
 
 

@@ -19,6 +19,7 @@ FAMILIES = {
     "kosmos-2": "kosmos2:Kosmos2Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "smolvlm": "smolvlm:SmolVLMAdapter",
+    "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "llava": "llava:LlavaAdapter",  # Backbones II: runtime side only, no vla_jax family yet
 }
 SUPPORTED = tuple(FAMILIES)
