@@ -57,7 +57,11 @@ class Seq:
 
     def _map(self, fn) -> Seq:
         """`fn` applied to every per-slot tensor ([N, S, ...] layout)."""
-        return Seq(*(None if t is None else fn(t) for t in (self.embeds, self.valid, self.blocks, self.image_index)))
+
+        def opt(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else fn(t)
+
+        return Seq(fn(self.embeds), fn(self.valid), opt(self.blocks), opt(self.image_index))
 
     def flat(self, rows: int) -> Seq:
         """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence)."""
@@ -73,11 +77,15 @@ class Seq:
 
 
 def cat(seqs: list[Seq]) -> Seq:
-    def joined(name):
-        parts = [getattr(q, name) for q in seqs]
+    def joined(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
         return None if parts[0] is None else torch.cat(cast(list[torch.Tensor], parts), dim=1)
 
-    return Seq(*(joined(name) for name in ("embeds", "valid", "blocks", "image_index")))
+    return Seq(
+        torch.cat([q.embeds for q in seqs], dim=1),
+        torch.cat([q.valid for q in seqs], dim=1),
+        joined([q.blocks for q in seqs]),
+        joined([q.image_index for q in seqs]),
+    )
 
 
 def pack(seq: Seq) -> tuple[Seq, torch.Tensor]:

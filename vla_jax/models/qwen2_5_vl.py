@@ -29,6 +29,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.models import backbone as backbone_lib
@@ -61,11 +62,12 @@ QWEN2_5_VL_3B_TEXT = DecoderConfig(
 RELEASED = {"3B": (QWEN2_5_VL_3B_VISION, QWEN2_5_VL_3B_TEXT)}
 
 
-def mrope_positions(valid: jax.Array, image_index: jax.Array, grid: int) -> jax.Array:
+def mrope_positions(valid: ArrayLike, image_index: ArrayLike, grid: int) -> jax.Array:
     """[3, B, S] int32 (t, h, w) position ids of HF's `get_rope_index` (module docstring).
 
     `valid` bool [B, S]; `image_index` int [B, S]: k for the k-th token of an image (row-major over the
     `grid` x `grid` merged tokens, every token of an image present), -1 for text."""
+    valid, image_index = jnp.asarray(valid, bool), jnp.asarray(image_index)
     is_image = image_index >= 0
     last = image_index == grid * grid - 1
     step = jnp.where(valid, jnp.where(is_image, jnp.where(last, grid, 0), 1), 0)
