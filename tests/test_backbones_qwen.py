@@ -32,14 +32,27 @@ CASES = {
 @pytest.fixture(scope="module")
 def hf(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf_qwen")
-    return {name: save_tiny_random("qwen2_5_vl", root / name, seed=3, **kw) for name, kw in CASES.items()}
+    dirs = {name: save_tiny_random("qwen2_5_vl", root / name, seed=3, **kw) for name, kw in CASES.items()}
+    # Qwen2-VL: LayerNorm / fc1-fc2 tower without windows, the same LM and positions
+    dirs["qwen2_vl"] = save_tiny_random("qwen2_vl", root / "qwen2_vl", seed=4, text_num_key_value_heads=1)
+    return dirs
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_qwen2_5_vl_parity_with_hf(hf, name):
+@pytest.mark.parametrize("name", [*sorted(CASES), "qwen2_vl"])
+def test_qwen_parity_with_hf(hf, name):
     result = compare_with_hf(hf[name], seed=11, batch=2, text_len=6, fast_compile=True)
-    assert result["ok"] and result["model_type"] == "qwen2_5_vl", result
+    assert result["ok"] and result["model_type"] == ("qwen2_vl" if name == "qwen2_vl" else "qwen2_5_vl"), result
     assert all(0.0 <= result[k] <= 1e-4 for k in STAGES), result
+
+
+def test_qwen2_vl_config_round_trips_through_hf_json():
+    import transformers
+
+    from vla_jax.models.qwen2_vl import Qwen2VLConfig
+
+    config = Qwen2VLConfig.tiny(vision={"image_size": 84})
+    parsed = transformers.AutoConfig.for_model(**config.to_hf_dict()).to_dict()
+    assert Qwen2VLConfig.from_hf_dict(parsed) == config and config.image_tokens == 9
 
 
 def test_windows_full_blocks_and_3d_positions_are_what_make_it_match(hf):

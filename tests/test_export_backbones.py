@@ -17,6 +17,7 @@ from vla_jax.export.verify import verify_export  # noqa: E402
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config  # noqa: E402
 from vla_jax.models.paligemma import PaliGemmaConfig  # noqa: E402
 from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig  # noqa: E402
+from vla_jax.models.qwen2_vl import Qwen2VLConfig  # noqa: E402
 from vla_jax.models.smolvlm import SmolVLMConfig  # noqa: E402
 
 BACKBONES = {
@@ -25,6 +26,7 @@ BACKBONES = {
     "smolvlm": SmolVLMConfig.tiny,
     "clip-kosmos-2": ClipKosmos2Config.tiny,
     "qwen2_5_vl": Qwen2_5_VLConfig.tiny,
+    "qwen2_vl": Qwen2VLConfig.tiny,
 }
 CASES = [
     ("paligemma2", "policy_head", "lstm"),
@@ -37,6 +39,7 @@ CASES = [
     ("qwen2_5_vl", "policy_head", "lstm"),
     ("qwen2_5_vl", "interleaved", "mlp"),
     ("qwen2_5_vl", "one_step_discrete", "discrete"),
+    ("qwen2_vl", "interleaved", "mlp"),
 ]
 
 

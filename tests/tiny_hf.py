@@ -194,6 +194,17 @@ def build_tiny_random_qwen2_5_vl(*, seed: int = 0, **overrides: Any):
     return _build(Qwen2_5_VLForConditionalGeneration, config, seed)
 
 
+def build_tiny_random_qwen2_vl(*, seed: int = 0, **overrides: Any):
+    """`Qwen2VLForConditionalGeneration`: Qwen2.5-VL's tiny text config; vision keys embed_dim / mlp_ratio."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    defaults = (dict(depth=2, embed_dim=32, mlp_ratio=2, num_heads=2, patch_size=14), *_QWEN2_5_VL[1:])
+    vision, text, top = _split(defaults, overrides)
+    vision["hidden_size"] = text["hidden_size"]  # Qwen2-VL's vision `hidden_size` is the merger's output (LM) width
+    config = Qwen2VLConfig(vision_config=vision, text_config=text, **top)
+    return _build(Qwen2VLForConditionalGeneration, config, seed)
+
+
 def build_tiny_random_clip_vision(*, seed: int = 0, **overrides: Any):
     """`CLIPVisionModel` (plain keys, no vision_/text_ prefix)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -206,6 +217,7 @@ BUILDERS = {
     "paligemma": build_tiny_random_paligemma,
     "smolvlm": build_tiny_random_smolvlm,
     "qwen2_5_vl": build_tiny_random_qwen2_5_vl,
+    "qwen2_vl": build_tiny_random_qwen2_vl,
     "clip_vision_model": build_tiny_random_clip_vision,
 }
 

@@ -154,13 +154,13 @@ def qwen_patches(pixel_values: np.ndarray, vision_config) -> tuple[np.ndarray, n
     return np.concatenate(flat), np.asarray(grids, np.int64)
 
 
-def qwen2_5_vl_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
+def qwen2_5_vl_stages(src: Path, inputs, num_layers=None, hf_class: str = "Qwen2_5_VLForConditionalGeneration"):
     """`model.visual` on the processor's patches; the LM through `Qwen2_5_VLModel.forward`'s own 3-D positions
-    (`get_rope_index` from `mm_token_type_ids` and `image_grid_thw`)."""
+    (`get_rope_index` from `mm_token_type_ids` and `image_grid_thw`). Qwen2-VL: the same calls on its class."""
     import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    import transformers
 
-    m = _load(Qwen2_5_VLForConditionalGeneration, src, num_layers).model
+    m = _load(getattr(transformers, hf_class), src, num_layers).model
     flat, grid = qwen_patches(inputs["pixel_values"], m.config.vision_config)
     t = _tensors({"flat": flat, "grid": grid, **inputs})
     n = len(inputs["pixel_values"])
@@ -183,4 +183,7 @@ STAGES: dict[str, Any] = {
     "paligemma": paligemma_stages,
     "smolvlm": smolvlm_stages,
     "qwen2_5_vl": qwen2_5_vl_stages,
+    "qwen2_vl": lambda src, inputs, num_layers=None: qwen2_5_vl_stages(
+        src, inputs, num_layers, "Qwen2VLForConditionalGeneration"
+    ),
 }

@@ -1,4 +1,5 @@
-"""THE mapping table: Hugging Face `Qwen2_5_VLForConditionalGeneration` tensors -> our Flax paths.
+"""THE mapping table: Hugging Face `Qwen2_5_VLForConditionalGeneration` (and `Qwen2VLForConditionalGeneration`:
+the same module names, its vision variant's rows) tensors -> our Flax paths.
 
 Names as the transformers 5 model holds them (`model.visual...`, `model.language_model...`,
 `lm_head`). The released Qwen/Qwen2.5-VL-* files were written by transformers 4.4x as `visual...`
@@ -8,7 +9,7 @@ matching prefix wins), as transformers does when loading them.
 
 from __future__ import annotations
 
-from vla_jax.convert.table import Row, decoder, linear, rms_norm
+from vla_jax.convert.table import Row, decoder, layer_norm, linear, rms_norm
 from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
 
 LEGACY_RENAMES = (
@@ -26,16 +27,19 @@ def ignored_hf_tensors(config: Qwen2_5_VLConfig, source: str = "main") -> dict[s
 
 
 def vision_rows(ours: str, hf: str, config) -> list[Row]:
-    """Rows of `vla_jax.models.qwen_vit.QwenVisionTransformer` under HF prefix `hf` (the `visual` module)."""
+    """Rows of `vla_jax.models.qwen_vit.QwenVisionTransformer` under HF prefix `hf` (the `visual` module):
+    Qwen2.5-VL's RMSNorms + SwiGLU, or Qwen2-VL's LayerNorms + fc1/fc2 (same names otherwise)."""
     n, blk, lay = config.num_hidden_layers, f"{hf}.blocks.{{i}}", f"{ours}/blocks/layers"
+    norm = rms_norm if config.windowed else layer_norm
+    mlp = ("gate_proj", "up_proj", "down_proj") if config.windowed else ("fc1", "fc2")
     return [
         Row(f"{ours}/patch_embed", f"{hf}.patch_embed.proj.weight", "conv3d"),
-        *rms_norm(f"{lay}/norm1", f"{blk}.norm1", n),
+        *norm(f"{lay}/norm1", f"{blk}.norm1", n),
         *linear(f"{lay}/attn/qkv", f"{blk}.attn.qkv", n),
         *linear(f"{lay}/attn/proj", f"{blk}.attn.proj", n),
-        *rms_norm(f"{lay}/norm2", f"{blk}.norm2", n),
-        *[r for proj in ("gate_proj", "up_proj", "down_proj") for r in linear(f"{lay}/{proj}", f"{blk}.mlp.{proj}", n)],
-        *rms_norm(f"{ours}/merger/ln_q", f"{hf}.merger.ln_q"),
+        *norm(f"{lay}/norm2", f"{blk}.norm2", n),
+        *[r for proj in mlp for r in linear(f"{lay}/{proj}", f"{blk}.mlp.{proj}", n)],
+        *norm(f"{ours}/merger/ln_q", f"{hf}.merger.ln_q"),
         *linear(f"{ours}/merger/mlp_0", f"{hf}.merger.mlp.0"),
         *linear(f"{ours}/merger/mlp_2", f"{hf}.merger.mlp.2"),
     ]

@@ -57,7 +57,10 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
         ids[~attn] = config.text.pad_token_id  # HF gives pads their own position id
         not_pad = (ids != config.text.pad_token_id).astype(np.int64)
         out["position_ids"] = np.cumsum(not_pad, axis=1) * not_pad + config.text.pad_token_id  # HF input_ids path
-    elif config.model_type == "qwen2_5_vl":  # 3-D (t, h, w) positions from the model's own rule (HF: get_rope_index)
+    elif config.model_type in (
+        "qwen2_5_vl",
+        "qwen2_vl",
+    ):  # 3-D (t, h, w) positions from the model's own rule (HF: get_rope_index)
         ids[image_mask] = config.image_token_id
         image_index = np.where(image_mask, np.cumsum(image_mask, axis=1) - 1, -1)
         out["position_ids"] = np.asarray(mrope_positions(attn, image_index, config.vision.merged_grid), np.int64)

@@ -38,6 +38,7 @@ _FAMILY_MODULES = {
     "paligemma": "vla_jax.models.paligemma",
     "smolvlm": "vla_jax.models.smolvlm",
     "qwen2_5_vl": "vla_jax.models.qwen2_5_vl",
+    "qwen2_vl": "vla_jax.models.qwen2_vl",
 }
 SUPPORTED_MODEL_TYPES = tuple(_FAMILY_MODULES)
 

@@ -133,7 +133,7 @@ class Qwen2_5_VLConfig(backbone_lib.BackboneConfig):
         text = DecoderConfig.from_hf_dict({**text_d, "model_type": "qwen2"}, "text_config")
         tie = bool(d.get("tie_word_embeddings", text_d.get("tie_word_embeddings", False)))
         return cls(
-            vision=QwenViTConfig.from_hf_dict(d.get("vision_config") or {}, image_size, "vision_config"),
+            vision=cls.vision_from_hf(d.get("vision_config") or {}, image_size),
             text=dataclasses.replace(text, tie_word_embeddings=tie),
             image_token_id=int(d.get("image_token_id", 151655)),
             video_token_id=int(d.get("video_token_id", 151656)),
@@ -141,6 +141,10 @@ class Qwen2_5_VLConfig(backbone_lib.BackboneConfig):
             vision_end_token_id=int(d.get("vision_end_token_id", 151653)),
             **knobs,
         )
+
+    @classmethod
+    def vision_from_hf(cls, d: dict[str, Any], image_size: int) -> QwenViTConfig:
+        return QwenViTConfig.from_hf_dict(d, image_size, "vision_config")
 
     def to_hf_dict(self) -> dict[str, Any]:
         text = self.text.to_hf_dict()

@@ -21,6 +21,11 @@ time is static here and built once with numpy:
   Linear -> exact GELU -> Linear to the LM width, then the window permutation undone: tokens come
   out row-major over the merged grid, the order the LM's image placeholders take them.
 
+Qwen2-VL's tower (`variant="qwen2_vl"`, HF `Qwen2VisionTransformerPretrainedModel`) is the same
+with three differences: LayerNorms (eps 1e-6, with bias) instead of the RMSNorms, an fc1 -> act
+(quick_gelu) -> fc2 MLP instead of SwiGLU, and no windows (every block full attention, no
+permutation).
+
 `__call__` returns HF's `last_hidden_state` (the blocks' output, still in window order); `merge`
 is HF's `pooler_output` (= `get_image_features`). No learned position table: the image size is a
 run-time choice (`image_size`, a multiple of `patch_size * spatial_merge_size`), not part of the
@@ -44,6 +49,7 @@ from vla_jax.models.stacking import apply_layers
 from vla_jax.models.vit import activation
 
 VISION_NORM_EPS = 1e-6  # HF hard-codes it for the vision blocks and the merger
+VARIANTS = ("qwen2_5_vl", "qwen2_vl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,18 +71,29 @@ class QwenViTConfig:
     rope_theta: float = 10000.0
     tokens_per_second: int = 2  # video only; kept for the config round trip
     image_size: int = 224  # ours: the fixed frame side (HF's processor sizes images per call)
+    variant: str = "qwen2_5_vl"  # or "qwen2_vl" (module docstring)
 
     def __post_init__(self):
         def bad(msg):
-            raise VLAJaxError(f"qwen2_5_vl vision config: {msg}")
+            raise VLAJaxError(f"{self.variant} vision config: {msg}")
+
+        if self.variant not in VARIANTS:
+            bad(f"variant={self.variant!r}; use one of {VARIANTS}")
 
         unit = self.patch_size * self.spatial_merge_size
         if self.image_size % unit:
             bad(f"image_size={self.image_size} must be a multiple of patch_size * spatial_merge_size = {unit}")
         if self.hidden_size % self.num_attention_heads or (self.hidden_size // self.num_attention_heads) % 4:
             bad(f"hidden_size / num_attention_heads must be a multiple of 4 (2-D rotary), got {self.head_dim}")
-        if self.window_size < unit:
+        if not self.windowed:  # Qwen2-VL: no windows; canonical values so equal towers compare equal
+            object.__setattr__(self, "window_size", 0)
+            object.__setattr__(self, "fullatt_block_indexes", ())
+        elif self.window_size < unit:
             bad(f"window_size={self.window_size} is smaller than one merge unit ({unit} px)")
+        if not self.windowed and self.intermediate_size % self.hidden_size:
+            bad(
+                f"intermediate_size={self.intermediate_size} must be a multiple of hidden_size (HF's integer mlp_ratio)"
+            )
         # A shallower copy (tiny configs, --num-layers) keeps the full-attention blocks among its layers.
         full = tuple(int(i) for i in self.fullatt_block_indexes if 0 <= int(i) < self.num_hidden_layers)
         object.__setattr__(self, "fullatt_block_indexes", full)
@@ -103,11 +120,33 @@ class QwenViTConfig:
         return self.merged_grid**2
 
     @property
+    def windowed(self) -> bool:
+        return self.variant == "qwen2_5_vl"
+
+    @property
     def full_attention_layers(self) -> np.ndarray:
+        if not self.windowed:
+            return np.ones(self.num_hidden_layers, bool)
         return np.isin(np.arange(self.num_hidden_layers), self.fullatt_block_indexes)
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any], image_size: int, where: str) -> QwenViTConfig:
+    def from_hf_qwen2_vl_dict(cls, d: dict[str, Any], image_size: int, where: str) -> QwenViTConfig:
+        """From a `Qwen2VLVisionConfig` dict (embed_dim = width, hidden_size = the LM width, mlp_ratio)."""
+        width = int(d["embed_dim"])
+        if (width * float(d["mlp_ratio"])) % 1:
+            raise VLAJaxError(f"{where}: embed_dim * mlp_ratio = {width * float(d['mlp_ratio'])} is not an integer")
+        renamed = {
+            **d,
+            "hidden_size": width,
+            "out_hidden_size": int(d["hidden_size"]),
+            "intermediate_size": int(width * float(d["mlp_ratio"])),
+            "window_size": 0,  # no windows
+            "fullatt_block_indexes": (),
+        }
+        return cls.from_hf_dict(renamed, image_size, where, variant="qwen2_vl")
+
+    @classmethod
+    def from_hf_dict(cls, d: dict[str, Any], image_size: int, where: str, variant: str = "qwen2_5_vl") -> QwenViTConfig:
         """From a vision sub-config dict that transformers' `Qwen2_5_VLVisionConfig` filled in; its `image_size`
         (written by our export and convert-hf) wins over the `image_size` argument (a hub file has none)."""
         rope = d.get("rope_parameters") or {}
@@ -128,9 +167,26 @@ class QwenViTConfig:
             rope_theta=float(rope.get("rope_theta", 10000.0)),
             tokens_per_second=int(d.get("tokens_per_second", 2)),
             image_size=int(d.get("image_size", image_size)),
+            variant=variant,
         )
 
     def to_hf_dict(self) -> dict[str, Any]:
+        if not self.windowed:
+            return {
+                "model_type": "qwen2_vl_vision",
+                "depth": self.num_hidden_layers,
+                "embed_dim": self.hidden_size,
+                "hidden_size": self.out_hidden_size,
+                "mlp_ratio": self.intermediate_size // self.hidden_size,  # an int in HF's (strict) config
+                "num_heads": self.num_attention_heads,
+                "in_channels": 3,
+                "patch_size": self.patch_size,
+                "temporal_patch_size": self.temporal_patch_size,
+                "spatial_merge_size": self.spatial_merge_size,
+                "hidden_act": self.hidden_act,
+                "rope_parameters": {"rope_type": "axial", "rope_theta": self.rope_theta},
+                "image_size": self.image_size,
+            }
         return {
             "model_type": "qwen2_5_vl_vision",
             "depth": self.num_hidden_layers,
@@ -166,7 +222,8 @@ def static_layout(cfg: QwenViTConfig) -> StaticLayout:
     rows, cols = np.meshgrid(np.arange(g), np.arange(g), indexing="ij")
     block = lambda a: a.reshape(g // m, m, g // m, m).transpose(0, 2, 1, 3).reshape(-1)  # noqa: E731
     hw = np.stack([block(rows), block(cols)], axis=-1)
-    mg, win = cfg.merged_grid, cfg.window_size // m // cfg.patch_size
+    mg = cfg.merged_grid
+    win = cfg.window_size // m // cfg.patch_size if cfg.windowed else mg  # Qwen2-VL: one window, no permutation
     units = np.arange(mg * mg).reshape(mg, mg)
     order, ids = [], []
     n_win = -(-mg // win)
@@ -221,6 +278,13 @@ class QwenVisionAttention(nn.Module):
         return _dense(d, dt, "proj")(out)
 
 
+def _norm(cfg: QwenViTConfig, dtype, name: str) -> nn.Module:
+    """Qwen2.5-VL: RMSNorm; Qwen2-VL: LayerNorm (both eps 1e-6)."""
+    if cfg.windowed:
+        return RMSNorm(VISION_NORM_EPS, False, dtype, name=name)
+    return nn.LayerNorm(epsilon=VISION_NORM_EPS, dtype=dtype, param_dtype=jnp.float32, name=name)
+
+
 class QwenVisionBlock(nn.Module):
     config: QwenViTConfig
     dtype: Any = jnp.float32
@@ -229,12 +293,16 @@ class QwenVisionBlock(nn.Module):
     def __call__(self, x, cos, sin, window_mask, is_full):
         cfg, dt = self.config, self.dtype
         mask = jnp.logical_or(is_full, window_mask)  # full-attention blocks see the whole image
-        h = RMSNorm(VISION_NORM_EPS, False, dt, name="norm1")(x)
+        h = _norm(cfg, dt, "norm1")(x)
         x = x + QwenVisionAttention(cfg, dt, name="attn")(h, cos, sin, mask)
-        h = RMSNorm(VISION_NORM_EPS, False, dt, name="norm2")(x)
-        gate = _dense(cfg.intermediate_size, dt, "gate_proj")(h)
-        up = _dense(cfg.intermediate_size, dt, "up_proj")(h)
-        mlp = _dense(cfg.hidden_size, dt, "down_proj")(activation(cfg.hidden_act)(gate) * up)
+        h = _norm(cfg, dt, "norm2")(x)
+        act = activation(cfg.hidden_act)
+        if cfg.windowed:  # SwiGLU
+            gate = _dense(cfg.intermediate_size, dt, "gate_proj")(h)
+            up = _dense(cfg.intermediate_size, dt, "up_proj")(h)
+            mlp = _dense(cfg.hidden_size, dt, "down_proj")(act(gate) * up)
+        else:
+            mlp = _dense(cfg.hidden_size, dt, "fc2")(act(_dense(cfg.intermediate_size, dt, "fc1")(h)))
         return x + mlp, None
 
 
@@ -270,7 +338,7 @@ class PatchMerger(nn.Module):
         cfg, dt = self.config, self.dtype
         n, p, d = x.shape
         unit = cfg.spatial_merge_size**2
-        x = RMSNorm(VISION_NORM_EPS, False, dt, name="ln_q")(x).reshape(n, p // unit, unit * d)
+        x = _norm(cfg, dt, "ln_q")(x).reshape(n, p // unit, unit * d)
         x = jax.nn.gelu(_dense(unit * d, dt, "mlp_0")(x), approximate=False)
         return _dense(cfg.out_hidden_size, dt, "mlp_2")(x)
 

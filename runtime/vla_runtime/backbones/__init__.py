@@ -20,6 +20,7 @@ FAMILIES = {
     "paligemma": "paligemma:PaliGemmaAdapter",
     "smolvlm": "smolvlm:SmolVLMAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
+    "qwen2_vl": "qwen2_5_vl:Qwen2VLAdapter",
     "llava": "llava:LlavaAdapter",  # Backbones II: runtime side only, no vla_jax family yet
 }
 SUPPORTED = tuple(FAMILIES)

@@ -1,4 +1,5 @@
-"""Qwen2.5-VL (`model_type` "qwen2_5_vl") on transformers' `Qwen2_5_VLForConditionalGeneration`.
+"""Qwen2.5-VL (`model_type` "qwen2_5_vl") on transformers' `Qwen2_5_VLForConditionalGeneration`; Qwen2-VL
+(`qwen2_vl`) on `Qwen2VLForConditionalGeneration` the same way.
 
 One fixed-size frame per image: the frame is cut into the flat patch rows HF's image processor
 makes (patch_size patches, block-major over the spatial_merge_size x spatial_merge_size merge
@@ -24,11 +25,13 @@ class Qwen2_5_VLAdapter(BackboneAdapter):
     model_type = "qwen2_5_vl"
     attention = "causal"
     first_position = 0
+    hf_classes = ("Qwen2_5_VLConfig", "Qwen2_5_VLForConditionalGeneration")
 
     def __init__(self, backbone: dict[str, Any], dtype: torch.dtype = torch.float32):
-        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+        import transformers
 
-        self.model = build_hf(Qwen2_5_VLForConditionalGeneration, hf_config(Qwen2_5_VLConfig, backbone), dtype)
+        config_cls, model_cls = (getattr(transformers, name) for name in self.hf_classes)
+        self.model = build_hf(model_cls, hf_config(config_cls, backbone), dtype)
         vision = self.model.config.vision_config
         self.set_decoder_facts(self.model.config.text_config, vision)
         self.patch, self.merge, self.temporal = vision.patch_size, vision.spatial_merge_size, vision.temporal_patch_size
@@ -78,3 +81,11 @@ class Qwen2_5_VLAdapter(BackboneAdapter):
 
     def lm_head_weight(self) -> torch.Tensor:
         return self.model.lm_head.weight
+
+
+class Qwen2VLAdapter(Qwen2_5_VLAdapter):
+    """Qwen2-VL (`model_type` "qwen2_vl"): the same calls on `Qwen2VLForConditionalGeneration` (its tower has no
+    windows; `visual`, `get_rope_index` and the text model take the same arguments)."""
+
+    model_type = "qwen2_vl"
+    hf_classes = ("Qwen2VLConfig", "Qwen2VLForConditionalGeneration")
