@@ -35,8 +35,7 @@ CASES = [
     ("smolvlm", "policy_head", "lstm"),
     ("smolvlm", "one_step_continuous", "mlp"),
     ("clip-kosmos-2", "policy_head", "gpt"),
-    # 3-D positions: per frame, over the interleaved window (several images, KV cache), and the cached greedy decode
-    ("qwen2_5_vl", "policy_head", "lstm"),
+    # 3-D positions over the interleaved window (several images, a growing KV cache) and the cached greedy decode
     ("qwen2_5_vl", "interleaved", "mlp"),
     ("qwen2_5_vl", "one_step_discrete", "discrete"),
     ("qwen2_vl", "interleaved", "mlp"),
