@@ -20,6 +20,7 @@ def released():
     from vla_jax.models.kosmos2 import Kosmos2Config
     from vla_jax.models.llava import LlavaConfig
     from vla_jax.models.paligemma import PaliGemmaConfig
+    from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
     from vla_jax.models.smolvlm import SmolVLMConfig
 
     return {
@@ -29,6 +30,8 @@ def released():
         "SmolVLM2 256M": SmolVLMConfig.full("256M"),
         "SmolVLM2 500M": SmolVLMConfig.full("500M"),
         "LLaVA-1.5 7B (llava-hf/llava-1.5-7b-hf)": LlavaConfig.full(),
+        "Qwen2.5-VL 3B (Qwen/Qwen2.5-VL-3B-Instruct) at 224 px": Qwen2_5_VLConfig.full("3B"),
+        "Qwen2.5-VL 3B at 448 px": Qwen2_5_VLConfig.full("3B", vision={"image_size": 448}),
     }
 
 

@@ -1,6 +1,6 @@
 """`vla-jax verify-hf` on freshly built random HF models: tiny ones with configs the tests do not use, and the
-released architectures (PaliGemma 2 3B, SmolVLM2 500M and LLaVA-1.5 7B truncated to 2 layers, SmolVLM2 256M at
-full depth).
+released architectures (PaliGemma 2 3B, SmolVLM2 500M, LLaVA-1.5 7B and Qwen2.5-VL 3B truncated to 2 layers,
+SmolVLM2 256M at full depth).
 
     python -m bench.backbones_verify --quick            # the tiny fresh models only (about a minute)
     flock /work/coord/bigmem.lock python -m bench.backbones_verify --released   # + released sizes (GBs of RAM)
@@ -79,6 +79,27 @@ TINY = {
             text_rope_theta=50000.0,
         ),
     ),
+    "qwen2_5_vl": (
+        "qwen2_5_vl",
+        dict(
+            vision_hidden_size=48,
+            vision_num_heads=3,
+            vision_intermediate_size=80,
+            vision_depth=3,
+            vision_window_size=56,
+            vision_fullatt_block_indexes=[1],
+            text_hidden_size=48,
+            text_num_attention_heads=6,
+            text_num_key_value_heads=2,
+            text_num_hidden_layers=3,
+            text_vocab_size=500,
+            text_rope_parameters={"rope_type": "default", "rope_theta": 50000.0, "mrope_section": [2, 1, 1]},
+            image_token_id=499,
+            video_token_id=498,
+            vision_start_token_id=496,
+            vision_end_token_id=497,
+        ),
+    ),
     "kosmos-2": (
         "kosmos-2",
         dict(
@@ -138,6 +159,7 @@ def _released_model(config, out: Path, seed: int, saved_layers: int | None = Non
         "paligemma": (transformers.PaliGemmaConfig, transformers.PaliGemmaForConditionalGeneration),
         "smolvlm": (transformers.SmolVLMConfig, transformers.SmolVLMForConditionalGeneration),
         "llava": (transformers.LlavaConfig, transformers.LlavaForConditionalGeneration),
+        "qwen2_5_vl": (transformers.Qwen2_5_VLConfig, transformers.Qwen2_5_VLForConditionalGeneration),
     }
     cfg_cls, model_cls = classes[hf["model_type"]]
     torch.set_default_dtype(torch.bfloat16)  # the hub files' dtype, and half the memory
@@ -148,7 +170,13 @@ def _released_model(config, out: Path, seed: int, saved_layers: int | None = Non
         torch.set_default_dtype(torch.float32)
     model = model.to_empty(device="cpu")
     model.tie_weights()
-    centres = {"LayerNorm": 1.0, "LlamaRMSNorm": 1.0, "GemmaRMSNorm": 0.0, "Gemma2RMSNorm": 0.0}
+    centres = {
+        "LayerNorm": 1.0,
+        "LlamaRMSNorm": 1.0,
+        "GemmaRMSNorm": 0.0,
+        "Gemma2RMSNorm": 0.0,
+        "Qwen2_5_VLRMSNorm": 1.0,
+    }
     randomize_(model, seed, scale=0.02, norm_centres=centres)
     model.save_pretrained(out, safe_serialization=True, max_shard_size="1GB")
     del model
@@ -167,6 +195,7 @@ def main(argv=None) -> int:
     from tests import tiny_hf
     from vla_jax.models.llava import LlavaConfig
     from vla_jax.models.paligemma import PaliGemmaConfig
+    from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
     from vla_jax.models.smolvlm import SmolVLMConfig
 
     rows, results = [], {}
@@ -197,6 +226,7 @@ def main(argv=None) -> int:
                 "SmolVLM2-500M (random)": (SmolVLMConfig.full("500M"), ["--num-layers", "2"]),
                 "SmolVLM2-256M (random, full depth)": (SmolVLMConfig.full("256M"), []),
                 "llava-hf/llava-1.5-7b-hf (random, layers 0-1 saved)": (LlavaConfig.full(), ["--num-layers", "2"]),
+                "Qwen/Qwen2.5-VL-3B-Instruct (random)": (Qwen2_5_VLConfig.full("3B"), ["--num-layers", "2"]),
             }
             for i, (name, (config, extra)) in enumerate(released.items()):
                 if not wanted(config.model_type):

@@ -18,6 +18,7 @@ from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
 from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.models.llava import LlavaConfig
 from vla_jax.models.paligemma import PaliGemmaConfig
+from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
 from vla_jax.models.smolvlm import SmolVLMConfig
 from vla_jax.train.step import FAST_COMPILE_OPTIONS as FAST_COMPILE
 from vla_jax.vla import VLAConfig, VLAPolicy, image_preprocessing, init_policy, normalize_images
@@ -35,7 +36,12 @@ BACKBONES = {
     "clip-kosmos-2": ClipKosmos2Config.tiny(
         vision={**ONE_LAYER, "image_size": 16}, latent_query_num=3, text={"layers": 1, "vocab_size": 320}
     ),
+    # 56 px: 2 x 2 image tokens with 3-D positions, one window per merge unit, the one block full attention
+    "qwen2_5_vl": Qwen2_5_VLConfig.tiny(
+        vision={**ONE_LAYER, "fullatt_block_indexes": (0,)}, text={**ONE_LAYER, "vocab_size": 320}
+    ),
 }
+PATCH_KERNEL = {"qwen2_5_vl": ("vision_model", "patch_embed")}  # the others: vision_model/patch_embedding/kernel
 STRUCTURES = [("one_step_continuous", "mlp"), ("one_step_discrete", "discrete"), ("interleaved", "mlp")]
 # Every backbone runs every structure: each builds its sequence differently (one per frame, a discrete action tail,
 # one interleaved sequence). policy_head shares one_step_continuous's per-frame path and only adds a head that fuses
@@ -115,7 +121,10 @@ def test_every_backbone_structure_and_head(name, structure, head):
         assert out["action_logits"].shape == (B, T, C, A, 16)
     assert np.isfinite(float(loss)) and float(loss) > 0
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
-    assert float(jnp.abs(grads["backbone"]["vision_model"]["patch_embedding"]["kernel"]).max()) > 0
+    kernel = grads["backbone"]
+    for key in PATCH_KERNEL.get(name, ("vision_model", "patch_embedding", "kernel")):
+        kernel = kernel[key]
+    assert float(jnp.abs(kernel).max()) > 0
     np.testing.assert_array_equal(np.asarray(out["action"][1, 0]), 0.0)  # the frame before the episode start
 
 
@@ -161,7 +170,8 @@ def test_policy_io_preprocessing_carries_the_family_image_statistics(name):
     pre = image_preprocessing(cfg, "pad", "BGR")
     siglip = name in ("paligemma", "smolvlm")
     assert (pre.mean, pre.std) == ((SIGLIP_MEAN, SIGLIP_STD) if siglip else (CLIP_MEAN, CLIP_STD))
-    assert pre.image_size == (16, 16) and (pre.resize_mode, pre.input_channel_order) == ("pad", "BGR")
+    side = cfg.backbone.image_size
+    assert pre.image_size == (side, side) and (pre.resize_mode, pre.input_channel_order) == ("pad", "BGR")
     frames = np.array([[[[0, 255, 51]]]], np.uint8)
     expected = (frames / 255.0 - np.asarray(pre.mean)) / np.asarray(pre.std)
     np.testing.assert_allclose(np.asarray(normalize_images(jnp.asarray(frames), pre)), expected, rtol=1e-6)
@@ -185,6 +195,7 @@ RELEASED = {
     "SmolVLM2-256M": SmolVLMConfig.full("256M"),
     "SmolVLM2-500M": SmolVLMConfig.full("500M"),
     "llava-hf/llava-1.5-7b-hf": LlavaConfig.full(),
+    "Qwen/Qwen2.5-VL-3B-Instruct": Qwen2_5_VLConfig.full("3B"),
 }
 
 

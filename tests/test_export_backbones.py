@@ -17,6 +17,8 @@ from vla_jax.export.verify import verify_export  # noqa: E402
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config  # noqa: E402
 from vla_jax.models.llava import LlavaConfig  # noqa: E402
 from vla_jax.models.paligemma import PaliGemmaConfig  # noqa: E402
+from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig  # noqa: E402
+from vla_jax.models.qwen2_vl import Qwen2VLConfig  # noqa: E402
 from vla_jax.models.smolvlm import SmolVLMConfig  # noqa: E402
 
 BACKBONES = {
@@ -25,6 +27,8 @@ BACKBONES = {
     "smolvlm": SmolVLMConfig.tiny,
     "clip-kosmos-2": ClipKosmos2Config.tiny,
     "llava": LlavaConfig.tiny,
+    "qwen2_5_vl": Qwen2_5_VLConfig.tiny,
+    "qwen2_vl": Qwen2VLConfig.tiny,
 }
 CASES = [
     ("paligemma2", "policy_head", "lstm"),
@@ -35,6 +39,10 @@ CASES = [
     ("clip-kosmos-2", "policy_head", "gpt"),
     ("llava", "policy_head", "lstm"),
     ("llava", "one_step_discrete", "discrete"),
+    # 3-D positions over the interleaved window (several images, a growing KV cache) and the cached greedy decode
+    ("qwen2_5_vl", "interleaved", "mlp"),
+    ("qwen2_5_vl", "one_step_discrete", "discrete"),
+    ("qwen2_vl", "interleaved", "mlp"),
 ]
 
 

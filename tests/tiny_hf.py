@@ -151,6 +151,37 @@ _LLAVA = (
     ),
     dict(image_token_index=255, vision_feature_layer=-2, vision_feature_select_strategy="default"),
 )
+# Qwen2.5-VL: at verify-hf's 224 px a 16 x 16 patch grid, 8 x 8 image tokens, 2 x 2 windows of 4 x 4 merge units.
+_QWEN2_5_VL = (
+    dict(
+        depth=2,
+        hidden_size=32,
+        intermediate_size=48,
+        num_heads=2,
+        patch_size=14,
+        window_size=112,
+        out_hidden_size=32,
+        fullatt_block_indexes=[1],
+    ),
+    dict(
+        vocab_size=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
+        bos_token_id=1,
+        eos_token_id=2,
+    ),
+    dict(
+        image_token_id=255,
+        video_token_id=254,
+        vision_start_token_id=252,
+        vision_end_token_id=253,
+    ),
+)
 _CLIP_VISION = dict(
     hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32, patch_size=8
 )
@@ -185,6 +216,27 @@ def build_tiny_random_llava(*, seed: int = 0, **overrides: Any):
     return _build(LlavaForConditionalGeneration, LlavaConfig(vision_config=vision, text_config=text, **top), seed)
 
 
+def build_tiny_random_qwen2_5_vl(*, seed: int = 0, **overrides: Any):
+    """`Qwen2_5_VLForConditionalGeneration`; the text config's hidden_size must equal vision out_hidden_size."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    vision, text, top = _split(_QWEN2_5_VL, overrides)
+    vision["out_hidden_size"] = text["hidden_size"]
+    config = Qwen2_5_VLConfig(vision_config=vision, text_config=text, **top)
+    return _build(Qwen2_5_VLForConditionalGeneration, config, seed)
+
+
+def build_tiny_random_qwen2_vl(*, seed: int = 0, **overrides: Any):
+    """`Qwen2VLForConditionalGeneration`: Qwen2.5-VL's tiny text config; vision keys embed_dim / mlp_ratio."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    defaults = (dict(depth=2, embed_dim=32, mlp_ratio=2, num_heads=2, patch_size=14), *_QWEN2_5_VL[1:])
+    vision, text, top = _split(defaults, overrides)
+    vision["hidden_size"] = text["hidden_size"]  # Qwen2-VL's vision `hidden_size` is the merger's output (LM) width
+    config = Qwen2VLConfig(vision_config=vision, text_config=text, **top)
+    return _build(Qwen2VLForConditionalGeneration, config, seed)
+
+
 def build_tiny_random_clip_vision(*, seed: int = 0, **overrides: Any):
     """`CLIPVisionModel` (plain keys, no vision_/text_ prefix)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -197,6 +249,8 @@ BUILDERS = {
     "paligemma": build_tiny_random_paligemma,
     "smolvlm": build_tiny_random_smolvlm,
     "llava": build_tiny_random_llava,
+    "qwen2_5_vl": build_tiny_random_qwen2_5_vl,
+    "qwen2_vl": build_tiny_random_qwen2_vl,
     "clip_vision_model": build_tiny_random_clip_vision,
 }
 

@@ -28,7 +28,9 @@ Padded text entries (``token_mask`` false) are REMOVED, not masked in place:
 valid entries are packed to the front in order (padding goes to the end and is
 masked), so a block is the same however long the padding was. Positions are
 ``backbone.first_position + index`` over the packed sequence (HF's
-``inputs_embeds`` path of each family).
+``inputs_embeds`` path of each family), unless the backbone's
+``sequence_positions`` gives its own (Qwen2.5-VL's 3-D multimodal positions,
+computed from where the image slots are).
 
 Attention: causal, plus for ``backbone.attention == "prefix_lm"`` (PaliGemma) a
 bidirectional prefix: every slot of a block except its tail shares the block's
@@ -202,13 +204,18 @@ def pack(embeds: jax.Array, valid: jax.Array, groups: jax.Array | None = None):
     -> (packed embeds [N, S, D], packed valid [N, S], new index of every original slot [N, S],
     packed block ids [N, S]: ``groups`` moved alike, -1 on padding; None without ``groups``).
     """
-    order = jnp.argsort(~valid, axis=1, stable=True)
+    order = pack_order(valid)
     new_index = jnp.cumsum(valid, axis=1) - 1
     packed_valid = jnp.take_along_axis(valid, order, axis=1)
     block_ids = None
     if groups is not None:
         block_ids = jnp.where(packed_valid, jnp.take_along_axis(groups, order, axis=1), -1)
     return select_slots(embeds, order), packed_valid, new_index, block_ids
+
+
+def pack_order(valid: jax.Array) -> jax.Array:
+    """Slot order of `pack`: valid slots first, each group in its original order."""
+    return jnp.argsort(~valid, axis=1, stable=True)
 
 
 def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
@@ -259,9 +266,8 @@ class VLAPolicy(nn.Module):
 
     # -- sequence building ------------------------------------------------------------------------
     def frame_blocks(self, image_embeds, text_embeds, token_mask, tail, tail_valid):
-        """Unpacked blocks [N, S, D], valid [N, S], prefix-LM groups [N, S] or None; tail [N, K, D].
-
-        Layout in the module docstring."""
+        """Unpacked blocks [N, S, D], valid [N, S], prefix-LM groups [N, S] or None, image index [N, S] (each
+        image slot's index inside the image, -1 elsewhere); tail [N, K, D]. Layout in the module docstring."""
         cfg = self.config
         n = image_embeds.shape[0]
         k = min(cfg.image_insert_index, text_embeds.shape[1])
@@ -277,13 +283,25 @@ class VLAPolicy(nn.Module):
         )
         ones = jnp.ones((n, image.shape[1]), bool)
         valid = jnp.concatenate([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], axis=1)
+        image_index = jnp.full(valid.shape, -1, jnp.int32)
+        first = k + (cfg.image_bracket_tokens is not None)
+        image_index = image_index.at[:, first : first + image_embeds.shape[1]].set(jnp.arange(image_embeds.shape[1]))
         groups = None
         if cfg.backbone.attention == "prefix_lm":  # everything but the tail: one bidirectional block
             tail_len = tail.shape[1]
             groups = jnp.broadcast_to(
                 jnp.where(jnp.arange(valid.shape[1]) < valid.shape[1] - tail_len, 0, -1), valid.shape
             )
-        return embeds, valid, groups
+        return embeds, valid, groups, image_index
+
+    def packed_positions(self, valid, image_index):
+        """The backbone's position ids of the unpacked slots, moved as `pack` moves the slots (None: decode's
+        default, first_position + packed index, what every 1-D-position family uses)."""
+        positions = self.backbone.sequence_positions(valid, image_index)
+        if positions is None:
+            return None
+        order = pack_order(valid)
+        return jnp.take_along_axis(positions, jnp.broadcast_to(order, positions.shape), axis=-1)
 
     def _prefix_inputs(self, batch):
         """Per-frame image latents [B*T, Q, D] and the text repeated per frame."""
@@ -304,9 +322,10 @@ class VLAPolicy(nn.Module):
         b, t = batch["image"].shape[:2]
         image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
         tail, tail_valid = self._action_token_tail(b * t)
-        embeds, valid, groups = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
+        embeds, valid, groups, image_index = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
         packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
-        hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
+        positions = self.packed_positions(valid, image_index)
+        hidden = self.backbone.decode(packed, packed_valid, deterministic, positions=positions, block_ids=block_ids)
         idx = new_index[:, -1]
         feats = select_slots(hidden, idx[:, None])[:, 0]
         return feats.reshape(b, t, -1)
@@ -317,14 +336,15 @@ class VLAPolicy(nn.Module):
         frame_valid = _frame_valid(batch)
         image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
         tail, tail_valid = self._action_token_tail(b * t)
-        embeds, valid, groups = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
+        embeds, valid, groups, image_index = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
         s = embeds.shape[1]
         valid = valid & frame_valid.reshape(b * t, 1)
         embeds = embeds.reshape(b, t * s, -1)
         if groups is not None:  # block t's prefix is group t: bidirectional inside a frame, causal across
             groups = jnp.where(groups >= 0, jnp.arange(b * t)[:, None] % t, -1).reshape(b, t * s)
         packed, packed_valid, new_index, block_ids = pack(embeds, valid.reshape(b, t * s), groups)
-        hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
+        positions = self.packed_positions(valid.reshape(b, t * s), image_index.reshape(b, t * s))
+        hidden = self.backbone.decode(packed, packed_valid, deterministic, positions=positions, block_ids=block_ids)
         action_slots = jnp.arange(t) * s + (s - 1)
         idx = jnp.clip(new_index[:, action_slots], 0, t * s - 1)  # invalid blocks: any slot, zeroed later
         return select_slots(hidden, idx)
@@ -339,11 +359,12 @@ class VLAPolicy(nn.Module):
 
         def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]
             tail = self.backbone.embed_tokens(action_ids)
-            embeds, valid, groups = self.frame_blocks(
+            embeds, valid, groups, image_index = self.frame_blocks(
                 image_embeds, text_embeds, token_mask, tail, jnp.ones((n, ca), bool)
             )
             packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
-            hidden = self.backbone.decode(packed, packed_valid, deterministic, block_ids=block_ids)
+            positions = self.packed_positions(valid, image_index)
+            hidden = self.backbone.decode(packed, packed_valid, deterministic, positions=positions, block_ids=block_ids)
             before = new_index[:, -ca:] - 1  # the slot that predicts each action token
             hidden = select_slots(hidden, before)
             return self.head(hidden, self.backbone.lm_logits)

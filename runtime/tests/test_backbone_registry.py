@@ -14,8 +14,8 @@ def test_registry_names_hf_model_types():
     assert set(SUPPORTED) >= {"kosmos-2", "paligemma", "smolvlm"}
     for model_type in SUPPORTED:
         assert adapter_class(model_type).model_type == model_type
-    with pytest.raises(RuntimeConfigError, match=r"'qwen2_5_vl' is not supported.*kosmos-2, paligemma"):
-        build_backbone({"model_type": "qwen2_5_vl"})
+    with pytest.raises(RuntimeConfigError, match=r"'qwen3_vl' is not supported.*kosmos-2, paligemma"):
+        build_backbone({"model_type": "qwen3_vl"})
 
 
 def test_export_with_an_unknown_backbone_refuses_to_load(tmp_path):

@@ -45,39 +45,58 @@ STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy
 
 @dataclasses.dataclass
 class Seq:
-    """A decoder input: embeds [N, S, D], valid [N, S] and, for prefix-LM backbones, block ids [N, S]
-    (the block's id on its image + text slots, -1 on the tail and on padding; None for causal ones)."""
+    """A decoder input: embeds [N, S, D], valid [N, S], for prefix-LM backbones block ids [N, S] (the block's
+    id on its image + text slots, -1 on the tail and on padding; None for causal ones), and the image index
+    [N, S] (each image slot's index inside its frame's image, -1 elsewhere; the backbones whose positions
+    depend on where the images are, Qwen2.5-VL's 3-D ones, read it)."""
 
     embeds: torch.Tensor
     valid: torch.Tensor
     blocks: torch.Tensor | None = None
+    image_index: torch.Tensor | None = None
+
+    def _map(self, fn) -> Seq:
+        """`fn` applied to every per-slot tensor ([N, S, ...] layout)."""
+
+        def opt(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else fn(t)
+
+        return Seq(fn(self.embeds), fn(self.valid), opt(self.blocks), opt(self.image_index))
 
     def flat(self, rows: int) -> Seq:
         """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence)."""
-        return Seq(
-            self.embeds.reshape(rows, -1, self.embeds.shape[-1]),
-            self.valid.reshape(rows, -1),
-            None if self.blocks is None else self.blocks.reshape(rows, -1),
-        )
+        return self._map(lambda t: t.reshape(rows, -1, *t.shape[2:]))
 
     def only_valid(self) -> Seq:
         """Batch 1: the valid entries only (what an incremental step appends to the KV cache)."""
         v = self.valid[0]
-        return Seq(self.embeds[:, v], self.valid[:, v], None if self.blocks is None else self.blocks[:, v])
+        return self._map(lambda t: t[:, v])
+
+    def prefix(self, length: int) -> Seq:
+        return self._map(lambda t: t[:, :length])
 
 
 def cat(seqs: list[Seq]) -> Seq:
-    blocks = None if seqs[0].blocks is None else torch.cat(cast(list[torch.Tensor], [q.blocks for q in seqs]), dim=1)
-    return Seq(torch.cat([q.embeds for q in seqs], dim=1), torch.cat([q.valid for q in seqs], dim=1), blocks)
+    def joined(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
+        return None if parts[0] is None else torch.cat(cast(list[torch.Tensor], parts), dim=1)
+
+    return Seq(
+        torch.cat([q.embeds for q in seqs], dim=1),
+        torch.cat([q.valid for q in seqs], dim=1),
+        joined([q.blocks for q in seqs]),
+        joined([q.image_index for q in seqs]),
+    )
 
 
 def pack(seq: Seq) -> tuple[Seq, torch.Tensor]:
     """Valid entries of each row to the front, order kept -> (packed sequence, new index of each slot)."""
     order = torch.argsort((~seq.valid).to(torch.int8), dim=1, stable=True)
-    embeds = torch.gather(seq.embeds, 1, order[..., None].expand(-1, -1, seq.embeds.shape[-1]))
-    blocks = None if seq.blocks is None else torch.gather(seq.blocks, 1, order)
     new_index = torch.cumsum(seq.valid.long(), dim=1) - 1
-    return Seq(embeds, torch.gather(seq.valid, 1, order), blocks), new_index
+
+    def gather(t: torch.Tensor) -> torch.Tensor:  # along the slot axis, whatever follows it
+        return torch.gather(t, 1, order.reshape(*order.shape, *([1] * (t.dim() - 2))).expand_as(t))
+
+    return seq._map(gather), new_index
 
 
 def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool) -> torch.Tensor:
@@ -156,7 +175,7 @@ class PolicyModel(nn.Module):
 
     # ------------------------------------------------------------------------------ sequences
     def _decode(self, seq: Seq, cache: DecoderCache | None = None) -> torch.Tensor:
-        return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks)
+        return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks, image_index=seq.image_index)
 
     def _block(
         self,
@@ -182,12 +201,16 @@ class PolicyModel(nn.Module):
         ones = torch.ones(n, image.shape[1], dtype=torch.bool, device=latents.device)
         tail_valid = torch.ones(n, tail.shape[1], dtype=torch.bool, device=latents.device)
         valid = torch.cat([token_mask[:, :k], ones, token_mask[:, k:], tail_valid], dim=1)
+        image_index = torch.full(valid.shape, -1, dtype=torch.long, device=latents.device)
+        first = k + (self.brackets is not None)
+        image_index[:, first : first + latents.shape[1]] = torch.arange(latents.shape[1], device=latents.device)
         if self.adapter.attention != "prefix_lm":
-            return Seq(embeds, valid)
+            return Seq(embeds, valid, None, image_index)
         ids = torch.as_tensor(block_id, dtype=torch.long, device=latents.device).reshape(-1, 1)
         prefix = valid.clone()
         prefix[:, valid.shape[1] - tail.shape[1] :] = False
-        return Seq(embeds, valid, torch.where(prefix, ids.expand(n, valid.shape[1]), torch.full_like(ids, -1)))
+        blocks = torch.where(prefix, ids.expand(n, valid.shape[1]), torch.full_like(ids, -1))
+        return Seq(embeds, valid, blocks, image_index)
 
     def _action_tail(self, n: int) -> torch.Tensor:
         return self.action_token.expand(n, 1, -1)
@@ -254,12 +277,7 @@ class PolicyModel(nn.Module):
             count = packed.valid.sum(1)
             length = int(count.max())
             cache = self.adapter.new_cache()
-            prompt = Seq(
-                packed.embeds[:, :length],
-                packed.valid[:, :length],
-                None if packed.blocks is None else packed.blocks[:, :length],
-            )
-            hidden = self._decode(prompt, cache)
+            hidden = self._decode(packed.prefix(length), cache)
             last = hidden[torch.arange(n), count - 1]
             for j in range(ca):
                 choice = self.adapter.lm_logits(last, bins).argmax(-1)

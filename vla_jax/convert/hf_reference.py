@@ -153,9 +153,56 @@ def llava_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
     return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
 
 
+def qwen_patches(pixel_values: np.ndarray, vision_config) -> tuple[np.ndarray, np.ndarray]:
+    """NCHW normalised images -> HF's flat `pixel_values` [N * patches, C * T * P * P] and `image_grid_thw`,
+    cut by the image processor's own `patchify` (no resize, no rescale: the inputs are already normalised)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    proc = Qwen2VLImageProcessorPil()
+    flat, grids = [], []
+    for image in pixel_values:
+        patches, gh, gw = proc.patchify(
+            image,
+            patch_size=vision_config.patch_size,
+            merge_size=vision_config.spatial_merge_size,
+            temporal_patch_size=vision_config.temporal_patch_size,
+        )
+        flat.append(patches)
+        grids.append((1, gh, gw))
+    return np.concatenate(flat), np.asarray(grids, np.int64)
+
+
+def qwen2_5_vl_stages(src: Path, inputs, num_layers=None, hf_class: str = "Qwen2_5_VLForConditionalGeneration"):
+    """`model.visual` on the processor's patches; the LM through `Qwen2_5_VLModel.forward`'s own 3-D positions
+    (`get_rope_index` from `mm_token_type_ids` and `image_grid_thw`). Qwen2-VL: the same calls on its class."""
+    import torch
+    import transformers
+
+    m = _load(getattr(transformers, hf_class), src, num_layers).model
+    flat, grid = qwen_patches(inputs["pixel_values"], m.config.vision_config)
+    t = _tensors({"flat": flat, "grid": grid, **inputs})
+    n = len(inputs["pixel_values"])
+    with torch.no_grad():
+        visual = m.visual(t["flat"], grid_thw=t["grid"])
+        tower = visual.last_hidden_state.reshape(n, -1, visual.last_hidden_state.shape[-1])
+        proj = visual.pooler_output.reshape(n, -1, visual.pooler_output.shape[-1])
+        text = m(
+            input_ids=t["input_ids"],
+            pixel_values=t["flat"],
+            image_grid_thw=t["grid"],
+            mm_token_type_ids=t["image_mask"].int(),
+            attention_mask=t["attention_mask"].long(),
+        ).last_hidden_state
+    return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
+
+
 STAGES: dict[str, Any] = {
     "kosmos-2": kosmos2_stages,
     "paligemma": paligemma_stages,
     "smolvlm": smolvlm_stages,
     "llava": llava_stages,
+    "qwen2_5_vl": qwen2_5_vl_stages,
+    "qwen2_vl": lambda src, inputs, num_layers=None: qwen2_5_vl_stages(
+        src, inputs, num_layers, "Qwen2VLForConditionalGeneration"
+    ),
 }

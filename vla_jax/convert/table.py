@@ -6,6 +6,7 @@ layers i = 0..n-1, transformed and stacked on a new axis 0.
 
 Transforms:  "T"    torch Linear weight [out, in]          -> Dense kernel [in, out]
              "conv" torch Conv2d weight [out, in, kh, kw]  -> Conv kernel [kh, kw, in, out]
+             "conv3d" torch Conv3d weight [out, in, kt, kh, kw] -> [kt, kh, kw, in, out]
              None   copied as is (biases, norm weights -> scale, embeddings)
 
 `source` names the checkpoint folder a row reads from ("main"; the CLIP + Kosmos-2 hybrid's
@@ -46,12 +47,19 @@ def rms_norm(ours: str, hf: str, n: int = 0) -> list[Row]:
 
 
 def attention(
-    ours: str, hf: str, n: int = 0, out: str = "out_proj", bias: bool = True, source: str = "main"
+    ours: str,
+    hf: str,
+    n: int = 0,
+    out: str = "out_proj",
+    bias: bool = True,
+    source: str = "main",
+    out_bias: bool | None = None,
 ) -> list[Row]:
+    """q/k/v/out projections; `out_bias` (default: `bias`) for the output one (Qwen2: biased q/k/v only)."""
     rows: list[Row] = []
-    for proj in ("q_proj", "k_proj", "v_proj", out):
+    for proj in ("q_proj", "k_proj", "v_proj"):
         rows += linear(f"{ours}/{proj}", f"{hf}.{proj}", n, bias, source)
-    return rows
+    return rows + linear(f"{ours}/{out}", f"{hf}.{out}", n, bias if out_bias is None else out_bias, source)
 
 
 def vit(ours: str, hf: str, config, source: str = "main") -> list[Row]:
@@ -84,12 +92,14 @@ def vit(ours: str, hf: str, config, source: str = "main") -> list[Row]:
 
 def decoder(ours: str, hf: str, config, lm_head: str) -> list[Row]:
     """Rows of `vla_jax.models.decoder.DecoderLM` under HF prefix `hf` (the HF `...Model` with `layers`)."""
-    n, bias, mlp_bias = config.num_hidden_layers, config.attention_bias, config.mlp_bias
+    n, bias, mlp_bias = config.num_hidden_layers, config.qkv_bias, config.mlp_bias
     layer, lay = f"{hf}.layers.{{i}}", f"{ours}/decoder/layers"
     rows = [
         Row(f"{ours}/embed_tokens/embedding", f"{hf}.embed_tokens.weight"),
         *rms_norm(f"{lay}/input_layernorm", f"{layer}.input_layernorm", n),
-        *attention(f"{lay}/self_attn", f"{layer}.self_attn", n, out="o_proj", bias=bias),
+        *attention(
+            f"{lay}/self_attn", f"{layer}.self_attn", n, out="o_proj", bias=bias, out_bias=config.attention_bias
+        ),
         *rms_norm(f"{lay}/post_attention_layernorm", f"{layer}.post_attention_layernorm", n),
         *[
             r
@@ -113,6 +123,8 @@ def to_ours(array: np.ndarray, transform: str | None) -> np.ndarray:
         return array.T
     if transform == "conv":
         return array.transpose(2, 3, 1, 0)
+    if transform == "conv3d":
+        return array.transpose(2, 3, 4, 1, 0)
     return array
 
 
@@ -122,6 +134,8 @@ def to_hf(array: np.ndarray, transform: str | None) -> np.ndarray:
         return array.T
     if transform == "conv":
         return array.transpose(3, 2, 0, 1)
+    if transform == "conv3d":
+        return array.transpose(4, 3, 0, 1, 2)
     return array
 
 
@@ -132,4 +146,7 @@ def hf_shape(our_layer_shape: tuple[int, ...], transform: str | None) -> tuple[i
     if transform == "conv":
         kh, kw, cin, cout = our_layer_shape
         return (cout, cin, kh, kw)
+    if transform == "conv3d":
+        kt, kh, kw, cin, cout = our_layer_shape
+        return (cout, cin, kt, kh, kw)
     return tuple(our_layer_shape)

@@ -21,6 +21,7 @@ from vla_jax.convert.hf_checkpoint import load_hf_checkpoint, read_hf_config
 from vla_jax.convert.hf_reference import STAGES as HF_STAGES
 from vla_jax.convert.hf_reference import clip_kosmos2_stages
 from vla_jax.models import backbone as backbone_lib
+from vla_jax.models.qwen2_5_vl import mrope_positions
 from vla_jax.train.step import FAST_COMPILE_OPTIONS
 
 STAGES = ("vision_tower", "projector", "lm_last_hidden")
@@ -43,7 +44,7 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
         seq, start = q + 1 + 2 * text_len, 0
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
         ids[:, q] = 2
-    else:  # smolvlm, llava: one text token, the image, text...
+    else:  # smolvlm, llava, qwen2_5_vl: one text token, the image, text...
         seq, start = 1 + q + text_len, 1
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
     image_mask = np.zeros((batch, seq), dtype=bool)
@@ -56,6 +57,13 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
         ids[~attn] = config.text.pad_token_id  # HF gives pads their own position id
         not_pad = (ids != config.text.pad_token_id).astype(np.int64)
         out["position_ids"] = np.cumsum(not_pad, axis=1) * not_pad + config.text.pad_token_id  # HF input_ids path
+    elif config.model_type in (
+        "qwen2_5_vl",
+        "qwen2_vl",
+    ):  # 3-D (t, h, w) positions from the model's own rule (HF: get_rope_index)
+        ids[image_mask] = config.image_token_id
+        image_index = np.where(image_mask, np.cumsum(image_mask, axis=1) - 1, -1)
+        out["position_ids"] = np.asarray(mrope_positions(attn, image_index, config.vision.merged_grid), np.int64)
     else:
         ids[image_mask] = config.image_token_id
         out["position_ids"] = np.broadcast_to(config.first_position + np.arange(seq), (batch, seq)).astype(np.int64)

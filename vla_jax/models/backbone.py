@@ -38,6 +38,8 @@ _FAMILY_MODULES = {
     "paligemma": "vla_jax.models.paligemma",
     "smolvlm": "vla_jax.models.smolvlm",
     "llava": "vla_jax.models.llava",
+    "qwen2_5_vl": "vla_jax.models.qwen2_5_vl",
+    "qwen2_vl": "vla_jax.models.qwen2_vl",
 }
 SUPPORTED_MODEL_TYPES = tuple(_FAMILY_MODULES)
 
@@ -155,6 +157,14 @@ class Backbone(nn.Module):
 
     def lm_logits(self, hidden: jax.Array) -> jax.Array:
         raise NotImplementedError
+
+    def sequence_positions(self, valid: jax.Array, image_index: jax.Array) -> jax.Array | None:
+        """Position ids for `decode` of a sequence of `valid` slots [B, S] whose image slots carry their index
+        inside their frame's image (`image_index`, -1 elsewhere), in the same slot order.
+
+        None (the default): `decode`'s own `first_position + slot index`. Families whose positions depend
+        on where the images are (Qwen2.5-VL's 3-D multimodal positions, [3, B, S]) override it."""
+        return None
 
     def init_inputs(self) -> tuple:
         """Arguments for `__call__` that touch every parameter (used by `init_params`)."""

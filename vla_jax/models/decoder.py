@@ -1,6 +1,7 @@
 """One decoder-only LM for every family: RoPE, grouped-query attention, RMSNorm, gated MLP.
 
-Variants (number for number HF's `LlamaModel`, `GemmaModel`, `Gemma2Model`):
+Variants (number for number HF's `LlamaModel`, `GemmaModel`, `Gemma2Model`; `qwen2` = `Qwen2Model`,
+which is llama with biases on q/k/v (not on o_proj), and Qwen2-VL / Qwen2.5-VL's text model):
 
                  llama (SmolVLM)            gemma (PaliGemma 1)          gemma2 (PaliGemma 2)
     embedding    E[ids]                     E[ids] * sqrt(D)             E[ids] * sqrt(D)
@@ -14,6 +15,10 @@ Variants (number for number HF's `LlamaModel`, `GemmaModel`, `Gemma2Model`):
     logits       h @ E.T or lm_head         h @ E.T                      tanh soft-capped (final_logit_softcapping)
 
 RoPE is HF's "default" type (rotate-half layout, `rope_theta`); other RoPE types are refused.
+With `mrope_section` set (Qwen2-VL / Qwen2.5-VL's multimodal RoPE) positions may be [3, B, S]
+(temporal, height, width ids): the rotary frequencies are split into the sections and section j
+takes its angles from axis j % 3, HF's `Qwen2_5_VLRotaryEmbedding`; [B, S] positions are used for
+all three axes (text-only, what HF does with 2-D position ids).
 Parameter names follow HF (`embed_tokens`, `decoder/layers/{input_layernorm, self_attn/{q,k,v,o}_proj,
 post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm,
 mlp/{gate,up,down}_proj}`, `norm`, `lm_head`), so the mapping tables read one-to-one.
@@ -36,7 +41,7 @@ from vla_jax.models.attention import decoder_mask
 from vla_jax.models.stacking import apply_layers
 from vla_jax.models.vit import activation
 
-VARIANTS = ("llama", "gemma", "gemma2")
+VARIANTS = ("llama", "gemma", "gemma2", "qwen2")
 SLIDING = "sliding_attention"
 
 
@@ -68,6 +73,7 @@ class DecoderConfig:
     final_logit_softcapping: float | None = 30.0
     sliding_window: int | None = 4096
     layer_types: tuple[str, ...] | None = None  # None: every layer full attention
+    mrope_section: tuple[int, ...] | None = None  # multimodal RoPE sections (Qwen2-VL / 2.5-VL), sum = head_dim / 2
 
     def __post_init__(self):
         def bad(msg):
@@ -82,6 +88,8 @@ class DecoderConfig:
             )
         if self.head_dim % 2:
             bad(f"head_dim={self.head_dim} must be even (rotary embedding)")
+        if self.mrope_section is not None and sum(self.mrope_section) != self.head_dim // 2:
+            bad(f"mrope_section={list(self.mrope_section)} must sum to head_dim / 2 = {self.head_dim // 2}")
         n = self.num_hidden_layers
         types = None if self.layer_types is None else tuple(self.layer_types)
         default_prefix = types is not None and len(types) < n and types == _gemma2_layer_types(len(types))
@@ -103,6 +111,10 @@ class DecoderConfig:
     @property
     def gemma(self) -> bool:
         return self.variant in ("gemma", "gemma2")
+
+    @property
+    def qkv_bias(self) -> bool:
+        return self.attention_bias or self.variant == "qwen2"
 
     @property
     def embed_scale(self) -> float:
@@ -127,6 +139,7 @@ class DecoderConfig:
                 "(only the default RoPE)"
             )
         theta = rope.get("rope_theta", d.get("rope_theta", 10000.0))
+        mrope = rope.get("mrope_section")
         act = d.get("hidden_activation") if variant == "gemma2" else d.get("hidden_act")
         if d.get("use_bidirectional_attention") and variant == "llama":
             raise VLAJaxError(f"{where}.use_bidirectional_attention=true is not supported for llama")
@@ -153,6 +166,7 @@ class DecoderConfig:
             final_logit_softcapping=d.get("final_logit_softcapping") if gemma2 else None,
             sliding_window=d.get("sliding_window") if gemma2 else None,
             layer_types=tuple(d["layer_types"]) if gemma2 and d.get("layer_types") else None,
+            mrope_section=tuple(int(x) for x in mrope) if mrope else None,
         )
 
     def to_hf_dict(self) -> dict[str, Any]:
@@ -166,7 +180,11 @@ class DecoderConfig:
             "num_key_value_heads": self.num_key_value_heads,
             "head_dim": self.head_dim,
             "rms_norm_eps": self.rms_norm_eps,
-            "rope_parameters": {"rope_type": "default", "rope_theta": self.rope_theta},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": self.rope_theta,
+                **({"mrope_section": list(self.mrope_section)} if self.mrope_section else {}),
+            },
             "max_position_embeddings": self.max_position_embeddings,
             "tie_word_embeddings": self.tie_word_embeddings,
             "attention_bias": self.attention_bias,
@@ -205,11 +223,19 @@ class RMSNorm(nn.Module):
         return w.astype(self.dtype) * y.astype(self.dtype)  # HF: w * x.to(input dtype)
 
 
-def rotary(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
-    """HF rotate-half RoPE. x [B, S, H, hd], positions [B, S]; angles in float32, cos/sin cast to x.dtype."""
+def rotary(x: jax.Array, positions: jax.Array, theta: float, mrope_section: tuple[int, ...] | None = None) -> jax.Array:
+    """HF rotate-half RoPE. x [B, S, H, hd], positions [B, S] (or [3, B, S] with `mrope_section`, module
+    docstring); angles in float32, cos/sin cast to x.dtype."""
     hd = x.shape[-1]
     inv_freq = 1.0 / (theta ** (np.arange(0, hd, 2, dtype=np.float32) / np.float32(hd)))
     freqs = positions.astype(jnp.float32)[..., None] * jnp.asarray(inv_freq, jnp.float32)
+    if positions.ndim == 3:  # [3, B, S, hd/2]: frequency i takes the angle of axis (its section's index) % 3
+        if mrope_section is None:
+            raise ValueError("3-D (multimodal) positions need a text config with mrope_section")
+        bounds = np.cumsum((0, *mrope_section))
+        freqs = jnp.concatenate(
+            [freqs[j % 3, ..., bounds[j] : bounds[j + 1]] for j in range(len(mrope_section))], axis=-1
+        )
     emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
     cos, sin = jnp.cos(emb).astype(x.dtype), jnp.sin(emb).astype(x.dtype)
     x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
@@ -229,10 +255,10 @@ class DecoderAttention(nn.Module):
         cfg, dt = self.config, self.dtype
         b, s, _ = x.shape
         h, kv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        q = _dense(h * hd, cfg.attention_bias, dt, "q_proj")(x).reshape(b, s, h, hd)
-        k = _dense(kv * hd, cfg.attention_bias, dt, "k_proj")(x).reshape(b, s, kv, hd)
-        v = _dense(kv * hd, cfg.attention_bias, dt, "v_proj")(x).reshape(b, s, kv, hd)
-        q, k = rotary(q, positions, cfg.rope_theta), rotary(k, positions, cfg.rope_theta)
+        q = _dense(h * hd, cfg.qkv_bias, dt, "q_proj")(x).reshape(b, s, h, hd)
+        k = _dense(kv * hd, cfg.qkv_bias, dt, "k_proj")(x).reshape(b, s, kv, hd)
+        v = _dense(kv * hd, cfg.qkv_bias, dt, "v_proj")(x).reshape(b, s, kv, hd)
+        q, k = (rotary(t, positions, cfg.rope_theta, cfg.mrope_section) for t in (q, k))
         scale = (cfg.query_pre_attn_scalar or hd) ** -0.5
         q = q.reshape(b, s, kv, h // kv, hd)  # grouped-query: query head j uses kv head j // (h // kv)
         scores = jnp.einsum("bqkgd,bskd->bkgqs", q, k) * jnp.asarray(scale, dt)

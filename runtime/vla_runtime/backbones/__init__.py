@@ -19,6 +19,8 @@ FAMILIES = {
     "kosmos-2": "kosmos2:Kosmos2Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "smolvlm": "smolvlm:SmolVLMAdapter",
+    "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
+    "qwen2_vl": "qwen2_5_vl:Qwen2VLAdapter",
     "llava": "llava:LlavaAdapter",
 }
 SUPPORTED = tuple(FAMILIES)

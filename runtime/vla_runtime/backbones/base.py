@@ -47,6 +47,7 @@ class DecoderCache:
     kv: Any  # transformers.DynamicCache
     key_mask: torch.Tensor | None = None  # bool [B, length]
     block_ids: torch.Tensor | None = None  # long [B, length]
+    next_position: torch.Tensor | None = None  # long [B]: where the next slot's positions start (3-D-position families)
 
     @property
     def length(self) -> int:
@@ -226,19 +227,21 @@ class BackboneAdapter:
         cache: DecoderCache | None = None,
         positions: torch.Tensor | None = None,
         block_ids: torch.Tensor | None = None,
+        image_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decoder over `embeds` [B, S, D] (the decoder's input space) -> last hidden state after the final norm.
 
         mask: bool [B, S], False = padding (default all valid). positions: [B, S] (default
         `first_position` + what the cache holds + arange(S), HF's inputs_embeds numbering).
         block_ids: [B, S] for prefix-LM families (same id >= 0 = bidirectional block, -1 = causal;
-        default all -1). With `cache`, attends to everything cached and appends these positions to it.
+        default all -1). image_index: [B, S], each image slot's index inside its image, -1 elsewhere (default
+        all -1), for families whose positions depend on it (`positions_for`). With `cache`, attends to
+        everything cached and appends these positions to it.
         """
         b, s = embeds.shape[:2]
-        start = 0 if cache is None else cache.length
         new_mask = torch.ones(b, s, dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
         if positions is None:
-            positions = torch.arange(start, start + s, device=embeds.device)[None].expand(b, s) + self.first_position
+            positions = self.positions_for(new_mask, image_index, cache)
         past_mask = None if cache is None else cache.key_mask
         key_mask = new_mask if past_mask is None else torch.cat([past_mask, new_mask], dim=1)
         blocks = None
@@ -255,6 +258,14 @@ class BackboneAdapter:
         if cache is not None:
             cache.key_mask, cache.block_ids = key_mask, blocks
         return hidden
+
+    def positions_for(
+        self, mask: torch.Tensor, image_index: torch.Tensor | None, cache: DecoderCache | None
+    ) -> torch.Tensor:
+        """Default position ids of new slots [B, S]: `first_position` + what the cache holds + arange(S)."""
+        b, s = mask.shape
+        start = 0 if cache is None else cache.length
+        return torch.arange(start, start + s, device=mask.device)[None].expand(b, s) + self.first_position
 
     def new_cache(self) -> DecoderCache:
         from transformers import DynamicCache
