@@ -241,7 +241,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = common.parser("gpu_all", __doc__.splitlines()[0])
+    p = common.parser("gpu_all", str(__doc__).splitlines()[0])
     p.add_argument("--parts", nargs="+", default=["runtime", "mfu"], choices=["runtime", "mfu"])
     p.add_argument("--dtypes", nargs="+", default=["bfloat16", "int8"], choices=["float32", "bfloat16", "int8"])
     p.add_argument("--runtime-steps", type=int, default=0, help="timed robot steps per export (default 30; quick 3)")

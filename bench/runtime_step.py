@@ -197,7 +197,7 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = common.parser("runtime_step", __doc__.splitlines()[0])
+    p = common.parser("runtime_step", str(__doc__).splitlines()[0])
     p.add_argument("--before", default=None, help="a runtime/ folder of another revision (default: this one)")
     p.add_argument("--steps", type=int, default=0, help="timed steps per path (default 60; quick 3)")
     p.add_argument("--torch-threads", type=int, default=1)

@@ -99,7 +99,8 @@ def peak_bytes(compiled) -> int | None:
     return int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes)
 
 
-def train_point(family: str, width: str, structure: str, head: str, window: int, batch: int, args) -> dict:
+def build_point(family: str, width: str, structure: str, head: str, window: int, batch: int, fast: bool) -> dict:
+    """A compiled train step of one point and what it costs by construction (compile, memory, FLOPs); timed later."""
     if width == "quick":  # the smoke test's shared toy program (common.quick_train_config): compiled once there
         config = common.quick_train_config()
         config.model.update(structure=structure, head=head, window_size=window)
@@ -108,14 +109,13 @@ def train_point(family: str, width: str, structure: str, head: str, window: int,
     else:
         vcfg = vla_for(backbone_for(family, width), structure, head, window)
         config = train_config_for(vcfg, batch)
+    config.xla_fast_compile = fast
     step = common.JaxTrainStep(config)
     placed = step.place(common.random_batch(config, seed=0))
     compile_s = step.compile_seconds(placed)
-    peak = peak_bytes(step.step_fn)
-    times = common.time_calls(lambda: step(placed)["loss"], warmup=1, iters=args.steps, sync=common.jax_sync)
-    s = common.summary(times)
+    common.jax_sync(step(placed)["loss"])  # warm-up, excluded
     count = flops.train_step_flops(vcfg, batch, INSTRUCTION_LENGTH)
-    return {
+    info = {
         "backbone": family,
         "width": width,
         "structure": structure,
@@ -126,31 +126,46 @@ def train_point(family: str, width: str, structure: str, head: str, window: int,
         "image_tokens": vcfg.backbone.image_tokens,
         "decoder_sequence": flops.sequence_length(vcfg, INSTRUCTION_LENGTH),
         "compile_s": compile_s,
-        "step": s,
-        "ms_per_frame": 1e3 * s["median_s"] / (batch * window),
-        "peak_bytes": peak,
+        "peak_bytes": peak_bytes(step.step_fn),
         "model_gflop_per_step": count["train_step_total"] / 1e9,
-        "load_1min": _load1(),
     }
+    return {"info": info, "run": lambda: common.jax_sync(step(placed)["loss"]), "times": [], "loads": []}
 
 
 class TrainPoints:
-    """Memoised train points: a point shared by two axes (e.g. window 4 / batch 4) compiles once."""
+    """The train points of every axis: each compiled once (a point shared by two axes, e.g. window 4 /
+    batch 4, is one point), then timed in interleaved rounds (`time_rounds`), so the shared host's load,
+    which moves several-fold within minutes, hits every point alike and the curves' ratios are robust."""
 
-    def __init__(self, args):
-        self.args, self.done = args, {}
+    def __init__(self, fast_compile: bool = False):
+        self.points: dict[tuple, dict] = {}
+        self.fast_compile = fast_compile
 
-    def __call__(self, family, width, structure, head, window, batch) -> dict:
+    def __call__(self, family, width, structure, head, window, batch) -> tuple:
         key = (family, width, structure, head, window, batch)
-        if key not in self.done:
+        if key not in self.points:
             t0 = time.perf_counter()
-            self.done[key] = train_point(family, width, structure, head, window, batch, self.args)
-            print(
-                f"  train {key}: {self.done[key]['step']['median_s'] * 1e3:.1f} ms/step "
-                f"({time.perf_counter() - t0:.0f} s with compile, load {self.done[key]['load_1min']})",
-                flush=True,
-            )
-        return self.done[key]
+            self.points[key] = build_point(*key, fast=self.fast_compile)
+            print(f"  built {key} in {time.perf_counter() - t0:.0f} s (load {_load1()})", flush=True)
+        return key
+
+    def time_rounds(self, rounds: int, steps: int) -> None:
+        for r in range(rounds):
+            for point in self.points.values():
+                point["times"] += common.time_calls(point["run"], warmup=0, iters=steps)
+                point["loads"].append(_load1())
+            print(f"  round {r + 1}/{rounds} done (load {_load1()})", flush=True)
+
+    def result(self, key) -> dict:
+        p = self.points[key]
+        s = common.summary(p["times"])
+        info = p["info"]
+        return {
+            **info,
+            "step": s,
+            "ms_per_frame": 1e3 * s["median_s"] / (info["batch"] * info["window"]),
+            "load_1min": [min(p["loads"]), max(p["loads"])],
+        }
 
 
 def runtime_points(width: str, windows, structures, steps: int) -> list[dict]:
@@ -234,6 +249,7 @@ def plot(result: dict, path: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), dpi=100)
     win = result["train"]["by_window"]
@@ -251,7 +267,7 @@ def plot(result: dict, path: str) -> str:
     ):
         ax.set(title=title, xlabel="window T", ylabel=ylabel, xscale="log", yscale="log")
         ax.set_xticks([p for p in sorted({p["window"] for p in win})], minor=False)
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_major_formatter(ScalarFormatter())
         ax.legend(fontsize=7)
     bat = result["train"]["by_batch"]
     axes[0, 2].plot([p["batch"] for p in bat], [p["step"]["median_s"] * 1e3 for p in bat], "o-", label="ms / step")
@@ -287,21 +303,20 @@ def plot(result: dict, path: str) -> str:
 
 def run(args) -> dict:
     width = "quick" if args.quick else "demo"
-    points = TrainPoints(args)
+    points = TrainPoints(args.fast_compile)
     structures = [s for s in STRUCTURES if s[0] in args.structures]
-    by_window = [
-        points("kosmos-2", width, structure, head, w, args.batch)
-        for structure, head in structures
-        for w in args.windows
-    ]
-    by_batch = [points("kosmos-2", width, "policy_head", "lstm", args.window, b) for b in args.batches]
+    keys_window = [points("kosmos-2", width, st, head, w, args.batch) for st, head in structures for w in args.windows]
+    keys_batch = [points("kosmos-2", width, "policy_head", "lstm", args.window, b) for b in args.batches]
     bb_width = "quick" if args.quick else "tiny"
-    by_backbone = [points(f, bb_width, "policy_head", "lstm", args.window, args.batch) for f in args.backbones]
+    keys_bb = [points(f, bb_width, "policy_head", "lstm", args.window, args.batch) for f in args.backbones]
+    points.time_rounds(args.rounds, args.steps)
+    by_window, by_batch, by_backbone = ([points.result(k) for k in keys] for keys in (keys_window, keys_batch, keys_bb))
     runtime = runtime_points(width, args.runtime_windows, structures, args.runtime_steps)
     result = {
         "benchmark": "scaling",
         "quick": bool(args.quick),
         "machine": common.machine_info(),
+        "fast_compile": bool(args.fast_compile),
         "train": {"by_window": by_window, "by_batch": by_batch, "by_backbone": by_backbone},
         "runtime": runtime,
         "flops": full_size_flops(args.windows if not args.quick else (1, 2, 4, 8, 16)),
@@ -331,8 +346,11 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = common.parser("scaling", __doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=0, help="timed train steps per point (default 10; quick 2)")
+    p = common.parser("scaling", str(__doc__).splitlines()[0])
+    p.add_argument("--steps", type=int, default=0, help="timed train steps per point and round (default 3; quick 2)")
+    p.add_argument(
+        "--rounds", type=int, default=0, help="interleaved timing rounds over all points (default 4; quick 1)"
+    )
     p.add_argument("--runtime-steps", type=int, default=0, help="timed robot steps per point (default 30; quick 3)")
     p.add_argument("--windows", type=int, nargs="+", default=None, help="default 1 2 4 8 16 (quick 2)")
     p.add_argument("--batches", type=int, nargs="+", default=None, help="default 1 2 4 8 16 (quick 8)")
@@ -341,9 +359,16 @@ def main(argv=None) -> int:
     p.add_argument("--backbones", nargs="+", default=None, choices=FAMILIES, help="default all four (quick kosmos-2)")
     p.add_argument("--structures", nargs="+", default=None, choices=[s for s, _ in STRUCTURES])
     p.add_argument("--runtime-windows", type=int, nargs="+", default=None, help="default 1 2 4 8 16 (quick 1 2)")
+    p.add_argument(
+        "--fast-compile",
+        action="store_true",
+        help="compile the train steps with vla_jax.train.step.FAST_COMPILE_OPTIONS (cheap LLVM: minutes less "
+        "per point on a loaded host; matmuls are library calls either way, fused elementwise code is slower)",
+    )
     args = p.parse_args(argv)
     q = args.quick
-    args.steps = args.steps or (2 if q else 10)
+    args.steps = args.steps or (2 if q else 3)
+    args.rounds = args.rounds or (1 if q else 4)
     args.runtime_steps = args.runtime_steps or (3 if q else 30)
     args.windows = args.windows or ([2] if q else [1, 2, 4, 8, 16])
     args.batches = args.batches or ([8] if q else [1, 2, 4, 8, 16])
