@@ -134,6 +134,8 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_runtime_step_") as tmp:
         runtimes = {"before": import_runtime(args.before, tmp), "after": import_runtime(None, tmp)}
         for model_name, base in models(args.quick).items():
+            if args.models and not any(m in model_name for m in args.models):
+                continue
             for structure, head in STRUCTURES:
                 vcfg = base.replace(structure=structure, head=head)
                 export = write_export(vcfg, os.path.join(tmp, f"export{len(results)}"))
@@ -201,6 +203,7 @@ def main(argv=None) -> int:
     p.add_argument("--before", default=None, help="a runtime/ folder of another revision (default: this one)")
     p.add_argument("--steps", type=int, default=0, help="timed steps per path (default 60; quick 3)")
     p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--models", nargs="+", default=None, help="only the models whose name contains one of these")
     args = p.parse_args(argv)
     args.steps = args.steps or (3 if args.quick else 60)
     common.write_result(args.out, run(args))
