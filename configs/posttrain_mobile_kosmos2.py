@@ -10,10 +10,15 @@ or `vla-jax convert-hf` output (backbone only). TOKENIZER_DIR defaults to INIT_F
 is convert-hf output; for a workdir pass the convert-hf folder the pre-training used.
 
 Default: LoRA (rank 32) on the text decoder's attention and MLP, vision tower and
-embeddings frozen, head trained: fits a 24 GB GPU with batch 16. Full fine-tuning:
---config.lora.enabled=false --config.freeze.freeze_backbone=false (needs ~40 GB+ or fsdp).
-Expect on one A100/H100-class GPU: ~4-6 steps/s; on 250 episodes the loss falls below
-~0.05 by step 3000; offline MAE (vla-jax eval-offline) well under 0.2 in robot units.
+embeddings frozen, head trained. Full fine-tuning:
+--config.lora.enabled=false --config.freeze.freeze_backbone=false.
+
+What to expect. Computed, not measured (python -m bench.backbone_sizes): 1,664,485,376 backbone
+parameters; 6.2 GiB float32 weights (3.1 GiB bf16); full fine-tuning with Adam 24.8 GiB before
+activations (use FSDP or remat on small GPUs). Train-step FLOPs per frame per structure:
+bench/RESULTS.md section 9 (`python -m bench.scaling`). Not measured: speed or loss on real
+episodes on a GPU (this project's machines have none; `python -m bench.gpu_all` is the prepared
+measurement).
 """
 
 from vla_jax.models.kosmos2 import Kosmos2Config

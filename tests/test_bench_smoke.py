@@ -1,6 +1,6 @@
 """Every benchmark in bench/ runs at --quick size and writes the JSON its RESULTS.md entry is built from.
 
-One subprocess runs all five (imports paid once; JAX's persistent compilation cache in a temp dir
+One subprocess runs all of them (imports paid once; JAX's persistent compilation cache in a temp dir
 lets the runs that train configs/tiny.py's model share one compiled step; XLA's cheaper LLVM
 settings because only the harness is under test here, not the speed). The assertions are about
 the harness: fields present, numbers finite and positive, and the checks that can really fail -
@@ -22,7 +22,16 @@ import pytest
 from vla_jax.train.step import fast_compile_xla_flags
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("train_step_vs_torch", "gpu_mfu", "input_pipeline", "runtime_latency", "compile_time", "server_load")
+BENCHMARKS = (
+    "train_step_vs_torch",
+    "gpu_mfu",
+    "input_pipeline",
+    "runtime_latency",
+    "compile_time",
+    "server_load",
+    "scaling",
+    "gpu_all",
+)
 
 
 def _pos(x) -> bool:
@@ -154,3 +163,52 @@ def test_pod_sizing_follows_from_the_flop_count():
         assert abs(s["host_frames_per_s_needed"] - s["chips_per_host"] * 0.4 * s["peak_tflops_bf16"] * 1e12 / f) < 1e-6
         assert abs(s["global_step_s"] * s["chip_frames_per_s"] * s["chips"] - r["frames_per_step"]) < 1e-6
         assert s["measured_over_needed"] == 200.0 / s["host_frames_per_s_needed"]
+
+
+def test_scaling(results):
+    r = results["scaling"]
+    for axis in ("by_window", "by_batch", "by_backbone"):
+        for p in r["train"][axis]:
+            assert _pos(p["step"]["median_s"]) and _pos(p["peak_bytes"]) and _pos(p["params"]), (axis, p)
+            assert abs(p["ms_per_frame"] - 1e3 * p["step"]["median_s"] / (p["batch"] * p["window"])) < 1e-9
+    assert r["runtime"] and all(_pos(p["step"]["median_s"]) for p in r["runtime"])
+    assert Path(r["plot"]).is_file() and Path(r["plot"]).stat().st_size > 1000
+    table = r["flops"]["by_backbone_structure"]
+    assert {t["backbone"] for t in table} == {"kosmos-2", "paligemma", "smolvlm", "clip-kosmos-2"}
+    assert all(_pos(t["tflop_per_frame"]) and 0 < t["decoder_attention_share"] < 1 for t in table)
+
+
+def test_gpu_all(results):
+    r = results["gpu_all"]
+    rt = r["parts"]["runtime"]
+    assert "error" not in rt, rt
+    for dtype in ("bfloat16", "int8"):
+        d = rt["dtypes"][dtype]
+        for key in ("incremental_ms", "full_rerun_ms", "one_frame_backbone_ms", "load_s", "file_bytes"):
+            assert _pos(d[key]), (dtype, key, d)
+    assert rt["dtypes"]["int8"]["file_bytes"] < rt["dtypes"]["bfloat16"]["file_bytes"]
+    mfu = r["parts"]["mfu"]
+    assert "error" not in mfu, mfu
+    assert all(_pos(mfu["sides"][side]["median_s"]) for side in ("ours", "torch"))
+
+
+def test_flops_per_structure():
+    """bench.flops (analytic): the four structures differ only where their sequences do."""
+    from bench import flops
+    from vla_jax.models.kosmos2 import Kosmos2Config
+    from vla_jax.vla import VLAConfig
+
+    def count(structure, head, window):
+        cfg = VLAConfig(backbone=Kosmos2Config.full(), structure=structure, head=head, window_size=window)
+        return flops.train_step_flops(cfg, 1, 16)
+
+    # Interleaved over one frame is the per-frame sequence of one_step_continuous (same MLP head).
+    one, cont = count("interleaved", "mlp", 1), count("one_step_continuous", "mlp", 1)
+    assert one["train_step_total"] == cont["train_step_total"]
+    # Its decoder attention is quadratic in the window (T blocks in one sequence); per-frame ones are linear.
+    a4, a8 = (count("interleaved", "mlp", t)["decoder_attention_forward"] for t in (4, 8))
+    assert a8 == 4 * a4
+    p4, p8 = (count("policy_head", "lstm", t)["decoder_attention_forward"] for t in (4, 8))
+    assert p8 == 2 * p4
+    # The discrete tail: C*A extra tokens per frame, so more than the continuous structure.
+    assert count("one_step_discrete", "discrete", 4)["forward"]["text_decoder"] > cont["forward"]["text_decoder"] * 4

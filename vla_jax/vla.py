@@ -222,8 +222,9 @@ def select_slots(x: jax.Array, index: jax.Array) -> jax.Array:
     """``x[n, index[n, k]]`` for x [N, S, D], index [N, K] -> [N, K, D], exactly.
 
     A one-hot matmul instead of a gather: a gather's gradient is a scatter-add, which XLA runs
-    several times slower than this small batched matmul on CPU (the train-step benchmark's text
-    path went from ~1.2 s to ~0.5 s), and no faster on TPU/GPU. One nonzero per row keeps it exact.
+    several times slower than this small batched matmul on CPU (bench/RESULTS.md section 1: the
+    train-step benchmark went from 3.72 s to 1.85-2.05 s per step with it; not measured on TPU/GPU).
+    One nonzero per row keeps it exact.
     """
     one_hot = jax.nn.one_hot(index, x.shape[1], dtype=x.dtype)
     return jnp.einsum("nks,nsd->nkd", one_hot, x, precision=jax.lax.Precision.HIGHEST)

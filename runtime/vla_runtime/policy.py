@@ -47,10 +47,24 @@ def _resolve_dtype(stored: str, device: str, dtype: str | None) -> torch.dtype:
     return torch.float16 if str(device).startswith("cuda") else torch.float32
 
 
-def model_pixels(frames: torch.Tensor, pre: Preprocessing, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 [..., H, W, 3] -> the backbone's input [..., 3, H, W] (policy_io.scale_pixels, channels first)."""
-    mean = torch.tensor(pre.mean, dtype=torch.float32, device=frames.device)
-    std = torch.tensor(pre.std, dtype=torch.float32, device=frames.device)
+def pixel_statistics(pre: Preprocessing, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The preprocessing's mean and std as float32 tensors on `device` (what `model_pixels` scales by)."""
+    return (
+        torch.tensor(pre.mean, dtype=torch.float32, device=device),
+        torch.tensor(pre.std, dtype=torch.float32, device=device),
+    )
+
+
+def model_pixels(
+    frames: torch.Tensor,
+    pre: Preprocessing,
+    dtype: torch.dtype = torch.float32,
+    statistics: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> the backbone's input [..., 3, H, W] (policy_io.scale_pixels, channels first).
+
+    `statistics`: `pixel_statistics(pre, frames.device)` made once (the robot step passes its own)."""
+    mean, std = statistics if statistics is not None else pixel_statistics(pre, frames.device)
     return scale_pixels(frames.float(), mean, std).movedim(-1, -3).to(dtype)
 
 
@@ -76,6 +90,9 @@ class Policy:
         self.action_chunk = int(config["policy"]["action_chunk"])
         self.instruction: str | None = None
         self.instruction_warning: str | None = None
+        # Fixed for the policy's life, so a step does not rebuild them: the pixel scaling, the compute dtype.
+        self._pixel_statistics = pixel_statistics(preprocessing, self.device)
+        self._dtype = model.compute_dtype
         self._reset_state()
 
     # ------------------------------------------------------------------------------------------ load
@@ -169,24 +186,24 @@ class Policy:
         self._token_mask = torch.from_numpy(mask)[None].to(self.device)
         self._reset_state()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_normalized(self, image: np.ndarray) -> np.ndarray:
         """One control step in model units: [C, A] (float64), gripper as a probability."""
         if self.instruction is None:
             raise InputError("call policy.reset(instruction) before policy.step(image)")
         frame = torch.from_numpy(to_model_frame(image, self.preprocessing)).to(self.device)
-        self._frames.append(frame)
         self.steps += 1
-        dtype = next(self.model.parameters()).dtype
+        dtype = self._dtype
         if self.incremental:
-            pixels = model_pixels(frame[None], self.preprocessing, dtype)
+            pixels = model_pixels(frame[None], self.preprocessing, dtype, self._pixel_statistics)
             self._state, out = self.model.step(self._state, pixels, self._tokens, self._token_mask)
         else:
+            self._frames.append(frame)
             # policy_io's history rule on the device: zero frames (masked out) before the episode start.
             valid = torch.from_numpy(history_mask(len(self._frames), self.window)).to(self.device)
             frames = torch.stack(list(self._frames))  # [t, H, W, 3]
             frames = torch.cat([frames.new_zeros((self.window - len(frames), *frames.shape[1:])), frames])
-            pixels = model_pixels(frames, self.preprocessing, dtype)[None]
+            pixels = model_pixels(frames, self.preprocessing, dtype, self._pixel_statistics)[None]
             out = self.model.full(pixels, valid[None], self._tokens, self._token_mask)[:, -1]
         return out[0].double().cpu().numpy()
 

@@ -111,12 +111,33 @@ def decode_bins(bins: torch.Tensor, num_bins: int, mu: float, has_gripper: bool)
 
 
 @dataclasses.dataclass
+class FrameTemplate:
+    """One frame's block for an episode's instruction at batch 1, built once per episode (`PolicyModel.template`):
+    the valid entries only (`Seq.only_valid`), text and tail already embedded, the image slots
+    ``embeds[:, image]`` overwritten with each step's latents. A preallocated buffer, so a step neither
+    re-embeds the instruction nor packs (sorts, gathers) the block again."""
+
+    seq: Seq
+    image: slice
+
+    def filled(self, latents: torch.Tensor) -> Seq:
+        self.seq.embeds[:, self.image] = latents
+        return self.seq
+
+
+@dataclasses.dataclass
 class EpisodeState:
     frames_seen: int = 0
     features: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
     latents: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
     carry: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     cache: DecoderCache | None = None
+    # Per-episode buffers (built at the first step from its tokens): the frame block, and for interleaved the
+    # window of T blocks (block i of the window at [i * S, (i + 1) * S)).
+    instruction: tuple[torch.Tensor, torch.Tensor] | None = None
+    frame: FrameTemplate | None = None
+    blocks: list[FrameTemplate] | None = None
+    window: Seq | None = None
 
 
 class PolicyModel(nn.Module):
@@ -245,9 +266,7 @@ class PolicyModel(nn.Module):
         tmask = token_mask.repeat_interleave(t, dim=0)
         latents = self._encode(pixels.reshape(b * t, *pixels.shape[2:]))
         if self.structure == "one_step_discrete":
-            action = self._greedy_tokens(latents, tokens, tmask, use_cache=False).reshape(
-                b, t, self.action_chunk, self.action_dim
-            )
+            action = self._greedy_tokens(latents, tokens, tmask).reshape(b, t, self.action_chunk, self.action_dim)
         elif self.structure == "interleaved":
             step_ids = torch.arange(t, device=latents.device).repeat(b)
             block = self._block(latents, tokens, tmask, self._action_tail(b * t), step_ids)
@@ -265,20 +284,19 @@ class PolicyModel(nn.Module):
         return torch.where(valid[..., None, None], action, torch.zeros((), dtype=action.dtype, device=action.device))
 
     # ------------------------------------------------------------------------------ discrete
-    def _greedy_tokens(self, latents, tokens, token_mask, use_cache: bool) -> torch.Tensor:
-        """Greedy C*A action tokens -> de-binned actions [N, C*A] (model units)."""
+    def _greedy_tokens(self, latents, tokens, token_mask, prompt: FrameTemplate | None = None) -> torch.Tensor:
+        """Greedy C*A action tokens -> de-binned actions [N, C*A] (model units).
+
+        With `prompt` (the incremental step: the episode's batch-1 block without a tail) the tokens are
+        decoded with a KV cache, one token per decoder call; without it exactly as vla_jax, one full
+        forward per token."""
         p = self.policy
         vocab, bins = self.adapter.vocab_size, int(p.get("num_bins", 256))
         offset, ca, n = vocab - bins, self.action_chunk * self.action_dim, latents.shape[0]
         ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
-        if use_cache:
-            empty = latents.new_zeros((n, 0, latents.shape[-1]))
-            packed, _ = pack(self._block(latents, tokens, token_mask, empty))
-            count = packed.valid.sum(1)
-            length = int(count.max())
+        if prompt is not None:
             cache = self.adapter.new_cache()
-            hidden = self._decode(packed.prefix(length), cache)
-            last = hidden[torch.arange(n), count - 1]
+            last = self._decode(prompt.filled(latents), cache)[:, -1]
             for j in range(ca):
                 choice = self.adapter.lm_logits(last, bins).argmax(-1)
                 ids[:, j] = choice + offset
@@ -311,16 +329,41 @@ class PolicyModel(nn.Module):
         state.frames_seen += 1
         token_mask = token_mask.bool()
         latents = self._encode(pixels)
+        self._episode_buffers(state, tokens, token_mask, latents)
         if self.structure == "one_step_discrete":
-            action = self._greedy_tokens(latents, tokens, token_mask, use_cache=True)
+            action = self._greedy_tokens(latents, tokens, token_mask, prompt=state.frame)
             return state, action.reshape(1, self.action_chunk, self.action_dim)
         if self.structure == "interleaved":
-            feat = self._interleaved_step(state, latents, tokens, token_mask)
+            feat = self._interleaved_step(state, latents)
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
-        feat = self._frame_features(latents, tokens, token_mask)  # [1, D]
+        assert state.frame is not None
+        # The block's action token is its last valid entry: the template holds no padding.
+        feat = self._decode(state.frame.filled(latents))[:, -1]  # [1, D]
         if self.structure == "one_step_continuous":
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
         return state, self._policy_head_step(state, feat)
+
+    def template(self, latents, tokens, token_mask, tail, block_id: int = 0) -> FrameTemplate:
+        """The `FrameTemplate` of one batch-1 block: `_block` itself on zero latents [1, Q, D] (one definition
+        of the layout), valid entries only; the image slots start after the valid text before `insert_index`."""
+        q = latents.shape[1]
+        seq = self._block(torch.zeros_like(latents), tokens, token_mask, tail, block_id).only_valid()
+        start = int(token_mask[0, : min(self.insert_index, tokens.shape[1])].sum()) + (self.brackets is not None)
+        return FrameTemplate(seq, slice(start, start + q))
+
+    def _episode_buffers(self, state: EpisodeState, tokens, token_mask, latents) -> None:
+        """Builds the episode's templates at its first step (and again if a caller changes the instruction)."""
+        if state.instruction is not None and state.instruction[0] is tokens and state.instruction[1] is token_mask:
+            return
+        state.instruction = (tokens, token_mask)
+        if self.structure == "one_step_discrete":
+            state.frame = self.template(latents, tokens, token_mask, latents[:, :0])
+            return
+        tail = self._action_tail(1)
+        state.frame = self.template(latents, tokens, token_mask, tail)
+        if self.structure == "interleaved":
+            state.blocks = [self.template(latents, tokens, token_mask, tail, i) for i in range(self.window)]
+            state.window = cat([b.seq for b in state.blocks])  # cat copies: the window is its own buffer
 
     def _policy_head_step(self, state: EpisodeState, feat: torch.Tensor) -> torch.Tensor:
         state.features.append(feat.float())
@@ -341,20 +384,20 @@ class PolicyModel(nn.Module):
             valid[:, : self.window - t] = False
         return self._head(feats, valid)[:, -1]
 
-    def _interleaved_step(self, state: EpisodeState, latents, tokens, token_mask) -> torch.Tensor:
+    def _interleaved_step(self, state: EpisodeState, latents) -> torch.Tensor:
+        assert state.blocks is not None and state.window is not None
         state.latents.append(latents)
         if state.frames_seen <= self.window:
             # Same positions as the full window (earlier blocks unchanged): extend the KV cache by one block.
             if state.cache is None:
                 state.cache = self.adapter.new_cache()
-            block = self._block(latents, tokens, token_mask, self._action_tail(1), state.frames_seen - 1)
-            return self._decode(block.only_valid(), state.cache)[:, -1]
+            block = state.blocks[state.frames_seen - 1].filled(latents)
+            return self._decode(block, state.cache)[:, -1]
         state.latents.popleft()
-        window = cat(
-            [
-                self._block(lat, tokens, token_mask, self._action_tail(1), i).only_valid()
-                for i, lat in enumerate(state.latents)
-            ]
-        )
+        # The window's blocks from the cached latents, written into the preallocated window buffer.
+        seq, s = state.window, state.window.embeds.shape[1] // self.window
+        for i, lat in enumerate(state.latents):
+            image = state.blocks[i].image
+            seq.embeds[:, i * s + image.start : i * s + image.stop] = lat
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
-        return self._decode(window)[:, -1]
+        return self._decode(seq)[:, -1]

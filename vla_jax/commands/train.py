@@ -22,7 +22,7 @@ overrides:
                           --config.optimizer.learning_rate=3e-4 --config.mesh.fsdp=4
                           --config.lora.enabled=true --config.init_from=/path/to/workdir
 examples:
-  vla-jax train --config configs/tiny.py --workdir /tmp/w          # ~1 min on a laptop CPU
+  vla-jax train --config configs/tiny.py --workdir /tmp/w          # minutes on a CPU (configs/tiny.py)
   vla-jax train --config configs/tiny.py --workdir /tmp/w --config.num_steps=400   # resume + extend
 own datasets: --registry my_registry.toml --config.data.config.mixture=mine (data_pipelines/registry.py);
 pass the same --registry again when resuming (the workdir records the mixture name, not the file)
