@@ -137,7 +137,12 @@ class MobileGrainLoader:
                 f"{self.builder_dir}: episodes have {stored}-D actions but mixture {mixture!r} "
                 f"expects {self.spec.action_dim}-D; use mixture 'mobile' for 2-D or 'mobile_3d' for 3-D"
             )
-        self.split = cfg.get("split") or (self.spec.train_split if train else self.spec.val_split)
+        split = cfg.get("split") or (self.spec.train_split if train else self.spec.val_split)
+        if split is None:
+            raise DataError(
+                f"dataset {self.spec.name!r} declares no val split; set data.config.split or register one (val_split)"
+            )
+        self.split: str = split
         src = _source(self.builder_dir, self.split)
         if len(src):
             metadata = src[0]["episode_metadata"]
