@@ -194,11 +194,11 @@ class Policy:
         frame = torch.from_numpy(to_model_frame(image, self.preprocessing)).to(self.device)
         self.steps += 1
         dtype = self._dtype
+        self._frames.append(frame)  # the model inputs of the window (a reference each; what tests compare)
         if self.incremental:
             pixels = model_pixels(frame[None], self.preprocessing, dtype, self._pixel_statistics)
             self._state, out = self.model.step(self._state, pixels, self._tokens, self._token_mask)
         else:
-            self._frames.append(frame)
             # policy_io's history rule on the device: zero frames (masked out) before the episode start.
             valid = torch.from_numpy(history_mask(len(self._frames), self.window)).to(self.device)
             frames = torch.stack(list(self._frames))  # [t, H, W, 3]
