@@ -10,7 +10,8 @@ Expect on a 2-core CPU: about 3.5 minutes for the 1200 training steps (batch 32;
 the loss (Huber on actions normalised to [-1, 1]) going from ~0.19 (step 50) to ~0.06
 (step 1200); then the
 closed-loop table `vla-jax demo` prints (measured on clean clones: success 90-92%,
-instruction sensitivity 100% on 50 held-out worlds; docs/demo_trajectories.png shows a run).
+instruction sensitivity 100% on 50 held-out worlds before the policy-I/O change; 80% / 92% on one
+run after it; docs/demo_trajectories.png shows a run).
 
 Model: vision 2x64 at 48 px (patch 8), text 2x64 (vocab 512), 16 latent queries,
 LSTM policy head (1x64), window 2 (0.8 s of history), chunk 4, 2-D actions
