@@ -85,3 +85,17 @@ def tiny_policy(tmp_path_factory):
     data = {"tokenizer": str(root / "tok"), "instruction_length": 16, "config": {"resize_mode": "resize"}}
     config = ml_collections.ConfigDict({"model": model, "data": data})
     return root, config, init_policy(vla_config(config), 0, instruction_length=16)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory):
+    """A small BPE tokenizer over navigation and manipulation instructions (export and runtime tests)."""
+    from data_pipelines.tokenize import train_tokenizer
+
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(
+        ["Navigate around the obstacle on the left side and reach the target", "go right", "pick up the block"],
+        str(out),
+        vocab_size=300,
+    )
+    return str(out)

@@ -203,6 +203,34 @@ def tok(tmp_path_factory):
     return train_tokenizer(texts, str(tmp_path_factory.mktemp("tok")), vocab_size=300)
 
 
+def test_grain_loader_refuses_an_eval_split_the_dataset_does_not_declare(converted, tok):
+    import dataclasses
+
+    from data_pipelines import registry
+    from data_pipelines.loader import make_loader
+
+    spec = registry.get_spec(registry.get_mixture("mobile")[0][0])
+    registry.register(dataclasses.replace(spec, val_split=None), overwrite=True)
+    try:
+        cfg = dict(
+            kind="mobile_grain",
+            data_dir=str(converted["root"] / "rlds"),
+            mixture="mobile",
+            window_size=2,
+            action_chunk=5,
+            action_dim=2,
+            image_size=32,
+            instruction_length=16,
+            normalization="none",
+            augment=False,
+        )
+        with pytest.raises(DataError, match="declares no val split; set data.config.split or register one"):
+            make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7, train=False)
+        assert next(iter(make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7)))["action"].shape[0] == 4
+    finally:
+        registry.register(spec, overwrite=True)
+
+
 def test_grain_loader_is_deterministic_and_resumes_exactly(converted, tok):
     a = _grain_loader(converted, tok)
     it = iter(a)

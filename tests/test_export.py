@@ -95,19 +95,6 @@ def random_params(cfg, seed=0):
     return jax.tree.map(lambda s: (rng.standard_normal(s.shape) * 0.2).astype(np.float32), shapes)
 
 
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory):
-    from data_pipelines.tokenize import train_tokenizer
-
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(
-        ["Navigate around the obstacle on the left side and reach the target", "go right", "pick up the block"],
-        str(out),
-        vocab_size=300,
-    )
-    return str(out)
-
-
 @pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
 def test_float32_parity_every_structure_and_head(case, tokenizer_dir, tmp_path):
     cfg = case_config(*case)

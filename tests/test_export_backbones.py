@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from test_export import STATS, random_params, tiny_config, tokenizer_dir  # noqa: E402, F401
+from test_export import STATS, random_params, tiny_config  # noqa: E402, F401
 
 from vla_jax.export.export import export_policy  # noqa: E402
 from vla_jax.export.verify import verify_export  # noqa: E402
