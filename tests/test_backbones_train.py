@@ -30,6 +30,21 @@ FAMILIES = {
             ONE_LAYER, vision_num_hidden_layers=2, text_num_hidden_layers=1, text_vocab_size=320, image_token_index=319
         ),
     ),
+    "qwen2_5_vl": (  # patch 4 x 2x2 merge: 16-px frames are 2x2 merged tokens (real Qwen frames are 28-px multiples)
+        "configs/posttrain_mobile_qwen2_5_vl.py",
+        dict(
+            vision_depth=1,
+            vision_patch_size=4,
+            vision_image_size=IMAGE,
+            vision_fullatt_block_indexes=[0],
+            text_num_hidden_layers=1,
+            text_vocab_size=320,
+            image_token_id=319,
+            video_token_id=318,
+            vision_start_token_id=316,
+            vision_end_token_id=317,
+        ),
+    ),
     "clip-kosmos-2": (
         "configs/posttrain_mobile_clip_kosmos2.py",
         dict(ONE_LAYER, text_layers=1, text_vocab_size=320, vision_patch_size=8, latent_query_num=3),
