@@ -35,7 +35,8 @@ from pathlib import Path
 
 import ml_collections
 
-from vla_jax.study.spec import Cell, Step, Study, Table
+from vla_jax.study.recipes import mobile_data
+from vla_jax.study.spec import Cell, Study, Table
 
 CONFIG = str(Path(__file__).resolve())
 DEMO = Path(__file__).resolve().with_name("demo.py")
@@ -62,33 +63,17 @@ def tiny_backbone(model_type: str):
 
 def get_config(arg: str = "kosmos-2"):
     """configs/demo.py's training run with the tiny `arg` family as the backbone (data dirs set by the study)."""
-    import importlib.util
-
+    from vla_jax.train.config import load_config_file
     from vla_jax.train.model import backbone_config_dict
 
-    spec = importlib.util.spec_from_file_location("vla_jax_config_demo", DEMO)
-    assert spec is not None and spec.loader is not None
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    config = demo.get_config()
+    config = load_config_file(str(DEMO))
     config.model.backbone = ml_collections.ConfigDict(backbone_config_dict(tiny_backbone(arg)))
     return config
 
 
 def get_study(arg=None) -> Study:
     size = str(IMAGE_SIZE)
-    shared = [
-        Step("collect", ["sim-collect", "--episodes", "72", "--image-size", size, "--seed", "0", "--out", "{dir}"]),
-        Step(
-            "rlds",
-            ["convert-episodes", "--src", "{step:collect}", "--out", "{dir}", "--image-size", size]
-            + ["--action-dim", "2", "--overwrite"],
-        ),
-        Step(
-            "tokenizer",
-            ["tokenizer", "--from-dataset", "mobile_episodes", "--data-dir", "{step:rlds}", "--out", "{dir}"],
-        ),
-    ]
+    shared = mobile_data(72, IMAGE_SIZE)
     cells = [
         Cell(
             model_type,

@@ -24,7 +24,8 @@ load they were measured at. `-full` sizes are for a GPU/TPU and are not measured
 
 from pathlib import Path
 
-from vla_jax.study.spec import Cell, Step, Study, Table
+from vla_jax.study.recipes import metaworld_data, mobile_data
+from vla_jax.study.spec import Cell, Study, Table
 
 CONFIGS = Path(__file__).resolve().parent
 STRUCTURE_HEADS = {
@@ -45,37 +46,6 @@ SIZES = {
 }
 
 
-def _mobile_data(episodes: int) -> list[Step]:
-    size = "48"  # configs/demo.py's IMAGE_SIZE
-    return [
-        Step(
-            "collect",
-            ["sim-collect", "--episodes", str(episodes), "--image-size", size, "--seed", "0", "--out", "{dir}"],
-        ),
-        Step(
-            "rlds",
-            ["convert-episodes", "--src", "{step:collect}", "--out", "{dir}", "--image-size", size]
-            + ["--action-dim", "2", "--overwrite"],
-        ),
-        Step(
-            "tokenizer",
-            ["tokenizer", "--from-dataset", "mobile_episodes", "--data-dir", "{step:rlds}", "--out", "{dir}"],
-        ),
-    ]
-
-
-def _metaworld_data(episodes_per_task: int) -> list[Step]:
-    size = "64"  # configs/metaworld_small.py's IMAGE_SIZE
-    return [
-        Step(
-            "rlds",
-            ["sim-collect", "--env", "metaworld", "--tasks", "mt10", "--episodes-per-task", str(episodes_per_task)]
-            + ["--image-size", size, "--out", "{dir}"],
-        ),
-        Step("tokenizer", ["tokenizer", "--from-dataset", "metaworld", "--data-dir", "{step:rlds}", "--out", "{dir}"]),
-    ]
-
-
 def get_study(arg: str = "mobile") -> Study:
     if arg not in SIZES:
         raise ValueError(f"ARG {arg!r}: use one of {', '.join(SIZES)}")
@@ -83,13 +53,13 @@ def get_study(arg: str = "mobile") -> Study:
     metaworld = arg.startswith("metaworld")
     if metaworld:
         config = str(CONFIGS / "metaworld_small.py")
-        shared = _metaworld_data(size["episodes"])
+        shared = metaworld_data("mt10", size["episodes"], 64)  # configs/metaworld_small.py's IMAGE_SIZE
         evaluate = ["sim-eval", "--env", "metaworld", "--tasks", "mt10", "--image-size", "64", "--gifs", "0"]
         evaluate += ["--episodes-per-task", str(size["eval_episodes"])]
         metric = "mean_over_tasks"
     else:
         config = str(CONFIGS / "demo.py")
-        shared = _mobile_data(size["episodes"])
+        shared = mobile_data(size["episodes"], 48)  # configs/demo.py's IMAGE_SIZE
         evaluate = ["sim-eval", "--env", "mobile", "--episodes", str(size["eval_episodes"]), "--seed", "1"]
         evaluate += ["--image-size", "48", "--gifs", "0"]
         metric = "overall.success"

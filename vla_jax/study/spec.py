@@ -10,12 +10,11 @@ docs/study.md.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.train.config import call_config_file
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 CELL_STEPS = ("train", "export", "eval")
@@ -101,18 +100,5 @@ def check_study(study: Study, where: str) -> Study:
 
 def load_study(spec: str) -> Study:
     """``configs/study_X.py[:ARG]`` -> the checked Study its ``get_study(ARG)`` returns."""
-    path_str, _, arg = spec.partition(":")
-    path = Path(path_str)
-    if not path.is_file():
-        raise VLAJaxError(f"study config {path} not found; pass --config configs/study_NAME.py")
-    module_spec = importlib.util.spec_from_file_location(f"vla_jax_study_{path.stem}", path)
-    if module_spec is None or module_spec.loader is None:
-        raise VLAJaxError(f"study config {path} is not a Python module; pass --config configs/study_NAME.py")
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as err:  # a broken config file is the user's to fix: say which and why
-        raise VLAJaxError(f"study config {path} failed to load: {type(err).__name__}: {err}") from err
-    if not hasattr(module, "get_study"):
-        raise VLAJaxError(f"study config {path} defines no get_study(); add `def get_study(arg=None) -> Study`")
-    return check_study(module.get_study(arg) if arg else module.get_study(), str(path))
+    study = call_config_file(spec, entry="get_study", what="study config", returns="Study")
+    return check_study(study, spec.partition(":")[0])
