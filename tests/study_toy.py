@@ -2,14 +2,12 @@
 
     vla-jax study --config tests/study_toy.py --out /tmp/toy
 
-The same file is the cells' training config (`get_config(data_root)`): 32 px, one layer per tower,
-4 steps of batch 8; evaluation is 2 episodes of 4 control steps. The two cells differ only in the
+The same file is the cells' training config (tests/tiny_arm_config.py's model with 2-D actions): 32 px,
+one layer per tower, 4 steps of batch 8; evaluation is 2 episodes of 4 control steps. The two cells differ only in the
 data loader, so they compile the same programs (the test shares them through JAX's persistent cache).
 """
 
-import dataclasses
-
-import ml_collections
+from pathlib import Path
 
 from vla_jax.study.spec import Cell, Step, Study, Table
 
@@ -18,38 +16,14 @@ CONFIG = __file__
 
 
 def get_config(arg=None):
-    from vla_jax.models.kosmos2 import Kosmos2Config
-    from vla_jax.train.defaults import base_config
-    from vla_jax.train.model import backbone_config_dict
+    """tests/tiny_arm_config.py's one-layer model on the mobile data: 2-D actions, no gripper, grain loader
+    (its data paths are the study's overrides)."""
+    from vla_jax.train.config import load_config_file
 
-    config = base_config()
-    config.num_steps, config.batch_size, config.log_every = 4, 8, 2  # 8: the tests run it on 8 CPU devices
-    config.xla_fast_compile = True
-    tiny = Kosmos2Config.tiny()
-    backbone = dataclasses.replace(
-        tiny,
-        text=dataclasses.replace(tiny.text, vocab_size=300, layers=1, max_position_embeddings=64),
-        vision=dataclasses.replace(tiny.vision, num_hidden_layers=1, image_size=SIZE),
-    )
-    config.model = ml_collections.ConfigDict(
-        dict(
-            backbone=backbone_config_dict(backbone),
-            structure="policy_head",
-            head="lstm",
-            window_size=2,
-            action_chunk=2,
-            action_dim=2,
-            has_gripper=False,
-            head_hidden_size=16,
-            head_layers=1,
-        )
-    )
-    config.data.source = "loader"
-    config.data.tokenizer = ""  # set by the study (override)
-    config.data.instruction_length = 16
-    config.data.config.update(dict(kind="mobile_grain", data_dir="", normalization="bounds", augment=False))
-    config.optimizer.warmup_steps = 1
-    config.checkpoint.every, config.checkpoint.keep = 4, 1
+    config = load_config_file(f"{Path(__file__).with_name('tiny_arm_config.py')}:set-by-the-study")
+    config.batch_size, config.log_every = 8, 2  # 8: the tests run it on 8 CPU devices
+    config.model.action_dim, config.model.has_gripper = 2, False
+    config.data.config.update(dict(kind="mobile_grain", mixture="mobile", data_dir="", stats_cache_dir=""))
     return config
 
 
