@@ -4,8 +4,8 @@ Reads only finished evaluations (an eval step whose DONE marker holds the key th
 recorded), so a stale or half-written result never enters a table. A cell x seed without one is
 missing: shown as "missing" (JSON null), never as 0. std is the sample standard deviation (ddof=1)
 over the seeds that have a result, n is their count; with n = 1 there is no spread to show.
-Train wall seconds come from the train step's DONE marker (compile and data loading included), the
-final loss from the workdir's metrics.jsonl.
+Train wall and CPU seconds come from the train step's DONE marker (compile and data loading included),
+the final loss from the workdir's metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def collect(out: Path, manifest: Mapping[str, Any]) -> dict[str, dict[str, dict[
             per_seed[str(seed)] = {
                 "summary": json.loads(summary_path.read_text()),
                 "train_wall_seconds": train.get("wall_seconds"),
+                "train_cpu_seconds": train.get("cpu_seconds"),
                 "eval_wall_seconds": marker.get("wall_seconds"),
                 "final_loss": _final_loss(out / base / "train"),
             }

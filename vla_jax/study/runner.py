@@ -1,7 +1,7 @@
 """Run planned steps one after another, each as its own `vla-jax` process; resumable through markers.
 
 A step's key is a hash of its argv and its dependencies' keys, so a changed command, or a changed step
-upstream of it, changes the key. ``OUT/.study/ID.json`` (the DONE marker: argv, key, wall seconds) is
+upstream of it, changes the key. ``OUT/.study/ID.json`` (the DONE marker: argv, key, wall and CPU seconds) is
 written only after the step exited 0; a step whose marker holds its current key is skipped. A step that
 reruns starts from a removed output folder, except a `train` step whose interrupted attempt had the same
 key (``OUT/.study/ID.started``): that one resumes its workdir from the latest checkpoint, as
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -105,18 +106,22 @@ def run_one(
     _prepare(out, step, key, status(out, step, key))
     log = log_path(out, step.id)
     log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "w") as handle:
         handle.write(f"$ vla-jax {' '.join(step.argv)}\n")
         handle.flush()
         code = launch(step.argv, handle, env)
     seconds = round(time.perf_counter() - start, 1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the step's process: on a shared machine a better size estimate than wall time.
+    cpu = round(after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 1)
     if code == 0:
         record = {
             "id": step.id,
             "argv": list(step.argv),
             "key": key,
             "wall_seconds": seconds,
+            "cpu_seconds": cpu,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         marker = marker_path(out, step.id)
