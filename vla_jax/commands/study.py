@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 from pathlib import Path
 
 from vla_jax.errors import VLAJaxError
@@ -92,7 +93,12 @@ def _report(out: Path) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a cluster's time limit, `kill`) ends the running step as Ctrl-C does
+
+
 def run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     return execute(args, runner.launch_subprocess)
 
 

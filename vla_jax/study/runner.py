@@ -90,13 +90,19 @@ Launcher = Callable[[Sequence[str], IO[str], Mapping[str, str]], int]
 def launch_subprocess(argv: Sequence[str], log: IO[str], env: Mapping[str, str]) -> int:
     """`vla-jax ARGV` in its own process (as `vla-jax demo` runs its stages): TensorFlow, JAX, torch and
     MuJoCo stay out of each other's way and each step returns its memory to the system."""
-    return subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "vla_jax.cli", *argv],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env={**os.environ, **env},
-    ).returncode
+    )
+    try:
+        return proc.wait()
+    except BaseException:  # interrupted or terminated: stop the step too (a train step saves, then exits)
+        proc.terminate()
+        proc.wait()
+        raise
 
 
 def run_one(
