@@ -13,8 +13,9 @@ layout, 2x64 towers at 48 px, chunk 4, 2-D actions) or configs/metaworld_small.p
 actions with gripper), trained from scratch on the same data with the same optimiser.
 
 Mobile (default ARG `mobile`): 72 collected episodes (the users' first set; collection seed 0),
-converted to RLDS, a BPE tokenizer on their instructions; each cell trains `num_steps` of batch 32,
-exports to the torch runtime and drives 10 held-out worlds (eval seed 1, 5 left/right pairs).
+converted to RLDS, a BPE tokenizer on their instructions; each cell trains `num_steps` of `batch_size`
+(CPU size: 300 of 16; -full: 1200 of 32, the demo's), exports to the torch runtime and drives 10
+held-out worlds (eval seed 1, 5 left/right pairs; -full: 50).
 Meta-World (`metaworld`): MT10 expert demonstrations (sim-collect --env metaworld), each cell
 evaluated on MT10 with a capped episode length; metric `mean_over_tasks`.
 
@@ -37,12 +38,12 @@ STRUCTURE_HEADS = {
 WINDOWS = (1, 2, 4)
 SEEDS = (0, 1, 2)
 
-# name -> (train steps, eval episodes / per task, eval max steps or None, collection episodes / per task)
+# ARG -> train steps + batch, eval episodes (per task), eval max steps (None: the env's), collected episodes (per task)
 SIZES = {
-    "mobile": dict(num_steps=300, eval_episodes=10, max_steps=None, episodes=72),
-    "mobile-full": dict(num_steps=1200, eval_episodes=50, max_steps=None, episodes=72),
-    "metaworld": dict(num_steps=300, eval_episodes=1, max_steps=150, episodes=5),
-    "metaworld-full": dict(num_steps=3000, eval_episodes=10, max_steps=None, episodes=18),
+    "mobile": dict(num_steps=300, batch_size=16, eval_episodes=10, max_steps=None, episodes=72),
+    "mobile-full": dict(num_steps=1200, batch_size=32, eval_episodes=50, max_steps=None, episodes=72),
+    "metaworld": dict(num_steps=300, batch_size=16, eval_episodes=1, max_steps=150, episodes=5),
+    "metaworld-full": dict(num_steps=3000, batch_size=32, eval_episodes=10, max_steps=None, episodes=18),
 }
 
 
@@ -72,6 +73,7 @@ def get_study(arg: str = "mobile") -> Study:
             config,
             overrides={
                 "num_steps": size["num_steps"],
+                "batch_size": size["batch_size"],
                 "model.structure": structure,
                 "model.head": head,
                 "model.window_size": window,
