@@ -306,3 +306,20 @@ def test_toy_study_two_cells_one_seed(tmp_path, capsys, shared_xla_cache):
     capsys.readouterr()
     assert study_cmd.execute(study_args("--config", config, "--out", str(out), "--dry-run"), in_process) == 0
     assert all(line.endswith("skip (done)") for line in capsys.readouterr().out.splitlines())
+
+
+def test_a_bad_override_or_cell_is_one_line_before_anything_runs(tmp_path):
+    config = tmp_path / "study_bad.py"
+    config.write_text(
+        "from vla_jax.study.spec import Cell, Study, Table\n"
+        f"TOY = {str(TESTS / 'study_toy.py')!r}\n"
+        "def get_study(arg=None):\n"
+        "    return Study('bad', seeds=(0,), cells=[Cell('c', {'a': 1}, TOY, overrides={'model.windw_size': 2})])\n"
+    )
+    calls = []
+    args = study_args("--config", str(config), "--out", str(tmp_path / "out"))
+    with pytest.raises(VLAJaxError, match=r"step cells/c/seed0/train: unknown config key 'model.windw_size'; did you"):
+        study_cmd.execute(args, lambda *a: calls.append(a) or 0)
+    with pytest.raises(VLAJaxError, match="--only nope: no such cell; cells: c"):
+        study_cmd.execute(study_args("--config", str(config), "--out", str(tmp_path / "o"), "--only", "nope"), None)
+    assert calls == [] and not (tmp_path / "out").exists()
