@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import statistics
 from collections.abc import Mapping
@@ -27,7 +28,9 @@ MANIFEST = "manifest.json"
 def write_manifest(out: Path, manifest: Mapping[str, Any]) -> None:
     path = out / MARKERS / MANIFEST
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # parallel cluster jobs write it too: never a torn file
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(path)
 
 
 def read_manifest(out: Path) -> dict:
