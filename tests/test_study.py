@@ -19,7 +19,7 @@ from vla_jax.cli import main, parse_command_args
 from vla_jax.commands import study as study_cmd
 from vla_jax.errors import VLAJaxError
 from vla_jax.study import emit, plan, report, runner
-from vla_jax.study.spec import Cell, Step, Study, Table, check_study
+from vla_jax.study.spec import Cell, Step, Study, Table, check_study, load_study
 
 TESTS = Path(__file__).resolve().parent
 
@@ -111,6 +111,17 @@ def test_plan_templates_dependencies_and_order(tmp_path):
 def test_plan_errors_are_one_line(tmp_path, study, message):
     with pytest.raises(VLAJaxError, match=message.replace("{", r"\{").replace("}", r"\}")):
         plan.expand(study, tmp_path)
+
+
+def test_study_config_file_errors_name_the_fix(tmp_path):
+    with pytest.raises(VLAJaxError, match=r"study config .*nope.py not found; pass --config configs/study_NAME.py"):
+        load_study(str(tmp_path / "nope.py"))
+    (tmp_path / "s.py").write_text("def get_config():\n    pass\n")
+    with pytest.raises(VLAJaxError, match=r"defines no get_study\(\); add `def get_study\(arg=None\) -> Study`"):
+        load_study(str(tmp_path / "s.py"))
+    (tmp_path / "t.py").write_text("def get_study(arg=None):\n    return arg\n")
+    with pytest.raises(VLAJaxError, match="get_study\\(\\) returned str, not vla_jax.study.spec.Study"):
+        load_study(f"{tmp_path / 't.py'}:x")
 
 
 def test_spec_checks_name_the_fix():
