@@ -45,6 +45,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval-offline": "Offline per-frame metrics (MAE, RMSE, success@0.1/0.2, direction match).",
     "tokenizer": "Train a byte-level BPE tokenizer on a dataset's instructions (for a from-scratch model).",
     "demo": "The main job end to end: collect, convert, post-train, export, drive.",
+    "study": "A grid of train + export + closed-loop eval runs over seeds, resumable, reported as tables.",
 }
 USER_ERRORS = (VLAJaxError, DataError, RuntimeConfigError, InputError)
 

@@ -31,24 +31,31 @@ from vla_jax.errors import VLAJaxError
 PREFIX = "--config."
 
 
-def load_config_file(spec: str) -> ml_collections.ConfigDict:
+def call_config_file(
+    spec: str, entry: str = "get_config", what: str = "config file", returns: str = "ConfigDict"
+) -> Any:
+    """``FILE[:ARG]`` -> ``FILE.entry(ARG)`` (``entry()`` without ARG); a missing or broken file is one line."""
     path_str, _, arg = spec.partition(":")
     path = Path(path_str)
+    example = "configs/NAME.py" if entry == "get_config" else "configs/study_NAME.py"
     if not path.is_file():
-        raise VLAJaxError(
-            f"config file {path} not found; pass --config configs/NAME.py (see configs/ for the shipped ones)"
-        )
+        raise VLAJaxError(f"{what} {path} not found; pass --config {example} (see configs/ for the shipped ones)")
     module_spec = importlib.util.spec_from_file_location(f"vla_jax_config_{path.stem}", path)
     if module_spec is None or module_spec.loader is None:
-        raise VLAJaxError(f"config file {path} is not a Python module; pass --config configs/NAME.py")
+        raise VLAJaxError(f"{what} {path} is not a Python module; pass --config {example}")
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
     except Exception as err:  # a broken config file is the user's to fix: say which and why
-        raise VLAJaxError(f"config file {path} failed to load: {type(err).__name__}: {err}") from err
-    if not hasattr(module, "get_config"):
-        raise VLAJaxError(f"config file {path} defines no get_config(); add `def get_config(arg=None) -> ConfigDict`")
-    config = module.get_config(arg) if arg else module.get_config()
+        raise VLAJaxError(f"{what} {path} failed to load: {type(err).__name__}: {err}") from err
+    if not hasattr(module, entry):
+        raise VLAJaxError(f"{what} {path} defines no {entry}(); add `def {entry}(arg=None) -> {returns}`")
+    return getattr(module, entry)(arg) if arg else getattr(module, entry)()
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+    path = Path(spec.partition(":")[0])
+    config = call_config_file(spec)
     if not isinstance(config, ml_collections.ConfigDict):
         raise VLAJaxError(f"config file {path}: get_config() returned {type(config).__name__}, not a ConfigDict")
     check_data_config(config, str(path))
