@@ -72,8 +72,9 @@ class PerceiverConfig:
 
 @dataclasses.dataclass(frozen=True)
 class IdeficsConfig(backbone_lib.BackboneConfig):
-    """Defaults: HuggingFaceM4/idefics-9b (module docstring). `image_token_id` is ours (the tokenizer's
-    `<image>` id, which HF's config does not hold); the structures put it where the frame goes."""
+    """Defaults: HuggingFaceM4/idefics-9b (module docstring). `image_token` is ours (the tokenizer's `<image>` id,
+    which HF's config does not hold; None: the last id, 32001 for IDEFICS-9B); the structures put it where the
+    frame goes."""
 
     model_type = "idefics"
     image_mean = CLIP_MEAN
@@ -89,9 +90,9 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
     cross_layer_interval: int = 4
     qk_layer_norms: bool = False
     alpha_type: str = "float"
-    alpha_initializer: str = "normal"
+    alpha_initializer: str = "zeros"
     alphas_initializer_range: float = 0.0
-    image_token_id: int = 32001
+    image_token: int | None = None
     dtype: str = "float32"
     scan_layers: bool = True
     remat: bool = False
@@ -118,11 +119,20 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
             bad(f"alpha_initializer={self.alpha_initializer!r}; use one of {ALPHA_INITIALIZERS}")
         if self.additional_vocab_size < 0:
             bad(f"additional_vocab_size={self.additional_vocab_size} must be >= 0")
+        if not 0 <= self.image_token_id < self.vocab_size:
+            bad(
+                f"image_token={self.image_token_id} must be a token id < vocab_size + additional_vocab_size "
+                f"= {self.vocab_size}"
+            )
 
     # -- the interface ---------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:  # lm_logits' width: the decoupled head's regular + additional columns
         return self.text.vocab_size + self.additional_vocab_size
+
+    @property
+    def image_token_id(self) -> int:
+        return self.vocab_size - 1 if self.image_token is None else self.image_token
 
     @property
     def media_width(self) -> int:  # what cross-attention reads: the vision width (the resampler keeps it)
@@ -190,7 +200,6 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
             alpha_type=str(d.get("alpha_type", "float")),
             alpha_initializer=str(d.get("alpha_initializer", "zeros")),
             alphas_initializer_range=float(d.get("alphas_initializer_range", 0.0)),
-            image_token_id=int(d["vocab_size"]) + 1 if int(d.get("additional_vocab_size", 0)) >= 2 else 32001,
             **knobs,
         )
 
@@ -225,7 +234,7 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
     @classmethod
     def tiny(cls, **overrides) -> IdeficsConfig:
         """A few-KB model for tests: 2 cross-attention groups of 2 LM blocks, a 2-block resampler, 4 latents;
-        gates initialised N(0, 1) so the cross-attention path is not zeroed."""
+        gates initialised to 1 (tanh 0.76) so the cross-attention path is not zeroed (HF's own tests do the same)."""
         vision = dataclasses.replace(
             CLIP_VIT_H14,
             hidden_size=32,
@@ -254,9 +263,7 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
             text=text,
             perceiver=perceiver,
             cross_layer_interval=2,
-            alpha_initializer="normal",
-            alphas_initializer_range=1.0,
-            image_token_id=1025,
+            alpha_initializer="ones",
         ).replace(**overrides)
 
     @classmethod
