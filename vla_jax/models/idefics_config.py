@@ -72,9 +72,9 @@ class PerceiverConfig:
 
 @dataclasses.dataclass(frozen=True)
 class IdeficsConfig(backbone_lib.BackboneConfig):
-    """Defaults: HuggingFaceM4/idefics-9b (module docstring). `image_token` is ours (the tokenizer's `<image>` id,
-    which HF's config does not hold; None: the last id, 32001 for IDEFICS-9B); the structures put it where the
-    frame goes."""
+    """Defaults: HuggingFaceM4/idefics-9b (module docstring). `image_token`: the tokenizer's `<image>` id, where
+    the structures put a frame (HF's config does not hold it; None: the last id, 32001 for IDEFICS-9B; set, it
+    travels as config.json's `image_token_id`, which transformers keeps as an extra attribute)."""
 
     model_type = "idefics"
     image_mean = CLIP_MEAN
@@ -200,6 +200,7 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
             alpha_type=str(d.get("alpha_type", "float")),
             alpha_initializer=str(d.get("alpha_initializer", "zeros")),
             alphas_initializer_range=float(d.get("alphas_initializer_range", 0.0)),
+            image_token=None if d.get("image_token_id") is None else int(d["image_token_id"]),
             **knobs,
         )
 
@@ -227,6 +228,7 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
             "alpha_type": self.alpha_type,
             "alpha_initializer": self.alpha_initializer,
             "alphas_initializer_range": self.alphas_initializer_range,
+            **({} if self.image_token is None else {"image_token_id": self.image_token}),
             "perceiver_config": {**dataclasses.asdict(self.perceiver), "use_resampler": self.use_resampler},
             "vision_config": vision,
         }
