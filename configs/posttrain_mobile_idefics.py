@@ -25,6 +25,8 @@ trains end to end on CPU, exports and steps in the torch runtime (tests/test_bac
 speed or loss on real episodes (no GPU, no hub here).
 """
 
+from typing import Any
+
 from vla_jax.models.idefics_config import IdeficsConfig
 from vla_jax.train.lora import DEFAULT_TARGET
 from vla_jax.train.posttrain import mobile_posttrain_config
@@ -38,5 +40,6 @@ CROSS_ATTENTION_TARGET = (
 
 def get_config(arg: str = "/data/mobile_rlds_224,/ckpt/idefics9b"):
     config = mobile_posttrain_config(arg, IdeficsConfig.full())
-    config.lora.target = CROSS_ATTENTION_TARGET
+    lora: Any = config.lora  # a ConfigDict (ml_collections types its attributes as a union)
+    lora.target = CROSS_ATTENTION_TARGET
     return config

@@ -258,7 +258,7 @@ def build_tiny_random_idefics(*, seed: int = 0, **overrides: Any):
     (the LM's keys live there in IdeficsConfig)."""
     from transformers import IdeficsConfig, IdeficsForVisionText2Text
 
-    vision, perceiver, top = (dict(d) for d in _IDEFICS)
+    vision, perceiver, top = (dict[str, Any](d) for d in _IDEFICS)
     for key, value in overrides.items():
         for prefix, target in (("vision_", vision), ("perceiver_", perceiver)):
             if key.startswith(prefix):

@@ -5,6 +5,8 @@ import pytest
 import torch
 from backbone_checks import check_cached_decode, check_logits_of_last_rows, randomize, save_and_reload
 
+from vla_runtime.backbones.idefics import IdeficsAdapter
+
 transformers = pytest.importorskip("transformers")
 
 VOCAB = 100  # + 2 additional ids: <fake_token_around_image> 100, <image> 101
@@ -37,6 +39,7 @@ def _tiny(seed: int = 0):
 def test_idefics_adapter_matches_hf_and_caches_the_media(tmp_path):
     hf, backbone = _tiny()
     adapter = save_and_reload(hf, backbone, tmp_path)
+    assert isinstance(adapter, IdeficsAdapter)
     assert (adapter.vocab_size, adapter.image_token_id) == (VOCAB + 2, VOCAB + 1)
     pixels = torch.randn(2, 2, 3, 16, 16)
     media = adapter.encode_images(pixels.flatten(0, 1)).reshape(2, 2, 3, 24)

@@ -37,6 +37,14 @@ def ignored_hf_tensors(config: IdeficsConfig, source: str = "main") -> dict[str,
     return ignored
 
 
+def _projections(ours: str, hf: str, names: tuple[str, ...], n: int) -> list[Row]:
+    """Bias-free linears `ours/<name>` <- `hf.<name>` (every IDEFICS projection outside the vision tower)."""
+    return [r for p in names for r in linear(f"{ours}/{p}", f"{hf}.{p}", n, False)]
+
+
+QKVO = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
 def _perceiver(config: IdeficsConfig) -> list[Row]:
     n, ours, hf = config.perceiver.resampler_depth, "perceiver_resampler", "model.perceiver_resampler"
     a, m = f"{ours}/layers/attn", f"{ours}/layers/mlp"
@@ -45,10 +53,9 @@ def _perceiver(config: IdeficsConfig) -> list[Row]:
         Row(f"{ours}/latents", f"{hf}.latents"),
         *layer_norm(f"{a}/context_layer_norm", f"{block}.0.context_layer_norm", n),
         *layer_norm(f"{a}/latents_layer_norm", f"{block}.0.latents_layer_norm", n),
-        *[r for p in ("q_proj", "k_proj", "v_proj", "output_proj") for r in linear(f"{a}/{p}", f"{block}.0.{p}", n, False)],
+        *_projections(a, f"{block}.0", ("q_proj", "k_proj", "v_proj", "output_proj"), n),
         *layer_norm(f"{m}/ln", f"{block}.1.ln", n),
-        *linear(f"{m}/fc", f"{block}.1.fc", n, False),
-        *linear(f"{m}/c_proj", f"{block}.1.c_proj", n, False),
+        *_projections(m, f"{block}.1", ("fc", "c_proj"), n),
         *layer_norm(f"{ours}/layer_norm", f"{hf}.layer_norm"),
     ]
     if config.perceiver.qk_layer_norms_perceiver:
@@ -58,14 +65,14 @@ def _perceiver(config: IdeficsConfig) -> list[Row]:
 
 
 def _mlp(ours: str, hf: str, n: int) -> list[Row]:
-    return [r for p in ("gate_proj", "up_proj", "down_proj") for r in linear(f"{ours}/{p}", f"{hf}.{p}", n, False)]
+    return _projections(ours, hf, ("gate_proj", "up_proj", "down_proj"), n)
 
 
 def _cross(config: IdeficsConfig) -> list[Row]:
     g, ours, hf = config.num_cross_layers, f"{LM}/cross", "model.gated_cross_attn_layers.{i}"
     rows = [
         *rms_norm(f"{ours}/input_layernorm", f"{hf}.input_layernorm", g),
-        *[r for p in ("q_proj", "k_proj", "v_proj", "o_proj") for r in linear(f"{ours}/{p}", f"{hf}.cross_attn.{p}", g, False)],
+        *_projections(ours, f"{hf}.cross_attn", QKVO, g),
         *rms_norm(f"{ours}/post_attention_layernorm", f"{hf}.post_attention_layernorm", g),
         *_mlp(f"{ours}/mlp", f"{hf}.mlp", g),
         Row(f"{ours}/alpha_cross_attn", f"{hf}.alpha_cross_attn", None, g),
@@ -85,7 +92,7 @@ def _blocks(config: IdeficsConfig) -> list[Row]:
         ours = f"{LM}/self_{j}"
         per_block = [
             *rms_norm(f"{ours}/input_layernorm", f"{hf}.input_layernorm", g),
-            *[r for p in ("q_proj", "k_proj", "v_proj", "o_proj") for r in linear(f"{ours}/self_attn/{p}", f"{hf}.self_attn.{p}", g, False)],
+            *_projections(f"{ours}/self_attn", f"{hf}.self_attn", QKVO, g),
             *rms_norm(f"{ours}/post_attention_layernorm", f"{hf}.post_attention_layernorm", g),
             *_mlp(f"{ours}/mlp", f"{hf}.mlp", g),
         ]

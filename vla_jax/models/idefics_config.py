@@ -257,9 +257,7 @@ class IdeficsConfig(backbone_lib.BackboneConfig):
             head_dim=8,
             max_position_embeddings=512,
         )
-        perceiver = PerceiverConfig(
-            resampler_depth=2, resampler_n_heads=2, resampler_head_dim=8, resampler_n_latents=4
-        )
+        perceiver = PerceiverConfig(resampler_depth=2, resampler_n_heads=2, resampler_head_dim=8, resampler_n_latents=4)
         return cls(
             vision=vision,
             text=text,

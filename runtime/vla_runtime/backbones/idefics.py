@@ -48,7 +48,8 @@ class IdeficsAdapter(BackboneAdapter):
         self.extra = int(config.additional_vocab_size)
         self.hidden_size = int(config.hidden_size)
         self.vocab_size = int(config.vocab_size) + self.extra
-        self.image_size = int(config.vision_config.image_size)
+        vision: Any = config.vision_config
+        self.image_size = int(vision.image_size)
         self.kv_values_per_token = 2 * int(config.num_hidden_layers) * int(config.hidden_size)
         self.image_token_id = self.vocab_size - 1 if image_token is None else int(image_token)
         self.decoder = self.model.model
