@@ -59,7 +59,6 @@ POLICY_HEADS = [
     ("clip-kosmos-2", "policy_head", "lstm"),
     ("paligemma", "policy_head", "gpt"),
     ("smolvlm", "policy_head", "mlp"),
-    ("idefics", "policy_head", "lstm"),
 ]
 CASES = [(name, s, h) for name in sorted(BACKBONES) for s, h in STRUCTURES] + POLICY_HEADS
 
