@@ -53,6 +53,12 @@ class IdeficsAdapter(BackboneAdapter):
         self.kv_values_per_token = 2 * int(config.num_hidden_layers) * int(config.hidden_size)
         self.image_token_id = self.vocab_size - 1 if image_token is None else int(image_token)
         self.decoder = self.model.model
+        # IdeficsModel's `perceiver_embeddings` layout: [B, M, Q, W] up to transformers 5.23 (it unpacks four
+        # sizes), [B * M, Q, W] from 5.24 (it reads size(1) as the latents); the pyproject allows both.
+        import transformers
+        from packaging.version import Version
+
+        self.perceiver_4d = Version(transformers.__version__) < Version("5.24.0.dev0")
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         m = self.model.model
@@ -116,11 +122,12 @@ class IdeficsAdapter(BackboneAdapter):
         key_mask = new_mask if past_mask is None else torch.cat([past_mask, new_mask], dim=1)
         if getattr(self, "_kv_name", None) is None:
             self._kv_name = kv_argument(self.decoder.forward)
-        given = (
-            {"perceiver_embeddings": media.flatten(0, 1)}
-            if self.model.config.use_resampler
-            else {"image_encoder_embeddings": media}
-        )
+        if not self.model.config.use_resampler:
+            given = {"image_encoder_embeddings": media}  # [B, M, Q, W] in every release
+        elif self.perceiver_4d:
+            given = {"perceiver_embeddings": media}
+        else:
+            given = {"perceiver_embeddings": media.flatten(0, 1)}
         out = self.decoder(
             inputs_embeds=embeds,
             attention_mask=key_mask,
