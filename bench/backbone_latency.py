@@ -22,6 +22,7 @@ from bench import common
 from data_pipelines.tokenize import train_tokenizer
 from vla_jax.export.export import export_policy
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
+from vla_jax.models.idefics_config import IdeficsConfig
 from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.models.llava import LlavaConfig
 from vla_jax.models.paligemma import PaliGemmaConfig
@@ -37,6 +38,7 @@ FAMILIES = {
     "smolvlm": SmolVLMConfig.tiny,
     "llava": LlavaConfig.tiny,
     "qwen2_5_vl": Qwen2_5_VLConfig.tiny,
+    "idefics": IdeficsConfig.tiny,
 }
 STRUCTURES = [("policy_head", "lstm"), ("interleaved", "mlp")]
 STATS = {

@@ -17,6 +17,7 @@ GIB = 2**30
 
 def released():
     from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
+    from vla_jax.models.idefics_config import IdeficsConfig
     from vla_jax.models.kosmos2 import Kosmos2Config
     from vla_jax.models.llava import LlavaConfig
     from vla_jax.models.paligemma import PaliGemmaConfig
@@ -32,6 +33,7 @@ def released():
         "LLaVA-1.5 7B (llava-hf/llava-1.5-7b-hf)": LlavaConfig.full(),
         "Qwen2.5-VL 3B (Qwen/Qwen2.5-VL-3B-Instruct) at 224 px": Qwen2_5_VLConfig.full("3B"),
         "Qwen2.5-VL 3B at 448 px": Qwen2_5_VLConfig.full("3B", vision={"image_size": 448}),
+        "IDEFICS 9B (HuggingFaceM4/idefics-9b), image tokens = cross-attention latents": IdeficsConfig.full(),
     }
 
 

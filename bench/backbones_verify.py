@@ -1,5 +1,6 @@
 """`vla-jax verify-hf` on freshly built random HF models: tiny ones with configs the tests do not use, and the
-released architectures (PaliGemma 2 3B, SmolVLM2 500M, LLaVA-1.5 7B and Qwen2.5-VL 3B truncated to 2 layers,
+released architectures (PaliGemma 2 3B, SmolVLM2 500M, LLaVA-1.5 7B, Qwen2.5-VL 3B and IDEFICS 9B truncated to 2
+layers (IDEFICS: 2 vision layers, the LM to one whole cross-attention group of 4 blocks),
 SmolVLM2 256M at full depth).
 
     python -m bench.backbones_verify --quick            # the tiny fresh models only (about a minute)
@@ -100,6 +101,33 @@ TINY = {
             vision_end_token_id=497,
         ),
     ),
+    "idefics (qk norms, vector gates, 3 blocks per cross layer)": (
+        "idefics",
+        dict(
+            vision_embed_dim=40,
+            vision_num_attention_heads=5,
+            vision_num_hidden_layers=3,
+            vision_intermediate_size=80,
+            vision_image_size=24,
+            vision_patch_size=6,
+            perceiver_resampler_depth=3,
+            perceiver_resampler_n_heads=3,
+            perceiver_resampler_head_dim=8,
+            perceiver_resampler_n_latents=5,
+            perceiver_qk_layer_norms_perceiver=True,
+            vocab_size=500,
+            additional_vocab_size=3,
+            hidden_size=48,
+            intermediate_size=80,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+            cross_layer_interval=3,
+            qk_layer_norms=True,
+            alpha_type="vector",
+            rms_norm_eps=1e-5,
+            rope_parameters={"rope_type": "default", "rope_theta": 50000.0},
+        ),
+    ),
     "kosmos-2": (
         "kosmos-2",
         dict(
@@ -160,6 +188,7 @@ def _released_model(config, out: Path, seed: int, saved_layers: int | None = Non
         "smolvlm": (transformers.SmolVLMConfig, transformers.SmolVLMForConditionalGeneration),
         "llava": (transformers.LlavaConfig, transformers.LlavaForConditionalGeneration),
         "qwen2_5_vl": (transformers.Qwen2_5_VLConfig, transformers.Qwen2_5_VLForConditionalGeneration),
+        "idefics": (transformers.IdeficsConfig, transformers.IdeficsForVisionText2Text),
     }
     cfg_cls, model_cls = classes[hf["model_type"]]
     torch.set_default_dtype(torch.bfloat16)  # the hub files' dtype, and half the memory
@@ -176,6 +205,7 @@ def _released_model(config, out: Path, seed: int, saved_layers: int | None = Non
         "GemmaRMSNorm": 0.0,
         "Gemma2RMSNorm": 0.0,
         "Qwen2_5_VLRMSNorm": 1.0,
+        "IdeficsRMSNorm": 1.0,
     }
     randomize_(model, seed, scale=0.02, norm_centres=centres)
     model.save_pretrained(out, safe_serialization=True, max_shard_size="1GB")
@@ -193,6 +223,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     wanted = lambda model_type: args.model_type in (None, model_type)  # noqa: E731
     from tests import tiny_hf
+    from vla_jax.models.idefics_config import IdeficsConfig
     from vla_jax.models.llava import LlavaConfig
     from vla_jax.models.paligemma import PaliGemmaConfig
     from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
@@ -227,11 +258,15 @@ def main(argv=None) -> int:
                 "SmolVLM2-256M (random, full depth)": (SmolVLMConfig.full("256M"), []),
                 "llava-hf/llava-1.5-7b-hf (random, layers 0-1 saved)": (LlavaConfig.full(), ["--num-layers", "2"]),
                 "Qwen/Qwen2.5-VL-3B-Instruct (random)": (Qwen2_5_VLConfig.full("3B"), ["--num-layers", "2"]),
+                "HuggingFaceM4/idefics-9b (random, 2 vision layers + 1 group of 4 LM blocks saved)": (
+                    IdeficsConfig.full(),
+                    ["--num-layers", "2"],
+                ),
             }
             for i, (name, (config, extra)) in enumerate(released.items()):
                 if not wanted(config.model_type):
                     continue
-                saved = 2 if config.model_type == "llava" else None
+                saved = 2 if config.model_type in ("llava", "idefics") else None
                 path = _released_model(config, root / f"released{i}", seed=30 + i, saved_layers=saved)
                 results[name] = _run_verify(["--src", str(path), "--seed", "5", "--batch", "1", *extra])
                 subprocess.run(["rm", "-rf", str(path)], check=True)

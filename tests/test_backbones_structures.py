@@ -15,6 +15,7 @@ import pytest
 from vla_jax.losses import vla_loss
 from vla_jax.models import backbone as backbone_lib
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config
+from vla_jax.models.idefics_config import IdeficsConfig
 from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.models.llava import LlavaConfig
 from vla_jax.models.paligemma import PaliGemmaConfig
@@ -39,6 +40,13 @@ BACKBONES = {
     # 56 px: 2 x 2 image tokens with 3-D positions, one window per merge unit, the one block full attention
     "qwen2_5_vl": Qwen2_5_VLConfig.tiny(
         vision={**ONE_LAYER, "fullatt_block_indexes": (0,)}, text={**ONE_LAYER, "vocab_size": 320}
+    ),
+    # Flamingo: one cross-attention group of one LM block; the images reach the LM only by cross-attention
+    "idefics": IdeficsConfig.tiny(
+        vision={**ONE_LAYER, "image_size": 16},
+        text={**ONE_LAYER, "vocab_size": 320},
+        cross_layer_interval=1,
+        perceiver={"resampler_depth": 1},
     ),
 }
 PATCH_KERNEL = {"qwen2_5_vl": ("vision_model", "patch_embed")}  # the others: vision_model/patch_embedding/kernel
@@ -196,6 +204,7 @@ RELEASED = {
     "SmolVLM2-500M": SmolVLMConfig.full("500M"),
     "llava-hf/llava-1.5-7b-hf": LlavaConfig.full(),
     "Qwen/Qwen2.5-VL-3B-Instruct": Qwen2_5_VLConfig.full("3B"),
+    "HuggingFaceM4/idefics-9b": IdeficsConfig.full(),
 }
 
 

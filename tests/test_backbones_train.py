@@ -45,6 +45,17 @@ FAMILIES = {
             vision_end_token_id=317,
         ),
     ),
+    "idefics": (  # one cross-attention group of one LLaMA block, a one-block resampler; 318 + 2 additional ids
+        "configs/posttrain_mobile_idefics.py",
+        dict(
+            ONE_LAYER,
+            num_hidden_layers=1,
+            cross_layer_interval=1,
+            vocab_size=318,
+            perceiver_resampler_depth=1,
+            vision_patch_size=8,
+        ),
+    ),
     "clip-kosmos-2": (
         "configs/posttrain_mobile_clip_kosmos2.py",
         dict(ONE_LAYER, text_layers=1, text_vocab_size=320, vision_patch_size=8, latent_query_num=3),

@@ -15,6 +15,7 @@ from test_export import STATS, random_params, tiny_config  # noqa: E402, F401
 from vla_jax.export.export import export_policy  # noqa: E402
 from vla_jax.export.verify import verify_export  # noqa: E402
 from vla_jax.models.clip_kosmos2 import ClipKosmos2Config  # noqa: E402
+from vla_jax.models.idefics_config import IdeficsConfig  # noqa: E402
 from vla_jax.models.llava import LlavaConfig  # noqa: E402
 from vla_jax.models.paligemma import PaliGemmaConfig  # noqa: E402
 from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig  # noqa: E402
@@ -29,6 +30,7 @@ BACKBONES = {
     "llava": LlavaConfig.tiny,
     "qwen2_5_vl": Qwen2_5_VLConfig.tiny,
     "qwen2_vl": Qwen2VLConfig.tiny,
+    "idefics": IdeficsConfig.tiny,
 }
 CASES = [
     ("paligemma2", "policy_head", "lstm"),
@@ -43,6 +45,9 @@ CASES = [
     ("qwen2_5_vl", "interleaved", "mlp"),
     ("qwen2_5_vl", "one_step_discrete", "discrete"),
     ("qwen2_vl", "interleaved", "mlp"),
+    # cross-attention media: the window's images read by gated cross-attention, the media kept with the KV cache
+    ("idefics", "interleaved", "mlp"),
+    ("idefics", "one_step_discrete", "discrete"),  # policy_head + LSTM: tests/test_backbones_train.py's export
 ]
 
 

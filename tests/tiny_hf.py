@@ -182,6 +182,22 @@ _QWEN2_5_VL = (
         vision_end_token_id=253,
     ),
 )
+# IDEFICS (Flamingo): CLIP-like tower, 2-block resampler with 4 latents, 2 cross-attention groups of 2 LLaMA blocks.
+_IDEFICS = (
+    dict(embed_dim=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+    dict(resampler_depth=2, resampler_n_heads=2, resampler_head_dim=8, resampler_n_latents=4),
+    dict(
+        vocab_size=256,
+        additional_vocab_size=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        cross_layer_interval=2,
+        use_resampler=True,
+        max_position_embeddings=128,
+    ),
+)
 _CLIP_VISION = dict(
     hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=3, image_size=32, patch_size=8
 )
@@ -237,6 +253,23 @@ def build_tiny_random_qwen2_vl(*, seed: int = 0, **overrides: Any):
     return _build(Qwen2VLForConditionalGeneration, config, seed)
 
 
+def build_tiny_random_idefics(*, seed: int = 0, **overrides: Any):
+    """`IdeficsForVisionText2Text`; overrides `vision_<key>=`, `perceiver_<key>=`, other keys top-level
+    (the LM's keys live there in IdeficsConfig)."""
+    from transformers import IdeficsConfig, IdeficsForVisionText2Text
+
+    vision, perceiver, top = (dict[str, Any](d) for d in _IDEFICS)
+    for key, value in overrides.items():
+        for prefix, target in (("vision_", vision), ("perceiver_", perceiver)):
+            if key.startswith(prefix):
+                target[key[len(prefix) :]] = value
+                break
+        else:
+            top[key] = value
+    config = IdeficsConfig(vision_config=vision, perceiver_config=perceiver, **top)
+    return _build(IdeficsForVisionText2Text, config, seed)
+
+
 def build_tiny_random_clip_vision(*, seed: int = 0, **overrides: Any):
     """`CLIPVisionModel` (plain keys, no vision_/text_ prefix)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -251,6 +284,7 @@ BUILDERS = {
     "llava": build_tiny_random_llava,
     "qwen2_5_vl": build_tiny_random_qwen2_5_vl,
     "qwen2_vl": build_tiny_random_qwen2_vl,
+    "idefics": build_tiny_random_idefics,
     "clip_vision_model": build_tiny_random_clip_vision,
 }
 

@@ -32,6 +32,13 @@ masked), so a block is the same however long the padding was. Positions are
 ``sequence_positions`` gives its own (Qwen2.5-VL's 3-D multimodal positions,
 computed from where the image slots are).
 
+Cross-attention backbones (``cross_attention_media``: IDEFICS / Flamingo): the frame's block holds
+ONE slot, the embedded ``image_token_id`` (``<image>``), where the latents go above; the latents
+are the media the LM's gated cross-attention layers read. Every slot reads the latest valid image
+slot at or before it (per frame: its own frame; interleaved: block t's slots from its ``<image>``
+on read frame t, the slots before it frame t-1's), slots before the first image read none (HF's
+``image_attention_mask`` as the IDEFICS processor builds it).
+
 Attention: causal, plus for ``backbone.attention == "prefix_lm"`` (PaliGemma) a
 bidirectional prefix: every slot of a block except its tail shares the block's
 ``block_ids`` group (0 per frame; t for block t of the interleaved sequence),
@@ -305,14 +312,30 @@ class VLAPolicy(nn.Module):
         return jnp.take_along_axis(positions, jnp.broadcast_to(order, positions.shape), axis=-1)
 
     def _prefix_inputs(self, batch):
-        """Per-frame image latents [B*T, Q, D] and the text repeated per frame."""
+        """Per-frame image latents [B*T, Q, D], the text repeated per frame, and the cross-attention media
+        (None; for a cross-attention backbone the media [B*T, Q, width], the latents one <image> slot)."""
         images = batch["image"]
         b, t = images.shape[:2]
         pixels = normalize_images(images.reshape(b * t, *images.shape[2:]), image_preprocessing(self.config))
-        image_embeds = self.backbone.encode_images(pixels)
+        image_embeds, media = self.backbone.encode_images(pixels), None
+        if getattr(self.config.backbone, "cross_attention_media", False):
+            media = image_embeds
+            image_embeds = self.backbone.embed_tokens(jnp.full((b * t, 1), self.config.backbone.image_token_id))
         tokens = jnp.repeat(batch["tokens"], t, axis=0)
         token_mask = jnp.repeat(batch["token_mask"].astype(bool), t, axis=0)
-        return image_embeds, self.backbone.embed_tokens(tokens), token_mask
+        return image_embeds, self.backbone.embed_tokens(tokens), token_mask, media
+
+    def media_kwargs(self, media, valid, image_index, frames: int = 1) -> dict:
+        """`decode`'s media arguments for a cross-attention backbone ({} otherwise): media [R, frames, Q, width]
+        and, per packed slot, the frame of the latest valid image slot at or before it (-1: none yet).
+        `valid` / `image_index` [R, S] unpacked, `frames` equal blocks per row (interleaved: T)."""
+        if media is None:
+            return {}
+        r, s = valid.shape
+        block = jnp.arange(s) // (s // frames)
+        index = jax.lax.cummax(jnp.where((image_index >= 0) & valid, block[None], -1), axis=1)
+        index = jnp.take_along_axis(index, pack_order(valid), axis=1)
+        return {"media": media.reshape(r, frames, *media.shape[1:]), "media_index": index}
 
     def _action_token_tail(self, n):
         return jnp.broadcast_to(self.action_token, (n, 1, self.action_token.shape[0])), jnp.ones((n, 1), bool)
@@ -321,12 +344,15 @@ class VLAPolicy(nn.Module):
     def per_frame_features(self, batch, deterministic=True):
         """Each frame its own sequence with an action token -> hidden at the token, [B, T, D]."""
         b, t = batch["image"].shape[:2]
-        image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
+        image_embeds, text_embeds, token_mask, media = self._prefix_inputs(batch)
         tail, tail_valid = self._action_token_tail(b * t)
         embeds, valid, groups, image_index = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
         packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
         positions = self.packed_positions(valid, image_index)
-        hidden = self.backbone.decode(packed, packed_valid, deterministic, positions=positions, block_ids=block_ids)
+        media_args = self.media_kwargs(media, valid, image_index)
+        hidden = self.backbone.decode(
+            packed, packed_valid, deterministic, positions=positions, block_ids=block_ids, **media_args
+        )
         idx = new_index[:, -1]
         feats = select_slots(hidden, idx[:, None])[:, 0]
         return feats.reshape(b, t, -1)
@@ -335,7 +361,7 @@ class VLAPolicy(nn.Module):
         """All T blocks in one causal sequence -> hidden at each block's action token, [B, T, D]."""
         b, t = batch["image"].shape[:2]
         frame_valid = _frame_valid(batch)
-        image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
+        image_embeds, text_embeds, token_mask, media = self._prefix_inputs(batch)
         tail, tail_valid = self._action_token_tail(b * t)
         embeds, valid, groups, image_index = self.frame_blocks(image_embeds, text_embeds, token_mask, tail, tail_valid)
         s = embeds.shape[1]
@@ -345,7 +371,10 @@ class VLAPolicy(nn.Module):
             groups = jnp.where(groups >= 0, jnp.arange(b * t)[:, None] % t, -1).reshape(b, t * s)
         packed, packed_valid, new_index, block_ids = pack(embeds, valid.reshape(b, t * s), groups)
         positions = self.packed_positions(valid.reshape(b, t * s), image_index.reshape(b, t * s))
-        hidden = self.backbone.decode(packed, packed_valid, deterministic, positions=positions, block_ids=block_ids)
+        media_args = self.media_kwargs(media, valid.reshape(b, t * s), image_index.reshape(b, t * s), t)
+        hidden = self.backbone.decode(
+            packed, packed_valid, deterministic, positions=positions, block_ids=block_ids, **media_args
+        )
         action_slots = jnp.arange(t) * s + (s - 1)
         idx = jnp.clip(new_index[:, action_slots], 0, t * s - 1)  # invalid blocks: any slot, zeroed later
         return select_slots(hidden, idx)
@@ -356,7 +385,7 @@ class VLAPolicy(nn.Module):
         b, t = batch["image"].shape[:2]
         n, ca = b * t, cfg.action_chunk * cfg.action_dim
         tok = cfg.action_tokenizer
-        image_embeds, text_embeds, token_mask = self._prefix_inputs(batch)
+        image_embeds, text_embeds, token_mask, media = self._prefix_inputs(batch)
 
         def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]
             tail = self.backbone.embed_tokens(action_ids)
@@ -365,7 +394,10 @@ class VLAPolicy(nn.Module):
             )
             packed, packed_valid, new_index, block_ids = pack(embeds, valid, groups)
             positions = self.packed_positions(valid, image_index)
-            hidden = self.backbone.decode(packed, packed_valid, deterministic, positions=positions, block_ids=block_ids)
+            media_args = self.media_kwargs(media, valid, image_index)
+            hidden = self.backbone.decode(
+                packed, packed_valid, deterministic, positions=positions, block_ids=block_ids, **media_args
+            )
             before = new_index[:, -ca:] - 1  # the slot that predicts each action token
             hidden = select_slots(hidden, before)
             return self.head(hidden, self.backbone.lm_logits)

@@ -116,10 +116,34 @@ def tiny_backbone_config(model_type: str = "kosmos-2", vocab_size: int = 128) ->
             "text_config": {**text, "tie_word_embeddings": True},
             "vision_config": vision,
         }
+    if model_type == "idefics":  # Flamingo: the images reach the LM by gated cross-attention (media, not slots)
+        return {
+            "model_type": "idefics",
+            "vocab_size": vocab_size - 2,
+            "additional_vocab_size": 2,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "cross_layer_interval": 1,
+            "use_resampler": True,
+            "max_position_embeddings": 256,
+            "perceiver_config": dict(
+                resampler_depth=1, resampler_n_heads=2, resampler_head_dim=4, resampler_n_latents=3
+            ),
+            "vision_config": dict(
+                embed_dim=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=16,
+                patch_size=4,
+            ),
+        }
     raise ValueError(f"no tiny config for {model_type!r}")
 
 
-FAMILIES = ("kosmos-2", "paligemma", "smolvlm")
+FAMILIES = ("kosmos-2", "paligemma", "smolvlm", "idefics")
 
 
 def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:

@@ -63,6 +63,7 @@ def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
             ("kosmos-2", "policy_head", "gpt"),
             ("paligemma", "interleaved", "mlp"),
             ("smolvlm", "one_step_discrete", "discrete"),
+            ("idefics", "interleaved", "mlp"),  # cross-attention media through the window's KV cache
         )
     ]
     reference = tmp_path / "reference.json"

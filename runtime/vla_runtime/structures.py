@@ -5,7 +5,10 @@ One frame's block, left to right (padding entries removed, valid ones packed to 
     tokens[:k]  [<image>]  image latents (Q)  [</image>]  tokens[k:]  tail
 
 positions pad_token_id + 1 + index over the packed sequence; tail = [action_token]
-for continuous structures, the C*A action tokens for the discrete one.
+for continuous structures, the C*A action tokens for the discrete one. Cross-attention backbones
+(IDEFICS / Flamingo, `adapter.cross_attention_media`): the image part is ONE `<image>` slot and the
+latents travel beside the sequence as its media (`Seq.media`, `Seq.media_frame`), read by the
+decoder's cross-attention layers (each slot the latest valid image at or before it).
 
 Two ways to run, tested equal:
 
@@ -54,6 +57,10 @@ class Seq:
     valid: torch.Tensor
     blocks: torch.Tensor | None = None
     image_index: torch.Tensor | None = None
+    # Cross-attention backbones only: per slot the frame's index in `media` at its <image> slot (-1 elsewhere),
+    # and the media themselves [N, M, Q, width] (not per slot: they ride along unchanged by slot operations).
+    media_frame: torch.Tensor | None = None
+    media: torch.Tensor | None = None
 
     def _map(self, fn) -> Seq:
         """`fn` applied to every per-slot tensor ([N, S, ...] layout)."""
@@ -61,11 +68,17 @@ class Seq:
         def opt(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else fn(t)
 
-        return Seq(fn(self.embeds), fn(self.valid), opt(self.blocks), opt(self.image_index))
+        return Seq(
+            fn(self.embeds), fn(self.valid), opt(self.blocks), opt(self.image_index), opt(self.media_frame), self.media
+        )
 
     def flat(self, rows: int) -> Seq:
-        """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence)."""
-        return self._map(lambda t: t.reshape(rows, -1, *t.shape[2:]))
+        """[N*k, S, ...] -> [N, k*S, ...] with N = `rows` (the interleaved window as one sequence; block i's media
+        become frame i of its row's media, its <image> slot already says frame i)."""
+        seq = self._map(lambda t: t.reshape(rows, -1, *t.shape[2:]))
+        if seq.media is not None:
+            seq.media = seq.media.reshape(rows, -1, *seq.media.shape[2:])
+        return seq
 
     def only_valid(self) -> Seq:
         """Batch 1: the valid entries only (what an incremental step appends to the KV cache)."""
@@ -85,6 +98,8 @@ def cat(seqs: list[Seq]) -> Seq:
         torch.cat([q.valid for q in seqs], dim=1),
         joined([q.blocks for q in seqs]),
         joined([q.image_index for q in seqs]),
+        joined([q.media_frame for q in seqs]),
+        joined([q.media for q in seqs]),  # blocks' media are frames of the one row (dim 1)
     )
 
 
@@ -121,7 +136,10 @@ class FrameTemplate:
     image: slice
 
     def filled(self, latents: torch.Tensor) -> Seq:
-        self.seq.embeds[:, self.image] = latents
+        if self.seq.media is not None:  # cross-attention: the <image> slot stays, the latents are the media
+            self.seq.media = latents[:, None]
+        else:
+            self.seq.embeds[:, self.image] = latents
         return self.seq
 
 
@@ -195,8 +213,15 @@ class PolicyModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if k not in tied}
 
     # ------------------------------------------------------------------------------ sequences
+    @property
+    def cross_attention(self) -> bool:
+        return bool(getattr(self.adapter, "cross_attention_media", False))
+
     def _decode(self, seq: Seq, cache: DecoderCache | None = None) -> torch.Tensor:
-        return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks, image_index=seq.image_index)
+        media = {} if seq.media is None else {"media": seq.media, "media_frame": seq.media_frame}
+        return self.adapter.decode(
+            seq.embeds, seq.valid, cache, block_ids=seq.blocks, image_index=seq.image_index, **media
+        )
 
     def _block(
         self,
@@ -206,10 +231,16 @@ class PolicyModel(nn.Module):
         tail: torch.Tensor,
         block_id: int | torch.Tensor = 0,
     ) -> Seq:
-        """One frame's unpacked block; latents [N, Q, D] (decoder input space), tail [N, K, D].
+        """One frame's unpacked block; latents [N, Q, D] (decoder input space; cross-attention backbones: the
+        media [N, Q, width]), tail [N, K, D].
 
-        block_id: int or [N] (prefix-LM backbones: the frame's index in an interleaved window)."""
+        block_id: int or [N] (prefix-LM backbones: the frame's index in an interleaved window; cross-attention
+        backbones: the frame's index in its row's media)."""
         n = latents.shape[0]
+        media = None
+        if self.cross_attention:
+            media = latents[:, None]
+            latents = self.adapter.image_slot_embeds(n, latents.device).to(tail.dtype)
         text = self.adapter.embed_tokens(tokens).to(latents.dtype)
         k = min(self.insert_index, text.shape[1])
         image = [latents]
@@ -225,6 +256,11 @@ class PolicyModel(nn.Module):
         image_index = torch.full(valid.shape, -1, dtype=torch.long, device=latents.device)
         first = k + (self.brackets is not None)
         image_index[:, first : first + latents.shape[1]] = torch.arange(latents.shape[1], device=latents.device)
+        if media is not None:
+            frame = torch.as_tensor(block_id, dtype=torch.long, device=latents.device).reshape(-1, 1).expand(n, 1)
+            media_frame = torch.full(valid.shape, -1, dtype=torch.long, device=latents.device)
+            media_frame[:, first : first + 1] = frame
+            return Seq(embeds, valid, None, image_index, media_frame, media)
         if self.adapter.attention != "prefix_lm":
             return Seq(embeds, valid, None, image_index)
         ids = torch.as_tensor(block_id, dtype=torch.long, device=latents.device).reshape(-1, 1)
@@ -346,7 +382,7 @@ class PolicyModel(nn.Module):
     def template(self, latents, tokens, token_mask, tail, block_id: int = 0) -> FrameTemplate:
         """The `FrameTemplate` of one batch-1 block: `_block` itself on zero latents [1, Q, D] (one definition
         of the layout), valid entries only; the image slots start after the valid text before `insert_index`."""
-        q = latents.shape[1]
+        q = 1 if self.cross_attention else latents.shape[1]
         seq = self._block(torch.zeros_like(latents), tokens, token_mask, tail, block_id).only_valid()
         start = int(token_mask[0, : min(self.insert_index, tokens.shape[1])].sum()) + (self.brackets is not None)
         return FrameTemplate(seq, slice(start, start + q))
@@ -396,7 +432,11 @@ class PolicyModel(nn.Module):
         state.latents.popleft()
         # The window's blocks from the cached latents, written into the preallocated window buffer.
         seq, s = state.window, state.window.embeds.shape[1] // self.window
+        if seq.media is not None:  # cross-attention: the window's media, frame i = block i
+            seq.media = torch.stack([lat for lat in state.latents], dim=1)
         for i, lat in enumerate(state.latents):
+            if seq.media is not None:
+                break
             image = state.blocks[i].image
             seq.embeds[:, i * s + image.start : i * s + image.stop] = lat
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway

@@ -132,6 +132,8 @@ def truncated(config, num_layers: int | None):
         return config
     if num_layers < 1:
         raise VLAJaxError(f"--num-layers {num_layers} must be >= 1")
+    if hasattr(config, "truncated"):  # a family whose LM cannot be cut at any block (IDEFICS: whole groups)
+        return config.truncated(num_layers)
     text_key = "layers" if hasattr(config.text, "layers") else "num_hidden_layers"
     text_n = getattr(config.text, text_key)
     return config.replace(

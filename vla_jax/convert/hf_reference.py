@@ -196,6 +196,40 @@ def qwen2_5_vl_stages(src: Path, inputs, num_layers=None, hf_class: str = "Qwen2
     return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
 
 
+def idefics_stages(src: Path, inputs, num_layers=None) -> dict[str, np.ndarray]:
+    """Stage 2 is the resampler's output (HF's `image_hidden_states`); the LM stage is `IdeficsModel` on
+    token ids with `image_attention_mask` (one image per row) and explicit 0-indexed positions. `--num-layers`
+    cuts the LM to whole cross-attention groups, as `IdeficsConfig.truncated` does."""
+    import torch
+    import transformers
+
+    cfg = transformers.AutoConfig.from_pretrained(src)
+    if num_layers is not None:
+        k = cfg.cross_layer_interval
+        cfg.vision_config.num_hidden_layers = min(num_layers, cfg.vision_config.num_hidden_layers)
+        cfg.num_hidden_layers = min(cfg.num_hidden_layers, -(-num_layers // k) * k)
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        g = transformers.IdeficsForVisionText2Text.from_pretrained(src, config=cfg, dtype=torch.float32).eval()
+    finally:
+        transformers.logging.set_verbosity(level)
+    m = g.model
+    t = _tensors(inputs)
+    with torch.no_grad():
+        tower = m.vision_model(t["pixel_values"]).last_hidden_state
+        proj = m.perceiver_resampler(tower) if m.config.use_resampler else tower
+        index = t["media_index"]
+        text = m(
+            input_ids=t["input_ids"],
+            attention_mask=t["attention_mask"].long(),
+            position_ids=t["position_ids"],
+            pixel_values=t["pixel_values"][:, None],
+            image_attention_mask=(index[..., None] == 0).long(),
+        ).last_hidden_state
+    return {"vision_tower": tower.numpy(), "projector": proj.numpy(), "lm_last_hidden": text.numpy()}
+
+
 STAGES: dict[str, Any] = {
     "kosmos-2": kosmos2_stages,
     "paligemma": paligemma_stages,
@@ -205,4 +239,5 @@ STAGES: dict[str, Any] = {
     "qwen2_vl": lambda src, inputs, num_layers=None: qwen2_5_vl_stages(
         src, inputs, num_layers, "Qwen2VLForConditionalGeneration"
     ),
+    "idefics": idefics_stages,
 }

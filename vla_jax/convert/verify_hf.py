@@ -44,11 +44,17 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
         seq, start = q + 1 + 2 * text_len, 0
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
         ids[:, q] = 2
+    elif config.model_type == "idefics":
+        # <s> text <image> text...: ONE <image> slot, read by cross-attention; the two tokens before it read no image
+        seq, start = 2 + 1 + text_len, 2
+        ids = rng.integers(3, vocab, size=(batch, seq)).astype(np.int64)  # additional-vocab ids included
+        ids = np.where(ids == config.image_token_id, 3, ids)
+        ids[:, 0] = 1
     else:  # smolvlm, llava, qwen2_5_vl: one text token, the image, text...
         seq, start = 1 + q + text_len, 1
         ids = _ids_avoiding(rng, vocab, (batch, seq), config.image_token_id)
     image_mask = np.zeros((batch, seq), dtype=bool)
-    image_mask[:, start : start + q] = True
+    image_mask[:, start : start + (1 if config.model_type == "idefics" else q)] = True
     attn = np.ones((batch, seq), dtype=bool)
     if batch > 1 and text_len >= 2:
         attn[1, -2:] = False
@@ -67,6 +73,8 @@ def random_inputs(config, *, seed: int, batch: int, text_len: int) -> dict[str, 
     else:
         ids[image_mask] = config.image_token_id
         out["position_ids"] = np.broadcast_to(config.first_position + np.arange(seq), (batch, seq)).astype(np.int64)
+    if config.model_type == "idefics":  # the image each slot cross-attends to (-1: none, before the image)
+        out["media_index"] = np.where(np.cumsum(image_mask, axis=1) > 0, 0, -1).astype(np.int64)
     if config.model_type == "paligemma":
         out["token_type_ids"] = np.broadcast_to((np.arange(seq) >= q + 1 + text_len).astype(np.int64), (batch, seq))
     return out
@@ -86,6 +94,16 @@ def flax_outputs(config, params, inputs: dict[str, np.ndarray], fast_compile: bo
     if "token_type_ids" in inputs:  # HF: block_sequence_ids = where(token_type_ids == 0, 0, -1)
         block = jnp.asarray(np.where(inputs["token_type_ids"] == 0, 0, -1), jnp.int32)
     with jax.default_matmul_precision("highest"):
+        if "media_index" in inputs:  # cross-attention media (IDEFICS): the image is not in the sequence
+            out = _media_stages_program(config, fast_compile)(
+                {"params": params},
+                pixels,
+                jnp.asarray(inputs["input_ids"], jnp.int32),
+                jnp.asarray(inputs["attention_mask"]),
+                jnp.asarray(inputs["position_ids"], jnp.int32),
+                jnp.asarray(inputs["media_index"], jnp.int32),
+            )
+            return {k: np.asarray(v) for k, v in out.items()}
         out = _stages_program(config, fast_compile)(
             {"params": params},
             pixels,
@@ -112,6 +130,21 @@ def _stages_program(config, fast_compile: bool):
         embeds = jnp.where(image_mask[..., None], gathered, embeds)
         text = mdl.decode(embeds, attention_mask, positions=positions, block_ids=block_ids)
         return {"vision_tower": mdl.vision_tower(px), "projector": _projector(mdl, px), "lm_last_hidden": text}
+
+    options = FAST_COMPILE_OPTIONS if fast_compile else None
+    return jax.jit(lambda v, *a: module.apply(v, *a, method=stages), compiler_options=options)
+
+
+@functools.lru_cache(maxsize=16)
+def _media_stages_program(config, fast_compile: bool):
+    """The three stages of a cross-attention family: the LM reads each row's image as media [B, 1, Q, width]."""
+    module = backbone_lib.build(config)
+
+    def stages(mdl, px, ids, attention_mask, positions, media_index):
+        media = mdl.encode_images(px)
+        embeds = mdl.embed_tokens(jnp.clip(ids, 0, config.vocab_size - 1))
+        text = mdl.decode(embeds, attention_mask, positions=positions, media=media[:, None], media_index=media_index)
+        return {"vision_tower": mdl.vision_tower(px), "projector": media, "lm_last_hidden": text}
 
     options = FAST_COMPILE_OPTIONS if fast_compile else None
     return jax.jit(lambda v, *a: module.apply(v, *a, method=stages), compiler_options=options)

@@ -40,6 +40,7 @@ _FAMILY_MODULES = {
     "llava": "vla_jax.models.llava",
     "qwen2_5_vl": "vla_jax.models.qwen2_5_vl",
     "qwen2_vl": "vla_jax.models.qwen2_vl",
+    "idefics": "vla_jax.models.idefics",
 }
 SUPPORTED_MODEL_TYPES = tuple(_FAMILY_MODULES)
 

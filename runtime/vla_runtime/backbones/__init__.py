@@ -22,6 +22,7 @@ FAMILIES = {
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "qwen2_vl": "qwen2_5_vl:Qwen2VLAdapter",
     "llava": "llava:LlavaAdapter",
+    "idefics": "idefics:IdeficsAdapter",
 }
 SUPPORTED = tuple(FAMILIES)
 

@@ -152,6 +152,9 @@ class BackboneAdapter:
     # torch types every submodule attribute as `Tensor | Module`, so HF's API would not type-check anyway.
     model: Any
     attention: str = "causal"  # or "prefix_lm" (PaliGemma): decode takes block_ids
+    # True (IDEFICS / Flamingo): a frame is one slot (`image_slot_embeds`) and `encode_images`' output is the
+    # media `decode(..., media=, media_frame=)` reads by cross-attention (structures.py)
+    cross_attention_media: bool = False
     first_position: int = 0  # position id of slot 0 (HF's numbering for inputs_embeds)
 
     # Facts about the family, set by each adapter's __init__ from the HF config.
@@ -177,6 +180,10 @@ class BackboneAdapter:
         raise NotImplementedError
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def image_slot_embeds(self, n: int, device=None) -> torch.Tensor:
+        """[n, 1, D]: what stands for a frame in the sequence (cross-attention families only)."""
         raise NotImplementedError
 
     logit_softcap: float | None = None  # Gemma 2: tanh(logits / c) * c
