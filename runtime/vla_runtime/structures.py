@@ -378,6 +378,8 @@ class PolicyModel(nn.Module):
             return out["action"]
         t = len(state.features)
         feats = torch.cat(list(state.features), dim=0)[None]  # [1, t, D]
+        if isinstance(self.head, LSTMHead) and t == self.window:  # the slid window: every step valid
+            return self.head.last_of_full_window(feats)
         valid = torch.ones(1, self.window, dtype=torch.bool, device=feat.device)
         if t < self.window:
             feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
