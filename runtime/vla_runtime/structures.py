@@ -119,6 +119,7 @@ class FrameTemplate:
 
     seq: Seq
     image: slice
+    positions: torch.Tensor | None = None  # of a cache-free decode of `seq` (fixed by its layout), set at first use
 
     def filled(self, latents: torch.Tensor) -> Seq:
         self.seq.embeds[:, self.image] = latents
@@ -138,6 +139,7 @@ class EpisodeState:
     frame: FrameTemplate | None = None
     blocks: list[FrameTemplate] | None = None
     window: Seq | None = None
+    window_positions: torch.Tensor | None = None
 
 
 class PolicyModel(nn.Module):
@@ -195,8 +197,21 @@ class PolicyModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if k not in tied}
 
     # ------------------------------------------------------------------------------ sequences
-    def _decode(self, seq: Seq, cache: DecoderCache | None = None) -> torch.Tensor:
-        return self.adapter.decode(seq.embeds, seq.valid, cache, block_ids=seq.blocks, image_index=seq.image_index)
+    def _decode(self, seq: Seq, cache: DecoderCache | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+        return self.adapter.decode(
+            seq.embeds, seq.valid, cache, positions, block_ids=seq.blocks, image_index=seq.image_index
+        )
+
+    def _layout_positions(self, seq: Seq) -> torch.Tensor:
+        """The position ids a cache-free decode of `seq` gets: they depend on its layout only (valid slots, image
+        index), which is fixed for an episode, so a step reuses them (Qwen's 3-D `get_rope_index` is ~1 ms)."""
+        return self.adapter.positions_for(seq.valid.bool(), seq.image_index, None)
+
+    def _decode_template(self, frame: FrameTemplate, latents: torch.Tensor) -> torch.Tensor:
+        """`_decode(frame.filled(latents))` with the template's positions computed once per episode."""
+        if frame.positions is None:
+            frame.positions = self._layout_positions(frame.seq)
+        return self._decode(frame.filled(latents), positions=frame.positions)
 
     def _block(
         self,
@@ -338,7 +353,7 @@ class PolicyModel(nn.Module):
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
         assert state.frame is not None
         # The block's action token is its last valid entry: the template holds no padding.
-        feat = self._decode(state.frame.filled(latents))[:, -1]  # [1, D]
+        feat = self._decode_template(state.frame, latents)[:, -1]  # [1, D]
         if self.structure == "one_step_continuous":
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
         return state, self._policy_head_step(state, feat)
@@ -364,6 +379,7 @@ class PolicyModel(nn.Module):
         if self.structure == "interleaved":
             state.blocks = [self.template(latents, tokens, token_mask, tail, i) for i in range(self.window)]
             state.window = cat([b.seq for b in state.blocks])  # cat copies: the window is its own buffer
+            state.window_positions = None
 
     def _policy_head_step(self, state: EpisodeState, feat: torch.Tensor) -> torch.Tensor:
         state.features.append(feat.float())
@@ -402,4 +418,6 @@ class PolicyModel(nn.Module):
             image = state.blocks[i].image
             seq.embeds[:, i * s + image.start : i * s + image.stop] = lat
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
-        return self._decode(seq)[:, -1]
+        if state.window_positions is None:
+            state.window_positions = self._layout_positions(seq)
+        return self._decode(seq, positions=state.window_positions)[:, -1]
