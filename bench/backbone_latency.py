@@ -2,7 +2,7 @@
 
     python -m bench.backbone_latency                    # every family at demo width (64 wide, 48 px), 4 structures
     python -m bench.backbone_latency --width tiny       # each family's tiny() (32 wide), as RESULTS.md 4d
-    python -m bench.backbone_latency --quick            # tiny width, one structure, few steps (smoke test)
+    python -m bench.backbone_latency --quick            # tiny width, 2 families, 1 structure, 3 steps (smoke test)
 
 Per family x structure: random weights on the family's Flax config -> `vla_jax.export.export_policy`
 (float32, the real export path) -> `vla_runtime.Policy` (incremental). The episode is stepped until the
@@ -60,6 +60,7 @@ STRUCTURES = [
     ("one_step_continuous", "mlp"),
     ("one_step_discrete", "discrete"),
 ]
+QUICK_FAMILIES = ("kosmos-2", "qwen2_5_vl")  # --quick (the smoke test): a learned-query and a 3-D-position family
 WIDTH_FIELDS = ("hidden_size", "intermediate_size", "embed_dim", "ffn_dim", "head_dim", "out_hidden_size")
 DEMO_IMAGE = 48  # configs/demo.py's image size
 STATS = {
@@ -195,7 +196,7 @@ def main(argv=None) -> int:
     rows, results = [], []
     with tempfile.TemporaryDirectory() as tmp:
         train_tokenizer(["go left around the obstacle", "go right"], f"{tmp}/tok", vocab_size=200)
-        for name in args.families or FAMILIES:
+        for name in args.families or (QUICK_FAMILIES if args.quick else FAMILIES):
             backbone = backbone_for(name, width)
             for structure, head in structures:
                 hidden = 32 if width == "tiny" else 64

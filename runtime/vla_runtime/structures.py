@@ -196,8 +196,22 @@ class PolicyModel(nn.Module):
         tied = {f"backbone.{n}" for n in self.adapter.missing_ok()}
         return {k: v for k, v in self.state_dict().items() if k not in tied}
 
+    def compile_backbone(self, mode: str = "default", backend: str = "inductor") -> None:
+        """Opt-in `torch.compile` of the per-step backbone work (`Policy.load(compile=MODE)`): the adapter's image
+        encoder and the HF decoder module, shapes static (an episode's blocks keep one length). Outputs equal the
+        eager ones within float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
+        ready but NOT measured (no GPU was lent to issue 16's sessions); on a CPU it is the default compile."""
+        from .backbones.base import kv_argument
+
+        adapter = self.adapter
+        adapter._kv_name = kv_argument(adapter.decoder.forward)  # asked before the module is wrapped
+        adapter.encode_images = torch.compile(adapter.encode_images, mode=mode, backend=backend, dynamic=False)
+        adapter.decoder = torch.compile(adapter.decoder, mode=mode, backend=backend, dynamic=False)
+
     # ------------------------------------------------------------------------------ sequences
-    def _decode(self, seq: Seq, cache: DecoderCache | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def _decode(
+        self, seq: Seq, cache: DecoderCache | None = None, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.adapter.decode(
             seq.embeds, seq.valid, cache, positions, block_ids=seq.blocks, image_index=seq.image_index
         )
