@@ -95,8 +95,8 @@ def demo_width(cfg, scale_factor: int = 1):
                 changes[f.name] = widen(v)
             elif f.name in WIDTH_FIELDS and isinstance(v, int) and not isinstance(v, bool):
                 changes[f.name] = 2 * v
-            elif f.name == "mrope_section" and v is not None:
-                changes[f.name] = tuple(2 * x for x in v)  # sums to head_dim / 2
+            elif f.name == "mrope_section" and isinstance(v, (tuple, list)):
+                changes[f.name] = tuple(2 * int(x) for x in v)  # sums to head_dim / 2
             elif f.name == "query_pre_attn_scalar" and isinstance(v, (int, float)):
                 changes[f.name] = 2 * v  # Gemma 2's is head_dim
         return dataclasses.replace(c, **changes)
@@ -175,13 +175,15 @@ def measure(export: str, steps: int) -> dict:
         "one_frame_backbone_ms": med(floor_s) * 1e3,
         "full_rerun_ms": med(full_s) * 1e3,
         "incremental_over_one_frame": med(step_s) / med(floor_s),
+        # the median of each frame's step / its own floor (the two timed back to back): steadier under load
+        "paired_ratio": med([a / b for a, b in zip(step_s, floor_s)]),
         "hz": 1.0 / med(step_s),
         "params": int(sum(p.numel() for p in inc.model.parameters())),
     }
 
 
 def main(argv=None) -> int:
-    p = common.parser("backbone_latency", __doc__.splitlines()[0])
+    p = common.parser("backbone_latency", str(__doc__).splitlines()[0])
     p.add_argument("--width", choices=("demo", "tiny"), default="demo", help="demo (default) or each tiny()")
     p.add_argument("--steps", type=int, default=0, help="timed steps per row (default 40; quick 3)")
     p.add_argument("--families", nargs="+", default=None, help="only these FAMILIES keys")
@@ -212,6 +214,7 @@ def main(argv=None) -> int:
                         r["incremental_ms"],
                         r["one_frame_backbone_ms"],
                         r["incremental_over_one_frame"],
+                        r["paired_ratio"],
                         r["hz"],
                         r["full_rerun_ms"],
                         r["load_1min"],
@@ -220,7 +223,7 @@ def main(argv=None) -> int:
                 print(rows[-1], flush=True)
     common.print_table(
         f"runtime step per backbone ({width} width, float32, CPU, 1 thread, median of {steps})",
-        ["family", "structure", "params", "step ms", "1 frame ms", "step / frame", "Hz", "full ms", "load"],
+        ["family", "structure", "params", "step ms", "1 frame ms", "step / frame", "paired", "Hz", "full ms", "load"],
         rows,
     )
     common.write_result(

@@ -18,6 +18,7 @@ import dataclasses
 import os
 import time
 import traceback
+from collections.abc import Callable
 
 from bench import common
 
@@ -155,7 +156,11 @@ def run(args) -> dict:
         return call
 
     ours_names = {m: "ours_jax" if len(modes) == 1 else f"ours_jax_{m}" for m in modes}
-    sides = {ours_names[m]: (lambda o=o: o(batch)["loss"]) for m, o in ours_by_mode.items()}
+
+    def ours_side(o):
+        return lambda: o(batch)["loss"]
+
+    sides: dict[str, Callable[[], object]] = {ours_names[m]: ours_side(o) for m, o in ours_by_mode.items()}
     sides.update({f"torch_eager_{t}t": at(t, eager_step) for t in threads})
     compile_note, torch_compile_s = "", None
     if args.quick or args.no_compile:
