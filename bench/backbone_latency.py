@@ -1,18 +1,33 @@
-"""Robot runtime per backbone family: `Policy.step` latency, incremental vs full re-run of the window.
+"""Robot runtime per backbone family x structure: `Policy.step` against one frame's backbone pass, and Hz.
 
-    python -m bench.backbone_latency            # every family's tiny() config, window 4, two structures
-    python -m bench.backbone_latency --quick    # fewer steps (smoke test)
+    python -m bench.backbone_latency                    # every family at demo width (64 wide, 48 px), 4 structures
+    python -m bench.backbone_latency --width tiny       # each family's tiny() (32 wide), as RESULTS.md 4d
+    python -m bench.backbone_latency --quick            # tiny width, 2 families, 1 structure, 3 steps (smoke test)
 
-Per family: random weights on the family's `tiny()` Flax config -> `vla_jax.export.export_policy`
-(float32, the real export path) -> `vla_runtime.bench.benchmark` (the `vla-runtime bench` numbers:
-steady-state medians once the window slides, the first-window median, one frame's backbone pass).
-Torch single-threaded (batch 1). Tiny widths only: the released sizes do not fit this machine twice,
-and demo-width numbers for Kosmos-2 are `bench.runtime_latency`'s.
+Per family x structure: random weights on the family's Flax config -> `vla_jax.export.export_policy`
+(float32, the real export path) -> `vla_runtime.Policy` (incremental). The episode is stepped until the
+window has slid, then ``--steps`` frames are timed with the step and one frame's backbone pass
+(`bench.runtime_step.backbone_pass`: vision + projection + ONE decoder call over the frame's block, the
+same HF modules) interleaved frame by frame, so the shared host's load hits both alike; the medians,
+their ratio and the step's Hz are reported. Also the full re-run of the window (`incremental=False`).
+Torch single-threaded, batch 1, frames at the model's input size.
+
+Demo width = configs/demo.py's widths applied to each family's tiny() layout: every width field doubled
+(32 -> 64; CLIP's 48 -> 96), 48 px images where the family's patch grid allows it (Qwen's 28 px merge
+unit keeps its 56 px), 16 Kosmos-2 latents; layers, heads and vocabularies stay tiny's. Window 4,
+chunk 2, 2-D actions, head width 64. For one_step_discrete the step decodes C*A action tokens, so its
+ratio is not comparable with the others' (reported, not a goal). For interleaved, once the window
+slides every block's position shifts and the decoder re-runs all T blocks (runtime/README.md), so its
+floor is T blocks, not one: its ratio is reported against one block as for the others.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import statistics
 import tempfile
+import time
 
 import jax
 import numpy as np
@@ -27,9 +42,9 @@ from vla_jax.models.kosmos2 import Kosmos2Config
 from vla_jax.models.llava import LlavaConfig
 from vla_jax.models.paligemma import PaliGemmaConfig
 from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
+from vla_jax.models.qwen2_vl import Qwen2VLConfig
 from vla_jax.models.smolvlm import SmolVLMConfig
 from vla_jax.vla import VLAConfig, init_policy
-from vla_runtime.bench import benchmark
 
 FAMILIES = {
     "kosmos-2": Kosmos2Config.tiny,
@@ -38,9 +53,18 @@ FAMILIES = {
     "smolvlm": SmolVLMConfig.tiny,
     "llava": LlavaConfig.tiny,
     "qwen2_5_vl": Qwen2_5_VLConfig.tiny,
+    "qwen2_vl": Qwen2VLConfig.tiny,
     "idefics": IdeficsConfig.tiny,
 }
-STRUCTURES = [("policy_head", "lstm"), ("interleaved", "mlp")]
+STRUCTURES = [
+    ("policy_head", "lstm"),
+    ("interleaved", "mlp"),
+    ("one_step_continuous", "mlp"),
+    ("one_step_discrete", "discrete"),
+]
+QUICK_FAMILIES = ("kosmos-2", "qwen2_5_vl")  # --quick (the smoke test): a learned-query and a 3-D-position family
+WIDTH_FIELDS = ("hidden_size", "intermediate_size", "embed_dim", "ffn_dim", "head_dim", "out_hidden_size")
+DEMO_IMAGE = 48  # configs/demo.py's image size
 STATS = {
     "bench": {
         "action": {
@@ -57,7 +81,46 @@ STATS = {
 }
 
 
-def _export(backbone, structure, head, tok_dir, out) -> str:
+def _grid_unit(vision) -> int:
+    """The image side must be a multiple of this (patch x any spatial merge / pixel-shuffle factor)."""
+    return int(vision.patch_size) * int(getattr(vision, "spatial_merge_size", 1) or 1)
+
+
+def demo_width(cfg, scale_factor: int = 1):
+    """A family's tiny() config at configs/demo.py's widths: width fields x2, 48 px where the grid allows."""
+
+    def widen(c):
+        changes = {}
+        for f in dataclasses.fields(c):
+            v = getattr(c, f.name)
+            if dataclasses.is_dataclass(v) and not isinstance(v, type):
+                changes[f.name] = widen(v)
+            elif f.name in WIDTH_FIELDS and isinstance(v, int) and not isinstance(v, bool):
+                changes[f.name] = 2 * v
+            elif f.name == "mrope_section" and isinstance(v, (tuple, list)):
+                changes[f.name] = tuple(2 * int(x) for x in v)  # sums to head_dim / 2
+            elif f.name == "query_pre_attn_scalar" and isinstance(v, (int, float)):
+                changes[f.name] = 2 * v  # Gemma 2's is head_dim
+        return dataclasses.replace(c, **changes)
+
+    out = widen(cfg)
+    vision = out.vision
+    unit = _grid_unit(vision) * scale_factor
+    if DEMO_IMAGE % unit == 0:
+        out = dataclasses.replace(out, vision=dataclasses.replace(vision, image_size=DEMO_IMAGE))
+    if hasattr(out, "latent_query_num"):
+        out = dataclasses.replace(out, latent_query_num=16)
+    return out
+
+
+def backbone_for(name: str, width: str):
+    cfg = FAMILIES[name]()
+    if width == "tiny":
+        return cfg
+    return demo_width(cfg, int(getattr(cfg, "scale_factor", 1) or 1))
+
+
+def _export(backbone, structure, head, tok_dir, out, hidden: int) -> str:
     cfg = VLAConfig(
         backbone=backbone,
         structure=structure,
@@ -66,7 +129,7 @@ def _export(backbone, structure, head, tok_dir, out) -> str:
         action_chunk=2,
         action_dim=2,
         has_gripper=False,
-        head_hidden_size=32,
+        head_hidden_size=hidden,
         head_layers=1,
         head_heads=2,
     )
@@ -77,37 +140,105 @@ def _export(backbone, structure, head, tok_dir, out) -> str:
     return out
 
 
+def measure(export: str, steps: int) -> dict:
+    """Incremental step and one frame's backbone pass interleaved frame by frame; then the full re-run."""
+    from bench.runtime_step import backbone_pass
+    from vla_runtime import Policy
+
+    inc = Policy.load(export, incremental=True)
+    full = Policy.load(export, incremental=False)
+    instruction = "Navigate around the obstacle on the left side and reach the target"
+    for p in (inc, full):
+        p.reset(instruction)
+    size = tuple(inc.preprocessing.image_size)
+    warm = inc.window + 2  # fill the window and slide it
+    frames = np.random.default_rng(1).integers(0, 256, (warm + steps, *size, 3), dtype=np.uint8)
+    for f in frames[:warm]:
+        inc.step(f)
+        full.step(f)
+    floor = backbone_pass(inc)
+    step_s, floor_s, full_s = [], [], []
+    for f in frames[warm:]:
+        t0 = time.perf_counter()
+        inc.step(f)
+        step_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        floor()
+        floor_s.append(time.perf_counter() - t0)
+    for f in frames[warm : warm + max(3, steps // 3)]:
+        t0 = time.perf_counter()
+        full.step(f)
+        full_s.append(time.perf_counter() - t0)
+    med = statistics.median
+    return {
+        "window": inc.window,
+        "image_size": list(size),
+        "incremental_ms": med(step_s) * 1e3,
+        "one_frame_backbone_ms": med(floor_s) * 1e3,
+        "full_rerun_ms": med(full_s) * 1e3,
+        "incremental_over_one_frame": med(step_s) / med(floor_s),
+        # the median of each frame's step / its own floor (the two timed back to back): steadier under load
+        "paired_ratio": med([a / b for a, b in zip(step_s, floor_s)]),
+        "hz": 1.0 / med(step_s),
+        "params": int(sum(p.numel() for p in inc.model.parameters())),
+    }
+
+
 def main(argv=None) -> int:
-    args = common.parser("backbone_latency", __doc__.splitlines()[0]).parse_args(argv)
+    p = common.parser("backbone_latency", str(__doc__).splitlines()[0])
+    p.add_argument("--width", choices=("demo", "tiny"), default="demo", help="demo (default) or each tiny()")
+    p.add_argument("--steps", type=int, default=0, help="timed steps per row (default 40; quick 3)")
+    p.add_argument("--families", nargs="+", default=None, help="only these FAMILIES keys")
+    p.add_argument("--structures", nargs="+", default=None, help="only these structures")
+    args = p.parse_args(argv)
+    width = "tiny" if args.quick else args.width
+    steps = args.steps or (3 if args.quick else 40)
+    structures = STRUCTURES[:1] if args.quick else STRUCTURES
+    if args.structures:
+        structures = [s for s in STRUCTURES if s[0] in args.structures]
     torch.set_num_threads(1)
-    steps = 6 if args.quick else 30
     rows, results = [], []
     with tempfile.TemporaryDirectory() as tmp:
         train_tokenizer(["go left around the obstacle", "go right"], f"{tmp}/tok", vocab_size=200)
-        for name, make in FAMILIES.items():
-            for structure, head in STRUCTURES[:1] if args.quick else STRUCTURES:
-                out = _export(make(), structure, head, f"{tmp}/tok", f"{tmp}/{len(results)}")
-                r = benchmark(out, steps=steps, camera=(48, 64))
-                r = {"family": name, **{k: v for k, v in r.items() if k != "export"}}
+        for name in args.families or (QUICK_FAMILIES if args.quick else FAMILIES):
+            backbone = backbone_for(name, width)
+            for structure, head in structures:
+                hidden = 32 if width == "tiny" else 64
+                out = _export(backbone, structure, head, f"{tmp}/tok", f"{tmp}/{len(results)}", hidden)
+                r = {"family": name, "structure": structure, "head": head, "width": width, **measure(out, steps)}
+                r["load_1min"] = round(os.getloadavg()[0], 2)
                 results.append(r)
                 rows.append(
                     (
                         name,
-                        structure,
+                        f"{structure}/{head}",
+                        r["params"],
                         r["incremental_ms"],
-                        r["full_rerun_ms"],
-                        r["incremental_ms_first_window"],
                         r["one_frame_backbone_ms"],
                         r["incremental_over_one_frame"],
+                        r["paired_ratio"],
+                        r["hz"],
+                        r["full_rerun_ms"],
+                        r["load_1min"],
                     )
                 )
+                print(rows[-1], flush=True)
     common.print_table(
-        "runtime step per backbone (tiny, float32, CPU, 1 thread)",
-        ["family", "structure", "incr ms", "full ms", "first-window ms", "1 frame ms", "incr / frame"],
+        f"runtime step per backbone ({width} width, float32, CPU, 1 thread, median of {steps})",
+        ["family", "structure", "params", "step ms", "1 frame ms", "step / frame", "paired", "Hz", "full ms", "load"],
         rows,
     )
     common.write_result(
-        args.out, {"benchmark": "backbone_latency", "machine": common.machine_info(), "results": results}
+        args.out,
+        {
+            "benchmark": "backbone_latency",
+            "quick": bool(args.quick),
+            "width": width,
+            "steps": steps,
+            "machine": common.machine_info({"torch_threads": torch.get_num_threads()}),
+            "results": results,
+            "goal": "incremental step <= 1.2x one frame's backbone pass (issue 16; not for one_step_discrete)",
+        },
     )
     return 0
 

@@ -91,8 +91,7 @@ def backbone_pass(policy):
 
     @torch.inference_mode()
     def run():
-        seq = template.filled(adapter.encode_images(pixels))
-        return adapter.decode(seq.embeds, seq.valid, None, block_ids=seq.blocks)
+        return model._decode_template(template, adapter.encode_images(pixels))  # as the step: positions once
 
     return run
 

@@ -14,9 +14,11 @@ machine hits both sides alike; the median of every side's steps is reported, war
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
+from collections.abc import Callable
 
 from bench import common
 
@@ -105,12 +107,25 @@ def run(args) -> dict:
         vcfg = vla_config(size)
         config = train_config_for(vcfg, size)
     batch_np = common.random_batch(config, seed=1)
+    # Our layer stacks scanned (nn.scan, the trainer's default: one compiled body, what a pod wants) and/or
+    # unrolled (`scan_layers=False`, a config knob): on XLA:CPU the scan's stacked residual buffers cost
+    # broadcasts, dynamic-update-slices and copies (RESULTS.md section 1), so ours gets its best, as torch does.
+    flags = {"scan": True, "unrolled": False}
+    modes = ["scan"] if args.quick else (list(flags) if args.layers == "both" else [args.layers])
 
     print("building the HF torch model and converting its weights into ours ...", flush=True)
-    model, params = ref.build_matched(vcfg, seed=0)
-    ours = common.JaxTrainStep(config, params=params)
-    batch = ours.place(batch_np)
-    compile_s = ours.compile_seconds(batch)
+    model, ours_by_mode, compile_by_mode = None, {}, {}
+    for mode in modes:
+        layered = dataclasses.replace(vcfg.backbone, scan_layers=flags[mode])
+        vcfg_m = vcfg if args.quick else vcfg.replace(backbone=layered)
+        hf_model, params = ref.build_matched(vcfg_m, seed=0)  # seeded: the same HF weights for every mode
+        model = model or hf_model
+        ours_by_mode[mode] = common.JaxTrainStep(config if args.quick else train_config_for(vcfg_m, size), params)
+        batch = ours_by_mode[mode].place(batch_np)
+        compile_by_mode[mode] = ours_by_mode[mode].compile_seconds(batch)
+    assert model is not None
+    ours = ours_by_mode[modes[0]]
+    compile_s = compile_by_mode[modes[0]]
 
     tb = {
         "image": torch.from_numpy(batch_np["image"]),
@@ -123,7 +138,8 @@ def run(args) -> dict:
     n_torch = ref.trainable_count(model)
 
     # Sanity: identical start -> identical first two losses (step 2 checks the update, too).
-    jax_losses = [float(jax.device_get(ours(batch)["loss"])) for _ in range(2)]
+    losses_by_mode = {m: [float(jax.device_get(o(batch)["loss"])) for _ in range(2)] for m, o in ours_by_mode.items()}
+    jax_losses = losses_by_mode[modes[0]]
     torch_losses = [float(eager_step(tb["image"], tb["tokens"], tb["action"])) for _ in range(2)]
 
     # Torch runs at 1 thread and at every core: with other jobs on the host, OpenMP's spinning
@@ -139,7 +155,12 @@ def run(args) -> dict:
 
         return call
 
-    sides = {"ours_jax": lambda: ours(batch)["loss"]}
+    ours_names = {m: "ours_jax" if len(modes) == 1 else f"ours_jax_{m}" for m in modes}
+
+    def ours_side(o):
+        return lambda: o(batch)["loss"]
+
+    sides: dict[str, Callable[[], object]] = {ours_names[m]: ours_side(o) for m, o in ours_by_mode.items()}
     sides.update({f"torch_eager_{t}t": at(t, eager_step) for t in threads})
     compile_note, torch_compile_s = "", None
     if args.quick or args.no_compile:
@@ -159,7 +180,7 @@ def run(args) -> dict:
         except Exception as err:  # noqa: BLE001 - record why, keep the eager comparison
             compile_note = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
             traceback.print_exc()
-    syncs = {k: (common.jax_sync if k == "ours_jax" else (lambda x: x)) for k in sides}
+    syncs = {k: (common.jax_sync if k.startswith("ours_jax") else (lambda x: x)) for k in sides}
 
     times = {k: [] for k in sides}
     for name, fn in sides.items():  # warm-up (excluded)
@@ -169,6 +190,11 @@ def run(args) -> dict:
             times[name] += common.time_calls(fn, warmup=0, iters=per_round, sync=syncs[name])
 
     stats = {k: common.summary(v) for k, v in times.items()}
+    if len(modes) > 1:  # ours = its best layer mode
+        best_mode = min(modes, key=lambda m: stats[ours_names[m]]["median_s"])
+        stats["ours_jax"] = {**stats[ours_names[best_mode]], "layers": best_mode}
+    else:
+        stats["ours_jax"]["layers"] = modes[0] if not args.quick else "config"
     for kind in ("torch_eager", "torch_compile"):  # the reference's best thread count
         runs = {k: v for k, v in stats.items() if k.startswith(kind + "_")}
         if runs:
@@ -195,6 +221,9 @@ def run(args) -> dict:
             "loss_step2": {"ours": jax_losses[1], "torch": torch_losses[1]},
             "rel_diff_step1": abs(jax_losses[0] - torch_losses[0]) / max(abs(torch_losses[0]), 1e-12),
             "rel_diff_step2": abs(jax_losses[1] - torch_losses[1]) / max(abs(torch_losses[1]), 1e-12),
+        },
+        "ours_layer_modes": {
+            m: {"loss_step1_2": losses_by_mode[m], "xla_compile_s": compile_by_mode[m]} for m in modes
         },
         "compile": {
             "ours_xla_s": compile_s,
@@ -241,6 +270,9 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=0, help="interleaved rounds the steps are split into")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile side")
     p.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (default: try 1 and all)")
+    p.add_argument(
+        "--layers", choices=("both", "scan", "unrolled"), default="both", help="our layer stacks (default: both, best)"
+    )
     args = p.parse_args(argv)
     common.write_result(args.out, run(args))
     return 0

@@ -31,6 +31,7 @@ BENCHMARKS = (
     "server_load",
     "scaling",
     "gpu_all",
+    "backbone_latency",
 )
 
 
@@ -212,3 +213,11 @@ def test_flops_per_structure():
     assert p8 == 2 * p4
     # The discrete tail: C*A extra tokens per frame, so more than the continuous structure.
     assert count("one_step_discrete", "discrete", 4)["forward"]["text_decoder"] > cont["forward"]["text_decoder"] * 4
+
+
+def test_backbone_latency(results):
+    r = results["backbone_latency"]
+    assert r["width"] == "tiny" and {x["family"] for x in r["results"]} == {"kosmos-2", "qwen2_5_vl"}
+    for x in r["results"]:
+        for key in ("incremental_ms", "one_frame_backbone_ms", "full_rerun_ms", "incremental_over_one_frame", "hz"):
+            assert _pos(x[key]), (key, x)

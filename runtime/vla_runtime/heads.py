@@ -122,6 +122,19 @@ class LSTMHead(nn.Module):
         carry, h = self.lstm(carry, x, valid)
         return carry, self.readout(self.readout_mlp(h))
 
+    def last_of_full_window(self, features: torch.Tensor) -> torch.Tensor:
+        """`forward(features, all valid)["action"][:, -1]` for a window whose every step is valid (the robot's
+        sliding window): the stack runs as ONE fused `torch.lstm` call over T (the same cells' weights, gate
+        order i, f, g, o as LSTMCell) instead of T x layers cell calls, and the readout on the last step only."""
+        x = self.input_proj(features.float())
+        params = []
+        for i in range(self.num_layers):
+            cell = getattr(self.lstm, f"layer_{i}")
+            params += [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+        zeros = x.new_zeros(self.num_layers, x.shape[0], self.hidden)
+        h = torch.lstm(x, (zeros, zeros), params, True, self.num_layers, 0.0, False, False, True)[0]
+        return self.readout(self.readout_mlp(h[:, -1]))["action"]
+
     def forward(self, features, valid):
         x = self.input_proj(_mask_features(features, valid))
         carry = self.initial_carry(features.shape[0], features.device)

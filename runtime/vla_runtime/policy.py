@@ -106,8 +106,13 @@ class Policy:
         incremental: bool = True,
         ensemble_decay: float = 0.01,
         verify_files: bool = True,
+        compile: str | None = None,
     ) -> Policy:
         """Reads and checks an export folder and builds the model.
+
+        `compile`: None (eager, the default) or a `torch.compile` mode ("default", "reduce-overhead" = CUDA
+        graphs on a GPU, unmeasured there) for the backbone's per-step calls (`PolicyModel.compile_backbone`);
+        the first steps then pay the compilation.
 
         Checked: format version, sha256 of every file, that every weight is finite at the compute
         dtype, that the statistics are finite and ordered; each failure is one `RuntimeConfigError`.
@@ -124,6 +129,8 @@ class Policy:
         model.assign_weights(state, os.path.join(export_dir, "model.safetensors"))
         del state
         model = model.to(device).eval()
+        if compile is not None:
+            model.compile_backbone(compile)
         tokenizer = InstructionTokenizer(
             os.path.join(export_dir, "tokenizer.json"), TokenLayout.from_dict(config.get("tokenizer", {}))
         )

@@ -134,6 +134,7 @@ class FrameTemplate:
 
     seq: Seq
     image: slice
+    positions: torch.Tensor | None = None  # of a cache-free decode of `seq` (fixed by its layout), set at first use
 
     def filled(self, latents: torch.Tensor) -> Seq:
         if self.seq.media is not None:  # cross-attention: the <image> slot stays, the latents are the media
@@ -156,6 +157,7 @@ class EpisodeState:
     frame: FrameTemplate | None = None
     blocks: list[FrameTemplate] | None = None
     window: Seq | None = None
+    window_positions: torch.Tensor | None = None
 
 
 class PolicyModel(nn.Module):
@@ -212,16 +214,41 @@ class PolicyModel(nn.Module):
         tied = {f"backbone.{n}" for n in self.adapter.missing_ok()}
         return {k: v for k, v in self.state_dict().items() if k not in tied}
 
+    def compile_backbone(self, mode: str = "default", backend: str = "inductor") -> None:
+        """Opt-in `torch.compile` of the per-step backbone work (`Policy.load(compile=MODE)`): the adapter's image
+        encoder and the HF decoder module, shapes static (an episode's blocks keep one length). Outputs equal the
+        eager ones within float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
+        ready but NOT measured (no GPU was lent to issue 16's sessions); on a CPU it is the default compile."""
+        from .backbones.base import kv_argument
+
+        adapter = self.adapter
+        adapter._kv_name = kv_argument(adapter.decoder.forward)  # asked before the module is wrapped
+        adapter.encode_images = torch.compile(adapter.encode_images, mode=mode, backend=backend, dynamic=False)
+        adapter.decoder = torch.compile(adapter.decoder, mode=mode, backend=backend, dynamic=False)
+
     # ------------------------------------------------------------------------------ sequences
     @property
     def cross_attention(self) -> bool:
         return bool(getattr(self.adapter, "cross_attention_media", False))
 
-    def _decode(self, seq: Seq, cache: DecoderCache | None = None) -> torch.Tensor:
+    def _decode(
+        self, seq: Seq, cache: DecoderCache | None = None, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         media = {} if seq.media is None else {"media": seq.media, "media_frame": seq.media_frame}
         return self.adapter.decode(
-            seq.embeds, seq.valid, cache, block_ids=seq.blocks, image_index=seq.image_index, **media
+            seq.embeds, seq.valid, cache, positions, block_ids=seq.blocks, image_index=seq.image_index, **media
         )
+
+    def _layout_positions(self, seq: Seq) -> torch.Tensor:
+        """The position ids a cache-free decode of `seq` gets: they depend on its layout only (valid slots, image
+        index), which is fixed for an episode, so a step reuses them (Qwen's 3-D `get_rope_index` is ~1 ms)."""
+        return self.adapter.positions_for(seq.valid.bool(), seq.image_index, None)
+
+    def _decode_template(self, frame: FrameTemplate, latents: torch.Tensor) -> torch.Tensor:
+        """`_decode(frame.filled(latents))` with the template's positions computed once per episode."""
+        if frame.positions is None:
+            frame.positions = self._layout_positions(frame.seq)
+        return self._decode(frame.filled(latents), positions=frame.positions)
 
     def _block(
         self,
@@ -374,7 +401,7 @@ class PolicyModel(nn.Module):
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
         assert state.frame is not None
         # The block's action token is its last valid entry: the template holds no padding.
-        feat = self._decode(state.frame.filled(latents))[:, -1]  # [1, D]
+        feat = self._decode_template(state.frame, latents)[:, -1]  # [1, D]
         if self.structure == "one_step_continuous":
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
         return state, self._policy_head_step(state, feat)
@@ -400,6 +427,7 @@ class PolicyModel(nn.Module):
         if self.structure == "interleaved":
             state.blocks = [self.template(latents, tokens, token_mask, tail, i) for i in range(self.window)]
             state.window = cat([b.seq for b in state.blocks])  # cat copies: the window is its own buffer
+            state.window_positions = None
 
     def _policy_head_step(self, state: EpisodeState, feat: torch.Tensor) -> torch.Tensor:
         state.features.append(feat.float())
@@ -414,6 +442,8 @@ class PolicyModel(nn.Module):
             return out["action"]
         t = len(state.features)
         feats = torch.cat(list(state.features), dim=0)[None]  # [1, t, D]
+        if isinstance(self.head, LSTMHead) and t == self.window:  # the slid window: every step valid
+            return self.head.last_of_full_window(feats)
         valid = torch.ones(1, self.window, dtype=torch.bool, device=feat.device)
         if t < self.window:
             feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
@@ -440,4 +470,6 @@ class PolicyModel(nn.Module):
             image = state.blocks[i].image
             seq.embeds[:, i * s + image.start : i * s + image.stop] = lat
         state.cache = None  # positions shifted; a fresh cache would be stale next step anyway
-        return self._decode(seq)[:, -1]
+        if state.window_positions is None:
+            state.window_positions = self._layout_positions(seq)
+        return self._decode(seq, positions=state.window_positions)[:, -1]
