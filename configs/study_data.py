@@ -1,0 +1,207 @@
+"""The data-strategy study (issue 17): does cross-embodiment pre-training pay on the mobile task?
+
+    vla-jax study --config configs/study_data.py --out study_data          # CPU size (docs/study.md)
+    vla-jax study --config configs/study_data.py:gpu --out study_data_gpu  # GPU/TPU size
+
+Grid: N = 5, 10, 24, 72 target episodes (the first N of one `sim-collect --seed 0` collection,
+converted with their mirrored copies) x strategy x seeds:
+  scratch     configs/demo.py's model trained on the N episodes alone;
+  pretrained  the same, initialised from one run on the cross-embodiment set `xemb_pretrain`
+              (configs/xemb_registry.py; docs/cross_embodiment.md), the 4-D action head re-initialised
+              for the 2-D target (`init_reinit = ^head/`, the default);
+  cotrained   one run on the mixture `xemb_cotrain`: the N episodes are half of every batch, the
+              cross-embodiment set the other half (4-D padded actions; the export keeps the target's 2).
+Every cell trains the same number of steps from the same tokenizer (trained on every instruction of the
+study, target and cross-embodiment, so no strategy sees words the others cannot encode) and is evaluated
+closed-loop on the same held-out worlds (`sim-eval --seed 1000`).
+
+The file is also the training config of the two runs that are not configs/demo.py:
+    vla-jax train --registry configs/xemb_registry.py --config configs/study_data.py:pretrain --workdir W \\
+        --config.data.config.data_dir=DIRS --config.data.tokenizer=TOK
+`DIRS` is a comma-separated search path (data_pipelines.rlds.find_builder_dir) over the folders the
+datasets were written to. `get_config` builds no study and `get_study` imports the runner only when
+called, so either use stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ml_collections
+
+from vla_jax.train.config import load_config_file
+
+HERE = Path(__file__).resolve().parent
+REGISTRY = str(HERE / "xemb_registry.py")
+DEMO = str(HERE / "demo.py")
+NAV_EMBODIMENTS = ("low_wide", "mast_narrow", "diff_drive")
+TARGET_NS = (5, 10, 24, 72)
+EVAL_SEED = 1000  # held-out worlds: collection seeds 0 (target) and 101 (cross-embodiment) never meet them
+
+# Sizes: the CPU size keeps the whole study within 60 minutes on 2 cores (docs/study.md, measured); the
+# GPU/TPU size is the same grid with the demo's full step count, more data and more evaluation worlds.
+SIZES = {
+    "cpu": dict(
+        seeds=(0, 1, 2),
+        image_size=48,
+        xemb_episodes=48,  # per navigation embodiment (one pass over the 48 scenario combinations)
+        metaworld_per_task=3,  # MT10 -> 30 episodes
+        pretrain_steps=600,
+        cell_steps=300,
+        eval_episodes=20,
+    ),
+    "gpu": dict(
+        seeds=(0, 1, 2, 3, 4),
+        image_size=48,
+        xemb_episodes=480,
+        metaworld_per_task=20,
+        pretrain_steps=6000,
+        cell_steps=1200,
+        eval_episodes=100,
+    ),
+}
+
+
+def get_config(arg: str = "pretrain") -> ml_collections.ConfigDict:
+    """`pretrain` (the cross-embodiment run) or `cotrain` (the target's N episodes inside that mixture).
+
+    The model is configs/demo.py's with a 4-D action output, the width of the mixture's widest
+    dataset (Meta-World); data are read by the RLDS mixture loader, as OXE pre-training is.
+    """
+    if arg not in ("pretrain", "cotrain"):
+        raise ValueError(f"configs/study_data.py:{arg}: choose :pretrain or :cotrain")
+    config = load_config_file(DEMO)
+    size = SIZES["cpu"]
+    config.num_steps = size["pretrain_steps"] if arg == "pretrain" else size["cell_steps"]
+    config.model.action_dim = 4
+    config.model.has_gripper = False  # Meta-World's gripper (dim 3) is regressed; no target has a gripper
+    config.data.tokenizer = ""  # set by the study: {step:tokenizer}
+    config.data.config.update(
+        dict(
+            kind="rlds_mixture",
+            data_dir="",  # set by the study: the search path of the converted datasets
+            mixture="xemb_pretrain" if arg == "pretrain" else "xemb_cotrain",
+            mirror_augment=False,  # the navigation sets are converted with their mirrored copies
+            augment=False,  # as configs/demo.py
+            shuffle_buffer=2000,
+        )
+    )
+    config.checkpoint.every = config.num_steps
+    return config
+
+
+def _collect_steps(size: dict) -> tuple[list, str, str]:
+    """Shared steps that build the data; returns (steps, cross-embodiment search path, tokenizer step ref)."""
+    from vla_jax.study.spec import Step
+
+    image = str(size["image_size"])
+    steps, xemb_dirs = [], []
+    for name in NAV_EMBODIMENTS:
+        steps.append(
+            Step(
+                f"collect_{name}",
+                ["sim-collect", "--embodiment", name, "--episodes", str(size["xemb_episodes"])]
+                + ["--image-size", image, "--seed", "101", "--out", "{dir}"],
+            )
+        )
+        steps.append(
+            Step(
+                f"convert_{name}",
+                ["convert-episodes", "--src", f"{{step:collect_{name}}}", "--out", "{dir}", "--name", f"xemb_{name}"]
+                + ["--image-size", image, "--action-dim", "3" if name == "diff_drive" else "2"]
+                + ["--val-fraction", "0", "--mirror", "--overwrite"],
+            )
+        )
+        xemb_dirs.append(f"{{step:convert_{name}}}")
+    steps.append(
+        Step(
+            "metaworld",
+            ["sim-collect", "--env", "metaworld", "--tasks", "mt10", "--episodes-per-task"]
+            + [str(size["metaworld_per_task"]), "--image-size", image, "--seed", "101", "--out", "{dir}"],
+        )
+    )
+    xemb_dirs.append("{step:metaworld}")
+    for n in TARGET_NS:
+        steps.append(
+            Step(
+                f"collect_N{n}",
+                ["sim-collect", "--episodes", str(n), "--image-size", image, "--seed", "0", "--out", "{dir}"],
+            )
+        )
+        steps.append(
+            Step(
+                f"target_N{n}",
+                ["convert-episodes", "--src", f"{{step:collect_N{n}}}", "--out", "{dir}", "--image-size", image]
+                + ["--action-dim", "2", "--val-fraction", "0", "--mirror", "--overwrite"],
+            )
+        )
+    xemb = ",".join(xemb_dirs)
+    steps.append(
+        Step(
+            "tokenizer",
+            ["tokenizer", "--registry", REGISTRY, "--from-dataset", "xemb_cotrain"]
+            + ["--data-dir", f"{{step:target_N{max(TARGET_NS)}}},{xemb}", "--out", "{dir}"],
+        )
+    )
+    return steps, xemb, "{step:tokenizer}"
+
+
+def get_study(arg: str | None = None):
+    from vla_jax.study.spec import Cell, Step, Study, Table
+
+    size = SIZES[arg or "cpu"]
+    shared, xemb, tokenizer = _collect_steps(size)
+    # One pre-training run shared by every seed's post-training (its own seed variation is not in the
+    # spread; a per-seed pre-training triples the dominant cost). The GPU size pre-trains per seed.
+    pretrain = Step(
+        "pretrain",
+        ["train", "--registry", REGISTRY, "--config", f"{HERE / 'study_data.py'}:pretrain", "--workdir", "{dir}"]
+        + ["--quiet", f"--config.num_steps={size['pretrain_steps']}", f"--config.data.config.data_dir={xemb}"]
+        + [f"--config.data.tokenizer={tokenizer}"]
+        + (["--config.seed={seed}"] if arg == "gpu" else []),
+    )
+    if arg == "gpu":
+        per_seed = [pretrain]
+    else:
+        shared.append(pretrain)
+        per_seed = []
+    evaluate = ["sim-eval", "--env", "mobile", "--episodes", str(size["eval_episodes"]), "--seed", str(EVAL_SEED)]
+    evaluate += ["--image-size", str(size["image_size"])]
+    cells = []
+    for n in TARGET_NS:
+        target = f"{{step:target_N{n}}}"
+        common = {"num_steps": size["cell_steps"], "data.tokenizer": tokenizer}
+        post = {**common, "data.config.data_dir": target, "data.config.mirror_augment": "false"}
+        cells.append(Cell(f"scratch_N{n}", {"strategy": "scratch", "N": n}, DEMO, overrides=post, eval=evaluate))
+        cells.append(
+            Cell(
+                f"pretrained_N{n}",
+                {"strategy": "pretrained", "N": n},
+                DEMO,
+                overrides={**post, "init_from": "{step:pretrain}"},
+                eval=evaluate,
+            )
+        )
+        cells.append(
+            Cell(
+                f"cotrained_N{n}",
+                {"strategy": "cotrained", "N": n},
+                f"{HERE / 'study_data.py'}:cotrain",
+                overrides={**common, "data.config.data_dir": f"{target},{xemb}"},
+                eval=evaluate,
+                train_args=("--registry", REGISTRY),
+                export_args=("--registry", REGISTRY, "--dataset", "mobile_episodes"),
+            )
+        )
+    return Study(
+        "data_strategy",
+        seeds=size["seeds"],
+        shared=shared,
+        per_seed=per_seed,
+        cells=cells,
+        tables=[
+            Table("Closed-loop success on the mobile task", rows="strategy", cols="N"),
+            Table("Instruction sensitivity", rows="strategy", cols="N", metric="instruction_sensitivity"),
+        ],
+        env={"MUJOCO_GL": "egl", **({} if arg == "gpu" else {"JAX_PLATFORMS": "cpu"})},
+    )
