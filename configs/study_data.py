@@ -90,37 +90,67 @@ def get_config(arg: str = "pretrain") -> ml_collections.ConfigDict:
     return config
 
 
-def _collect_steps(size: dict) -> tuple[list, str, str]:
-    """Shared steps that build the data; returns (steps, cross-embodiment search path, tokenizer step ref)."""
-    from vla_jax.study.spec import Step
+def xemb_commands(size: dict) -> tuple[list[tuple[str, list[str]]], str]:
+    """The cross-embodiment set as (step name, vla-jax argv) in run order, and its data-dir search path.
 
+    Templates as the study runner fills them ({dir}: the step's folder, {step:NAME}: another's); the demo's
+    `--pretrained` (vla_jax/commands/demo_pretraining.py) runs the same commands.
+    """
     image = str(size["image_size"])
-    steps, xemb_dirs = [], []
+    commands, dirs = [], []
     for name in NAV_EMBODIMENTS:
-        steps.append(
-            Step(
+        commands.append(
+            (
                 f"collect_{name}",
                 ["sim-collect", "--embodiment", name, "--episodes", str(size["xemb_episodes"])]
                 + ["--image-size", image, "--seed", "101", "--out", "{dir}"],
             )
         )
-        steps.append(
-            Step(
+        commands.append(
+            (
                 f"convert_{name}",
                 ["convert-episodes", "--src", f"{{step:collect_{name}}}", "--out", "{dir}", "--name", f"xemb_{name}"]
                 + ["--image-size", image, "--action-dim", "3" if name == "diff_drive" else "2"]
                 + ["--val-fraction", "0", "--mirror", "--overwrite"],
             )
         )
-        xemb_dirs.append(f"{{step:convert_{name}}}")
-    steps.append(
-        Step(
+        dirs.append(f"{{step:convert_{name}}}")
+    commands.append(
+        (
             "metaworld",
             ["sim-collect", "--env", "metaworld", "--tasks", "mt10", "--episodes-per-task"]
             + [str(size["metaworld_per_task"]), "--image-size", image, "--seed", "101", "--out", "{dir}"],
         )
     )
-    xemb_dirs.append("{step:metaworld}")
+    dirs.append("{step:metaworld}")
+    return commands, ",".join(dirs)
+
+
+def tokenizer_command(target: str, xemb: str) -> list[str]:
+    """A tokenizer over every instruction of the target set and the cross-embodiment set."""
+    return ["tokenizer", "--registry", REGISTRY, "--from-dataset", "xemb_cotrain"] + [
+        "--data-dir",
+        f"{target},{xemb}",
+        "--out",
+        "{dir}",
+    ]
+
+
+def pretrain_command(size: dict, xemb: str, tokenizer: str) -> list[str]:
+    return (
+        ["train", "--registry", REGISTRY, "--config", f"{HERE / 'study_data.py'}:pretrain", "--workdir", "{dir}"]
+        + ["--quiet", f"--config.num_steps={size['pretrain_steps']}", f"--config.data.config.data_dir={xemb}"]
+        + [f"--config.data.tokenizer={tokenizer}"]
+    )
+
+
+def _data_steps(size: dict) -> tuple[list, str]:
+    """Shared steps that build the data; returns (steps, cross-embodiment search path)."""
+    from vla_jax.study.spec import Step
+
+    commands, xemb = xemb_commands(size)
+    steps = [Step(name, argv) for name, argv in commands]
+    image = str(size["image_size"])
     for n in TARGET_NS:
         steps.append(
             Step(
@@ -135,30 +165,20 @@ def _collect_steps(size: dict) -> tuple[list, str, str]:
                 + ["--action-dim", "2", "--val-fraction", "0", "--mirror", "--overwrite"],
             )
         )
-    xemb = ",".join(xemb_dirs)
-    steps.append(
-        Step(
-            "tokenizer",
-            ["tokenizer", "--registry", REGISTRY, "--from-dataset", "xemb_cotrain"]
-            + ["--data-dir", f"{{step:target_N{max(TARGET_NS)}}},{xemb}", "--out", "{dir}"],
-        )
-    )
-    return steps, xemb, "{step:tokenizer}"
+    steps.append(Step("tokenizer", tokenizer_command(f"{{step:target_N{max(TARGET_NS)}}}", xemb)))
+    return steps, xemb
 
 
 def get_study(arg: str | None = None):
     from vla_jax.study.spec import Cell, Step, Study, Table
 
     size = SIZES[arg or "cpu"]
-    shared, xemb, tokenizer = _collect_steps(size)
+    shared, xemb = _data_steps(size)
+    tokenizer = "{step:tokenizer}"
     # One pre-training run shared by every seed's post-training (its own seed variation is not in the
     # spread; a per-seed pre-training triples the dominant cost). The GPU size pre-trains per seed.
     pretrain = Step(
-        "pretrain",
-        ["train", "--registry", REGISTRY, "--config", f"{HERE / 'study_data.py'}:pretrain", "--workdir", "{dir}"]
-        + ["--quiet", f"--config.num_steps={size['pretrain_steps']}", f"--config.data.config.data_dir={xemb}"]
-        + [f"--config.data.tokenizer={tokenizer}"]
-        + (["--config.seed={seed}"] if arg == "gpu" else []),
+        "pretrain", pretrain_command(size, xemb, tokenizer) + (["--config.seed={seed}"] if arg == "gpu" else [])
     )
     if arg == "gpu":
         per_seed = [pretrain]

@@ -1,13 +1,13 @@
-"""The cross-embodiment pre-training set as a user's dataset registry: `vla-jax train --registry configs/xemb_registry.py`.
+"""The cross-embodiment pre-training set as a user's dataset registry (`--registry configs/xemb_registry.py`).
 
 Registered the way a user registers their own OXE-style data (data_pipelines/registry.py), so the
 set goes through the same RLDS reader, statistics, mixture sampling and padding as OXE
-pre-training. The datasets (docs/cross_embodiment.md; `bench/xemb_data.sh` builds them):
+pre-training. The datasets (docs/cross_embodiment.md; configs/study_data.py `xemb_commands` builds them):
 
-    xemb_low_wide     sim-collect --embodiment low_wide     -> convert-episodes --action-dim 2 --mirror --name xemb_low_wide
-    xemb_mast_narrow  sim-collect --embodiment mast_narrow  -> convert-episodes --action-dim 2 --mirror --name xemb_mast_narrow
-    xemb_diff_drive   sim-collect --embodiment diff_drive   -> convert-episodes --action-dim 3 --mirror --name xemb_diff_drive
-    metaworld         sim-collect --env metaworld           (built-in entry: [dx, dy, dz, gripper], 4-D)
+    xemb_low_wide     sim-collect --embodiment low_wide    -> convert-episodes --action-dim 2 --mirror
+    xemb_mast_narrow  sim-collect --embodiment mast_narrow -> convert-episodes --action-dim 2 --mirror
+    xemb_diff_drive   sim-collect --embodiment diff_drive  -> convert-episodes --action-dim 3 --mirror
+    metaworld         sim-collect --env metaworld          (built-in entry: [dx, dy, dz, gripper], 4-D)
 
 Action spaces and how the mixture pads them (data_pipelines/mixtures.py pads every dataset's
 standardized action with zeros to the model's action_dim, and `action_dim_mask` drops the padded
