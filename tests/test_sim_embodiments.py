@@ -98,3 +98,23 @@ def test_pretrained_checkpoint_fits_the_post_training_model_but_the_head():
     differ = sorted(k for k in pre if pre[k] != post[k])
     assert differ and all(k.startswith("head/") for k in differ), differ
     assert load_config_file(f"{REPO}/configs/demo.py").init_reinit == r"^head/"
+
+
+def test_cross_embodiment_registry_declares_the_set_and_its_mixtures():
+    import tensorflow as tf
+
+    from data_pipelines import registry
+
+    registry.load_user_registry(str(REPO / "configs" / "xemb_registry.py"))
+    pre, co = registry.get_mixture("xemb_pretrain"), dict(registry.get_mixture("xemb_cotrain"))
+    assert "mobile_episodes" not in dict(pre)  # the target never is in the pre-training set
+    assert co["mobile_episodes"] == sum(w for n, w in co.items() if n != "mobile_episodes")  # half of each batch
+    assert {n: registry.get_spec(n).action_dim for n, _ in pre} == {
+        "xemb_low_wide": 2,
+        "xemb_mast_narrow": 2,
+        "xemb_diff_drive": 2,
+        "metaworld": 4,
+    }
+    steps = {"action": tf.constant([[1.15, 0.0, -1.15], [0.0, 0.0, 1.15]])}
+    out = registry.get_spec("xemb_diff_drive").standardize(steps)["action"].numpy()
+    np.testing.assert_allclose(out, [[1.15, -1.15], [0.0, 1.15]])  # [linear_x, angular_z]: no constant linear_y
