@@ -26,6 +26,7 @@ called, so either use stays light.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import ml_collections
 
@@ -70,7 +71,7 @@ def get_config(arg: str = "pretrain") -> ml_collections.ConfigDict:
     """
     if arg not in ("pretrain", "cotrain"):
         raise ValueError(f"configs/study_data.py:{arg}: choose :pretrain or :cotrain")
-    config = load_config_file(DEMO)
+    config: Any = load_config_file(DEMO)  # ConfigDict attributes are untyped
     size = SIZES["cpu"]
     config.num_steps = size["pretrain_steps"] if arg == "pretrain" else size["cell_steps"]
     config.model.action_dim = 4
@@ -146,7 +147,7 @@ def pretrain_command(size: dict, xemb: str, tokenizer: str) -> list[str]:
 
 def _data_steps(size: dict) -> tuple[list, str]:
     """Shared steps that build the data; returns (steps, cross-embodiment search path)."""
-    from vla_jax.study.spec import Step
+    from vla_jax.study.spec import Step  # pyright: ignore[reportMissingImports]  (the study runner's branch)
 
     commands, xemb = xemb_commands(size)
     steps = [Step(name, argv) for name, argv in commands]
@@ -170,7 +171,7 @@ def _data_steps(size: dict) -> tuple[list, str]:
 
 
 def get_study(arg: str | None = None):
-    from vla_jax.study.spec import Cell, Step, Study, Table
+    from vla_jax.study.spec import Cell, Step, Study, Table  # pyright: ignore[reportMissingImports]
 
     size = SIZES[arg or "cpu"]
     shared, xemb = _data_steps(size)

@@ -29,7 +29,9 @@ is dim 3, the last of the mixture's 4, so padding never moves it; the pre-traini
 head (has_gripper=False) and regresses it like a continuous dim, since no post-training target has one.
 """
 
+from data_pipelines.action_spaces import PRESETS
 from data_pipelines.registry import DatasetSpec, register, register_mixture, vector_standardization
+from data_pipelines.schema import Leaf
 
 NAV = {"xemb_low_wide": "low_wide", "xemb_mast_narrow": "mast_narrow", "xemb_diff_drive": "diff_drive"}
 
@@ -49,9 +51,9 @@ for _name in NAV:
             "image",
             "language_instruction",
             linear_x_and_yaw_rate if _name == "xemb_diff_drive" else vector_standardization("action", 0, 2, None, None),
-            action_space="nav2",
+            action_space=PRESETS["nav2"],
             train_split="train",
-            expects={"action": "float32[3]" if _name == "xemb_diff_drive" else "float32[2]"},
+            expects={"action": Leaf.parse("float32[3]" if _name == "xemb_diff_drive" else "float32[2]")},
             schema_source="vla-jax convert-episodes (configs/xemb_registry.py)",
         )
     )

@@ -86,11 +86,13 @@ class Embodiment:
                 hx = hy = max(hx, hy)
             rgba = o.rgba
             if self.obstacle_rgb is not None:
-                rgb = np.clip(np.asarray(self.obstacle_rgb) + rng.uniform(-0.05, 0.05, 3), 0.05, 0.95)
-                rgba = (*(float(c) for c in rgb), 1.0)
+                r, g, b = np.clip(np.asarray(self.obstacle_rgb) + rng.uniform(-0.05, 0.05, 3), 0.05, 0.95)
+                rgba = (float(r), float(g), float(b), 1.0)
             obstacles.append(Obstacle(kind, o.x, o.y, hx, hy, o.height, rgba))
         tx, ty = layout.target_xy
-        target_rgba = layout.target_rgba if self.target_rgb is None else (*self.target_rgb, 1.0)
+        target_rgba = layout.target_rgba
+        if self.target_rgb is not None:
+            target_rgba = (self.target_rgb[0], self.target_rgb[1], self.target_rgb[2], 1.0)
         return dataclasses.replace(
             layout,
             obstacles=tuple(obstacles),
