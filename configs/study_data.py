@@ -9,6 +9,8 @@ converted with their mirrored copies) x strategy x seeds:
   pretrained  the same, initialised from one run on the cross-embodiment set `xemb_pretrain`
               (configs/xemb_registry.py; docs/cross_embodiment.md), the 4-D action head re-initialised
               for the 2-D target (`init_reinit = ^head/`, the default);
+  scratch_matched  as scratch, for as many steps as pretrained's pre-training + post-training together
+              (the control for the extra compute (b) got);
   cotrained   one run on the mixture `xemb_cotrain`: the N episodes are half of every batch, the
               cross-embodiment set the other half (4-D padded actions; the export keeps the target's 2).
 Every cell trains the same number of steps from the same tokenizer (trained on every instruction of the
@@ -194,6 +196,13 @@ def get_study(arg: str | None = None):
         common = {"num_steps": size["cell_steps"], "data.tokenizer": tokenizer}
         post = {**common, "data.config.data_dir": target, "data.config.mirror_augment": "false"}
         cells.append(Cell(f"scratch_N{n}", {"strategy": "scratch", "N": n}, DEMO, overrides=post, eval=evaluate))
+        # The control for (b)'s extra compute: from scratch for pre-training + post-training steps.
+        matched = {**post, "num_steps": size["pretrain_steps"] + size["cell_steps"]}
+        cells.append(
+            Cell(
+                f"scratch_matched_N{n}", {"strategy": "scratch_matched", "N": n}, DEMO, overrides=matched, eval=evaluate
+            )
+        )
         cells.append(
             Cell(
                 f"pretrained_N{n}",
