@@ -20,7 +20,7 @@ every field but the shapes in `config.data.config` (vla_jax.train.defaults.base_
 (SHAPE_KEYS) are derived from `config.model` by vla_jax.train.model.data_shapes.
     kind                "rlds_mixture" (tf.data over RLDS/OXE, pre-training) or
                         "mobile_grain" (grain over the ArrayRecord written by `vla-jax convert-episodes`)
-    data_dir            folder holding <dataset>/<version>/ (local or gs://)
+    data_dir            folder holding <dataset>/<version>/ (local or gs://), or a comma-separated search path of them
     mixture             mixture name (oxe_magic_soup, oxe_magic_soup_plus), a registered dataset or alias
                         (bridge_dataset, rt_1, mobile, ...), or a list of [name, weight]; mobile_grain: "mobile" /
                         "mobile_3d" (default: the one whose action dims the converted dataset has)

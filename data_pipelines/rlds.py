@@ -36,12 +36,26 @@ def find_builder_dir(names: str | Sequence[str], data_dir: str) -> str:
     """`{data_dir}/{name}/{version}` with the newest version (first name that exists), or `data_dir` if it is one.
 
     `names`: the dataset's published directory name, then its aliases (e.g. `fmb`, then
-    `fmb_dataset` as Octo's copies call it).
+    `fmb_dataset` as Octo's copies call it). `data_dir` may be a comma-separated search path
+    (`gs://bucket/oxe,/data/mine`): the first folder that holds the dataset is used, so one
+    mixture can combine datasets prepared in different places (e.g. a co-training mixture of a
+    shared pre-training set and the robot's own converted episodes).
     """
     import tensorflow as tf
 
     gfile = tf.io.gfile
     names = [names] if isinstance(names, str) else list(names)
+    folders = [d.strip() for d in str(data_dir).split(",") if d.strip()]
+    if len(folders) > 1:
+        for folder in folders:
+            try:
+                return find_builder_dir(names, folder)
+            except DataError:
+                continue
+        raise DataError(
+            f"{names[0]}: no prepared tfds dataset in any folder of the search path {data_dir!r}; check --data-dir "
+            f"and that one folder holds {names[0]}/<version>/ (e.g. from `vla-jax convert-episodes`)"
+        )
     if gfile.exists(f"{data_dir}/dataset_info.json"):
         return data_dir
     candidates = []

@@ -311,3 +311,17 @@ def test_jpeg_is_decoded_at_the_smallest_scale_that_covers_the_output():
     full = ft.decode_and_resize_tf(tf.io.decode_jpeg(jpeg), 48).numpy().astype(int)
     assert np.abs(scaled - full).mean() < 3.0  # resampling noise only
     np.testing.assert_array_equal(ft.decode_and_resize_tf(jpeg, 48).numpy(), full)  # default: the full decode
+
+
+def test_data_dir_search_path_finds_each_dataset_in_its_own_folder(tmp_path):
+    """`data_dir="A,B"`: a mixture's datasets may live in different folders (co-training: shared set + own data)."""
+    from data_pipelines.rlds import find_builder_dir
+
+    for folder, name in (("a", "first"), ("b", "second")):
+        (tmp_path / folder / name / "1.0.0").mkdir(parents=True)
+        (tmp_path / folder / name / "1.0.0" / "dataset_info.json").write_text("{}")
+    search = f"{tmp_path / 'a'},{tmp_path / 'b'}"
+    assert find_builder_dir("second", search) == str(tmp_path / "b" / "second" / "1.0.0")
+    assert find_builder_dir("first", search) == str(tmp_path / "a" / "first" / "1.0.0")
+    with pytest.raises(DataError, match="third: no prepared tfds dataset in any folder of the search path"):
+        find_builder_dir("third", search)

@@ -2,7 +2,8 @@
 
 collect 72 simulated episodes in the users' HDF5 format -> convert them to RLDS
 -> train a tokenizer on the instructions -> post-train the small policy-head
-model of configs/demo.py from scratch -> export it to the torch runtime ->
+model of configs/demo.py from scratch (`--pretrained`: from a cross-embodiment
+pre-training run, vla_jax/commands/demo_pretraining.py) -> export it to the torch runtime ->
 drive the simulator with the exported policy on held-out worlds -> print the
 success table, instruction sensitivity and wall times.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from data_pipelines.mobile_episodes import DEFAULT_INSTRUCTION
 from data_pipelines.tokenize import train_tokenizer
+from vla_jax.commands import demo_pretraining as pretraining
 from vla_jax.errors import VLAJaxError
 from vla_jax.train.config import load_config_file
 from vla_jax.train.model import data_shapes
@@ -50,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=str(_DEFAULT_CONFIG), help="training config file (default configs/demo.py)")
     parser.add_argument("--steps", type=int, default=None, help="override the config's num_steps")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of reusing finished stages")
+    parser.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="post-train from a cross-embodiment pre-training run (configs/study_data.py:pretrain on the set of "
+        "docs/cross_embodiment.md, built and trained under OUT/pretrain the first time, reused after) instead of "
+        "from scratch; the tokenizer then covers that set's instructions too",
+    )
 
 
 def _cli(argv: list[str]) -> None:
@@ -134,8 +143,16 @@ def run(args: argparse.Namespace) -> int:
             (paths["rlds"] / "dataset_done").touch(),
         ),
     )
-    stage("tokenizer", (paths["tokenizer"] / "tokenizer.json").is_file(), lambda: _train_tokenizer(paths["tokenizer"]))
     train_argv = ["train", "--config", f"{args.config}:{out}", "--workdir", str(paths["workdir"])]
+    if args.pretrained:
+        init_from, tokenizer = pretraining.stages(stage, _cli, out / "pretrain", paths["rlds"], image_size)
+        paths.update({name: out / f"{name}_pretrained" for name in ("workdir", "export", "eval")})
+        train_argv = ["train", "--config", f"{args.config}:{out}", "--workdir", str(paths["workdir"])]
+        train_argv += [f"--config.init_from={init_from}", f"--config.data.tokenizer={tokenizer}"]
+    else:
+        stage(
+            "tokenizer", (paths["tokenizer"] / "tokenizer.json").is_file(), lambda: _train_tokenizer(paths["tokenizer"])
+        )
     if args.steps:
         train_argv.append(f"--config.num_steps={args.steps}")
     stage("train", False, lambda: _cli(train_argv))  # resumes, or finds the run finished
@@ -170,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     summary = json.loads((paths["eval"] / "summary.json").read_text())
     total = round(time.perf_counter() - start, 1)
     report = {
+        "init": "cross-embodiment pre-training (OUT/pretrain)" if args.pretrained else "from scratch",
         "wall_seconds": total,
         "stage_seconds": times,
         "success": summary["overall"]["success"],
@@ -179,11 +197,12 @@ def run(args: argparse.Namespace) -> int:
         "mean_steps": summary["overall"]["mean_steps"],
         "plot": str(paths["eval"] / "trajectories.png"),
     }
-    (out / "demo_summary.json").write_text(json.dumps(report, indent=2))
+    summary_path = out / f"demo_summary{'_pretrained' if args.pretrained else ''}.json"
+    summary_path.write_text(json.dumps(report, indent=2))
     print(f"\n[demo] done in {total} s (stages: {times})")
     print(
         f"[demo] closed-loop success {report['success']:.0%}, instruction sensitivity "
         f"{report['instruction_sensitivity']:.0%} on {args.eval_episodes} held-out episodes; "
-        f"plot: {report['plot']}; summary: {out / 'demo_summary.json'}"
+        f"plot: {report['plot']}; summary: {summary_path}"
     )
     return 0

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from vla_jax.sim import collect as mobile_collect
+from vla_jax.sim import embodiments
 from vla_jax.sim.metaworld import collect as metaworld_collect
 from vla_jax.sim.metaworld import tasks as metaworld_tasks
 from vla_jax.sim.metaworld.env import CAMERAS
@@ -35,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.5,
         help="fraction of files that store language_instruction; the rest derive it from the filename",
+    )
+    parser.add_argument(
+        "--embodiment",
+        default=embodiments.TARGET,
+        choices=sorted(embodiments.EMBODIMENTS),
+        help=f"mobile: the robot and scene variant (vla_jax/sim/embodiments.py; default {embodiments.TARGET}, the "
+        "users' robot); the others are for the cross-embodiment pre-training set (docs/cross_embodiment.md)",
     )
     group = parser.add_argument_group("Meta-World (--env metaworld)")
     group.add_argument("--tasks", default="mt10", help=f"metaworld: {metaworld_tasks.TASKS_HELP} (default mt10)")
@@ -68,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         seed=args.seed,
         instruction_fraction=args.instruction_fraction,
+        embodiment=args.embodiment,
     )
     print(f"wrote {len(paths)} episodes to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0

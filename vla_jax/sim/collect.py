@@ -24,8 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from vla_jax.errors import VLAJaxError
-from vla_jax.sim.env import MAX_STEPS, NavEnv
-from vla_jax.sim.expert import ScriptedExpert
+from vla_jax.sim import embodiments
+from vla_jax.sim.env import NavEnv
+from vla_jax.sim.expert import DiffDriveExpert, ScriptedExpert
 from vla_jax.sim.scenarios import Scenario, sample_layout, scenario_schedule
 
 ACTION_CHUNK_SIZE = 8  # the users' collector writes this attribute
@@ -43,11 +44,14 @@ class Episode:
     path: np.ndarray  # dense base path [N, 2]
 
 
-def run_expert(scenario: Scenario, layout_seed: int, image_size: int, max_steps: int = MAX_STEPS) -> Episode | None:
-    """One expert episode, or None if the expert did not succeed in this world."""
-    layout = sample_layout(scenario, layout_seed)
-    expert = ScriptedExpert(layout, scenario.side)
-    with NavEnv(layout, image_size=image_size, max_steps=max_steps) as env:
+def run_expert(
+    scenario: Scenario, layout_seed: int, image_size: int, embodiment: str = embodiments.TARGET
+) -> Episode | None:
+    """One expert episode of `embodiment` (default the users' robot), or None if the expert did not succeed."""
+    robot = embodiments.get(embodiment)
+    layout = robot.world(sample_layout(scenario, layout_seed))
+    expert = (DiffDriveExpert if robot.drive == "differential" else ScriptedExpert)(layout, scenario.side)
+    with NavEnv(layout, image_size=image_size, max_steps=robot.max_steps, embodiment=robot) as env:
         images = [env.render()]
         actions = [np.zeros(3, np.float32)]
         events = ["episode_start"]
@@ -111,12 +115,16 @@ def collect(
     seed: int = 0,
     instruction_fraction: float = 0.5,
     progress: bool = True,
+    embodiment: str = embodiments.TARGET,
 ) -> list[Path]:
     """Collect `num_episodes` expert episodes into `out_dir`; returns the file paths in time order.
 
     A random `instruction_fraction` of the files carry ``language_instruction``;
-    the others leave it to be derived from the filename, as in the real data.
+    the others leave it to be derived from the filename, as in the real data. Another
+    `embodiment` than the users' (vla_jax/sim/embodiments.py) words its instructions
+    differently, so every one of its files stores its instruction.
     """
+    robot = embodiments.get(embodiment)
     if num_episodes < 1:
         raise VLAJaxError(f"--episodes {num_episodes} must be at least 1")
     out = Path(out_dir)
@@ -130,13 +138,14 @@ def collect(
     paths = []
     for i, scenario in enumerate(tqdm(schedule, desc="sim-collect", unit="episode", disable=not progress)):
         for retry in range(_MAX_LAYOUT_RETRIES):
-            episode = run_expert(scenario, layout_seed=seed * 100_003 + i * 101 + retry, image_size=image_size)
+            episode = run_expert(scenario, seed * 100_003 + i * 101 + retry, image_size, embodiment)
             if episode is not None:
                 break
         else:
             raise RuntimeError(f"the scripted expert failed {_MAX_LAYOUT_RETRIES} worlds of {scenario.tokens}")
         timestamp += dt.timedelta(seconds=int(rng.integers(90, 180)))
-        instruction = scenario.instruction if rng.random() < instruction_fraction else None
+        stored = rng.random() < instruction_fraction or not robot.is_target
+        instruction = robot.instruction(scenario.side) if stored else None
         path = out / episode_filename(timestamp, scenario)
         write_episode(path, episode, timestamp, instruction)
         paths.append(path)

@@ -1,5 +1,8 @@
 """The simulated robot: a holonomic base driven 0.4 s per key press, seen through its front camera.
 
+The base and camera are the users' unless an `Embodiment` (vla_jax/sim/embodiments.py) says otherwise,
+e.g. a differential-drive base that cannot strafe for the cross-embodiment pre-training set.
+
 Dynamics are kinematic: each action is a body-frame velocity held for 0.4 s
 and integrated in `substeps` pieces straight into the base's slide/hinge
 joints; the render worker (`render_worker.py`, a child process) runs
@@ -24,6 +27,7 @@ import numpy as np
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.sim import render_worker, success
+from vla_jax.sim.embodiments import EMBODIMENTS, TARGET, Embodiment
 from vla_jax.sim.scenarios import Layout
 from vla_jax.sim.scene import build_mjcf
 
@@ -32,6 +36,29 @@ SECONDS_PER_STEP = 0.4
 LINEAR_SPEED_PER_UNIT = 0.4  # m/s per action unit: a key press moves 0.184 m in 0.4 s
 ANGULAR_SPEED_PER_UNIT = 0.5  # rad/s per action unit
 MAX_STEPS = 18
+
+
+def drive(pose, action, kind: str = "holonomic", substeps: int = 8) -> np.ndarray:
+    """Base poses [substeps, 3] (x, y, yaw) after each piece of one 0.4 s key press from `pose`.
+
+    `action` [linear_x, linear_y(, angular_z)] is a body-frame velocity, saturated at one key;
+    a differential base (`kind`) ignores linear_y, as it cannot strafe.
+    """
+    action = np.asarray(action, dtype=np.float64).reshape(-1)
+    vx, vy = np.clip(action[:2], -KEY, KEY) * LINEAR_SPEED_PER_UNIT
+    if kind == "differential":
+        vy = 0.0
+    wz = float(np.clip(action[2], -KEY, KEY)) * ANGULAR_SPEED_PER_UNIT if action.size == 3 else 0.0
+    dt = SECONDS_PER_STEP / substeps
+    x, y, yaw = (float(v) for v in pose)
+    out = np.empty((substeps, 3))
+    for i in range(substeps):
+        c, s = np.cos(yaw), np.sin(yaw)
+        x += (c * vx - s * vy) * dt
+        y += (s * vx + c * vy) * dt
+        yaw += wz * dt
+        out[i] = (x, y, yaw)
+    return out
 
 
 @dataclasses.dataclass
@@ -52,17 +79,19 @@ class NavEnv:
         max_steps: int = MAX_STEPS,
         substeps: int = 8,
         render: bool = True,
+        embodiment: Embodiment | None = None,
     ):
         if image_size < 16 or image_size > 1024:
             raise VLAJaxError(f"--image-size {image_size} is out of range; use 16..1024 (e.g. 224)")
         self.layout = layout
+        self.embodiment = embodiment or EMBODIMENTS[TARGET]
         self.image_size = image_size
         self.max_steps = max_steps
         self.substeps = substeps
         self._pose = np.zeros(3)
         self._handle = None
         if render:
-            self._handle = render_worker.client().load(build_mjcf(layout, image_size), image_size)
+            self._handle = render_worker.client().load(build_mjcf(layout, image_size, self.embodiment), image_size)
         self.reset()
 
     # -- state -----------------------------------------------------------------
@@ -99,17 +128,10 @@ class NavEnv:
             raise VLAJaxError(
                 f"action {action.tolist()} must be 2 or 3 finite numbers [linear_x, linear_y(, angular_z)]"
             )
-        vx, vy = np.clip(action[:2], -KEY, KEY) * LINEAR_SPEED_PER_UNIT
-        wz = float(np.clip(action[2], -KEY, KEY)) * ANGULAR_SPEED_PER_UNIT if action.size == 3 else 0.0
-        dt = SECONDS_PER_STEP / self.substeps
-        x, y, yaw = self.pose
         start = len(self.path)
-        for _ in range(self.substeps):
-            c, s = np.cos(yaw), np.sin(yaw)
-            x += (c * vx - s * vy) * dt
-            y += (s * vx + c * vy) * dt
-            yaw += wz * dt
-            self.path.append(np.array([x, y]))
+        poses = drive(self.pose, action, self.embodiment.drive, self.substeps)
+        self.path.extend(poses[:, :2])
+        x, y, yaw = (float(v) for v in poses[-1])
         self.steps += 1
         new = np.asarray(self.path[start - 1 :])
         collision = success.first_collision(new, self.layout)

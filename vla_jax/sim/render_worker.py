@@ -45,6 +45,9 @@ _LAYOUT_FIELDS = (
     "light_dir",
     "light_diffuse",
     "mat_rgba",
+    "cam_pos",  # the embodiment's camera (vla_jax.sim.embodiments)
+    "cam_quat",
+    "cam_fovy",
 )
 
 

@@ -19,11 +19,11 @@ import subprocess
 import sys
 
 from vla_jax.errors import VLAJaxError
+from vla_jax.sim.embodiments import EMBODIMENTS, TARGET, Embodiment
 from vla_jax.sim.scenarios import Layout
 
 ROBOT_RADIUS = 0.17
 MAX_OBSTACLES = 2
-CAMERA_FOVY = 80.0
 _GL_CANDIDATES = ("egl", "osmesa")
 _GL_HELP = (
     "install an OpenGL platform for headless rendering (Debian/Ubuntu: "
@@ -94,8 +94,12 @@ def _rgba(values) -> str:
     return " ".join(f"{v:.3f}" for v in values)
 
 
-def build_mjcf(layout: Layout, image_size: int = 224) -> str:
-    """MJCF of one world: floor, the robot (kinematic base + front camera), basket, obstacles."""
+def build_mjcf(layout: Layout, image_size: int = 224, embodiment: Embodiment | None = None) -> str:
+    """MJCF of one world: floor, the robot (kinematic base + front camera), basket, obstacles.
+
+    `embodiment` places the camera (vla_jax.sim.embodiments; default the users' robot).
+    """
+    embodiment = embodiment or EMBODIMENTS[TARGET]
     lx, ly, lz = layout.light_dir
     diffuse = layout.light_diffuse
     tx, ty = layout.target_xy
@@ -119,8 +123,8 @@ def build_mjcf(layout: Layout, image_size: int = 224) -> str:
             obstacles.append(
                 f'<geom name="obstacle{i}_{kind}" type="{gtype}" size="{size}" pos="{pos}" rgba="{rgba}"/>'
             )
-    # Camera: MuJoCo cameras look along their -z; x right (= world -y), y up,
-    # pitched 15 degrees down so the floor near the robot is in view.
+    # Camera (Embodiment.camera_xml): MuJoCo cameras look along their -z; x right (= world -y), y up;
+    # the users' robot pitches it 15 degrees down so the floor near the robot is in view.
     return f"""
 <mujoco model="vla_jax_mobile_nav">
   <visual>
@@ -143,7 +147,7 @@ def build_mjcf(layout: Layout, image_size: int = 224) -> str:
       <joint name="base_y" type="slide" axis="0 1 0"/>
       <joint name="base_yaw" type="hinge" axis="0 0 1"/>
       <geom name="chassis" type="cylinder" size="{ROBOT_RADIUS} 0.06" pos="0 0 0.08" rgba="0.15 0.15 0.18 1"/>
-      <camera name="front" pos="0.12 0 0.32" xyaxes="0 -1 0 0.259 0 0.966" fovy="{CAMERA_FOVY}"/>
+      {embodiment.camera_xml()}
     </body>
     <body name="basket" pos="{tx:.4f} {ty:.4f} 0">
       <geom name="basket_wall" type="cylinder" size="{layout.target_radius:.4f} 0.11" pos="0 0 0.11"
