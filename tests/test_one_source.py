@@ -21,6 +21,8 @@ CONFIGS = [
     "configs/demo.py:/tmp/demo",
     "configs/posttrain_mobile_kosmos2.py",
     "configs/pretrain_oxe_kosmos2.py",
+    "configs/metaworld_small.py",
+    "configs/metaworld_mt50.py",
 ]
 
 
