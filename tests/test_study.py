@@ -334,3 +334,13 @@ def test_a_bad_override_or_cell_is_one_line_before_anything_runs(tmp_path):
     with pytest.raises(VLAJaxError, match="--only nope: no such cell; cells: c"):
         study_cmd.execute(study_args("--config", str(config), "--out", str(tmp_path / "o"), "--only", "nope"), None)
     assert calls == [] and not (tmp_path / "out").exists()
+
+
+def test_a_key_does_not_change_when_the_checkout_moves(monkeypatch, tmp_path):
+    def key_in(checkout: str, config: str) -> str:
+        monkeypatch.setattr(runner, "CHECKOUT", checkout)
+        step = plan.PlannedStep("shared/t", ("train", "--config", checkout + config), tmp_path / "t", ())
+        return runner.step_keys([step])["shared/t"]
+
+    assert key_in("/home/a/vla-jax/", "configs/demo.py") == key_in("/scratch/b/clone/", "configs/demo.py")
+    assert key_in("/home/a/vla-jax/", "configs/demo.py") != key_in("/home/a/vla-jax/", "configs/tiny.py")

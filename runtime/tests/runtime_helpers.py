@@ -116,6 +116,46 @@ def tiny_backbone_config(model_type: str = "kosmos-2", vocab_size: int = 128) ->
             "text_config": {**text, "tie_word_embeddings": True},
             "vision_config": vision,
         }
+    if model_type == "llava":  # CLIP tower, feature layer -2 of 2 (class token dropped), 2-layer GELU projector
+        return {
+            "model_type": "llava",
+            "image_token_id": vocab_size - 1,
+            "vision_feature_layer": -2,
+            "vision_feature_select_strategy": "default",
+            "text_config": {**text, "model_type": "llama"},
+            "vision_config": dict(
+                model_type="clip_vision_model",
+                num_hidden_layers=2,
+                projection_dim=16,
+                **{k: v for k, v in vision.items() if k != "num_hidden_layers"},
+            ),
+        }
+    if model_type == "qwen2_5_vl":  # patch 4 x 2x2 merge: a 16-px frame is 4 merged tokens; 3-D rotary positions
+        return {
+            "model_type": "qwen2_5_vl",
+            "image_token_id": vocab_size - 1,
+            "video_token_id": vocab_size - 2,
+            "vision_start_token_id": vocab_size - 4,
+            "vision_end_token_id": vocab_size - 3,
+            "text_config": {
+                **text,
+                "model_type": "qwen2_5_vl_text",
+                "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
+                "bos_token_id": 0,
+                "eos_token_id": 2,
+            },
+            "vision_config": dict(
+                depth=1,
+                hidden_size=16,
+                intermediate_size=32,
+                num_heads=2,
+                patch_size=4,
+                window_size=16,
+                out_hidden_size=16,
+                fullatt_block_indexes=[0],
+                image_size=16,
+            ),
+        }
     if model_type == "idefics":  # Flamingo: the images reach the LM by gated cross-attention (media, not slots)
         return {
             "model_type": "idefics",

@@ -64,6 +64,8 @@ def test_fresh_venv_with_only_runtime_and_torch(tmp_path):
             ("paligemma", "interleaved", "mlp"),
             ("smolvlm", "one_step_discrete", "discrete"),
             ("idefics", "interleaved", "mlp"),  # cross-attention media through the window's KV cache
+            ("llava", "policy_head", "lstm"),
+            ("qwen2_5_vl", "interleaved", "mlp"),  # 3-D positions continued across the KV cache
         )
     ]
     reference = tmp_path / "reference.json"

@@ -1,6 +1,7 @@
 """Run planned steps one after another, each as its own `vla-jax` process; resumable through markers.
 
-A step's key is a hash of its argv and its dependencies' keys, so a changed command, or a changed step
+A step's key is a hash of its argv (paths inside this checkout taken relative to it) and its dependencies'
+keys, so a changed command, or a changed step
 upstream of it, changes the key. ``OUT/.study/ID.json`` (the DONE marker: argv, key, wall and CPU seconds) is
 written only after the step exited 0; a step whose marker holds its current key is skipped. A step that
 reruns starts from a removed output folder, except a `train` step whose interrupted attempt had the same
@@ -28,6 +29,13 @@ from vla_jax.study.plan import PlannedStep
 
 MARKERS = ".study"
 LOGS = "logs"
+# Study configs name files of this checkout by absolute path (configs/demo.py, a registry file); a key sees them
+# relative to it, so moving or re-cloning the checkout does not invalidate a finished study.
+CHECKOUT = str(Path(__file__).resolve().parents[2]) + os.sep
+
+
+def _portable(arg: str) -> str:
+    return arg.replace(CHECKOUT, "<checkout>/")
 
 
 def step_keys(steps: Sequence[PlannedStep], every: Sequence[PlannedStep] | None = None) -> dict[str, str]:
@@ -37,7 +45,7 @@ def step_keys(steps: Sequence[PlannedStep], every: Sequence[PlannedStep] | None 
 
     def key(step: PlannedStep) -> str:
         if step.id not in keys:
-            payload = json.dumps([list(step.argv), [key(by_id[d]) for d in step.deps]])
+            payload = json.dumps([[_portable(a) for a in step.argv], [key(by_id[d]) for d in step.deps]])
             keys[step.id] = hashlib.sha256(payload.encode()).hexdigest()[:16]
         return keys[step.id]
 
