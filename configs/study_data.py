@@ -100,7 +100,7 @@ def xemb_commands(size: dict) -> tuple[list[tuple[str, list[str]]], str]:
     """The cross-embodiment set as (step name, vla-jax argv) in run order, and its data-dir search path.
 
     Templates as the study runner fills them ({dir}: the step's folder, {step:NAME}: another's); the demo's
-    `--pretrained` (vla_jax/commands/demo_pretraining.py) runs the same commands.
+    `--pretrained` (vla_jax/study/demo_pretraining.py) runs the same commands.
     """
     image = str(size["image_size"])
     commands, dirs = [], []

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from vla_jax.commands import demo_pretraining
+from vla_jax.study import demo_pretraining
 
 
 def test_stages_run_the_study_recipe_once_then_reuse_it(tmp_path):

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .backbones import BackboneAdapter, DecoderCache, build_backbone
-from .backbones.base import check_names, check_shapes
+from .backbones.base import check_names, check_shapes, kv_argument
 from .heads import LSTMHead, build_head
 from .policy_io import signed_to_gripper
 
@@ -219,8 +219,6 @@ class PolicyModel(nn.Module):
         encoder and the HF decoder module, shapes static (an episode's blocks keep one length). Outputs equal the
         eager ones within float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
         ready but NOT measured (no GPU was lent to issue 16's sessions); on a CPU it is the default compile."""
-        from .backbones.base import kv_argument
-
         adapter = self.adapter
         adapter._kv_name = kv_argument(adapter.decoder.forward)  # asked before the module is wrapped
         adapter.encode_images = torch.compile(adapter.encode_images, mode=mode, backend=backend, dynamic=False)

@@ -3,7 +3,7 @@
 collect 72 simulated episodes in the users' HDF5 format -> convert them to RLDS
 -> train a tokenizer on the instructions -> post-train the small policy-head
 model of configs/demo.py from scratch (`--pretrained`: from a cross-embodiment
-pre-training run, vla_jax/commands/demo_pretraining.py) -> export it to the torch runtime ->
+pre-training run, vla_jax/study/demo_pretraining.py) -> export it to the torch runtime ->
 drive the simulator with the exported policy on held-out worlds -> print the
 success table, instruction sensitivity and wall times.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 
 from data_pipelines.mobile_episodes import DEFAULT_INSTRUCTION
 from data_pipelines.tokenize import train_tokenizer
-from vla_jax.commands import demo_pretraining as pretraining
 from vla_jax.errors import VLAJaxError
+from vla_jax.study import demo_pretraining as pretraining
 from vla_jax.train.config import load_config_file
 from vla_jax.train.model import data_shapes
 

@@ -56,9 +56,9 @@ class IdeficsAdapter(BackboneAdapter):
         # IdeficsModel's `perceiver_embeddings` layout: [B, M, Q, W] up to transformers 5.23 (it unpacks four
         # sizes), [B * M, Q, W] from 5.24 (it reads size(1) as the latents); the pyproject allows both.
         import transformers
-        from packaging.version import Version
 
-        self.perceiver_4d = Version(transformers.__version__) < Version("5.24.0.dev0")
+        major_minor = tuple(int(part) for part in transformers.__version__.split(".")[:2])
+        self.perceiver_4d = major_minor < (5, 24)  # 5.24.0.dev0 has the 5.24 layout
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         m = self.model.model
