@@ -4,7 +4,7 @@
     vla-jax train --config configs/study_backbone.py:paligemma --workdir W ...    # one family's training config
 
 What this measures, and what it does not. Every family vla-jax supports (`SUPPORTED_MODEL_TYPES` in
-vla_jax/models/backbone.py: kosmos-2, clip-kosmos-2, paligemma, smolvlm, llava, qwen2_5_vl, qwen2_vl)
+vla_jax/models/backbone.py: kosmos-2, clip-kosmos-2, paligemma, smolvlm, llava, qwen2_5_vl, qwen2_vl, idefics)
 at its tests' tiny size (`FamilyConfig.tiny()`: 32-wide towers, 2 layers each, vocab 1024), random
 initialisation, the same policy-head LSTM structure, window 2, chunk 4, 2-D actions, the same 72
 mobile episodes and optimiser as configs/demo.py. So it compares the wiring (how a family turns frames
@@ -24,7 +24,7 @@ family's post-training config and a converted checkpoint, e.g. a study file whos
          overrides={"num_steps": 5000}, eval=["sim-eval", "--env", "mobile", "--episodes", "50",
                                               "--image-size", "224", "--seed", "1"])
 
-for each of configs/posttrain_mobile_{kosmos2,clip_kosmos2,paligemma,smolvlm,llava,qwen2_5_vl}.py
+for each of configs/posttrain_mobile_{kosmos2,clip_kosmos2,paligemma,smolvlm,llava,qwen2_5_vl,idefics}.py
 (ARG = "RLDS_DIR,INIT_FROM[,TOKENIZER]", the checkpoint from `vla-jax convert-hf`; each config's
 docstring gives its image size, memory and LoRA settings), the shared steps collecting and converting
 at that image size (`convert-episodes --image-size 224`), and `--emit slurm|tpu` to run the cells as
