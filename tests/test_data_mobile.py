@@ -176,7 +176,7 @@ def test_convert_refuses_to_overwrite_and_stops_on_bad_file_without_skip(convert
     assert not os.path.exists(tmp_path / "mobile_episodes")  # no half-written dataset left behind
 
 
-def _grain_loader(converted, tok, **over):
+def _grain_loader(converted, tok, train=True, **over):
     from data_pipelines.loader import make_loader
 
     cfg = dict(
@@ -192,7 +192,7 @@ def _grain_loader(converted, tok, **over):
         augment=True,
     )
     cfg.update(over)
-    return make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7)
+    return make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7, train=train)
 
 
 @pytest.fixture(scope="module")
@@ -207,26 +207,14 @@ def test_grain_loader_refuses_an_eval_split_the_dataset_does_not_declare(convert
     import dataclasses
 
     from data_pipelines import registry
-    from data_pipelines.loader import make_loader
 
     spec = registry.get_spec(registry.get_mixture("mobile")[0][0])
     registry.register(dataclasses.replace(spec, val_split=None), overwrite=True)
     try:
-        cfg = dict(
-            kind="mobile_grain",
-            data_dir=str(converted["root"] / "rlds"),
-            mixture="mobile",
-            window_size=2,
-            action_chunk=5,
-            action_dim=2,
-            image_size=32,
-            instruction_length=16,
-            normalization="none",
-            augment=False,
-        )
+        over = dict(mixture="mobile", action_dim=2, normalization="none", augment=False)
         with pytest.raises(DataError, match="declares no val split; set data.config.split or register one"):
-            make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7, train=False)
-        assert next(iter(make_loader(cfg, tokenizer=tok, global_batch_size=4, seed=7)))["action"].shape[0] == 4
+            _grain_loader(converted, tok, train=False, **over)
+        assert next(iter(_grain_loader(converted, tok, **over)))["action"].shape[0] == 4
     finally:
         registry.register(spec, overwrite=True)
 

@@ -123,12 +123,7 @@ def tiny_backbone_config(model_type: str = "kosmos-2", vocab_size: int = 128) ->
             "vision_feature_layer": -2,
             "vision_feature_select_strategy": "default",
             "text_config": {**text, "model_type": "llama"},
-            "vision_config": dict(
-                model_type="clip_vision_model",
-                num_hidden_layers=2,
-                projection_dim=16,
-                **{k: v for k, v in vision.items() if k != "num_hidden_layers"},
-            ),
+            "vision_config": dict(vision, model_type="clip_vision_model", num_hidden_layers=2, projection_dim=16),
         }
     if model_type == "qwen2_5_vl":  # patch 4 x 2x2 merge: a 16-px frame is 4 merged tokens; 3-D rotary positions
         return {
