@@ -44,8 +44,9 @@ EVAL_SEED = 1000  # held-out worlds: collection seeds 0 (target) and 101 (cross-
 # Sizes. CPU: what docs/cross_embodiment.md's numbers were measured at (2-core machine, load 8-12: train
 # 226-346 s wall / 118-139 CPU s per cell x seed, export ~25 s, sim-eval ~40 s, shared steps 990 s incl.
 # the 401 s pre-training); the N = 10 / 24 cells (12 cells x seeds + a pre-training rerun) took 2151 s at
-# load 2-5. The whole grid has not been run in one go, so the 60-minute target is not shown. GPU/TPU: the same grid with the demo's
-# full step count, more data and more evaluation worlds (not run: no accelerator here).
+# load 2-5. The whole grid has not been run in one go, so the 60-minute target is not shown.
+# GPU/TPU: the same grid with the demo's full step count, more data and more evaluation worlds
+# (not run: no accelerator here).
 SIZES = {
     "cpu": dict(
         seeds=(0, 1, 2),
