@@ -221,6 +221,21 @@ def test_report_mean_std_and_missing_never_zero(tmp_path):
     assert json.loads((empty / "study.json").read_text())["tables"][0]["entries"][1][0] is None
 
 
+def test_report_marks_cells_outside_the_grid_and_the_elapsed_time(tmp_path):
+    write_fake_results(tmp_path, {("a", 0): 0.5, ("b", 0): 0.25}, seeds=(0,))
+    manifest = report.read_manifest(tmp_path)
+    manifest["cells"][1]["factors"]["n"] = 10  # b now sits at (pre, 10): (scratch, 10) and (pre, 5) do not exist
+    report.write_manifest(tmp_path, manifest)
+    runner.record_run(tmp_path, 12.5, 2, 3, False)
+    runner.record_run(tmp_path, 7.5, 2, 1, False)
+    result = report.write_report(tmp_path)
+    assert result["tables"][0]["in_grid"] == [[True, False], [False, True]]
+    md = (tmp_path / "study.md").read_text()
+    assert "| scratch | 50.0 (n=1) | - |" in md and "| pre | - | 25.0 (n=1) |" in md
+    assert "Elapsed (`vla-jax study` invocations that ran steps, --jobs 2): 20 s in 2 run(s)" in md
+    assert [r["elapsed_seconds"] for r in result["runs"]] == [12.5, 7.5]
+
+
 def test_emitted_slurm_chain_and_tpu_script(tmp_path):
     steps = plan.expand(small_study(), tmp_path / "out")
     files = emit.slurm(steps, "configs/study_x.py", "/shared/out", "unit", tmp_path / "jobs")
@@ -266,7 +281,76 @@ def test_a_failing_subprocess_step_names_step_log_and_exit_code(tmp_path, capsys
     log = tmp_path / "out/logs/shared/bad.log"
     assert printed[-1] == f"study: step shared/bad failed (exit 2); log: {log}"
     assert "the following arguments are required" in log.read_text()
-    assert (tmp_path / "out/.study/shared/ok.json").is_file()
+    ok = json.loads((tmp_path / "out/.study/shared/ok.json").read_text())
+    assert ok["cpu_seconds"] > 0  # the child's own CPU time (os.wait4), not the test process's
+
+
+class ConcurrentLaunch(FakeLaunch):
+    """FakeLaunch that takes a little time and records how many steps ran at once and in what order."""
+
+    def __init__(self, fail=()):
+        super().__init__(fail)
+        import threading
+
+        self.lock, self.active, self.most, self.events = threading.Lock(), 0, 0, []
+
+    def __call__(self, argv, log, env):
+        import time
+
+        out = argv[argv.index("--out") + 1] if "--out" in argv else argv[argv.index("--workdir") + 1]
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.events.append(("start", out))
+        time.sleep(0.02)
+        code = super().__call__(argv, log, env)
+        with self.lock:
+            self.active -= 1
+            self.events.append(("end", out))
+        return code
+
+
+def test_jobs_run_independent_steps_side_by_side_never_before_their_dependencies(tmp_path):
+    study = small_study()
+    steps = plan.expand(study, tmp_path)
+    keys = runner.step_keys(steps)
+    launch = ConcurrentLaunch()
+    assert runner.run_steps(tmp_path, steps, keys, study.env, say=lambda line: None, launch=launch, jobs=3) == 0
+    assert launch.most == 3 and len(launch.calls) == len(steps)
+    position = {event: i for i, event in enumerate(launch.events)}
+    for step in steps:
+        for dep in step.deps:
+            dep_dir = str(next(s.dir for s in steps if s.id == dep))
+            assert position[("end", dep_dir)] < position[("start", str(step.dir))], (dep, step.id)
+    assert all(runner.status(tmp_path, s, keys[s.id]) == "done" for s in steps)
+
+
+def test_jobs_a_failure_stops_new_starts_and_the_rerun_continues(tmp_path):
+    study = small_study()
+    steps = plan.expand(study, tmp_path)
+    keys = runner.step_keys(steps)
+    lines = []
+    launch = ConcurrentLaunch(fail=["--workdir"])
+    assert runner.run_steps(tmp_path, steps, keys, study.env, say=lines.append, launch=launch, jobs=2) == 1
+    assert any(line.startswith("study: step cells/") and "failed (exit 3)" in line for line in lines)
+    assert len(launch.calls) < len(steps)  # nothing downstream of the failed train step started
+    assert runner.run_steps(tmp_path, steps, keys, study.env, say=lambda line: None, launch=FakeLaunch(), jobs=2) == 0
+    assert all(runner.status(tmp_path, s, keys[s.id]) == "done" for s in steps)
+
+
+def test_steps_share_a_compile_cache_unless_one_is_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    assert runner.with_compile_cache(tmp_path, {"A": "1"}) == {
+        "A": "1",
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / ".study/jax_cache"),
+    }
+    assert runner.with_compile_cache(tmp_path, {"JAX_COMPILATION_CACHE_DIR": "/c"}) == {
+        "JAX_COMPILATION_CACHE_DIR": "/c"
+    }
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/mine")
+    assert runner.with_compile_cache(tmp_path, {}) == {}
+    with pytest.raises(VLAJaxError, match="--jobs 0: must be at least 1"):
+        runner.run_steps(tmp_path, [], {}, {}, jobs=0)
 
 
 def in_process(argv, log, env):

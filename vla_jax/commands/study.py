@@ -1,8 +1,9 @@
 """`vla-jax study --config configs/study_NAME.py --out DIR`: a grid of ordinary runs, compared in tables.
 
 Every step (shared data steps, per-seed steps such as a pre-training run, and per cell x seed:
-`vla-jax train` -> `export` -> a closed-loop evaluation) runs as its own `vla-jax` process, one after
-another in dependency order, its output in DIR/logs/ID.log. Rerunning the same command continues: a
+`vla-jax train` -> `export` -> a closed-loop evaluation) runs as its own `vla-jax` process in dependency
+order (one at a time, or `--jobs N` independent ones side by side), its output in DIR/logs/ID.log; the
+steps share a JAX compilation cache in DIR/.study/jax_cache. Rerunning the same command continues: a
 step that finished with the same command (and the same upstream steps) is skipped; one whose command
 changed is rerun from an empty folder, and so is everything downstream of it. The report (DIR/study.md,
 study.json, one PNG per table) is written at the end, or alone with `--report DIR`.
@@ -26,6 +27,7 @@ examples:
   vla-jax study --config configs/study_structure.py --out runs/structure        # everything, then the tables
   vla-jax study --config configs/study_structure.py --out runs/structure --list # every step and its status
   vla-jax study --config configs/study_structure.py --out runs/structure --only policy_head_w2
+  vla-jax study --config configs/study_data.py --out runs/data --jobs 2          # two steps at a time
   vla-jax study --report runs/structure                                         # tables from what finished
   vla-jax study --config configs/study_structure.py --out /shared/structure --emit slurm jobs/
 """
@@ -40,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="print every step with its status and command; run nothing")
     parser.add_argument("--dry-run", action="store_true", help="print what a run would do now; run nothing")
     parser.add_argument("--step", metavar="ID", help="run exactly this step (its dependencies must be done)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N independent steps at once (default 1; 2 on a 2-core CPU: docs/study.md)",
+    )
     parser.add_argument("--report", metavar="DIR", help="only write DIR's tables (study.md/json/png) and print them")
     parser.add_argument(
         "--emit",
@@ -131,7 +140,7 @@ def execute(args: argparse.Namespace, launch: runner.Launcher) -> int:
             raise VLAJaxError(f"--step {args.step}: no such step; see --list for the ids")
         runner.require_deps_done(out, step, keys)
         return runner.run_steps(out, [step], keys, study.env, launch=launch)
-    code = runner.run_steps(out, steps, keys, study.env, launch=launch)
+    code = runner.run_steps(out, steps, keys, study.env, launch=launch, jobs=args.jobs)
     if code == 0:
         _report(out)
     return code

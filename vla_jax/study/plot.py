@@ -14,15 +14,17 @@ from matplotlib import patches  # noqa: E402
 
 
 def table_bars(built: Mapping[str, Any], path: Path) -> None:
-    """Grouped bars: one group per column value, one bar per row value, error bars = std; missing = no bar."""
+    """Grouped bars: one group per column value, one bar per row value, error bars = std; missing = no bar
+    and a "missing" label (a cell the study does not define: no bar, no label)."""
     scale = 100.0 if built["percent"] else 1.0
     rows, cols = built["row_values"], built["col_values"]
     width = 0.8 / max(len(rows), 1)
     fig, ax = plt.subplots(figsize=(max(4.0, 1.5 + 0.45 * len(cols) * max(1, len(rows))), 3.4))
-    for i, row in enumerate(built["entries"]):
+    in_grid = built.get("in_grid") or [[True] * len(cols) for _ in rows]
+    for i, (row, grid_row) in enumerate(zip(built["entries"], in_grid, strict=True)):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(cols))]
-        for x, e in zip(xs, row, strict=True):
-            if e is None:
+        for x, e, g in zip(xs, row, grid_row, strict=True):
+            if e is None and g:  # a cell outside the study's grid gets no label
                 ax.text(x, 0, "missing", rotation=90, ha="center", va="bottom", fontsize=7, color="gray")
         present = [(x, e) for x, e in zip(xs, row, strict=True) if e is not None]
         color = f"C{i % 10}"  # fixed per row: a row with nothing finished keeps its legend colour

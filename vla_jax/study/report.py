@@ -21,7 +21,7 @@ from typing import Any
 
 from vla_jax.errors import VLAJaxError
 from vla_jax.study import plot
-from vla_jax.study.runner import MARKERS, read_marker
+from vla_jax.study.runner import MARKERS, RUNS, read_marker
 
 MANIFEST = "manifest.json"
 
@@ -39,6 +39,14 @@ def read_manifest(out: Path) -> dict:
     if not path.is_file():
         raise VLAJaxError(f"{out} holds no study ({path} missing); run `vla-jax study --config ... --out {out}` first")
     return json.loads(path.read_text())
+
+
+def read_runs(out: Path) -> list[dict]:
+    """The invocations recorded in OUT/.study/runs.jsonl (runner.record_run): elapsed seconds, --jobs, load."""
+    path = out / MARKERS / RUNS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def metric_value(summary: Mapping[str, Any], metric: str) -> float | None:
@@ -105,11 +113,12 @@ def build_table(table: Mapping[str, Any], manifest: Mapping[str, Any], results: 
         and all(c["factors"].get(k) == v for k, v in table["where"].items())
     ]
     rows, cols = _ordered_values(cells, table["rows"]), _ordered_values(cells, table["cols"])
-    entries, walls = [], []
+    entries, walls, in_grid = [], [], []
     for r in rows:
-        entry_row, wall_row = [], []
+        entry_row, wall_row, grid_row = [], [], []
         for c in cols:
             match = [x for x in cells if x["factors"][table["rows"]] == r and x["factors"][table["cols"]] == c]
+            grid_row.append(bool(match))
             if len(match) > 1:
                 names = ", ".join(x["name"] for x in match)
                 raise VLAJaxError(
@@ -122,10 +131,20 @@ def build_table(table: Mapping[str, Any], manifest: Mapping[str, Any], results: 
             wall_row.append(aggregate([s["train_wall_seconds"] for s in seeds if s["train_wall_seconds"] is not None]))
         entries.append(entry_row)
         walls.append(wall_row)
-    return {**table, "row_values": rows, "col_values": cols, "entries": entries, "train_wall_seconds": walls}
+        in_grid.append(grid_row)
+    return {
+        **table,
+        "row_values": rows,
+        "col_values": cols,
+        "entries": entries,
+        "train_wall_seconds": walls,
+        "in_grid": in_grid,  # False: the study defines no cell for this row x column (shown as "-")
+    }
 
 
-def format_entry(entry: Mapping[str, Any] | None, scale: float, digits: int, seeds: int) -> str:
+def format_entry(entry: Mapping[str, Any] | None, scale: float, digits: int, seeds: int, in_grid: bool = True) -> str:
+    if not in_grid:
+        return "-"
     if entry is None:
         return "missing"
     text = f"{entry['mean'] * scale:.{digits}f}"
@@ -137,8 +156,9 @@ def format_entry(entry: Mapping[str, Any] | None, scale: float, digits: int, see
 def _markdown_grid(built: Mapping[str, Any], grid: list[list], scale: float, digits: int, seeds: int) -> list[str]:
     header = f"| {built['rows']} \\ {built['cols']} | " + " | ".join(str(c) for c in built["col_values"]) + " |"
     lines = [header, "|" + "---|" * (len(built["col_values"]) + 1)]
-    for r, row in zip(built["row_values"], grid, strict=True):
-        lines.append(f"| {r} | " + " | ".join(format_entry(e, scale, digits, seeds) for e in row) + " |")
+    for r, row, grid_row in zip(built["row_values"], grid, built["in_grid"], strict=True):
+        cells = (format_entry(e, scale, digits, seeds, g) for e, g in zip(row, grid_row, strict=True))
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -152,7 +172,7 @@ def markdown(manifest: Mapping[str, Any], tables: list[dict], out: Path) -> str:
         f"# Study `{manifest['name']}`",
         "",
         f"Seeds {manifest['seeds']}; each entry: mean ± sample std over the seeds with a finished evaluation "
-        "(n of them); `missing` = not run or not finished (never counted as 0).",
+        "(n of them); `missing` = not run or not finished (never counted as 0); `-` = no such cell in this study.",
         "",
     ]
     for built in tables:
@@ -164,6 +184,15 @@ def markdown(manifest: Mapping[str, Any], tables: list[dict], out: Path) -> str:
         lines += _markdown_grid(built, built["train_wall_seconds"], 1.0, 0, seeds)
         lines += ["", f"![{built['title']}]({built['plot']})", ""]
     lines.append(f"Total wall time of the finished steps: {manifest.get('total_wall_seconds', 0):.0f} s.")
+    runs = manifest.get("runs", [])
+    if runs:
+        elapsed = sum(r["elapsed_seconds"] for r in runs)
+        jobs = sorted({r["jobs"] for r in runs})
+        lines.append(
+            f"Elapsed (`vla-jax study` invocations that ran steps, --jobs {'/'.join(map(str, jobs))}): "
+            f"{elapsed:.0f} s in {len(runs)} run(s), load average {runs[-1].get('load_average', '?')} at the end "
+            "of the last."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -176,7 +205,7 @@ def write_report(out: Path) -> dict[str, Any]:
         marker = read_marker(out, step_id)
         if marker and marker.get("key") == manifest["keys"][step_id]:
             total += marker.get("wall_seconds", 0.0)
-    manifest = {**manifest, "total_wall_seconds": round(total, 1)}
+    manifest = {**manifest, "total_wall_seconds": round(total, 1), "runs": read_runs(out)}
     tables = []
     for table in manifest["tables"]:
         built = build_table(table, manifest, results)
@@ -187,6 +216,7 @@ def write_report(out: Path) -> dict[str, Any]:
         "study": manifest["name"],
         "seeds": manifest["seeds"],
         "total_wall_seconds": manifest["total_wall_seconds"],
+        "runs": manifest["runs"],
         "tables": tables,
         "cells": {
             c["name"]: {
