@@ -12,8 +12,10 @@ converted with their mirrored copies) x strategy x seeds:
   scratch_matched  as scratch, for as many steps as pretrained's pre-training + post-training together
               (the control for the extra compute (b) got), at N in MATCHED_NS;
   cotrained   one run on the mixture `xemb_cotrain`: the N episodes are half of every batch, the
-              cross-embodiment set the other half (4-D padded actions; the export keeps the target's 2).
-Every cell trains the same number of steps from the same tokenizer (trained on every instruction of the
+              cross-embodiment set the other half (4-D padded actions; the export keeps the target's 2),
+              for pretrained's pre-training + post-training steps (`cotrain_steps`): its one run is both.
+Every post-training cell trains the same number of steps (cell_steps; the two one-run strategies as many as
+pre-training + post-training) from the same tokenizer (trained on every instruction of the
 study, target and cross-embodiment, so no strategy sees words the others cannot encode) and is evaluated
 closed-loop on the same held-out worlds (`sim-eval --seed 1000`).
 
@@ -82,7 +84,7 @@ def get_config(arg: str = "pretrain") -> ml_collections.ConfigDict:
         raise ValueError(f"configs/study_data.py:{arg}: choose :pretrain or :cotrain")
     config: Any = load_config_file(DEMO)  # ConfigDict attributes are untyped
     size = SIZES["cpu"]
-    config.num_steps = size["pretrain_steps"] if arg == "pretrain" else size["cell_steps"]
+    config.num_steps = size["pretrain_steps"] if arg == "pretrain" else cotrain_steps(size)
     config.model.action_dim = 4
     config.model.has_gripper = False  # Meta-World's gripper (dim 3) is regressed; no target has a gripper
     config.data.tokenizer = ""  # set by the study: {step:tokenizer}
@@ -98,6 +100,17 @@ def get_config(arg: str = "pretrain") -> ml_collections.ConfigDict:
     )
     config.checkpoint.every = config.num_steps
     return config
+
+
+def cotrain_steps(size: dict) -> int:
+    """Steps of a co-training run: pre-training's plus post-training's, the compute the pretrained strategy gets.
+
+    With the target half of every batch, `cell_steps` alone shows it half the target samples a post-training
+    cell sees. Measured at the CPU size, N = 72, seed 0 (docs/cross_embodiment.md): 300 steps 0% success,
+    600 steps 10%, 900 steps 90% (and 90% with seed 1); the short runs, like 2 of 3 from-scratch runs of
+    300 steps, had not learned to steer by the instruction (lateral output ~0 on either side).
+    """
+    return size["pretrain_steps"] + size["cell_steps"]
 
 
 def xemb_commands(size: dict) -> tuple[list[tuple[str, list[str]]], str]:
@@ -229,7 +242,7 @@ def get_study(arg: str | None = None):
                 f"cotrained_N{n}",
                 {"strategy": "cotrained", "N": n},
                 f"{HERE / 'study_data.py'}:cotrain",
-                overrides={**common, "data.config.data_dir": f"{target},{xemb}"},
+                overrides={**common, "num_steps": cotrain_steps(size), "data.config.data_dir": f"{target},{xemb}"},
                 eval=evaluate,
                 train_args=("--registry", REGISTRY),
                 export_args=("--registry", REGISTRY, "--dataset", "mobile_episodes"),

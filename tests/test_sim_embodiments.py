@@ -119,3 +119,19 @@ def test_cross_embodiment_registry_declares_the_set_and_its_mixtures():
     steps = {"action": tf.constant([[1.15, 0.0, -1.15], [0.0, 0.0, 1.15]])}
     out = registry.get_spec("xemb_diff_drive").standardize(steps)["action"].numpy()
     np.testing.assert_allclose(out, [[1.15, -1.15], [0.0, 1.15]])  # [linear_x, angular_z]: no constant linear_y
+
+
+@pytest.mark.parametrize("arg", [None, "gpu"])
+def test_cotrained_cells_train_for_pre_training_plus_post_training_steps(arg):
+    """The co-trained run is its strategy's pre-training and post-training in one: with the target half of every
+    batch, `cell_steps` alone shows it half the target samples of a post-training cell (the 0% co-trained cells)."""
+    from vla_jax.study.spec import load_study
+    from vla_jax.train.config import load_config_file
+
+    spec = f"{REPO}/configs/study_data.py"
+    study = load_study(f"{spec}:{arg}" if arg else spec)
+    steps = {c.name: int(str(c.overrides["num_steps"])) for c in study.cells}
+    for n in (5, 10, 24, 72):
+        assert steps[f"cotrained_N{n}"] == steps[f"scratch_matched_N{n}"] > steps[f"pretrained_N{n}"], steps
+    if arg is None:  # the config's own default is the CPU size's
+        assert load_config_file(f"{spec}:cotrain").num_steps == steps["cotrained_N72"]
