@@ -117,6 +117,8 @@ def execute(args: argparse.Namespace, launch: runner.Launcher) -> int:
         return _report(Path(args.report).resolve())
     if not args.config or not args.out:
         raise VLAJaxError("pass --config configs/study_NAME.py and --out DIR (or --report DIR alone)")
+    if args.jobs < 1:
+        raise VLAJaxError(f"--jobs {args.jobs}: must be at least 1")
     out = Path(args.out).resolve()
     study = load_study(args.config)
     every = plan.expand(study, out)
