@@ -107,7 +107,7 @@ def cotrain_steps(size: dict) -> int:
 
     With the target half of every batch, `cell_steps` alone shows it half the target samples a post-training
     cell sees. Measured at the CPU size, N = 72, seed 0 (docs/cross_embodiment.md): 300 steps 0% success,
-    600 steps 10%, 900 steps 90% (and 90% with seed 1); the short runs, like 2 of 3 from-scratch runs of
+    600 steps 10%, 900 steps 90%; seed 1: 300 steps 0%, 900 steps 90%; the short runs, like 2 of 3 from-scratch runs of
     300 steps, had not learned to steer by the instruction (lateral output ~0 on either side).
     """
     return size["pretrain_steps"] + size["cell_steps"]
