@@ -1,6 +1,7 @@
 """The robot step's per-step overhead fixes (issue 16) keep the actions: a step reuses its episode's position ids
-(Qwen's 3-D `get_rope_index` is not re-run every step) and the slid LSTM window runs as one fused torch.lstm call,
-and the incremental step still equals re-running the window."""
+(Qwen's 3-D `get_rope_index` is not re-run every step), the slid LSTM window runs as one fused torch.lstm call, the
+robot's LSTM runs advance together (`LSTMHead.window_step`), and the incremental step still equals re-running the
+window."""
 
 from __future__ import annotations
 
@@ -62,6 +63,31 @@ def test_fused_lstm_window_equals_the_cell_loop():
         loop = head(features, torch.ones(2, 5, dtype=torch.bool))["action"][:, -1]
         fused = head.last_of_full_window(features)
     assert torch.allclose(loop, fused, atol=1e-6), (loop - fused).abs().max()
+
+
+@pytest.mark.parametrize("layers,window", [(1, 4), (2, 3), (2, 1)])
+def test_lstm_window_step_equals_rerunning_the_window(layers, window):
+    """The robot's LSTM runs (one per window start, advanced together) give, at every step of an episode that
+    fills and then slides its window, what the training computation over that window gives: the masked cell loop
+    over the zero-padded window while it grows, the fused slid-window call once it is full (the old step)."""
+    torch.manual_seed(0)
+    head = LSTMHead(12, action_chunk=3, action_dim=2, has_gripper=True, hidden=8, layers=layers).eval()
+    features = torch.randn(1, window + 5, 12)
+    chains, diffs = None, []
+    with torch.inference_mode():
+        for s in range(features.shape[1]):
+            chains, action = head.window_step(chains, features[:, s], window)
+            seen = features[:, max(0, s + 1 - window) : s + 1]
+            pad = window - seen.shape[1]
+            if pad:
+                padded = torch.cat([seen.new_zeros(1, pad, 12), seen], dim=1)
+                valid = torch.arange(window)[None] >= pad
+                reference = head(padded, valid)["action"][:, -1]
+            else:
+                reference = head.last_of_full_window(seen)
+            diffs.append(float((action - reference).abs().max()))
+            assert chains[0][0].shape[0] == min(s + 1, window - 1)  # at most T - 1 runs carried over
+    assert max(diffs) < 1e-6, diffs
 
 
 @pytest.mark.skipif(

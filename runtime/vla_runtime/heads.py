@@ -122,6 +122,35 @@ class LSTMHead(nn.Module):
         carry, h = self.lstm(carry, x, valid)
         return carry, self.readout(self.readout_mlp(h))
 
+    def window_step(self, chains: Carry | None, feature: torch.Tensor, window: int) -> tuple[Carry, torch.Tensor]:
+        """The robot's sliding window, one new frame at a time, exactly as training computes it: the LSTM restarts
+        at the window's first frame, so ONE run per window start is kept alive. Per layer, row k of (c, h) is
+        the run that started k frames after the oldest one in the window; each step starts a new run (zero carry),
+        advances every run by the new frame in ONE batched cell call per layer, returns the readout of the oldest
+        run (it has seen exactly the window: all of it once slid, else the whole episode so far, as the masked
+        padding leaves the carry at zero) and drops it once it has seen `window` frames.
+
+        feature [1, D] -> (chains, action [1, C, A]) = `forward(window's features, all valid)["action"][:, -1]`
+        (`last_of_full_window` once slid), to float32 rounding; per step `num_layers` cell calls, whatever T."""
+        x = self.input_proj(feature.float())  # [1, H]
+        if chains is None:
+            chains = self.initial_carry(1, x.device)
+        else:
+            zero = x.new_zeros(1, self.hidden)
+            chains = [(torch.cat([c, zero]), torch.cat([h, zero])) for c, h in chains]
+        x = x.expand(chains[0][0].shape[0], -1)
+        new: Carry = []
+        for i in range(self.num_layers):
+            cell = getattr(self.lstm, f"layer_{i}")
+            c, h = chains[i]
+            h, c = torch.lstm_cell(x, (h, c), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+            new.append((c, h))
+            x = h
+        action = self.readout(self.readout_mlp(x[:1]))["action"]
+        if x.shape[0] >= window:  # the oldest run has seen the whole window: the next one does not need it
+            new = [(c[1:], h[1:]) for c, h in new]
+        return new, action
+
     def last_of_full_window(self, features: torch.Tensor) -> torch.Tensor:
         """`forward(features, all valid)["action"][:, -1]` for a window whose every step is valid (the robot's
         sliding window): the stack runs as ONE fused `torch.lstm` call over T (the same cells' weights, gate

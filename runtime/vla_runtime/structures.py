@@ -18,9 +18,9 @@ Two ways to run, tested equal:
   frame of an episode, reusing the history:
     - one-step structures: only the current frame matters;
     - policy_head: the backbone runs on the new frame only; per-frame action-token features are
-      cached (and the LSTM carry while the episode is shorter than the window; once the window
-      slides, the training computation restarts the LSTM at the window's first frame, so the cheap
-      head is re-run over the cached features);
+      cached and the head re-run over them; the LSTM head instead keeps one run per window start
+      alive (the training computation restarts the LSTM at the window's first frame), all advanced
+      by the new frame in one batched cell call per layer (`LSTMHead.window_step`);
     - interleaved: image latents are cached per frame and the decoder's KV cache grows by one block
       per step while the episode is shorter than the window. When the window slides, every block's
       position shifts, so the window's blocks are re-decoded from the cached latents (the vision
@@ -149,7 +149,7 @@ class EpisodeState:
     frames_seen: int = 0
     features: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, D] each
     latents: collections.deque[torch.Tensor] = dataclasses.field(default_factory=collections.deque)  # [1, Q, D] each
-    carry: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    chains: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # the LSTM head's live runs (`window_step`)
     cache: DecoderCache | None = None
     # Per-episode buffers (built at the first step from its tokens): the frame block, and for interleaved the
     # window of T blocks (block i of the window at [i * S, (i + 1) * S)).
@@ -428,20 +428,16 @@ class PolicyModel(nn.Module):
             state.window_positions = None
 
     def _policy_head_step(self, state: EpisodeState, feat: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.head, LSTMHead):
+            # One LSTM run per window start kept alive, all advanced in one batched call (`LSTMHead.window_step`):
+            # the training computation, growing or slid, without re-running the window's recurrence.
+            state.chains, action = self.head.window_step(state.chains, feat, self.window)
+            return action
         state.features.append(feat.float())
         while len(state.features) > self.window:
             state.features.popleft()
-        if isinstance(self.head, LSTMHead) and state.frames_seen <= self.window:
-            # Window still covers the episode start: the training computation is this running carry.
-            if state.carry is None:
-                state.carry = self.head.initial_carry(1, feat.device)
-            valid = torch.ones(1, dtype=torch.bool, device=feat.device)
-            state.carry, out = self.head.step(state.carry, feat.float(), valid)
-            return out["action"]
         t = len(state.features)
         feats = torch.cat(list(state.features), dim=0)[None]  # [1, t, D]
-        if isinstance(self.head, LSTMHead) and t == self.window:  # the slid window: every step valid
-            return self.head.last_of_full_window(feats)
         valid = torch.ones(1, self.window, dtype=torch.bool, device=feat.device)
         if t < self.window:
             feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
