@@ -42,14 +42,13 @@ DEMO = str(HERE / "demo.py")
 NAV_EMBODIMENTS = ("low_wide", "mast_narrow", "diff_drive")
 TARGET_NS = (5, 10, 24, 72)
 # The equal-compute control at one small and the full target size: a 900-step cell costs three 300-step
-# ones, and the CPU grid must fit an hour (docs/study.md).
+# ones (even so, the CPU grid took 77.7 min, over the hour it was meant to fit: docs/study.md).
 MATCHED_NS = (10, 72)
 EVAL_SEED = 1000  # held-out worlds: collection seeds 0 (target) and 101 (cross-embodiment) never meet them
 
-# Sizes. CPU: what docs/cross_embodiment.md's numbers were measured at (2-core machine, load 8-12: train
-# 226-346 s wall / 118-139 CPU s per cell x seed, export ~25 s, sim-eval ~40 s, shared steps 990 s incl.
-# the 401 s pre-training); the N = 10 / 24 cells (12 cells x seeds + a pre-training rerun) took 2151 s at
-# load 2-5. The whole grid has not been run in one go, so the 60-minute target is not shown.
+# Sizes. CPU: what docs/cross_embodiment.md's table was measured at; the whole grid, `--jobs 2` on the
+# 2-core development machine, took 77.7 min elapsed (2026-12-01, load 2-8; per step, two side by side:
+# train 300 steps ~100 s, 900 steps ~230-250 s, export ~10 s, sim-eval ~20 s, shared steps 575 s).
 # GPU/TPU: the same grid with the demo's full step count, more data and more evaluation worlds
 # (not run: no accelerator here).
 SIZES = {
