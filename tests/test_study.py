@@ -338,6 +338,37 @@ def test_jobs_a_failure_stops_new_starts_and_the_rerun_continues(tmp_path):
     assert all(runner.status(tmp_path, s, keys[s.id]) == "done" for s in steps)
 
 
+def test_stop_running_ends_real_side_by_side_steps(tmp_path, monkeypatch):
+    """Two real child processes under --jobs 2; stop_running (what Ctrl-C / SIGTERM call) ends both at once."""
+    import threading
+    import time
+
+    sleeper = tmp_path / "sleeper"
+    sleeper.write_text("#!/bin/sh\nsleep 60\n")
+    sleeper.chmod(0o755)
+    monkeypatch.setattr(runner.sys, "executable", str(sleeper))  # launch_subprocess runs EXECUTABLE -m vla_jax.cli ...
+    study = Study(
+        "s", seeds=(0,), shared=[Step("a", ["fake", "--out", "{dir}"]), Step("b", ["fake", "--out", "{dir}"])]
+    )
+    steps = plan.expand(study, tmp_path / "out")
+    keys = runner.step_keys(steps)
+    lines, result = [], {}
+    worker = threading.Thread(
+        target=lambda: result.setdefault(
+            "code", runner.run_steps(tmp_path / "out", steps, keys, {}, lines.append, jobs=2)
+        )
+    )
+    start = time.perf_counter()
+    worker.start()
+    while len(runner._RUNNING) < 2 and time.perf_counter() - start < 20:
+        time.sleep(0.05)
+    assert len(runner._RUNNING) == 2  # both steps run at once
+    runner.stop_running()
+    worker.join(timeout=20)
+    assert result["code"] == 1 and time.perf_counter() - start < 30
+    assert sum("failed (exit -15)" in line for line in lines) == 2 and not runner._RUNNING
+
+
 def test_steps_share_a_compile_cache_unless_one_is_set(tmp_path, monkeypatch):
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     assert runner.with_compile_cache(tmp_path, {"A": "1"}) == {
