@@ -132,6 +132,8 @@ def test_cotrained_cells_train_for_pre_training_plus_post_training_steps(arg):
     study = load_study(f"{spec}:{arg}" if arg else spec)
     steps = {c.name: int(str(c.overrides["num_steps"])) for c in study.cells}
     for n in (5, 10, 24, 72):
-        assert steps[f"cotrained_N{n}"] == steps[f"scratch_matched_N{n}"] > steps[f"pretrained_N{n}"], steps
+        assert steps[f"cotrained_N{n}"] > steps[f"pretrained_N{n}"], steps
+        assert steps.get(f"scratch_matched_N{n}", steps[f"cotrained_N{n}"]) == steps[f"cotrained_N{n}"], steps
+    assert "scratch_matched_N72" in steps  # the equal-compute control exists where the grid has it
     if arg is None:  # the config's own default is the CPU size's
         assert load_config_file(f"{spec}:cotrain").num_steps == steps["cotrained_N72"]

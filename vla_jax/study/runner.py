@@ -201,7 +201,9 @@ def run_steps(
     failed: list[str] = []
     ran: list[str] = []
     running: dict[concurrent.futures.Future, PlannedStep] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    # One job runs in this thread: a launcher that runs the command in-process (the tests' toy study) may then
+    # install signal handlers, as `vla-jax train` does, which Python allows only in the main thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else _InlineExecutor() as pool:
         try:
             while waiting or running:
                 # A dependency outside `steps` (a --step run) was checked by require_deps_done.
@@ -249,6 +251,24 @@ def record_run(out: Path, elapsed: float, jobs: int, steps_run: int, failed: boo
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+class _InlineExecutor:
+    """`submit` runs the call at once in this thread and returns its finished Future (``--jobs 1``)."""
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as err:  # Ctrl-C included: re-raised by result() in the loop
+            future.set_exception(err)
+        return future
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def with_compile_cache(out: Path, env: Mapping[str, str]) -> dict[str, str]:
