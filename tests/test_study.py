@@ -369,6 +369,33 @@ def test_stop_running_ends_real_side_by_side_steps(tmp_path, monkeypatch):
     assert sum("failed (exit -15)" in line for line in lines) == 2 and not runner._RUNNING
 
 
+def test_an_interrupt_with_one_job_stops_its_step_process(tmp_path, monkeypatch):
+    """--jobs 1 runs the step in this thread: Ctrl-C / SIGTERM here must still terminate the child."""
+    import signal
+    import threading
+    import time
+
+    sleeper = tmp_path / "sleeper"
+    sleeper.write_text("#!/bin/sh\nsleep 60\n")
+    sleeper.chmod(0o755)
+    monkeypatch.setattr(runner.sys, "executable", str(sleeper))
+    study = Study("s", seeds=(0,), shared=[Step("a", ["fake", "--out", "{dir}"])])
+    steps = plan.expand(study, tmp_path / "out")
+    seen = []
+
+    def interrupt():
+        start = time.perf_counter()
+        while not runner._RUNNING and time.perf_counter() - start < 20:
+            time.sleep(0.05)
+        seen.extend(runner._RUNNING)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_steps(tmp_path / "out", steps, runner.step_keys(steps), {}, lambda line: None, jobs=1)
+    assert len(seen) == 1 and seen[0].poll() is not None  # terminated and reaped, not left running
+
+
 def test_steps_share_a_compile_cache_unless_one_is_set(tmp_path, monkeypatch):
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     assert runner.with_compile_cache(tmp_path, {"A": "1"}) == {

@@ -123,6 +123,10 @@ def launch_subprocess(argv: Sequence[str], log: IO[str], env: Mapping[str, str])
         return proc.returncode
     except ChildProcessError:  # reaped by stop_running (interrupted)
         return proc.wait()
+    except BaseException:  # interrupted in this thread (--jobs 1): stop the step too (a train step saves, then exits)
+        proc.terminate()
+        proc.wait()
+        raise
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
