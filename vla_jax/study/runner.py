@@ -196,10 +196,14 @@ def run_steps(
     start = time.perf_counter()
     env = with_compile_cache(out, env)
     index = {step.id: i for i, step in enumerate(steps, 1)}
+
+    def tag(step: PlannedStep) -> str:
+        return f"[study] {index[step.id]}/{len(steps)} {step.id}"
+
     done = {s.id for s in steps if status(out, s, keys[s.id]) == "done"}
     for step in steps:
         if step.id in done:
-            say(f"[study] {index[step.id]}/{len(steps)} {step.id}: done, skipped")
+            say(f"{tag(step)}: done, skipped")
     waiting = [s for s in steps if s.id not in done]
     known = {s.id for s in steps}
     failed: list[str] = []
@@ -216,8 +220,7 @@ def run_steps(
                     waiting.remove(step)
                     ran.append(step.id)
                     changed = status(out, step, keys[step.id]) == "changed"
-                    tag = f"[study] {index[step.id]}/{len(steps)} {step.id}"
-                    say(f"{tag}: running{' (changed: rerun from scratch)' if changed else ''}")
+                    say(f"{tag(step)}: running{' (changed: rerun from scratch)' if changed else ''}")
                     running[pool.submit(run_one, out, step, keys[step.id], env, launch)] = step
                 if not running:
                     break  # a failure stopped new starts, and nothing is left running
@@ -230,8 +233,7 @@ def run_steps(
                         say(f"study: step {step.id} failed (exit {code}); log: {log_path(out, step.id)}")
                         continue
                     done.add(step.id)
-                    tag = f"[study] {index[step.id]}/{len(steps)} {step.id}"
-                    say(f"{tag}: ok in {seconds:.1f} s (study {time.perf_counter() - start:.0f} s)")
+                    say(f"{tag(step)}: ok in {seconds:.1f} s (study {time.perf_counter() - start:.0f} s)")
         except BaseException:  # Ctrl-C / SIGTERM in this thread: stop every running step (each saves, then exits)
             stop_running()
             raise
