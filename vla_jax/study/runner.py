@@ -113,9 +113,9 @@ def launch_subprocess(argv: Sequence[str], log: IO[str], env: Mapping[str, str])
         stdin=subprocess.DEVNULL,
         env={**os.environ, **env},
     )
-    with _RUNNING_LOCK:
-        _RUNNING.add(proc)
-    try:
+    try:  # registered inside the try: an interrupt that sees the step registered always reaches the except below
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
         # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN would mix in steps running alongside).
         _, wait_status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
