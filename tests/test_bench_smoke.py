@@ -24,6 +24,7 @@ from vla_jax.train.step import fast_compile_xla_flags
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
     "train_step_vs_torch",
+    "train_step_profile",
     "gpu_mfu",
     "input_pipeline",
     "runtime_latency",
@@ -55,7 +56,9 @@ def results(tmp_path_factory):
         TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONPATH=str(ROOT),
         JAX_COMPILATION_CACHE_DIR=str(out / "xla_cache"),
-        XLA_FLAGS=fast_compile_xla_flags(),  # one device, as a user runs a benchmark
+        # One device, as a user runs a benchmark; XLA:CPU's per-thunk trace events for bench.train_step_profile
+        # (its main() sets the flag itself, but only before JAX starts, and here an earlier benchmark starts it).
+        XLA_FLAGS=fast_compile_xla_flags() + " --xla_cpu_enable_xprof_traceme=true",
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(out), *BENCHMARKS],
@@ -88,6 +91,20 @@ def test_train_step_vs_torch(results):
     assert r["sanity"]["rel_diff_step2"] < 1e-3, r["sanity"]
     assert r["sanity"]["loss_step2"]["ours"] != r["sanity"]["loss_step1"]["ours"]  # the update did something
     assert _pos(r["compile"]["ours_xla_s"])
+
+
+def test_train_step_profile(results):
+    r = results["train_step_profile"]
+    for side in ("ours", "torch"):
+        split = r[side]
+        # Both profiles parsed into real op times: matmuls and the rest each nonzero, shares consistent.
+        assert _pos(r["wall_ms"][side]) and _pos(split["matmul_ms"]) and _pos(split["rest_ms"]), (side, split)
+        assert 0 < split["matmul_share"] < 1
+        assert math.isclose(split["op_ms"], split["matmul_ms"] + split["rest_ms"], rel_tol=1e-9)
+    # Self time, not inclusive time: a scanned stack's `while` thunk must not count its body again.
+    # (inclusive, it was ~25% of the toy step's op time; its own bookkeeping is ~1-2%).
+    assert r["ours"]["rest_top_ms"].get("while", 0.0) < 0.1 * r["ours"]["op_ms"], r["ours"]
+    assert _pos(r["ratio_torch_over_ours"]["matmul"]) and _pos(r["ratio_torch_over_ours"]["wall"])
 
 
 def test_gpu_mfu(results):
