@@ -86,6 +86,10 @@ def xla_op_times(trace_dir: str) -> dict[str, float]:
             stack.append([start + dur, xla_kind(e["name"]), dur])
         for _, kind, own in stack:
             times[kind] += own
+    if not times:  # a zero split would read as "ours spends no time in matmuls"
+        raise RuntimeError(
+            f"{files[-1]}: no XLA:CPU thunk events; set XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true before JAX starts"
+        )
     return dict(times)
 
 

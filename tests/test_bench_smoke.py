@@ -134,6 +134,10 @@ def test_train_step_profile_counts_self_time(tmp_path):
         "dot": 5.0,
         "copy": 10.0,
     }
+    # Without XLA's traceme flag only the Python thread has events: one clear error, not an all-zero profile.
+    trace.write_bytes(gzip.compress(json.dumps({"traceEvents": meta + events[-1:]}).encode()))
+    with pytest.raises(RuntimeError, match="no XLA:CPU thunk events; set XLA_FLAGS"):
+        xla_op_times(str(tmp_path))
 
 
 def test_gpu_mfu(results):
