@@ -21,14 +21,12 @@ thread that ran the op (a multi-threaded GEMM counts once), so the two sides' nu
 from __future__ import annotations
 
 import collections
-import dataclasses
 import gzip
 import json
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from bench import common
 
@@ -116,24 +114,13 @@ def run(args) -> dict:
     from bench import train_step_vs_torch as tvt
 
     steps = args.steps or (2 if args.quick else 4)
-    config: Any
-    if args.quick:
-        config = common.quick_train_config()
-        vcfg = common.vla_config_of(config)
-    else:
-        vcfg = tvt.vla_config(tvt.FULL)
-        vcfg = vcfg.replace(backbone=dataclasses.replace(vcfg.backbone, scan_layers=args.layers == "scan"))
-        config = tvt.train_config_for(vcfg, tvt.FULL)
+    config, vcfg, _ = tvt.benchmark_model(args.quick, scan_layers=args.layers == "scan")
     model, params = ref.build_matched(vcfg, seed=0)
     ours = common.JaxTrainStep(config, params)
     batch_np = common.random_batch(config, seed=1)
     batch = ours.place(batch_np)
     ours.compile_seconds(batch)
-    tb = [torch.from_numpy(batch_np["image"]), torch.from_numpy(batch_np["tokens"]).long()]
-    tb.append(torch.from_numpy(batch_np["action"]))
-    model.train()
-    opt = ref.adamw(model, lr=config.optimizer.learning_rate, weight_decay=config.optimizer.weight_decay)
-    torch_step = ref.make_step(model, opt, grad_clip=config.optimizer.grad_clip)
+    tb, _, torch_step = tvt.torch_side(model, config, batch_np)
     threads = args.torch_threads or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
 

@@ -75,11 +75,47 @@ def vla_config(size: dict):
 
 
 def train_config_for(vcfg, size: dict):
-    import dataclasses
-
     model = vcfg.to_dict()
     model["backbone"] = dataclasses.asdict(vcfg.backbone)
     return common.train_config(model, batch_size=size["batch"], instruction_length=size["text_len"])
+
+
+def benchmark_model(quick: bool, scan_layers: bool | None = None):
+    """(train config, VLA config, size record) of the benchmarked model: configs/tiny.py's with --quick
+    (shared by every --quick run, see common.quick_train_config), else FULL, its layer stacks scanned or
+    unrolled as `scan_layers` says (None: the config's default)."""
+    if quick:
+        config = common.quick_train_config()
+        vcfg = common.vla_config_of(config)
+        size = {
+            "model": "configs/tiny.py",
+            "batch": config.batch_size,
+            "window": vcfg.window_size,
+            "chunk": vcfg.action_chunk,
+            "text_len": config.data.instruction_length,
+        }
+        return config, vcfg, size
+    vcfg = vla_config(FULL)
+    if scan_layers is not None:
+        vcfg = vcfg.replace(backbone=dataclasses.replace(vcfg.backbone, scan_layers=scan_layers))
+    return train_config_for(vcfg, FULL), vcfg, FULL
+
+
+def torch_side(model, config, batch_np: dict):
+    """The reference's batch tensors (image, tokens, action) and its eager step (AdamW as ours, same clip),
+    the model put in train mode."""
+    import torch
+
+    from bench import torch_reference as ref
+
+    tensors = (
+        torch.from_numpy(batch_np["image"]),
+        torch.from_numpy(batch_np["tokens"]).long(),
+        torch.from_numpy(batch_np["action"]),
+    )
+    model.train()
+    opt = ref.adamw(model, lr=config.optimizer.learning_rate, weight_decay=config.optimizer.weight_decay)
+    return tensors, opt, ref.make_step(model, opt, grad_clip=config.optimizer.grad_clip)
 
 
 def run(args) -> dict:
@@ -92,20 +128,7 @@ def run(args) -> dict:
     steps = args.steps or (4 if args.quick else 20)
     rounds = args.rounds or (2 if args.quick else 4)
     per_round = max(1, steps // rounds)
-    if args.quick:  # configs/tiny.py's model (shared by every --quick run, see common.quick_train_config)
-        config = common.quick_train_config()
-        vcfg = common.vla_config_of(config)
-        size = {
-            "model": "configs/tiny.py",
-            "batch": config.batch_size,
-            "window": vcfg.window_size,
-            "chunk": vcfg.action_chunk,
-            "text_len": config.data.instruction_length,
-        }
-    else:
-        size = FULL
-        vcfg = vla_config(size)
-        config = train_config_for(vcfg, size)
+    config, vcfg, size = benchmark_model(args.quick)
     batch_np = common.random_batch(config, seed=1)
     # Our layer stacks scanned (nn.scan, the trainer's default: one compiled body, what a pod wants) and/or
     # unrolled (`scan_layers=False`, a config knob): on XLA:CPU the scan's stacked residual buffers cost
@@ -127,20 +150,13 @@ def run(args) -> dict:
     ours = ours_by_mode[modes[0]]
     compile_s = compile_by_mode[modes[0]]
 
-    tb = {
-        "image": torch.from_numpy(batch_np["image"]),
-        "tokens": torch.from_numpy(batch_np["tokens"]).long(),
-        "action": torch.from_numpy(batch_np["action"]),
-    }
-    model.train()
-    opt = ref.adamw(model, lr=config.optimizer.learning_rate, weight_decay=config.optimizer.weight_decay)
-    eager_step = ref.make_step(model, opt, grad_clip=config.optimizer.grad_clip)
+    tensors, opt, eager_step = torch_side(model, config, batch_np)
     n_torch = ref.trainable_count(model)
 
     # Sanity: identical start -> identical first two losses (step 2 checks the update, too).
     losses_by_mode = {m: [float(jax.device_get(o(batch)["loss"])) for _ in range(2)] for m, o in ours_by_mode.items()}
     jax_losses = losses_by_mode[modes[0]]
-    torch_losses = [float(eager_step(tb["image"], tb["tokens"], tb["action"])) for _ in range(2)]
+    torch_losses = [float(eager_step(*tensors)) for _ in range(2)]
 
     # Torch runs at 1 thread and at every core: with other jobs on the host, OpenMP's spinning
     # barriers can make the multi-threaded run many times slower; the reference gets its best.
@@ -151,7 +167,7 @@ def run(args) -> dict:
     def at(t, fn):
         def call():
             torch.set_num_threads(t)
-            return fn(tb["image"], tb["tokens"], tb["action"])
+            return fn(*tensors)
 
         return call
 
