@@ -1,7 +1,7 @@
 """The data-strategy study (issue 17): does cross-embodiment pre-training pay on the mobile task?
 
-    vla-jax study --config configs/study_data.py --out study_data          # CPU size (docs/study.md)
-    vla-jax study --config configs/study_data.py:gpu --out study_data_gpu  # GPU/TPU size
+    vla-jax study --config configs/study_data.py --out study_data --jobs 3  # CPU size: 49.7 min, 2 cores
+    vla-jax study --config configs/study_data.py:gpu --out study_data_gpu          # GPU/TPU size
 
 Grid: N = 5, 10, 24, 72 target episodes (the first N of one `sim-collect --seed 0` collection,
 converted with their mirrored copies) x strategy x seeds:
@@ -43,9 +43,10 @@ NAV_EMBODIMENTS = ("low_wide", "mast_narrow", "diff_drive")
 TARGET_NS = (5, 10, 24, 72)
 EVAL_SEED = 1000  # held-out worlds: collection seeds 0 (target) and 101 (cross-embodiment) never meet them
 
-# Sizes. CPU: what docs/cross_embodiment.md's table was measured at. The equal-compute control (a 900-step
-# cell costs three 300-step ones) runs at the users' N = 72 only: with it at N = 10 too the grid took
-# 77.7 min elapsed (`--jobs 2`, 2026-12-01, load 2-8), over the hour it is meant to fit (docs/study.md).
+# Sizes. CPU: what docs/cross_embodiment.md's table was measured at: 49.7 min elapsed with `--jobs 3` on the
+# 2-core development machine (2026-12-02, nothing else running). The equal-compute control (a 900-step cell
+# costs three 300-step ones) runs at the users' N = 72 only: with it at N = 10 too the grid took 77.7 min
+# (`--jobs 2`, 2026-12-01, load 2-8 partly from other jobs), over the hour it is meant to fit.
 # GPU/TPU: the same grid with the demo's full step count, more data and more evaluation worlds
 # (not run: no accelerator here).
 SIZES = {
