@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from bench import common
+from vla_jax import hugepages
 
 # XLA:CPU thunk kinds (the event name without its numeric suffix) that are GEMMs / convolutions.
 XLA_MATMUL = re.compile(r"^(ynn_fusion|xnn_fusion|onednn|dot|convolution|.*_dot_fusion|.*convolution_fusion)")
@@ -173,6 +174,8 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
+    if argv is None:  # run as a program: huge-page malloc, as `vla-jax` runs (vla_jax/hugepages.py); both sides get it
+        hugepages.reexec_with_hugepage_malloc()
     # Before jax starts its backend: XLA:CPU emits one trace event per thunk only with this flag.
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_enable_xprof_traceme" not in flags:
@@ -182,7 +185,7 @@ def main(argv=None) -> int:
     p.add_argument("--layers", choices=["scan", "unrolled"], default="unrolled", help="our layer stacks")
     p.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (default: every core)")
     args = p.parse_args(argv)
-    common.write_result(args.out, run(args))
+    common.write_result(args.out, {**run(args), "glibc_tunables": os.environ.get("GLIBC_TUNABLES")})
     return 0
 
 

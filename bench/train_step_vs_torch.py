@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Callable
 
 from bench import common
+from vla_jax import hugepages
 
 FULL = dict(
     vision=dict(
@@ -281,6 +282,8 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
+    if argv is None:  # run as a program: huge-page malloc, as `vla-jax` runs (vla_jax/hugepages.py); both sides get it
+        hugepages.reexec_with_hugepage_malloc()
     p = common.parser("train_step_vs_torch", __doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=0, help="timed steps per side (default 20; quick 4)")
     p.add_argument("--rounds", type=int, default=0, help="interleaved rounds the steps are split into")
@@ -290,7 +293,7 @@ def main(argv=None) -> int:
         "--layers", choices=("both", "scan", "unrolled"), default="both", help="our layer stacks (default: both, best)"
     )
     args = p.parse_args(argv)
-    common.write_result(args.out, run(args))
+    common.write_result(args.out, {**run(args), "glibc_tunables": os.environ.get("GLIBC_TUNABLES")})
     return 0
 
 

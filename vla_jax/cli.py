@@ -28,6 +28,7 @@ import sys
 
 from data_pipelines import registry
 from data_pipelines.errors import DataError
+from vla_jax import hugepages
 from vla_jax.errors import VLAJaxError
 from vla_runtime.errors import InputError, RuntimeConfigError
 
@@ -93,6 +94,8 @@ def _run(module, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the console script: a fresh process, so its malloc can still be configured
+        hugepages.reexec_with_hugepage_malloc()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     debug = "--debug" in argv or os.environ.get("VLA_JAX_DEBUG") == "1"
