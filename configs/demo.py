@@ -6,12 +6,14 @@
 `ARG` (after the colon) is the demo folder holding `rlds/` (vla-jax convert-episodes)
 and `tokenizer/` (trained on the instructions); `vla-jax demo` creates both.
 
-Expect on a 2-core CPU: about 3.5 minutes for the 1200 training steps (batch 32; 8-9 under load),
-the loss (Huber on actions normalised to [-1, 1]) going from ~0.19 (step 50) to ~0.06
+Expect on a 2-core CPU: about 2 minutes for the 1200 training steps (batch 32; 113 s with the huge-page
+malloc `vla-jax` sets, 121 s without, same losses, clean clone, 2026-12-02, load 0.2-2.5; 8-9 minutes under
+load 8+), the loss (Huber on actions normalised to [-1, 1]) going from ~0.19 (step 50) to ~0.06
 (step 1200); then the
 closed-loop table `vla-jax demo` prints (measured on clean clones: success 90-92%,
-instruction sensitivity 100% on 50 held-out worlds before the policy-I/O change; 80% / 92% on one
-run after it; docs/demo_trajectories.png shows a run).
+instruction sensitivity 100% on 50 held-out worlds before the policy-I/O change; 80% / 92% and
+86% / 96% (2026-12-02, `make demo` 2 min 53 s in all) on runs after it; docs/demo_trajectories.png
+shows a run).
 
 Model: vision 2x64 at 48 px (patch 8), text 2x64 (vocab 512), 16 latent queries,
 LSTM policy head (1x64), window 2 (0.8 s of history), chunk 4, 2-D actions
