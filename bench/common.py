@@ -52,6 +52,8 @@ def machine_info(extra: dict | None = None) -> dict:
         "cpu_cores": os.cpu_count(),
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
+        # glibc's malloc tunables (huge pages: vla_jax/hugepages.py) change XLA:CPU's step time (RESULTS.md 1d).
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
     }
     for mod in ("jax", "flax", "optax", "torch", "transformers", "tensorflow", "grain"):
         try:

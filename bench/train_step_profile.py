@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     p.add_argument("--layers", choices=["scan", "unrolled"], default="unrolled", help="our layer stacks")
     p.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (default: every core)")
     args = p.parse_args(argv)
-    common.write_result(args.out, {**run(args), "glibc_tunables": os.environ.get("GLIBC_TUNABLES")})
+    common.write_result(args.out, run(args))
     return 0
 
 

@@ -293,7 +293,7 @@ def main(argv=None) -> int:
         "--layers", choices=("both", "scan", "unrolled"), default="both", help="our layer stacks (default: both, best)"
     )
     args = p.parse_args(argv)
-    common.write_result(args.out, {**run(args), "glibc_tunables": os.environ.get("GLIBC_TUNABLES")})
+    common.write_result(args.out, run(args))
     return 0
 
 

@@ -36,7 +36,12 @@ def test_tunable_added_to_an_environment_keeping_other_tunables():
 def test_process_reexecs_once_with_the_tunable_and_respects_the_user():
     # Re-exec: the first image prints "start None" and is replaced; the second one starts with the tunable.
     assert run_probe() == ["start None", f"start {TUNABLE}", f"end {TUNABLE}"]
-    assert run_probe(GLIBC_TUNABLES="glibc.malloc.hugetlb=0") == ["start glibc.malloc.hugetlb=0"] + [
-        "end glibc.malloc.hugetlb=0"
-    ]
+    user = "glibc.malloc.hugetlb=0"
+    assert run_probe(GLIBC_TUNABLES=user) == [f"start {user}", f"end {user}"]
     assert run_probe(VLA_JAX_NO_HUGEPAGES="1") == ["start None", "end None"]
+
+
+def test_benchmarks_record_the_malloc_tunables_with_the_machine():
+    from bench.common import machine_info
+
+    assert machine_info()["glibc_tunables"] == os.environ.get("GLIBC_TUNABLES")
