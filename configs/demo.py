@@ -8,7 +8,7 @@ and `tokenizer/` (trained on the instructions); `vla-jax demo` creates both.
 
 Expect on a 2-core CPU: about 2 minutes for the 1200 training steps (batch 32; 113 s with the huge-page
 malloc `vla-jax` sets, 121 s without, same losses, clean clone, 2026-12-02, load 0.2-2.5; 8-9 minutes under
-load 8+), the loss (Huber on actions normalised to [-1, 1]) going from ~0.19 (step 50) to ~0.06
+heavy load), the loss (Huber on actions normalised to [-1, 1]) going from ~0.19 (step 50) to ~0.06
 (step 1200); then the
 closed-loop table `vla-jax demo` prints (measured on clean clones: success 90-92%,
 instruction sensitivity 100% on 50 held-out worlds before the policy-I/O change; 80% / 92% and
