@@ -271,3 +271,16 @@ def test_backbone_latency(results):
     for x in r["results"]:
         for key in ("incremental_ms", "one_frame_backbone_ms", "full_rerun_ms", "incremental_over_one_frame", "hz"):
             assert _pos(x[key]), (key, x)
+
+
+def test_machine_info_names_the_cpu_generation(tmp_path):
+    """A result says which CPU it ran on beyond lscpu's model name (the ratio differs by generation)."""
+    from bench.common import _cpu_identity
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nstepping\t: 1\nflags\t\t: fpu sse avx2 fma\n\n"
+        "processor\t: 1\ncpu family\t: 99\nflags\t\t: avx512f\n"
+    )
+    assert _cpu_identity(str(cpuinfo)) == {"cpu_family_model_stepping": ["25", "1", "1"], "cpu_vector_flags": ["avx2"]}
+    assert _cpu_identity(str(tmp_path / "missing")) == {}
