@@ -33,44 +33,36 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------------ machine
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")  # what XLA:CPU's and oneDNN's kernels pick from
 
 
-def _cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> dict:
-    """The first CPU's family / model / stepping and its vector extensions from `cpuinfo` ({} where unreadable).
+def cpu_identity(lscpu: str) -> dict:
+    """lscpu's output -> the CPU's model name, family / model / stepping and vector extensions.
 
-    Why: lscpu's model name can be just "AMD EPYC" on a cloud VM, and the same benchmark gave ours 1.5-1.8x torch
-    on one such machine and 0.9x on another (RESULTS.md 1d), so a result must say which CPU generation it ran on."""
-    try:
-        text = open(cpuinfo, encoding="utf-8").read().split("\n\n", 1)[0]
-    except OSError:
-        return {}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
+    Why more than the name: lscpu's model name can be just "AMD EPYC" on a cloud VM, and the same benchmark gave
+    ours 1.5-1.8x torch on one such machine and 0.9x on another (RESULTS.md 1d, 1e), so a result must say which
+    CPU generation it ran on."""
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lscpu.splitlines()) if v}
+    flags = set(fields.get("Flags", "").split())
     return {
-        "cpu_family_model_stepping": [fields.get(k) for k in ("cpu family", "model", "stepping")],
+        "cpu_model": fields.get("Model name") or platform.processor() or "unknown",
+        "cpu_family_model_stepping": [fields.get(k) for k in ("CPU family", "Model", "Stepping")],
         "cpu_vector_flags": [f for f in VECTOR_FLAGS if f in flags],
     }
+
+
+def _lscpu() -> str:
+    try:
+        return subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return ""
 
 
 def machine_info(extra: dict | None = None) -> dict:
     """Device, CPU model, cores, load average, date and library versions (the context of every number)."""
     info = {
         "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu_model": _cpu_model(),
-        **_cpu_identity(),
+        **cpu_identity(_lscpu()),
         "cpu_cores": os.cpu_count(),
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

@@ -273,14 +273,17 @@ def test_backbone_latency(results):
             assert _pos(x[key]), (key, x)
 
 
-def test_machine_info_names_the_cpu_generation(tmp_path):
+def test_machine_info_names_the_cpu_generation():
     """A result says which CPU it ran on beyond lscpu's model name (the ratio differs by generation)."""
-    from bench.common import _cpu_identity
+    from bench.common import cpu_identity
 
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(
-        "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nstepping\t: 1\nflags\t\t: fpu sse avx2 fma\n\n"
-        "processor\t: 1\ncpu family\t: 99\nflags\t\t: avx512f\n"
+    lscpu = (
+        "Model name:   AMD EPYC\nCPU family:   25\nModel:        1\nStepping:     1\nFlags:        fpu sse avx2 fma\n"
     )
-    assert _cpu_identity(str(cpuinfo)) == {"cpu_family_model_stepping": ["25", "1", "1"], "cpu_vector_flags": ["avx2"]}
-    assert _cpu_identity(str(tmp_path / "missing")) == {}
+    assert cpu_identity(lscpu) == {
+        "cpu_model": "AMD EPYC",
+        "cpu_family_model_stepping": ["25", "1", "1"],
+        "cpu_vector_flags": ["avx2"],
+    }
+    empty = cpu_identity("")  # no lscpu: the name falls back to platform's, the rest stays unknown
+    assert empty["cpu_family_model_stepping"] == [None, None, None] and empty["cpu_vector_flags"] == []
