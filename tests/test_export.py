@@ -32,6 +32,7 @@ CASES = [
     ("interleaved", "mlp"),
     ("one_step_continuous", "mlp"),
     ("one_step_discrete", "discrete"),
+    ("one_step_discrete", "discrete", "parallel"),  # discrete_decoding: one pass over learned query slots
 ]
 STATS = {
     "mobile": {
@@ -66,8 +67,9 @@ GRIPPER_STATS = {
 }
 
 
-def case_config(structure, head):
-    return tiny_config(structure, head, **(GRIPPER if (structure, head) == ("policy_head", "mlp") else {}))
+def case_config(structure, head, discrete_decoding="autoregressive"):
+    kw = GRIPPER if (structure, head) == ("policy_head", "mlp") else {}
+    return tiny_config(structure, head, discrete_decoding=discrete_decoding, **kw)
 
 
 def tiny_config(structure, head, **kw):

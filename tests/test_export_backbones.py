@@ -48,13 +48,17 @@ CASES = [
     # cross-attention media: the window's images read by gated cross-attention, the media kept with the KV cache
     ("idefics", "interleaved", "mlp"),
     ("idefics", "one_step_discrete", "discrete"),  # policy_head + LSTM: tests/test_backbones_train.py's export
+    # parallel discrete decoding: the query tail causal after PaliGemma's bidirectional prefix, and read beside
+    # IDEFICS' cross-attention media
+    ("paligemma", "one_step_discrete", "discrete", "parallel"),
+    ("idefics", "one_step_discrete", "discrete", "parallel"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
 def test_float32_export_parity_per_backbone(case, tokenizer_dir, tmp_path):  # noqa: F811
-    family, structure, head = case
-    cfg = tiny_config(structure, head, backbone=BACKBONES[family]())
+    family, structure, head, *decoding = case  # a 4th entry: discrete_decoding
+    cfg = tiny_config(structure, head, backbone=BACKBONES[family](), discrete_decoding=(*decoding, "autoregressive")[0])
     params = random_params(cfg)
     out = str(tmp_path / "f32")
     export_policy(cfg, params, STATS, tokenizer_dir, out, "float32", instruction_length=12)

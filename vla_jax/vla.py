@@ -58,6 +58,13 @@ Tails and what is read out:
   head's last ``num_bins`` columns at the slot just before it (the last text
   token for j=0). Without ``action`` the tokens are decoded greedily (argmax),
   one full forward per token. Per step as above.
+  With ``discrete_decoding="parallel"`` the tail is instead the C*A learned
+  ``action_queries`` vectors (zero-initialised, added unscaled as the action
+  token) and token j's logits are read at query slot j itself: ONE decoder pass
+  gives every token, with the same causal attention (query j sees the prefix and
+  queries < j, never a predicted token), so training and the robot step agree
+  without teacher forcing (the placeholder idea of OpenVLA-OFT's parallel
+  decoding, here with the causal mask unchanged).
 - ``interleaved``: ONE causal sequence per sample: the blocks of steps 0..T-1,
   each with tail [action_token], concatenated; blocks of invalid frames
   (``image_mask`` false) are removed like padding. The hidden state at each
@@ -67,7 +74,8 @@ Tails and what is read out:
   MLP over the last window_size steps), see `vla_jax.heads`.
 
 Parameters: ``backbone`` (the family's module, names as its mapping table),
-``action_token`` [D] (continuous structures) and ``head`` (see heads.py).
+``action_token`` [D] (continuous structures), ``action_queries`` [C*A, D]
+(parallel discrete decoding) and ``head`` (see heads.py).
 """
 
 from __future__ import annotations
@@ -87,6 +95,7 @@ from vla_jax.models import backbone as backbone_lib
 from vla_runtime.policy_io import Preprocessing, scale_pixels
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
+DISCRETE_DECODINGS = ("autoregressive", "parallel")
 HEADS_FOR_STRUCTURE = {
     "one_step_continuous": ("mlp",),
     "one_step_discrete": ("discrete",),
@@ -113,6 +122,9 @@ class VLAConfig:
     head_dropout: float = 0.0
     tanh_actions: bool = True
     num_bins: int = act.DEFAULT_NUM_BINS
+    # one_step_discrete only: "autoregressive" (RoboVLMs: token j conditioned on tokens < j, C*A decoder
+    # passes at inference) or "parallel" (learned query slots, one pass; module docstring)
+    discrete_decoding: str = "autoregressive"
     mu_law: float = 0.0
     image_insert_index: int = 1
     image_bracket_tokens: tuple[int, int] | None = None
@@ -139,6 +151,13 @@ class VLAConfig:
             bad(f"has_gripper=True needs action_dim >= 2 (arm dims + gripper), got {self.action_dim}")
         if self.head == "gpt" and self.head_hidden_size % self.head_heads:
             bad(f"head_hidden_size={self.head_hidden_size} must be divisible by head_heads={self.head_heads}")
+        if self.discrete_decoding not in DISCRETE_DECODINGS:
+            bad(f"discrete_decoding={self.discrete_decoding!r} is unknown; use one of {', '.join(DISCRETE_DECODINGS)}")
+        if self.discrete_decoding == "parallel" and self.structure != "one_step_discrete":
+            bad(
+                f"discrete_decoding='parallel' decodes action tokens; structure={self.structure!r} has none "
+                "(use structure='one_step_discrete', or leave discrete_decoding at 'autoregressive')"
+            )
         if self.loss_type not in ("huber", "mse"):
             bad(f"loss_type={self.loss_type!r}; use 'huber' or 'mse'")
         if self.image_insert_index < 0:
@@ -153,6 +172,10 @@ class VLAConfig:
             if len(ids) != 2 or not all(0 <= i < vocab for i in ids):
                 bad(f"image_bracket_tokens={self.image_bracket_tokens} must be two token ids < vocab_size={vocab}")
             object.__setattr__(self, "image_bracket_tokens", ids)
+
+    @property
+    def parallel_decoding(self) -> bool:
+        return self.structure == "one_step_discrete" and self.discrete_decoding == "parallel"
 
     @property
     def action_tokenizer(self) -> act.ActionTokenizer:
@@ -270,6 +293,9 @@ class VLAPolicy(nn.Module):
         d = cfg.backbone.hidden_size
         if cfg.structure != "one_step_discrete":
             self.action_token = self.param("action_token", nn.initializers.zeros, (d,), jnp.float32)
+        if cfg.parallel_decoding:
+            shape = (cfg.action_chunk * cfg.action_dim, d)
+            self.action_queries = self.param("action_queries", nn.initializers.zeros, shape, jnp.float32)
         self.head = make_head(cfg)
 
     # -- sequence building ------------------------------------------------------------------------
@@ -380,15 +406,15 @@ class VLAPolicy(nn.Module):
         return select_slots(hidden, idx)
 
     def discrete_logits(self, batch, deterministic=True):
-        """-> action logits [B, T, C, A, bins] (teacher forced, or greedy without batch["action"])."""
+        """-> action logits [B, T, C, A, bins]: teacher forced, or greedy without batch["action"]; with parallel
+        decoding one pass over the query slots either way (the targets are never an input)."""
         cfg = self.config
         b, t = batch["image"].shape[:2]
         n, ca = b * t, cfg.action_chunk * cfg.action_dim
         tok = cfg.action_tokenizer
         image_embeds, text_embeds, token_mask, media = self._prefix_inputs(batch)
 
-        def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]
-            tail = self.backbone.embed_tokens(action_ids)
+        def logits_at_tail(tail, shift):  # tail [N, CA, D] -> logits [N, CA, bins] read `shift` slots before each
             embeds, valid, groups, image_index = self.frame_blocks(
                 image_embeds, text_embeds, token_mask, tail, jnp.ones((n, ca), bool)
             )
@@ -398,11 +424,15 @@ class VLAPolicy(nn.Module):
             hidden = self.backbone.decode(
                 packed, packed_valid, deterministic, positions=positions, block_ids=block_ids, **media_args
             )
-            before = new_index[:, -ca:] - 1  # the slot that predicts each action token
-            hidden = select_slots(hidden, before)
+            hidden = select_slots(hidden, new_index[:, -ca:] - shift)
             return self.head(hidden, self.backbone.lm_logits)
 
-        if "action" in batch:
+        def logits_for(action_ids):  # [N, CA] -> [N, CA, bins]; token j read at the slot before it
+            return logits_at_tail(self.backbone.embed_tokens(action_ids), 1)
+
+        if cfg.parallel_decoding:
+            logits = logits_at_tail(jnp.broadcast_to(self.action_queries, (n, *self.action_queries.shape)), 0)
+        elif "action" in batch:
             ids = tok.encode(batch["action"].astype(jnp.float32)).reshape(n, ca)
             logits = logits_for(ids)
         elif self.is_initializing():  # params must exist before the decode loop can use them
@@ -485,6 +515,8 @@ def init_policy(
     if backbone_params is not None:
         d = config.backbone.hidden_size
         params: dict[str, Any] = {"backbone": backbone_params}
+        if config.parallel_decoding:
+            params["action_queries"] = jnp.zeros((config.action_chunk * config.action_dim, d), jnp.float32)
         if config.structure != "one_step_discrete":
             params["action_token"] = jnp.zeros((d,), jnp.float32)
             t = config.window_size

@@ -46,8 +46,10 @@ def tiny_policy_config(
     chunk: int = 2,
     action_dim: int = 3,
     has_gripper: bool = False,
+    discrete_decoding: str = "autoregressive",
 ) -> dict:
     return {
+        "discrete_decoding": discrete_decoding,
         "structure": structure,
         "head": head,
         "window_size": window,

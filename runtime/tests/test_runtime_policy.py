@@ -19,22 +19,26 @@ CASES = [
     ("interleaved", "mlp"),
     ("one_step_continuous", "mlp"),
     ("one_step_discrete", "discrete"),
+    ("one_step_discrete", "discrete", "parallel"),
 ]
+
+
+def _export(out_dir, case, **kw):
+    decoding = {"discrete_decoding": case[2]} if len(case) > 2 else {}
+    return write_tiny_export(out_dir, structure=case[0], head=case[1], **decoding, **kw)
 
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    return {case: write_tiny_export(str(root / "_".join(case)), structure=case[0], head=case[1]) for case in CASES}
+    return {case: _export(str(root / "_".join(case)), case) for case in CASES}
 
 
 @pytest.fixture(scope="module")
 def family_exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("family_exports")
     return {
-        (family, case): write_tiny_export(
-            str(root / f"{family}_{'_'.join(case)}"), model_type=family, structure=case[0], head=case[1]
-        )
+        (family, case): _export(str(root / f"{family}_{'_'.join(case)}"), case, model_type=family)
         for family in FAMILIES[1:]
         for case in CASES
     }

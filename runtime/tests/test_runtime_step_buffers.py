@@ -11,12 +11,14 @@ CASES = [
     ("interleaved", "mlp"),
     ("one_step_continuous", "mlp"),
     ("one_step_discrete", "discrete"),
+    ("one_step_discrete", "discrete", "parallel"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
 def test_steps_after_the_first_embed_no_instruction(tmp_path, case):
-    policy = Policy.load(write_tiny_export(str(tmp_path / "e"), structure=case[0], head=case[1]))
+    decoding = {"discrete_decoding": case[2]} if len(case) > 2 else {}
+    policy = Policy.load(write_tiny_export(str(tmp_path / "e"), structure=case[0], head=case[1], **decoding))
     adapter = policy.model.adapter
     embedded = []
     original = adapter.embed_tokens
@@ -34,12 +36,37 @@ def test_steps_after_the_first_embed_no_instruction(tmp_path, case):
     for frame in frames[1:]:
         embedded.clear()
         policy.step(frame)
-        # Only the discrete structure embeds, and then only its C*A - 1 decoded action tokens (one id each).
-        expected = (
-            [1] * (policy.action_chunk * policy.statistics.action_dim - 1) if case[0] == "one_step_discrete" else []
-        )
+        # Only the autoregressive discrete structure embeds, and then only its C*A - 1 decoded action tokens
+        # (one id each); parallel decoding's queries are in the episode's block.
+        autoregressive = case[0] == "one_step_discrete" and len(case) == 2
+        expected = [1] * (policy.action_chunk * policy.statistics.action_dim - 1) if autoregressive else []
         assert embedded == expected, embedded
     policy.reset("move forward slowly, then turn left")  # a new episode rebuilds them
     embedded.clear()
     policy.step(frames[0])
     assert embedded
+
+
+@pytest.mark.parametrize("decoding", ["autoregressive", "parallel"])
+def test_discrete_step_decoder_calls(tmp_path, decoding):
+    """Parallel decoding is ONE decoder call per robot step; autoregressive greedy decoding makes C*A."""
+    export = write_tiny_export(
+        str(tmp_path / "e"), structure="one_step_discrete", head="discrete", discrete_decoding=decoding
+    )
+    policy = Policy.load(export)
+    adapter = policy.model.adapter
+    calls = []
+    original = adapter.decode
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    adapter.decode = counting
+    rng = np.random.default_rng(0)
+    policy.reset("go left")
+    for _ in range(4):
+        calls.clear()
+        policy.step(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+        tokens = policy.action_chunk * policy.statistics.action_dim
+        assert len(calls) == (1 if decoding == "parallel" else tokens), (decoding, len(calls))

@@ -26,7 +26,9 @@ Two ways to run, tested equal:
       position shifts, so the window's blocks are re-decoded from the cached latents (the vision
       tower still runs on the new frame only);
     - one_step_discrete: greedy decoding of the C*A action tokens with a KV cache (one token per
-      decoder call instead of a full re-run per token).
+      decoder call instead of a full re-run per token); with `discrete_decoding: "parallel"` the tail is
+      the C*A learned `action_queries` and ONE decoder call over the frame's block gives every token
+      (vla_jax/vla.py's docstring), in `full` and `step` alike.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .heads import LSTMHead, build_head
 from .policy_io import signed_to_gripper
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
+DISCRETE_DECODINGS = ("autoregressive", "parallel")
 
 
 @dataclasses.dataclass
@@ -175,6 +178,10 @@ class PolicyModel(nn.Module):
         self.structure = policy["structure"]
         self.window = int(policy["window_size"])
         self.action_chunk, self.action_dim = int(policy["action_chunk"]), int(policy["action_dim"])
+        decoding = policy.get("discrete_decoding", "autoregressive")  # exports before it existed: autoregressive
+        if decoding not in DISCRETE_DECODINGS:
+            raise ValueError(f"discrete_decoding {decoding!r} is unknown; the runtime knows {DISCRETE_DECODINGS}")
+        self.parallel_decoding = self.structure == "one_step_discrete" and decoding == "parallel"
         self.insert_index = int(policy.get("image_insert_index", 1))
         brackets = policy.get("image_bracket_tokens")
         self.brackets = None if brackets is None else [int(b) for b in brackets]
@@ -183,6 +190,8 @@ class PolicyModel(nn.Module):
         d = self.adapter.hidden_size
         if self.structure != "one_step_discrete":
             self.action_token = nn.Parameter(torch.zeros(d))
+        if self.parallel_decoding:
+            self.action_queries = nn.Parameter(torch.zeros(self.action_chunk * self.action_dim, d))
         self.head = build_head(policy, d)
 
     @classmethod
@@ -297,6 +306,9 @@ class PolicyModel(nn.Module):
     def _action_tail(self, n: int) -> torch.Tensor:
         return self.action_token.expand(n, 1, -1)
 
+    def _query_tail(self, n: int) -> torch.Tensor:
+        return self.action_queries.expand(n, -1, -1)
+
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.adapter.encode_images(pixels.to(self.compute_dtype))
 
@@ -350,12 +362,21 @@ class PolicyModel(nn.Module):
 
         With `prompt` (the incremental step: the episode's batch-1 block without a tail) the tokens are
         decoded with a KV cache, one token per decoder call; without it exactly as vla_jax, one full
-        forward per token."""
+        forward per token. Parallel decoding: one decoder call, each token read at its query slot
+        (`prompt` is then the block with the queries as its tail)."""
         p = self.policy
         vocab, bins = self.adapter.vocab_size, int(p.get("num_bins", 256))
         offset, ca, n = vocab - bins, self.action_chunk * self.action_dim, latents.shape[0]
         ids = torch.full((n, ca), offset, dtype=torch.long, device=latents.device)
-        if prompt is not None:
+        if self.parallel_decoding:
+            if prompt is not None:  # the template holds valid entries only: the queries are its last CA
+                hidden = self._decode_template(prompt, latents)[:, -ca:]
+            else:
+                packed, new_index = pack(self._block(latents, tokens, token_mask, self._query_tail(n)))
+                hidden = self._decode(packed)
+                hidden = hidden[torch.arange(n, device=hidden.device)[:, None], new_index[:, -ca:]]
+            ids = self.adapter.lm_logits(hidden, bins).argmax(-1) + offset
+        elif prompt is not None:
             cache = self.adapter.new_cache()
             last = self._decode(prompt.filled(latents), cache)[:, -1]
             for j in range(ca):
@@ -418,7 +439,8 @@ class PolicyModel(nn.Module):
             return
         state.instruction = (tokens, token_mask)
         if self.structure == "one_step_discrete":
-            state.frame = self.template(latents, tokens, token_mask, latents[:, :0])
+            tail = self._query_tail(1) if self.parallel_decoding else latents[:, :0]
+            state.frame = self.template(latents, tokens, token_mask, tail)
             return
         tail = self._action_tail(1)
         state.frame = self.template(latents, tokens, token_mask, tail)

@@ -145,6 +145,8 @@ def policy_state_dict(vla_config, params: Mapping[str, Any]) -> dict[str, torch.
     """The whole policy's Flax params -> the runtime's `PolicyModel` state dict (float32)."""
     params = dict(params)
     expected = {"backbone"} | ({"action_token", "head"} if vla_config.structure != "one_step_discrete" else set())
+    if vla_config.parallel_decoding:
+        expected.add("action_queries")
     missing = expected - set(params)
     if missing:
         raise VLAJaxError(f"export: params lack {sorted(missing)}; is this a vla_jax.vla.VLAPolicy checkpoint?")
@@ -154,8 +156,8 @@ def policy_state_dict(vla_config, params: Mapping[str, Any]) -> dict[str, torch.
     state = {
         f"backbone.{k}": v for k, v in mapping.backbone_state_dict(params["backbone"], vla_config.backbone).items()
     }
-    if "action_token" in expected:
-        state["action_token"] = torch.from_numpy(np.asarray(params["action_token"], np.float32).copy())
+    for name in sorted({"action_token", "action_queries"} & expected):
+        state[name] = torch.from_numpy(np.asarray(params[name], np.float32).copy())
     head_cfg = {"head_layers": vla_config.head_layers}
     for k, v in mapping.head_state_dict(vla_config.head, params.get("head", {}), head_cfg).items():
         state[f"head.{k}"] = v
