@@ -96,6 +96,25 @@ def backbone_pass(policy):
     return run
 
 
+def window_pass(policy):
+    """interleaved's own floor once its window has slid: vision + projection on the new frame and ONE decoder call
+    over the window's T blocks (the episode's window buffer, its positions computed once), the least its training
+    computation needs per step: every block's position shifts with the slide, so no block's KV stays valid."""
+    import torch
+
+    model, state = policy.model, policy._state
+    if model.structure != "interleaved" or state is None or state.window_positions is None:
+        raise ValueError("window_pass needs an interleaved policy stepped until its window slid")
+    pixels = torch.randn(1, 3, *policy.preprocessing.image_size, dtype=model.compute_dtype)
+
+    @torch.inference_mode()
+    def run():
+        model.adapter.encode_images(pixels)
+        return model._decode(state.window, positions=state.window_positions)
+
+    return run
+
+
 def measure(runtimes: dict, export: str, steps: int) -> dict:
     policies = {}
     for name, module in runtimes.items():

@@ -271,6 +271,11 @@ def test_backbone_latency(results):
     for x in r["results"]:
         for key in ("incremental_ms", "one_frame_backbone_ms", "full_rerun_ms", "incremental_over_one_frame", "hz"):
             assert _pos(x[key]), (key, x)
+        # interleaved is also timed against its own floor, the window's T blocks in one decoder call
+        assert ("window_pass_ms" in x) == (x["structure"] == "interleaved"), x
+        if x["structure"] == "interleaved":
+            assert _pos(x["window_pass_ms"]) and _pos(x["paired_ratio_window"]), x
+    assert {x["structure"] for x in r["results"]} == {"policy_head", "interleaved", "one_step_discrete/parallel"}
 
 
 def test_machine_info_names_the_cpu_generation():
