@@ -46,7 +46,7 @@ import numpy as np
 from vla_jax.errors import VLAJaxError
 from vla_jax.models.decoder import RMSNorm
 from vla_jax.models.stacking import apply_layers
-from vla_jax.models.vit import activation
+from vla_jax.models.vit import activation, gelu_exact
 
 VISION_NORM_EPS = 1e-6  # HF hard-codes it for the vision blocks and the merger
 VARIANTS = ("qwen2_5_vl", "qwen2_vl")
@@ -339,7 +339,7 @@ class PatchMerger(nn.Module):
         n, p, d = x.shape
         unit = cfg.spatial_merge_size**2
         x = _norm(cfg, dt, "ln_q")(x).reshape(n, p // unit, unit * d)
-        x = jax.nn.gelu(_dense(unit * d, dt, "mlp_0")(x), approximate=False)
+        x = gelu_exact(_dense(unit * d, dt, "mlp_0")(x))
         return _dense(cfg.out_hidden_size, dt, "mlp_2")(x)
 
 
