@@ -1,6 +1,7 @@
 """One source per knob: every default overrides from the command line, shapes derive from the model,
 convert-episodes --name reaches the loader, and old workdir configs still read."""
 
+import dataclasses
 import json
 
 import ml_collections
@@ -14,7 +15,8 @@ from vla_jax.errors import VLAJaxError
 from vla_jax.train import checkpoint
 from vla_jax.train.config import flat_keys, load_config, load_config_file
 from vla_jax.train.defaults import base_config
-from vla_jax.train.model import data_shapes, loader_config
+from vla_jax.train.model import data_shapes, loader_config, vla_config
+from vla_jax.vla import VLAConfig
 
 CONFIGS = [
     "configs/tiny.py",
@@ -90,9 +92,24 @@ def test_shipped_configs_state_each_shape_once(spec):
         "image_size": config.model.backbone.vision.image_size,
         "instruction_length": config.data.instruction_length,
     }
+    # Every policy knob with a default is overridable, whichever fields the file sets (with_model_defaults).
+    knobs = {f.name for f in dataclasses.fields(VLAConfig) if f.default is not None and f.name != "backbone"}
+    assert knobs <= set(config.model), sorted(knobs - set(config.model))
     # A model override moves the data with it: nothing to keep in sync by hand.
     moved = load_config(spec, [("model.window_size", "3"), ("data.instruction_length", "9")])
     assert loader_config(moved)["window_size"] == 3 and loader_config(moved)["instruction_length"] == 9
+
+
+def test_a_policy_knob_the_file_leaves_out_is_overridable():
+    """configs/tiny.py never names discrete_decoding; the command line can still choose it."""
+    assert "discrete_decoding" not in open("configs/tiny.py").read()
+    config = load_config(
+        "configs/tiny.py",
+        ["--config.model.structure=one_step_discrete", "--config.model.head=discrete"]
+        + ["--config.model.discrete_decoding=parallel"],
+    )
+    assert vla_config(config).parallel_decoding
+    assert not vla_config(load_config("configs/tiny.py")).parallel_decoding  # the default: autoregressive
 
 
 def test_stating_a_shape_twice_is_an_error(tmp_path, capsys):

@@ -59,6 +59,25 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     if not isinstance(config, ml_collections.ConfigDict):
         raise VLAJaxError(f"config file {path}: get_config() returned {type(config).__name__}, not a ConfigDict")
     check_data_config(config, str(path))
+    return with_model_defaults(config)
+
+
+def with_model_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Every `VLAConfig` field the file's ``config.model`` leaves out, at VLAConfig's default, so each model knob can
+    be overridden on the command line (``--config.model.discrete_decoding=parallel``) whichever fields a config file
+    sets. Fields whose default is None stay out: an override could not be typed from them."""
+    import dataclasses
+
+    from vla_jax.vla import VLAConfig  # jax + flax: imported when a config is loaded, not by `--help`
+
+    if "backbone" not in config.model:  # not a policy config (nothing to complete)
+        return config
+    for field in dataclasses.fields(VLAConfig):
+        if field.name == "backbone" or field.name in config.model:
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if default is not None:
+            config.model[field.name] = default
     return config
 
 

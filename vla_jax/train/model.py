@@ -1,6 +1,7 @@
 """From the train config to the policy module, its loss, an init batch, and pretrained weights.
 
-``config.model`` holds every `VLAConfig` field plus ``backbone`` (the
+``config.model`` holds every `VLAConfig` field (`vla_jax.train.config.with_model_defaults` fills those a
+config file leaves out with VLAConfig's defaults) plus ``backbone`` (the
 backbone config's ``to_dict()``: ``model_type`` plus every field of that
 family's config, nested sub-configs such as ``vision``/``text``), so each
 architecture knob can be overridden from the command line. ``config.init_from``
