@@ -180,21 +180,8 @@ def test_parallel_discrete_decoding_is_one_causal_pass_over_the_queries_and_trai
     np.testing.assert_allclose(got[:, :j], ref[:, :j], atol=1e-6)
     assert np.abs(got[:, j] - ref[:, j]).max(axis=-1).min() > 1e-4
     # It learns: cross-entropy on one batch falls 3x in 40 Adam steps (action_queries included).
-    opt = optax.adam(1e-2)
-    state = opt.init(params)
-
-    @jit
-    def step(p, s):
-        loss, g = jax.value_and_grad(lambda p: vla_loss(cfg, VLAPolicy(cfg).apply({"params": p}, batch), batch)[0])(p)
-        updates, s = opt.update(g, s, p)
-        return optax.apply_updates(p, updates), s, loss, g
-
-    losses = []
-    for i in range(40):
-        params, state, loss, grads = step(params, state)
-        losses.append(float(loss))
-        if i == 0:
-            assert float(jnp.abs(grads["action_queries"]).max()) > 0
+    losses, grads = _adam_fit(cfg, batch, params, 40)
+    assert float(jnp.abs(grads["action_queries"]).max()) > 0
     assert losses[-1] < losses[0] / 3, (losses[0], losses[-1])
 
 
@@ -220,7 +207,12 @@ def test_tiny_policy_overfits_one_batch():
     """2-D mobile action space, no gripper, MSE: the loss must fall at least 10x on one batch."""
     cfg = make_config("policy_head", "lstm", action_dim=2, has_gripper=False, loss_type="mse")
     batch = make_batch(action_dim=2, has_gripper=False)
-    params = init(cfg)
+    losses, _ = _adam_fit(cfg, batch, init(cfg), 50)
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def _adam_fit(cfg, batch, params, steps):
+    """`steps` Adam (lr 1e-2) steps on one batch -> (the losses, the first step's gradients)."""
     opt = optax.adam(1e-2)
     state = opt.init(params)
 
@@ -228,13 +220,14 @@ def test_tiny_policy_overfits_one_batch():
     def step(p, s):
         loss, g = jax.value_and_grad(lambda p: vla_loss(cfg, VLAPolicy(cfg).apply({"params": p}, batch), batch)[0])(p)
         updates, s = opt.update(g, s, p)
-        return optax.apply_updates(p, updates), s, loss
+        return optax.apply_updates(p, updates), s, loss, g
 
-    losses = []
-    for _ in range(50):
-        params, state, loss = step(params, state)
+    losses, first = [], None
+    for _ in range(steps):
+        params, state, loss, grads = step(params, state)
         losses.append(float(loss))
-    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+        first = grads if first is None else first
+    return losses, first
 
 
 def test_config_validation_and_round_trip():
