@@ -15,6 +15,7 @@ replacing the group.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import importlib.util
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ from ml_collections import config_flags
 
 from data_pipelines import loader
 from vla_jax.errors import VLAJaxError
+from vla_jax.vla import VLAConfig
 
 PREFIX = "--config."
 
@@ -66,10 +68,6 @@ def with_model_defaults(config: ml_collections.ConfigDict) -> ml_collections.Con
     """Every `VLAConfig` field the file's ``config.model`` leaves out, at VLAConfig's default, so each model knob can
     be overridden on the command line (``--config.model.discrete_decoding=parallel``) whichever fields a config file
     sets. Fields whose default is None stay out: an override could not be typed from them."""
-    import dataclasses
-
-    from vla_jax.vla import VLAConfig  # jax + flax: imported when a config is loaded, not by `--help`
-
     if "backbone" not in config.model:  # not a policy config (nothing to complete)
         return config
     for field in dataclasses.fields(VLAConfig):
