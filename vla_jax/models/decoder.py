@@ -223,6 +223,12 @@ class RMSNorm(nn.Module):
         return w.astype(self.dtype) * y.astype(self.dtype)  # HF: w * x.to(input dtype)
 
 
+def rotate_half(x: jax.Array) -> jax.Array:
+    """HF's `rotate_half`: [x1, x2] -> [-x2, x1] over the last axis (the text decoder's and Qwen's vision RoPE)."""
+    half = x.shape[-1] // 2
+    return jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+
+
 def rotary(x: jax.Array, positions: jax.Array, theta: float, mrope_section: tuple[int, ...] | None = None) -> jax.Array:
     """HF rotate-half RoPE. x [B, S, H, hd], positions [B, S] (or [3, B, S] with `mrope_section`, module
     docstring); angles in float32, cos/sin cast to x.dtype."""
@@ -238,8 +244,7 @@ def rotary(x: jax.Array, positions: jax.Array, theta: float, mrope_section: tupl
         )
     emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
     cos, sin = jnp.cos(emb).astype(x.dtype), jnp.sin(emb).astype(x.dtype)
-    x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
-    return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
+    return x * cos + rotate_half(x) * sin
 
 
 def _dense(features: int, bias: bool, dtype, name: str) -> nn.Dense:

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vla_jax.errors import VLAJaxError
-from vla_jax.models.decoder import RMSNorm
+from vla_jax.models.decoder import RMSNorm, rotate_half
 from vla_jax.models.stacking import apply_layers
 from vla_jax.models.vit import activation, gelu_exact
 
@@ -251,9 +251,7 @@ def vision_rotary(cfg: QwenViTConfig, hw: np.ndarray) -> tuple[np.ndarray, np.nd
 def _rotate(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     """Rotate-half RoPE in float32 (HF's `apply_rotary_pos_emb_vision`), x [N, P, H, hd], cos/sin [P, hd]."""
     x32 = x.astype(jnp.float32)
-    half = x.shape[-1] // 2
-    rotated = jnp.concatenate([-x32[..., half:], x32[..., :half]], axis=-1)
-    return (x32 * cos[:, None] + rotated * sin[:, None]).astype(x.dtype)
+    return (x32 * cos[:, None] + rotate_half(x32) * sin[:, None]).astype(x.dtype)
 
 
 def _dense(features: int, dtype, name: str) -> nn.Dense:
