@@ -116,6 +116,18 @@ def test_clear_errors(exports, tmp_path):
         Policy.load(str(broken))
 
 
+@pytest.mark.parametrize("key,value", [("structure", "two_step"), ("discrete_decoding", "beam")])
+def test_a_policy_value_this_runtime_does_not_know_is_one_config_error(exports, tmp_path, key, value):
+    broken = tmp_path / "newer"
+    shutil.copytree(exports[("one_step_discrete", "discrete")], broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["policy"][key] = value
+    (broken / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RuntimeConfigError, match=f"config.json: policy.{key} '{value}' is unknown") as err:
+        Policy.load(str(broken))
+    assert len(str(err.value).splitlines()) == 1
+
+
 def test_int8_export_loads_close_to_float(tmp_path):
     f32 = write_tiny_export(str(tmp_path / "f32"), seed=3)
     q8 = write_tiny_export(str(tmp_path / "q8"), seed=3, dtype="int8")

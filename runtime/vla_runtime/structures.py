@@ -42,11 +42,23 @@ from torch import nn
 
 from .backbones import BackboneAdapter, DecoderCache, build_backbone
 from .backbones.base import check_names, check_shapes, kv_argument
+from .errors import RuntimeConfigError
 from .heads import LSTMHead, build_head
 from .policy_io import signed_to_gripper
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 DISCRETE_DECODINGS = ("autoregressive", "parallel")
+
+
+def _check_choice(policy: dict, key: str, known: tuple[str, ...], default: str | None = None) -> None:
+    """One `RuntimeConfigError` line (what `Policy.load` raises for a bad export) for a policy value this runtime
+    does not know, e.g. from a newer vla-jax."""
+    value = policy.get(key, default)
+    if value not in known:
+        raise RuntimeConfigError(
+            f"config.json: policy.{key} {value!r} is unknown; this runtime knows {', '.join(known)} "
+            "(update vla-runtime to the release of the vla-jax that exported it)"
+        )
 
 
 @dataclasses.dataclass
@@ -172,15 +184,13 @@ class PolicyModel(nn.Module):
 
     def __init__(self, backbone: dict, policy: dict, dtype: torch.dtype = torch.float32):
         super().__init__()
-        if policy["structure"] not in STRUCTURES:
-            raise ValueError(f"structure {policy['structure']!r} is unknown; the runtime knows {STRUCTURES}")
+        _check_choice(policy, "structure", STRUCTURES)
+        _check_choice(policy, "discrete_decoding", DISCRETE_DECODINGS, default="autoregressive")
         self.policy = dict(policy)
         self.structure = policy["structure"]
         self.window = int(policy["window_size"])
         self.action_chunk, self.action_dim = int(policy["action_chunk"]), int(policy["action_dim"])
         decoding = policy.get("discrete_decoding", "autoregressive")  # exports before it existed: autoregressive
-        if decoding not in DISCRETE_DECODINGS:
-            raise ValueError(f"discrete_decoding {decoding!r} is unknown; the runtime knows {DISCRETE_DECODINGS}")
         self.parallel_decoding = self.structure == "one_step_discrete" and decoding == "parallel"
         self.insert_index = int(policy.get("image_insert_index", 1))
         brackets = policy.get("image_bracket_tokens")
