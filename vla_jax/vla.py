@@ -96,6 +96,7 @@ from vla_runtime.policy_io import Preprocessing, scale_pixels
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 DISCRETE_DECODINGS = ("autoregressive", "parallel")
+INTERLEAVED_ATTENTIONS = ("causal", "streaming")
 HEADS_FOR_STRUCTURE = {
     "one_step_continuous": ("mlp",),
     "one_step_discrete": ("discrete",),
@@ -125,6 +126,10 @@ class VLAConfig:
     # one_step_discrete only: "autoregressive" (RoboVLMs: token j conditioned on tokens < j, C*A decoder
     # passes at inference) or "parallel" (learned query slots, one pass; module docstring)
     discrete_decoding: str = "autoregressive"
+    # interleaved only: "causal" (RoboVLMs: every slot sees the window before it) or "streaming" (a block's
+    # slots see their own block only, its action token also every earlier block's image + text: a robot step
+    # then decodes one block and one token over cached keys; module docstring)
+    interleaved_attention: str = "causal"
     mu_law: float = 0.0
     image_insert_index: int = 1
     image_bracket_tokens: tuple[int, int] | None = None
@@ -158,12 +163,24 @@ class VLAConfig:
                 f"discrete_decoding='parallel' decodes action tokens; structure={self.structure!r} has none "
                 "(use structure='one_step_discrete', or leave discrete_decoding at 'autoregressive')"
             )
+        if self.interleaved_attention not in INTERLEAVED_ATTENTIONS:
+            bad(
+                f"interleaved_attention={self.interleaved_attention!r} is unknown; use one of "
+                f"{', '.join(INTERLEAVED_ATTENTIONS)}"
+            )
+        if self.interleaved_attention == "streaming" and self.structure != "interleaved":
+            bad(
+                f"interleaved_attention='streaming' is the interleaved window's attention; structure="
+                f"{self.structure!r} has no window sequence (use structure='interleaved', or leave it at 'causal')"
+            )
         if self.loss_type not in ("huber", "mse"):
             bad(f"loss_type={self.loss_type!r}; use 'huber' or 'mse'")
         if self.image_insert_index < 0:
             bad(f"image_insert_index={self.image_insert_index} must be >= 0")
         if not isinstance(self.backbone, backbone_lib.BackboneConfig):
             bad(f"backbone must be a backbone config (vla_jax.models.backbone), got {type(self.backbone).__name__}")
+        if self.streaming_attention:
+            self._check_streaming(bad)
         vocab = self.backbone.vocab_size
         if self.structure == "one_step_discrete":
             act.ActionTokenizer(vocab, self.num_bins, self.mu_law, self.has_gripper)
@@ -172,6 +189,24 @@ class VLAConfig:
             if len(ids) != 2 or not all(0 <= i < vocab for i in ids):
                 bad(f"image_bracket_tokens={self.image_bracket_tokens} must be two token ids < vocab_size={vocab}")
             object.__setattr__(self, "image_bracket_tokens", ids)
+
+    def _check_streaming(self, bad) -> None:
+        bb = self.backbone
+        if getattr(bb, "cross_attention_media", False):
+            bad(
+                f"interleaved_attention='streaming' needs a self-attention backbone; {bb.model_type!r} reads the "
+                "images by cross-attention, where a block's first slots read the previous frame (use 'causal')"
+            )
+        if not bb.relative_positions:
+            bad(
+                f"interleaved_attention='streaming' needs rotary (relative) positions, so a cached block's keys "
+                f"stay valid as the window slides; {bb.model_type!r} adds absolute position embeddings "
+                "(use 'causal', or a RoPE backbone: paligemma, llava, smolvlm, qwen2_vl, qwen2_5_vl)"
+            )
+
+    @property
+    def streaming_attention(self) -> bool:
+        return self.structure == "interleaved" and self.interleaved_attention == "streaming"
 
     @property
     def parallel_decoding(self) -> bool:
@@ -241,6 +276,26 @@ def pack(embeds: jax.Array, valid: jax.Array, groups: jax.Array | None = None):
     if groups is not None:
         block_ids = jnp.where(packed_valid, jnp.take_along_axis(groups, order, axis=1), -1)
     return select_slots(embeds, order), packed_valid, new_index, block_ids
+
+
+def streaming_mask(valid: jax.Array, block: int) -> jax.Array:
+    """The streaming interleaved window's query-key mask over the PACKED slots, bool [R, S, S] (True = may
+    attend; `decode` ANDs it with causality and the prefix-LM blocks). `valid` [R, S] unpacked, blocks of
+    `block` slots, each ending in its action token.
+
+    A slot sees the slots of its own block; an action token also sees every other block's image and text
+    slots, never another action token. So a block's hidden states at every layer depend on that block alone,
+    and a robot step computes the newest block once and its action token over the cached keys of the window's
+    blocks (vla_runtime's streaming step): nothing cached goes stale when the window slides, given positions
+    that enter as rotations only (`BackboneConfig.relative_positions`)."""
+    order = pack_order(valid)
+    slot = jnp.arange(valid.shape[1])
+    frame = jnp.take_along_axis(jnp.broadcast_to(slot // block, valid.shape), order, axis=1)
+    action = jnp.take_along_axis(jnp.broadcast_to(slot % block == block - 1, valid.shape), order, axis=1)
+    same = frame[:, :, None] == frame[:, None, :]
+    history = action[:, :, None] & ~action[:, None, :]
+    keys = jnp.take_along_axis(valid, order, axis=1)[:, None, :]
+    return (same | history) & keys
 
 
 def pack_order(valid: jax.Array) -> jax.Array:
@@ -398,8 +453,18 @@ class VLAPolicy(nn.Module):
         packed, packed_valid, new_index, block_ids = pack(embeds, valid.reshape(b, t * s), groups)
         positions = self.packed_positions(valid.reshape(b, t * s), image_index.reshape(b, t * s))
         media_args = self.media_kwargs(media, valid.reshape(b, t * s), image_index.reshape(b, t * s), t)
+        mask = packed_valid
+        if self.config.streaming_attention:
+            window = self.config.backbone.sliding_window
+            if window is not None and t * s > window:
+                raise VLAJaxError(
+                    f"VLA config: interleaved_attention='streaming' with a sliding-window backbone needs the window's "
+                    f"sequence ({t} blocks x {s} slots = {t * s}) within its sliding_window={window}: the streaming "
+                    "step's cached keys are exact only where no layer drops any (shorten window_size, or use 'causal')"
+                )
+            mask = streaming_mask(valid.reshape(b, t * s), s)
         hidden = self.backbone.decode(
-            packed, packed_valid, deterministic, positions=positions, block_ids=block_ids, **media_args
+            packed, mask, deterministic, positions=positions, block_ids=block_ids, **media_args
         )
         action_slots = jnp.arange(t) * s + (s - 1)
         idx = jnp.clip(new_index[:, action_slots], 0, t * s - 1)  # invalid blocks: any slot, zeroed later

@@ -57,6 +57,9 @@ def decoder_mask(
     ``sliding_window`` when given: k > q - window) or q and k share a non-negative ``block_ids``
     group (PaliGemma's bidirectional prefix). This is transformers' `masking_utils` with
     ``block_sequence_ids`` (causal OR same block, AND padding).
+
+    ``attention_mask`` [B, S] marks the real keys; [B, S, S] gives the (query, key) pairs that may
+    attend, padding keys already False (`vla_jax.vla.streaming_mask`), AND-ed with the rule above.
     """
     s = attention_mask.shape[1]
     q = jnp.arange(s)[:, None]
@@ -68,4 +71,5 @@ def decoder_mask(
     if block_ids is not None:
         same = (block_ids[:, :, None] == block_ids[:, None, :]) & (block_ids[:, :, None] >= 0)
         allowed = allowed | same
-    return (allowed & attention_mask.astype(bool)[:, None, :])[:, None]
+    pairs = attention_mask.astype(bool)
+    return (allowed & (pairs if pairs.ndim == 3 else pairs[:, None, :]))[:, None]

@@ -10,6 +10,8 @@ docs/INTERFACES.md):
     module.embed_tokens(ids)       int [B, S] -> [B, S, D]   (same space as encode_images' output)
     module.decode(embeds, attention_mask, deterministic, positions=None, position_offset=0, block_ids=None)
                                    -> last hidden state [B, S, D] after the final norm
+                                   (attention_mask [B, S] = real keys, or [B, S, S] = the pairs that may
+                                   attend, `attention.decoder_mask`; families with `relative_positions`)
     module.lm_logits(hidden)       -> float32 [B, S, V]
     module.vision_tower(pixels)    -> the vision encoder's last hidden state (parity stage 1)
 
@@ -54,6 +56,9 @@ class BackboneConfig:
 
     model_type: ClassVar[str]
     attention: ClassVar[str] = "causal"
+    # True: positions enter only as rotations of queries and keys (RoPE), so attention depends on position
+    # differences alone (what a streaming KV cache needs); False: absolute position embeddings are added
+    relative_positions: ClassVar[bool] = True
     image_mean: ClassVar[tuple[float, float, float]]
     image_std: ClassVar[tuple[float, float, float]]
 
@@ -73,6 +78,14 @@ class BackboneConfig:
     @property
     def image_tokens(self) -> int:  # vectors per frame from encode_images
         raise NotImplementedError
+
+    @property
+    def sliding_window(self) -> int | None:
+        """The attention span of the decoder's sliding-window layers (Gemma 2's), None when every layer sees
+        the whole sequence."""
+        text = getattr(self, "text", None)
+        layers = getattr(text, "sliding_layers", None)
+        return int(text.sliding_window) if layers is not None and layers.any() else None  # type: ignore[union-attr]
 
     @property
     def first_position(self) -> int:  # position id of the first slot of a sequence

@@ -76,6 +76,7 @@ def vision_config_from_hf(d: dict[str, Any] | None, where: str) -> ViTConfig:
 @dataclasses.dataclass(frozen=True)
 class Kosmos2Config(backbone_lib.BackboneConfig):
     model_type = "kosmos-2"
+    relative_positions = False  # sinusoidal position embeddings added to the decoder's inputs
     image_mean = CLIP_MEAN
     image_std = CLIP_STD
 
