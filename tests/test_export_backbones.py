@@ -52,13 +52,20 @@ CASES = [
     # IDEFICS' cross-attention media
     ("paligemma", "one_step_discrete", "discrete", "parallel"),
     ("idefics", "one_step_discrete", "discrete", "parallel"),
+    # the streaming interleaved window (4th entry: interleaved_attention): the runtime computes each block alone,
+    # then the action tokens over the blocks' keys, against vla_jax's one-pass mask; PaliGemma's prefix inside a
+    # block, Qwen's 3-D positions across blocks
+    ("paligemma", "interleaved", "mlp", "streaming"),
+    ("smolvlm", "interleaved", "mlp", "streaming"),
+    ("qwen2_5_vl", "interleaved", "mlp", "streaming"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
 def test_float32_export_parity_per_backbone(case, tokenizer_dir, tmp_path):  # noqa: F811
-    family, structure, head, *decoding = case  # a 4th entry: discrete_decoding
-    cfg = tiny_config(structure, head, backbone=BACKBONES[family](), discrete_decoding=(*decoding, "autoregressive")[0])
+    family, structure, head, *variant = case  # a 4th entry: discrete_decoding, or interleaved_attention
+    key = "interleaved_attention" if structure == "interleaved" else "discrete_decoding"
+    cfg = tiny_config(structure, head, backbone=BACKBONES[family](), **dict(zip([key], variant)))
     params = random_params(cfg)
     out = str(tmp_path / "f32")
     export_policy(cfg, params, STATS, tokenizer_dir, out, "float32", instruction_length=12)

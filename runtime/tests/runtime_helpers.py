@@ -47,9 +47,11 @@ def tiny_policy_config(
     action_dim: int = 3,
     has_gripper: bool = False,
     discrete_decoding: str = "autoregressive",
+    interleaved_attention: str = "causal",
 ) -> dict:
     return {
         "discrete_decoding": discrete_decoding,
+        "interleaved_attention": interleaved_attention,
         "structure": structure,
         "head": head,
         "window_size": window,
@@ -203,10 +205,16 @@ def statistics(action_dim: int = 3, mode: str = "bounds") -> dict:
 
 
 def write_tiny_export(
-    out_dir: str, seed: int = 0, dtype: str = "float32", model_type: str = "kosmos-2", **policy_kwargs
+    out_dir: str,
+    seed: int = 0,
+    dtype: str = "float32",
+    model_type: str = "kosmos-2",
+    backbone: dict | None = None,
+    **policy_kwargs,
 ) -> str:
+    """A random export of `tiny_policy_config(**policy_kwargs)` on `backbone` (default: `model_type`'s tiny one)."""
     policy = tiny_policy_config(**policy_kwargs)
-    backbone = tiny_backbone_config(model_type)
+    backbone = backbone or tiny_backbone_config(model_type)
     config = {"backbone": backbone, "policy": policy}
     torch.manual_seed(seed)
     model = PolicyModel.from_config(config)

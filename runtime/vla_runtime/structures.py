@@ -48,6 +48,7 @@ from .policy_io import signed_to_gripper
 
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 DISCRETE_DECODINGS = ("autoregressive", "parallel")
+INTERLEAVED_ATTENTIONS = ("causal", "streaming")
 
 
 def _check_choice(policy: dict, key: str, known: tuple[str, ...], default: str | None = None) -> None:
@@ -173,6 +174,10 @@ class EpisodeState:
     blocks: list[FrameTemplate] | None = None
     window: Seq | None = None
     window_positions: torch.Tensor | None = None
+    # Streaming interleaved (its cache: the newest T-1 blocks' keys, `_streaming_step`): the position step from
+    # one frame's block to the next (the positions of frame n = block 0's + n * stride)
+    block_stride: torch.Tensor | None = None
+    block_pairs: torch.Tensor | None = None  # bool [1, S, S]: which of a block's slots each of its slots sees
 
 
 class PolicyModel(nn.Module):
@@ -186,6 +191,7 @@ class PolicyModel(nn.Module):
         super().__init__()
         _check_choice(policy, "structure", STRUCTURES)
         _check_choice(policy, "discrete_decoding", DISCRETE_DECODINGS, default="autoregressive")
+        _check_choice(policy, "interleaved_attention", INTERLEAVED_ATTENTIONS, default="causal")
         self.policy = dict(policy)
         self.structure = policy["structure"]
         self.window = int(policy["window_size"])
@@ -196,6 +202,12 @@ class PolicyModel(nn.Module):
         brackets = policy.get("image_bracket_tokens")
         self.brackets = None if brackets is None else [int(b) for b in brackets]
         self.adapter: BackboneAdapter = build_backbone(backbone, dtype)
+        self.streaming = self.structure == "interleaved" and policy.get("interleaved_attention") == "streaming"
+        if self.streaming and (self.cross_attention or not self.adapter.relative_positions):
+            raise RuntimeConfigError(
+                f"config.json: policy.interleaved_attention 'streaming' needs a rotary-position self-attention "
+                f"backbone; backbone.model_type {self.adapter.model_type!r} is not one (export it with 'causal')"
+            )
         self.backbone = self.adapter.model
         d = self.adapter.hidden_size
         if self.structure != "one_step_discrete":
@@ -350,6 +362,8 @@ class PolicyModel(nn.Module):
         latents = self._encode(pixels.reshape(b * t, *pixels.shape[2:]))
         if self.structure == "one_step_discrete":
             action = self._greedy_tokens(latents, tokens, tmask).reshape(b, t, self.action_chunk, self.action_dim)
+        elif self.streaming:
+            action = self._head(self._streaming_window(latents, tokens, tmask, valid), valid)
         elif self.structure == "interleaved":
             step_ids = torch.arange(t, device=latents.device).repeat(b)
             block = self._block(latents, tokens, tmask, self._action_tail(b * t), step_ids)
@@ -426,7 +440,7 @@ class PolicyModel(nn.Module):
             action = self._greedy_tokens(latents, tokens, token_mask, prompt=state.frame)
             return state, action.reshape(1, self.action_chunk, self.action_dim)
         if self.structure == "interleaved":
-            feat = self._interleaved_step(state, latents)
+            feat = self._streaming_step(state, latents) if self.streaming else self._interleaved_step(state, latents)
             return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
         assert state.frame is not None
         # The block's action token is its last valid entry: the template holds no padding.
@@ -454,7 +468,7 @@ class PolicyModel(nn.Module):
             return
         tail = self._action_tail(1)
         state.frame = self.template(latents, tokens, token_mask, tail)
-        if self.structure == "interleaved":
+        if self.structure == "interleaved" and not self.streaming:
             state.blocks = [self.template(latents, tokens, token_mask, tail, i) for i in range(self.window)]
             state.window = cat([b.seq for b in state.blocks])  # cat copies: the window is its own buffer
             state.window_positions = None
@@ -475,6 +489,107 @@ class PolicyModel(nn.Module):
             feats = torch.cat([feats.new_zeros(1, self.window - t, feats.shape[-1]), feats], dim=1)
             valid[:, : self.window - t] = False
         return self._head(feats, valid)[:, -1]
+
+    # ------------------------------------------------------------------------------ streaming interleaved
+    # vla_jax.vla.streaming_mask: a block's slots see their own block, its action token also every earlier
+    # block's image + text slots. Computed here in two stages, each a plain causal decode: every block alone
+    # (its keys then never change), then each action token over the keys of the blocks it may see. Positions
+    # are rotations only (`BackboneAdapter.relative_positions`), so a block's keys cached at the step that
+    # made it serve every later step: a step decodes one block and one token.
+    def _check_streaming_span(self, slots: int) -> None:
+        """A sliding-window layer (Gemma 2's) would drop keys the streaming mask lets a slot see (vla_jax refuses
+        to train such a window): `slots`, the window's sequence, must fit in it."""
+        window = self.adapter.sliding_window
+        if window is not None and slots > window:
+            raise RuntimeConfigError(
+                f"config.json: policy.interleaved_attention 'streaming' over a window of {slots} slots exceeds the "
+                f"backbone's sliding_window {window}; shorten policy.window_size or the instruction"
+            )
+
+    def _decode_blocks(self, blocks: Seq, positions: torch.Tensor) -> DecoderCache:
+        """Blocks without their action tokens, each row decoded alone -> their cache (keys of every layer)."""
+        cache = self.adapter.new_cache()
+        self._decode(blocks, cache, positions)
+        return cache
+
+    def _action_over(self, history: DecoderCache, positions: torch.Tensor) -> torch.Tensor:
+        """Each row's action token at `positions` over the keys `history` lets it see -> hidden [R, D]."""
+        rows = history.key_mask.shape[0] if history.key_mask is not None else 1
+        return self.adapter.decode(self._action_tail(rows), None, history, positions)[:, -1]
+
+    def _streaming_window(self, latents, tokens, token_mask, valid) -> torch.Tensor:
+        """`full`'s streaming features [B, T, D], at the positions of the causal window (invalid frames' blocks
+        removed, as vla_jax packs them away)."""
+        b, t = valid.shape
+        n, dev = b * t, latents.device
+        block = self._block(latents, tokens, token_mask, self._action_tail(n), torch.arange(t, device=dev).repeat(b))
+        s = block.embeds.shape[1]
+        self._check_streaming_span(t * s)
+        window = dataclasses.replace(block, valid=block.valid & valid.reshape(n, 1))
+        packed, new_index = pack(window.flat(b))
+        positions = self._layout_positions(packed)  # [B, T*S] or [3, B, T*S], per packed slot
+        positions = torch.gather(positions, -1, new_index.clamp(min=0).expand(positions.shape))
+        positions = positions.reshape(*positions.shape[:-2], n, s)  # per unpacked slot, a block per row
+        # Stage 1 sees the text padding only (an invalid frame's block is computed, then seen by nobody).
+        blocks = self._decode_blocks(block.prefix(s - 1), positions[..., : s - 1])
+
+        def rows(x: torch.Tensor) -> torch.Tensor:
+            """Per block [N, ...] -> per row [N, ...] holding its sample's T blocks one after another."""
+            if x.dim() == 4:  # keys / values [N, kv_heads, S-1, head_dim]: the sequence is dim 2
+                x = x.reshape(b, t, *x.shape[1:]).transpose(1, 2).flatten(2, 3)
+            else:  # masks, block ids [N, S-1]
+                x = x.reshape(b, -1)
+            return x.repeat_interleave(t, dim=0)
+
+        assert blocks.key_mask is not None
+        seen = rows(blocks.key_mask & valid.reshape(n, 1))  # [N, T*(S-1)]
+        key_block = torch.arange(t, device=dev).repeat_interleave(s - 1)
+        seen = seen & (key_block[None] <= torch.arange(t, device=dev).repeat(b)[:, None])  # up to the row's own
+        block_ids = None if blocks.block_ids is None else rows(blocks.block_ids)
+        history = DecoderCache.from_states([(rows(k), rows(v)) for k, v in blocks.layer_states()], seen, block_ids)
+        return self._action_over(history, positions[..., s - 1 :]).reshape(b, t, -1)
+
+    def _streaming_step(self, state: EpisodeState, latents) -> torch.Tensor:
+        """The newest block and its action token in ONE decoder call over the window's earlier blocks' cached keys:
+        the block's slots see only the block (`pair_mask`), the action token everything (the numbers of
+        `_streaming_window`'s two stages). Afterwards the cache keeps the newest T-1 blocks' keys without their
+        action tokens, views of what the call wrote: the next call's append is the step's only copy."""
+        frame = state.frame
+        assert frame is not None
+        length = frame.seq.embeds.shape[1]  # the template's valid slots, the action token last
+        if frame.positions is None:
+            self._check_streaming_span(self.window * length)
+            frame.positions = self._layout_positions(frame.seq)
+            state.block_stride = self._layout_positions(cat([frame.seq, frame.seq]))[..., length:] - frame.positions
+            state.block_pairs = self._block_pairs(frame.seq)
+        assert state.block_stride is not None and state.block_pairs is not None
+        if state.cache is None:
+            state.cache = self.adapter.new_cache()
+        cache, kept = state.cache, state.cache.length  # kept: earlier blocks x (length - 1) keys
+        pairs = torch.ones(1, length, kept + length, dtype=torch.bool, device=latents.device)
+        pairs[:, :-1, :kept] = False  # the block's own slots never see another block
+        pairs[:, :, kept:] = state.block_pairs
+        positions = frame.positions + state.block_stride * (state.frames_seen - 1)
+        hidden = self.adapter.decode(frame.filled(latents).embeds, None, cache, positions, pair_mask=pairs)
+        blocks = min(kept // (length - 1) + 1, self.window - 1)
+        start, stop = kept + length - 1 - blocks * (length - 1), kept + length - 1
+        for layer in cache.kv.layers:  # drop the oldest block once T-1 are kept, and the action token's key
+            layer.keys, layer.values = layer.keys[:, :, start:stop], layer.values[:, :, start:stop]
+        assert cache.key_mask is not None
+        cache.key_mask = cache.key_mask[:, start:stop]
+        if cache.block_ids is not None:
+            cache.block_ids = cache.block_ids[:, start:stop]
+        return hidden[:, -1]
+
+    def _block_pairs(self, block: Seq) -> torch.Tensor:
+        """Which of one block's slots each of its slots sees, bool [1, S, S]: causal, plus PaliGemma's
+        bidirectional image + text prefix (`block.blocks`), as the decoder's own masks within a block."""
+        s = block.embeds.shape[1]
+        causal = torch.ones(s, s, dtype=torch.bool, device=block.embeds.device).tril()[None]
+        if block.blocks is None:
+            return causal
+        ids = block.blocks
+        return causal | ((ids[:, :, None] == ids[:, None, :]) & (ids[:, :, None] >= 0))
 
     def _interleaved_step(self, state: EpisodeState, latents) -> torch.Tensor:
         assert state.blocks is not None and state.window is not None

@@ -53,6 +53,28 @@ class DecoderCache:
     def length(self) -> int:
         return 0 if self.key_mask is None else int(self.key_mask.shape[1])
 
+    def layer_states(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per decoder layer the cached (keys, values), each [B, kv_heads, length, head_dim]."""
+        return [(layer.keys, layer.values) for layer in self.kv.layers]
+
+    @classmethod
+    def from_states(
+        cls,
+        states: list[tuple[torch.Tensor, torch.Tensor]],
+        key_mask: torch.Tensor,
+        block_ids: torch.Tensor | None = None,
+    ) -> DecoderCache:
+        """A cache holding the given per-layer (keys, values) [B, kv_heads, length, head_dim], `key_mask` [B, length]
+        saying which keys are seen (e.g. the streaming interleaved action token's view of the window's blocks,
+        `layer_states` of several caches joined). A plain `DynamicCache`: it serves one decode and grows no
+        further, so no layer needs sliding-window bookkeeping."""
+        from transformers import DynamicCache
+
+        kv = DynamicCache()
+        for layer, (keys, values) in enumerate(states):
+            kv.update(keys, values, layer)
+        return cls(kv, key_mask.bool(), block_ids)
+
 
 @contextlib.contextmanager
 def default_dtype(dtype: torch.dtype) -> Iterator[None]:
@@ -155,6 +177,9 @@ class BackboneAdapter:
     # True (IDEFICS / Flamingo): a frame is one slot (`image_slot_embeds`) and `encode_images`' output is the
     # media `decode(..., media=, media_frame=)` reads by cross-attention (structures.py)
     cross_attention_media: bool = False
+    # True: positions are rotations of queries and keys only (RoPE), so a cached key stays valid wherever the
+    # query is (the streaming interleaved step); False: absolute position embeddings (Kosmos-2)
+    relative_positions: bool = True
     first_position: int = 0  # position id of slot 0 (HF's numbering for inputs_embeds)
 
     # Facts about the family, set by each adapter's __init__ from the HF config.
@@ -162,6 +187,7 @@ class BackboneAdapter:
     vocab_size: int  # V (the LM head's rows)
     image_size: int  # square input side in pixels
     kv_values_per_token: int  # keys + values the decoder caches per token, all layers (sizes.py)
+    sliding_window: int | None = None  # the span of the decoder's sliding-window layers (Gemma 2), None: none
 
     def set_decoder_facts(self, text, vision) -> None:
         """The facts above from a Llama / Gemma-style text config (GQA: num_key_value_heads x head_dim per
@@ -170,6 +196,8 @@ class BackboneAdapter:
         self.hidden_size, self.vocab_size = int(text.hidden_size), int(text.vocab_size)
         self.image_size = int(vision.image_size)
         self.kv_values_per_token = 2 * int(text.num_hidden_layers) * int(text.num_key_value_heads) * int(head_dim)
+        sliding = "sliding_attention" in (getattr(text, "layer_types", None) or ())
+        self.sliding_window = int(text.sliding_window) if sliding else None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -235,6 +263,7 @@ class BackboneAdapter:
         positions: torch.Tensor | None = None,
         block_ids: torch.Tensor | None = None,
         image_index: torch.Tensor | None = None,
+        pair_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decoder over `embeds` [B, S, D] (the decoder's input space) -> last hidden state after the final norm.
 
@@ -243,7 +272,9 @@ class BackboneAdapter:
         block_ids: [B, S] for prefix-LM families (same id >= 0 = bidirectional block, -1 = causal;
         default all -1). image_index: [B, S], each image slot's index inside its image, -1 elsewhere (default
         all -1), for families whose positions depend on it (`positions_for`). With `cache`, attends to
-        everything cached and appends these positions to it.
+        everything cached and appends these positions to it. pair_mask: bool [B, S, cached + S], which keys each
+        new slot sees, causality and padding included (it replaces the rule above; HF takes it as a prepared 4-D
+        mask, additive so that eager and SDPA attention read it alike); the cache still records `mask`.
         """
         b, s = embeds.shape[:2]
         new_mask = torch.ones(b, s, dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
@@ -261,7 +292,11 @@ class BackboneAdapter:
             past_blocks = None if cache is None else cache.block_ids
             if past_blocks is not None:
                 blocks = torch.cat([past_blocks, blocks], dim=1)
-        hidden = self.run_decoder(embeds, key_mask, positions, None if cache is None else cache.kv, blocks)
+        attend = key_mask
+        if pair_mask is not None:
+            bias = torch.zeros(pair_mask.shape, dtype=embeds.dtype, device=embeds.device)
+            attend = bias.masked_fill(~pair_mask, torch.finfo(embeds.dtype).min)[:, None]
+        hidden = self.run_decoder(embeds, attend, positions, None if cache is None else cache.kv, blocks)
         if cache is not None:
             cache.key_mask, cache.block_ids = key_mask, blocks
         return hidden

@@ -21,6 +21,7 @@ from .base import BackboneAdapter, build_hf, hf_config
 class Kosmos2Adapter(BackboneAdapter):
     model_type = "kosmos-2"
     attention = "causal"
+    relative_positions = False  # sinusoidal position embeddings added to the decoder's inputs
 
     def __init__(self, backbone: dict[str, Any], dtype: torch.dtype = torch.float32):
         from transformers import Kosmos2Config, Kosmos2Model
