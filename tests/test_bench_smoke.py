@@ -275,7 +275,18 @@ def test_backbone_latency(results):
         assert ("window_pass_ms" in x) == (x["structure"] == "interleaved"), x
         if x["structure"] == "interleaved":
             assert _pos(x["window_pass_ms"]) and _pos(x["paired_ratio_window"]), x
-    assert {x["structure"] for x in r["results"]} == {"policy_head", "interleaved", "one_step_discrete/parallel"}
+    assert {x["structure"] for x in r["results"]} == {
+        "policy_head",
+        "interleaved",
+        "interleaved/streaming",
+        "one_step_discrete/parallel",
+    }
+    # streaming runs on Qwen's rotary positions and is refused, named, on Kosmos-2's absolute ones
+    assert [(x["family"], x["structure"]) for x in r["results"] if x["structure"] == "interleaved/streaming"] == [
+        ("qwen2_5_vl", "interleaved/streaming")
+    ]
+    assert [(x["family"], x["structure"]) for x in r["skipped"]] == [("kosmos-2", "interleaved/streaming")]
+    assert "absolute position embeddings" in r["skipped"][0]["why"]
 
 
 def test_machine_info_names_the_cpu_generation():
