@@ -139,12 +139,12 @@ def backbone_for(name: str, width: str):
     return demo_width(cfg, int(getattr(cfg, "scale_factor", 1) or 1))
 
 
-def _export(backbone, structure, head, tok_dir, out, hidden: int, variant: dict) -> str:
+def _export(backbone, structure, head, tok_dir, out, hidden: int, variant: dict | None = None) -> str:
     cfg = VLAConfig(
         backbone=backbone,
         structure=structure,
         head=head,
-        **variant,
+        **(variant or {}),
         window_size=4,
         action_chunk=2,
         action_dim=2,

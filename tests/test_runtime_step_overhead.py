@@ -16,7 +16,8 @@ from data_pipelines.tokenize import train_tokenizer
 from vla_runtime import Policy
 from vla_runtime.heads import LSTMHead
 
-CASES = [("policy_head", "lstm"), ("interleaved", "mlp")]  # one_step_continuous decodes as policy_head does
+# one_step_continuous decodes as policy_head does; streaming: positions are block 0's plus a per-frame stride
+CASES = [("policy_head", "lstm"), ("interleaved", "mlp"), ("interleaved", "mlp", "streaming")]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,9 @@ def tokenizer_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
 def test_qwen_step_reuses_positions_and_equals_the_full_window(tmp_path, tokenizer_dir, case):
+    variant = {"interleaved_attention": case[2]} if len(case) > 2 else {}
     export = backbone_latency._export(
-        backbone_latency.FAMILIES["qwen2_5_vl"](), case[0], case[1], tokenizer_dir, str(tmp_path / "e"), 32
+        backbone_latency.FAMILIES["qwen2_5_vl"](), case[0], case[1], tokenizer_dir, str(tmp_path / "e"), 32, variant
     )
     inc, full = Policy.load(export, incremental=True), Policy.load(export, incremental=False)
     calls = []
