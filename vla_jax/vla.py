@@ -69,6 +69,11 @@ Tails and what is read out:
   each with tail [action_token], concatenated; blocks of invalid frames
   (``image_mask`` false) are removed like padding. The hidden state at each
   block's action token goes through the MLP head (history comes from the LM).
+  With ``interleaved_attention="streaming"`` the attention is `streaming_mask`: a block's
+  slots see their own block only, its action token also every earlier block's image and
+  text slots (never another action token). A block's hidden states then depend on that
+  block alone, so a robot step decodes the newest block and its action token over the
+  cached keys of the earlier ones; rotary positions only (``relative_positions``).
 - ``policy_head``: per-frame sequences as in one_step_continuous; the action-
   token features [B, T, D] are fused over the window by the head (LSTM / GPT /
   MLP over the last window_size steps), see `vla_jax.heads`.

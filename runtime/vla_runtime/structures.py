@@ -24,7 +24,9 @@ Two ways to run, tested equal:
     - interleaved: image latents are cached per frame and the decoder's KV cache grows by one block
       per step while the episode is shorter than the window. When the window slides, every block's
       position shifts, so the window's blocks are re-decoded from the cached latents (the vision
-      tower still runs on the new frame only);
+      tower still runs on the new frame only); with `interleaved_attention: "streaming"` (vla_jax's
+      `streaming_mask`) the newest T-1 blocks' keys are cached and a step decodes the new block and its
+      action token in one decoder call over them, nothing re-run;
     - one_step_discrete: greedy decoding of the C*A action tokens with a KV cache (one token per
       decoder call instead of a full re-run per token); with `discrete_decoding: "parallel"` the tail is
       the C*A learned `action_queries` and ONE decoder call over the frame's block gives every token
