@@ -26,7 +26,8 @@ blocks), which says whether anything beyond what the structure computes is left 
 ``interleaved_attention="streaming"`` row (``interleaved/streaming``, vla_jax/vla.py's `streaming_mask`) is the
 interleaved window trained so that nothing cached goes stale: its step decodes the new block and the action token
 over the cached blocks, and it is held to the goal. Families it cannot serve exactly (Kosmos-2's absolute
-positions, IDEFICS' cross-attention, a sliding window shorter than the window) are skipped, named and counted.
+positions, IDEFICS' cross-attention) are skipped, named and counted; PaliGemma 2's tiny 16-slot sliding window is
+widened to the released model's 4096 for that row (`for_variant`).
 """
 
 from __future__ import annotations
@@ -139,6 +140,14 @@ def backbone_for(name: str, width: str):
     return demo_width(cfg, int(getattr(cfg, "scale_factor", 1) or 1))
 
 
+def for_variant(backbone, variant: dict):
+    """The backbone a variant row runs on: for streaming, a Gemma 2 sliding window of tiny()'s 16 slots (a test
+    size, there to exercise the sliding layers) becomes PaliGemma 2's released 4096, which holds the window."""
+    if variant.get("interleaved_attention") == "streaming" and backbone.sliding_window is not None:
+        return backbone.replace(text={"sliding_window": 4096})
+    return backbone
+
+
 def _export(backbone, structure, head, tok_dir, out, hidden: int, variant: dict | None = None) -> str:
     cfg = VLAConfig(
         backbone=backbone,
@@ -248,7 +257,8 @@ def main(argv=None) -> int:
                 hidden = 32 if width == "tiny" else 64
                 key = structure_key(structure, variant)
                 try:
-                    out = _export(backbone, structure, head, f"{tmp}/tok", f"{tmp}/{len(results)}", hidden, variant)
+                    row_backbone = for_variant(backbone, variant)
+                    out = _export(row_backbone, structure, head, f"{tmp}/tok", f"{tmp}/{len(results)}", hidden, variant)
                 except VLAJaxError as e:  # a variant this family cannot run (streaming on absolute positions)
                     skipped.append({"family": name, "structure": key, "why": str(e)})
                     print(f"skipped {name} {key}: {e}", flush=True)
