@@ -77,3 +77,27 @@ def test_an_unknown_interleaved_attention_is_one_config_error():
     policy = tiny_policy_config(structure="interleaved", head="mlp", interleaved_attention="sliding")
     with pytest.raises(RuntimeConfigError, match="policy.interleaved_attention 'sliding' is unknown"):
         PolicyModel(tiny_backbone_config(), policy)
+
+
+def test_a_streaming_step_is_one_decoder_call_over_at_most_the_window(tmp_path):
+    """The robot step decodes the new block and its action token in one call, whatever the episode's length, and
+    keeps the keys of the newest T-1 blocks only (window 3: 2 blocks), each without its action token."""
+    kw = dict(backbone=_backbone("smolvlm"), structure="interleaved", head="mlp", interleaved_attention="streaming")
+    policy = Policy.load(write_tiny_export(str(tmp_path / "s"), **kw))
+    adapter, calls = policy.model.adapter, []
+    original = adapter.decode
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("pair_mask") is not None)
+        return original(*args, **kwargs)
+
+    adapter.decode = counting
+    policy.reset("go left")
+    kept = []
+    for frame in _frames(6):
+        calls.clear()
+        policy.step(frame)
+        assert calls == [True]  # one call, under the streaming pair mask
+        kept.append(policy._state.cache.length)
+    block = policy._state.frame.seq.embeds.shape[1] - 1  # a block's slots but its action token
+    assert kept == [block, 2 * block, 2 * block, 2 * block, 2 * block, 2 * block]
