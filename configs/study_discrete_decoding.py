@@ -14,8 +14,8 @@ docs/study.md gives the measured table and wall time.
 
 from pathlib import Path
 
-from vla_jax.study.recipes import mobile_data
-from vla_jax.study.spec import Cell, Study, Table
+from vla_jax.study.recipes import mobile_eval, mobile_grid_study, mobile_train_overrides
+from vla_jax.study.spec import Cell, Study
 
 DEMO = str(Path(__file__).resolve().with_name("demo.py"))
 DECODINGS = ("autoregressive", "parallel")
@@ -25,41 +25,23 @@ NUM_STEPS, BATCH_SIZE, EVAL_EPISODES, EPISODES, IMAGE_SIZE = 300, 16, 10, 72, 48
 
 
 def get_study(arg=None) -> Study:
-    evaluate = ["sim-eval", "--env", "mobile", "--episodes", str(EVAL_EPISODES), "--seed", "1"]
-    evaluate += ["--image-size", str(IMAGE_SIZE), "--gifs", "0"]
     cells = [
         Cell(
             f"{decoding}_w{window}",
             {"decoding": decoding, "window": window},
             DEMO,
-            overrides={
-                "num_steps": NUM_STEPS,
-                "batch_size": BATCH_SIZE,
-                "model.structure": "one_step_discrete",
-                "model.head": "discrete",
-                "model.discrete_decoding": decoding,
-                "model.window_size": window,
-                "data.config.data_dir": "{step:rlds}",
-                "data.tokenizer": "{step:tokenizer}",
-                "checkpoint.every": NUM_STEPS,
-            },
-            eval=evaluate,
+            overrides=mobile_train_overrides(
+                NUM_STEPS,
+                BATCH_SIZE,
+                structure="one_step_discrete",
+                head="discrete",
+                discrete_decoding=decoding,
+                window_size=window,
+            ),
+            eval=mobile_eval(EVAL_EPISODES, IMAGE_SIZE),
         )
         for decoding in DECODINGS
         for window in WINDOWS
     ]
-    return Study(
-        "discrete_decoding",
-        seeds=SEEDS,
-        shared=mobile_data(EPISODES, IMAGE_SIZE),
-        cells=cells,
-        tables=[
-            Table(
-                "one_step_discrete: decoding x window (mobile navigation, 72 episodes): closed-loop success",
-                "decoding",
-                "window",
-                "overall.success",
-            )
-        ],
-        env={"MUJOCO_GL": "egl"},
-    )
+    title = "one_step_discrete: decoding x window (mobile navigation, 72 episodes): closed-loop success"
+    return mobile_grid_study("discrete_decoding", cells, title, ("decoding", "window"), SEEDS, EPISODES, IMAGE_SIZE)

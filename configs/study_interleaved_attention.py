@@ -16,8 +16,8 @@ torch runtime, 10 held-out worlds (eval seed 1), 3 seeds. docs/study.md gives th
 
 from pathlib import Path
 
-from vla_jax.study.recipes import mobile_data
-from vla_jax.study.spec import Cell, Study, Table
+from vla_jax.study.recipes import mobile_eval, mobile_grid_study, mobile_train_overrides
+from vla_jax.study.spec import Cell, Study
 
 BACKBONE_STUDY = str(Path(__file__).resolve().with_name("study_backbone.py"))
 FAMILY = "llava"
@@ -28,41 +28,21 @@ NUM_STEPS, EVAL_EPISODES, EPISODES, IMAGE_SIZE = 300, 10, 72, 48
 
 
 def get_study(arg=None) -> Study:
-    evaluate = ["sim-eval", "--env", "mobile", "--episodes", str(EVAL_EPISODES), "--seed", "1"]
-    evaluate += ["--image-size", str(IMAGE_SIZE), "--gifs", "0"]
     cells = [
         Cell(
             f"{attention}_w{window}",
             {"attention": attention, "window": window},
             f"{BACKBONE_STUDY}:{FAMILY}",
-            overrides={
-                "num_steps": NUM_STEPS,
-                "model.structure": "interleaved",
-                "model.head": "mlp",
-                "model.interleaved_attention": attention,
-                "model.window_size": window,
-                "data.config.data_dir": "{step:rlds}",
-                "data.tokenizer": "{step:tokenizer}",
-                "checkpoint.every": NUM_STEPS,
-            },
-            eval=evaluate,
+            overrides=mobile_train_overrides(
+                NUM_STEPS, structure="interleaved", head="mlp", interleaved_attention=attention, window_size=window
+            ),
+            eval=mobile_eval(EVAL_EPISODES, IMAGE_SIZE),
         )
         for attention in ATTENTIONS
         for window in WINDOWS
     ]
-    return Study(
-        "interleaved_attention",
-        seeds=SEEDS,
-        shared=mobile_data(EPISODES, IMAGE_SIZE),
-        cells=cells,
-        tables=[
-            Table(
-                f"interleaved ({FAMILY} tiny, from scratch): attention x window (mobile navigation, 72 episodes): "
-                "closed-loop success",
-                "attention",
-                "window",
-                "overall.success",
-            )
-        ],
-        env={"MUJOCO_GL": "egl"},
+    title = f"interleaved ({FAMILY} tiny, from scratch): attention x window (mobile navigation, 72 episodes)"
+    title += ": closed-loop success"
+    return mobile_grid_study(
+        "interleaved_attention", cells, title, ("attention", "window"), SEEDS, EPISODES, IMAGE_SIZE
     )

@@ -7,7 +7,7 @@ Each returns shared Steps named ``collect`` (mobile only), ``rlds`` (the RLDS da
 
 from __future__ import annotations
 
-from vla_jax.study.spec import Step
+from vla_jax.study.spec import Cell, Step, Study, Table
 
 
 def mobile_data(episodes: int = 72, image_size: int = 48, seed: int = 0, prefix: str = "") -> list[Step]:
@@ -39,6 +39,51 @@ def mobile_data(episodes: int = 72, image_size: int = 48, seed: int = 0, prefix:
             ],
         ),
     ]
+
+
+def mobile_eval(episodes: int = 10, image_size: int = 48, seed: int = 1) -> list[str]:
+    """A cell's closed-loop evaluation on held-out mobile worlds (the exported policy's robot step)."""
+    return ["sim-eval", "--env", "mobile", "--episodes", str(episodes), "--seed", str(seed)] + [
+        "--image-size",
+        str(image_size),
+        "--gifs",
+        "0",
+    ]
+
+
+def mobile_train_overrides(num_steps: int, batch_size: int | None = None, **model) -> dict:
+    """A mobile cell's training overrides: ``num_steps`` (and ``batch_size``), ``model.<field>`` for each of
+    ``model``, the shared data and tokenizer (`mobile_data`'s steps), one checkpoint at the end. The order is the
+    command line's, which a study's step keys hash."""
+    return {
+        "num_steps": num_steps,
+        **({} if batch_size is None else {"batch_size": batch_size}),
+        **{f"model.{k}": v for k, v in model.items()},
+        "data.config.data_dir": "{step:rlds}",
+        "data.tokenizer": "{step:tokenizer}",
+        "checkpoint.every": num_steps,
+    }
+
+
+def mobile_grid_study(
+    name: str,
+    cells: list[Cell],
+    title: str,
+    grid: tuple[str, str],
+    seeds=(0, 1, 2),
+    episodes: int = 72,
+    image_size: int = 48,
+) -> Study:
+    """A grid of mobile cells (``grid``: the rows' and the columns' factor) over ``seeds`` on `mobile_data`,
+    reported as one closed-loop success table (and its plot)."""
+    return Study(
+        name,
+        seeds=seeds,
+        shared=mobile_data(episodes, image_size),
+        cells=cells,
+        tables=[Table(title, *grid, "overall.success")],
+        env={"MUJOCO_GL": "egl"},
+    )
 
 
 def metaworld_data(
