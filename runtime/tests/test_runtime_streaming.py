@@ -47,6 +47,15 @@ def test_streaming_step_equals_the_full_window_and_differs_from_causal(family, t
     assert np.abs(window[1:] - full[1:]).max() > 1e-4
 
 
+def test_a_long_streaming_episode_stays_equal_to_the_full_window(tmp_path):
+    """40 frames: far past where Gemma 2's sliding-window layers would start trimming a cache of their own."""
+    kw = dict(backbone=_backbone("paligemma"), structure="interleaved", head="mlp", interleaved_attention="streaming")
+    export = write_tiny_export(str(tmp_path / "s"), **kw)
+    frames = _frames(40)
+    step, full = _run(export, True, frames), _run(export, False, frames)
+    assert np.abs(step - full).max() <= 1e-5, np.abs(step - full).max(axis=(1, 2))
+
+
 @pytest.mark.parametrize("family,why", [("kosmos-2", "rotary-position"), ("idefics", "rotary-position")])
 def test_streaming_refuses_absolute_positions_and_cross_attention(family, why, tmp_path):
     with pytest.raises(RuntimeConfigError, match=f"streaming' needs a {why}.*{family}"):

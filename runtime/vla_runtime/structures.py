@@ -565,8 +565,8 @@ class PolicyModel(nn.Module):
             state.block_stride = self._layout_positions(cat([frame.seq, frame.seq]))[..., length:] - frame.positions
             state.block_pairs = self._block_pairs(frame.seq)
         assert state.block_stride is not None and state.block_pairs is not None
-        if state.cache is None:
-            state.cache = self.adapter.new_cache()
+        if state.cache is None:  # a plain DynamicCache: its layers are sliced below, which no sliding layer expects
+            state.cache = DecoderCache.from_states([], torch.zeros(1, 0, dtype=torch.bool, device=latents.device))
         cache, kept = state.cache, state.cache.length  # kept: earlier blocks x (length - 1) keys
         pairs = torch.ones(1, length, kept + length, dtype=torch.bool, device=latents.device)
         pairs[:, :-1, :kept] = False  # the block's own slots never see another block
