@@ -102,11 +102,15 @@ def test_a_streaming_step_is_one_decoder_call_over_at_most_the_window(tmp_path):
 
     adapter.decode = counting
     policy.reset("go left")
-    kept = []
+    kept, masks = [], []
     for frame in _frames(6):
         calls.clear()
         policy.step(frame)
         assert calls == [True]  # one call, under the streaming pair mask
         kept.append(policy._state.cache.length)
+        masks.append(policy._state.step_bias[1])
     block = policy._state.frame.seq.embeds.shape[1] - 1  # a block's slots but its action token
     assert kept == [block, 2 * block, 2 * block, 2 * block, 2 * block, 2 * block]
+    # The mask is made for each cache length the episode meets (empty, 1 block, 2 blocks), then reused as is.
+    assert len({id(m) for m in masks}) == 3 and all(m is masks[2] for m in masks[2:])
+    assert [tuple(m.shape[-2:]) for m in masks[:3]] == [(block + 1, (block + 1) * (i + 1) - i) for i in range(3)]

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .backbones import BackboneAdapter, DecoderCache, build_backbone
-from .backbones.base import check_names, check_shapes, kv_argument
+from .backbones.base import check_names, check_shapes, kv_argument, pair_bias
 from .errors import RuntimeConfigError
 from .heads import LSTMHead, build_head
 from .policy_io import signed_to_gripper
@@ -180,6 +180,9 @@ class EpisodeState:
     # one frame's block to the next (the positions of frame n = block 0's + n * stride)
     block_stride: torch.Tensor | None = None
     block_pairs: torch.Tensor | None = None  # bool [1, S, S]: which of a block's slots each of its slots sees
+    # The step's additive attention mask for the cache length it was made for (`pair_bias`): from the T-th step
+    # on the cache always holds T-1 blocks, so one mask serves the rest of the episode.
+    step_bias: tuple[int, torch.Tensor] | None = None
 
 
 class PolicyModel(nn.Module):
@@ -568,11 +571,14 @@ class PolicyModel(nn.Module):
         if state.cache is None:  # a plain DynamicCache: its layers are sliced below, which no sliding layer expects
             state.cache = DecoderCache.from_states([], torch.zeros(1, 0, dtype=torch.bool, device=latents.device))
         cache, kept = state.cache, state.cache.length  # kept: earlier blocks x (length - 1) keys
-        pairs = torch.ones(1, length, kept + length, dtype=torch.bool, device=latents.device)
-        pairs[:, :-1, :kept] = False  # the block's own slots never see another block
-        pairs[:, :, kept:] = state.block_pairs
+        if state.step_bias is None or state.step_bias[0] != kept:
+            pairs = torch.ones(1, length, kept + length, dtype=torch.bool, device=latents.device)
+            pairs[:, :-1, :kept] = False  # the block's own slots never see another block
+            pairs[:, :, kept:] = state.block_pairs
+            state.step_bias = (kept, pair_bias(pairs, frame.seq.embeds.dtype))
         positions = frame.positions + state.block_stride * (state.frames_seen - 1)
-        hidden = self.adapter.decode(frame.filled(latents).embeds, None, cache, positions, pair_mask=pairs)
+        embeds = frame.filled(latents).embeds
+        hidden = self.adapter.decode(embeds, None, cache, positions, pair_mask=state.step_bias[1])
         blocks = min(kept // (length - 1) + 1, self.window - 1)
         start, stop = kept + length - 1 - blocks * (length - 1), kept + length - 1
         for layer in cache.kv.layers:  # drop the oldest block once T-1 are kept, and the action token's key

@@ -86,6 +86,13 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
+def pair_bias(pair_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """bool [B, S, K] (True = seen) -> the additive 4-D mask [B, 1, S, K] HF's attention adds to its logits
+    (0 where seen, the dtype's minimum elsewhere), what `BackboneAdapter.decode(pair_mask=)` passes on."""
+    bias = torch.zeros(pair_mask.shape, dtype=dtype, device=pair_mask.device)
+    return bias.masked_fill(~pair_mask, torch.finfo(dtype).min)[:, None]
+
+
 def kv_argument(fn) -> str:
     """HF's keyword for the KV cache of `fn`: `cache` in transformers >= 5.2x, `past_key_values` before (5.20.x
     is the newest release that installs on Python 3.10, JetPack 6's). The older name still works in 5.24
@@ -274,7 +281,8 @@ class BackboneAdapter:
         all -1), for families whose positions depend on it (`positions_for`). With `cache`, attends to
         everything cached and appends these positions to it. pair_mask: bool [B, S, cached + S], which keys each
         new slot sees, causality and padding included (it replaces the rule above; HF takes it as a prepared 4-D
-        mask, additive so that eager and SDPA attention read it alike); the cache still records `mask`.
+        mask, additive so that eager and SDPA attention read it alike), or that additive mask itself
+        (`pair_bias`), which a caller reusing one mask step after step makes once; the cache still records `mask`.
         """
         b, s = embeds.shape[:2]
         new_mask = torch.ones(b, s, dtype=torch.bool, device=embeds.device) if mask is None else mask.bool()
@@ -294,8 +302,7 @@ class BackboneAdapter:
                 blocks = torch.cat([past_blocks, blocks], dim=1)
         attend = key_mask
         if pair_mask is not None:
-            bias = torch.zeros(pair_mask.shape, dtype=embeds.dtype, device=embeds.device)
-            attend = bias.masked_fill(~pair_mask, torch.finfo(embeds.dtype).min)[:, None]
+            attend = pair_bias(pair_mask, embeds.dtype) if pair_mask.dtype == torch.bool else pair_mask
         hidden = self.run_decoder(embeds, attend, positions, None if cache is None else cache.kv, blocks)
         if cache is not None:
             cache.key_mask, cache.block_ids = key_mask, blocks
