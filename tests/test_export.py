@@ -213,3 +213,13 @@ def test_export_backbone_is_a_checkpoint_transformers_loads(tokenizer_dir, tmp_p
     with torch.no_grad():
         ref = hf.eval().get_image_features(pixels, return_dict=True).pooler_output
         assert (adapter.encode_images(pixels) / adapter.embed_scale - ref).abs().max() < 1e-5
+
+
+def test_the_runtime_accepts_exactly_the_policy_choices_vla_jax_trains():
+    """The runtime does not import vla_jax (it runs on the robot without JAX), so it spells the config's choices
+    again; an export of a choice the runtime does not know would fail on the robot, not here."""
+    import vla_jax.vla as trained
+    import vla_runtime.structures as runtime
+
+    for name in ("STRUCTURES", "DISCRETE_DECODINGS", "INTERLEAVED_ATTENTIONS"):
+        assert getattr(runtime, name) == getattr(trained, name), name
