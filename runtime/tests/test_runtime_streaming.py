@@ -108,7 +108,7 @@ def test_a_streaming_step_is_one_decoder_call_over_at_most_the_window(tmp_path):
         policy.step(frame)
         assert calls == [True]  # one call, under the streaming pair mask
         kept.append(policy._state.cache.length)
-        masks.append(policy._state.step_bias[1])
+        masks.append(policy._state.step_bias)
     block = policy._state.frame.seq.embeds.shape[1] - 1  # a block's slots but its action token
     assert kept == [block, 2 * block, 2 * block, 2 * block, 2 * block, 2 * block]
     # The mask is made for each cache length the episode meets (empty, 1 block, 2 blocks), then reused as is.

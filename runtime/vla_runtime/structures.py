@@ -180,9 +180,9 @@ class EpisodeState:
     # one frame's block to the next (the positions of frame n = block 0's + n * stride)
     block_stride: torch.Tensor | None = None
     block_pairs: torch.Tensor | None = None  # bool [1, S, S]: which of a block's slots each of its slots sees
-    # The step's additive attention mask for the cache length it was made for (`pair_bias`): from the T-th step
-    # on the cache always holds T-1 blocks, so one mask serves the rest of the episode.
-    step_bias: tuple[int, torch.Tensor] | None = None
+    # The step's additive attention mask [1, 1, S, cached + S] (`pair_bias`), made again only when the cache's
+    # length changes: from the T-th step on the cache always holds T-1 blocks, so one mask serves the episode.
+    step_bias: torch.Tensor | None = None
 
 
 class PolicyModel(nn.Module):
@@ -567,18 +567,19 @@ class PolicyModel(nn.Module):
             frame.positions = self._layout_positions(frame.seq)
             state.block_stride = self._layout_positions(cat([frame.seq, frame.seq]))[..., length:] - frame.positions
             state.block_pairs = self._block_pairs(frame.seq)
+            state.step_bias = None  # made from block_pairs: a new template's mask is made again
         assert state.block_stride is not None and state.block_pairs is not None
         if state.cache is None:  # a plain DynamicCache: its layers are sliced below, which no sliding layer expects
             state.cache = DecoderCache.from_states([], torch.zeros(1, 0, dtype=torch.bool, device=latents.device))
         cache, kept = state.cache, state.cache.length  # kept: earlier blocks x (length - 1) keys
-        if state.step_bias is None or state.step_bias[0] != kept:
+        embeds = frame.filled(latents).embeds
+        if state.step_bias is None or state.step_bias.shape[-1] != kept + length:
             pairs = torch.ones(1, length, kept + length, dtype=torch.bool, device=latents.device)
             pairs[:, :-1, :kept] = False  # the block's own slots never see another block
             pairs[:, :, kept:] = state.block_pairs
-            state.step_bias = (kept, pair_bias(pairs, frame.seq.embeds.dtype))
+            state.step_bias = pair_bias(pairs, embeds.dtype)
         positions = frame.positions + state.block_stride * (state.frames_seen - 1)
-        embeds = frame.filled(latents).embeds
-        hidden = self.adapter.decode(embeds, None, cache, positions, pair_mask=state.step_bias[1])
+        hidden = self.adapter.decode(embeds, None, cache, positions, pair_mask=state.step_bias)
         blocks = min(kept // (length - 1) + 1, self.window - 1)
         start, stop = kept + length - 1 - blocks * (length - 1), kept + length - 1
         for layer in cache.kv.layers:  # drop the oldest block once T-1 are kept, and the action token's key
