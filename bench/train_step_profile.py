@@ -16,11 +16,17 @@ Per step it reports the op time of the matmuls (ours: `ynn_fusion` / `xnn_fusion
 thunks; torch: mm / addmm / bmm / baddbmm / convolution / the oneDNN LSTM layer / fused CPU attention)
 and of everything else, next to the step's wall time outside the profiler. Op time is wall time on the
 thread that ran the op (a multi-threaded GEMM counts once), so the two sides' numbers compare directly.
+XLA:CPU may run independent thunks at once, so ours' matmul op time can exceed the time its step spends in
+matmuls; `matmul_busy_ms` is that time (the union of the matmul thunks' spans over its threads).
+
+`gemms_alone`: the three (M, K, N) torch's step spends most matmul time in, each product timed alone on
+XLA:CPU's jitted dot and on torch's mm, interleaved: the two GEMM libraries' speed at the step's shapes.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import gzip
 import json
 import os
@@ -54,8 +60,8 @@ def xla_kind(name: str) -> str:
     return re.sub(r"(\.\d+)+$", "", name)
 
 
-def xla_op_times(trace_dir: str) -> dict[str, float]:
-    """Sum of thunk event durations (us) by kind, from the trace `jax.profiler.trace` wrote under trace_dir."""
+def _xla_thread_events(trace_dir: str) -> tuple[Path, dict[tuple, list[dict]]]:
+    """The trace `jax.profiler.trace` wrote under trace_dir -> (its file, the op events of each XLA:CPU thread)."""
     files = sorted(Path(trace_dir).rglob("*.trace.json.gz"))
     if not files:
         raise RuntimeError(f"{trace_dir}: jax.profiler wrote no *.trace.json.gz (is XLA's traceme enabled?)")
@@ -70,6 +76,16 @@ def xla_op_times(trace_dir: str) -> dict[str, float]:
     for e in events:
         if e.get("ph") == "X" and (e.get("pid"), e.get("tid")) in xla_threads and not e["name"].startswith(XLA_NOT_OPS):
             by_thread[(e["pid"], e["tid"])].append(e)
+    if not by_thread:  # a zero split would read as "ours spends no time in matmuls"
+        raise RuntimeError(
+            f"{files[-1]}: no XLA:CPU thunk events; set XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true before JAX starts"
+        )
+    return files[-1], by_thread
+
+
+def xla_op_times(trace_dir: str) -> dict[str, float]:
+    """Sum of thunk event durations (us) by kind, from the trace `jax.profiler.trace` wrote under trace_dir."""
+    _, by_thread = _xla_thread_events(trace_dir)
     # Self time: a `while` (a scanned layer stack) or `call` thunk's event encloses its body's thunks.
     times: dict[str, float] = collections.defaultdict(float)
     for thread_events in by_thread.values():
@@ -85,11 +101,70 @@ def xla_op_times(trace_dir: str) -> dict[str, float]:
             stack.append([start + dur, xla_kind(e["name"]), dur])
         for _, kind, own in stack:
             times[kind] += own
-    if not times:  # a zero split would read as "ours spends no time in matmuls"
-        raise RuntimeError(
-            f"{files[-1]}: no XLA:CPU thunk events; set XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true before JAX starts"
-        )
     return dict(times)
+
+
+def xla_matmul_busy_us(trace_dir: str) -> float:
+    """Time (us) during which at least one matmul thunk runs, on any XLA thread. XLA:CPU may run independent
+    thunks at once (q, k and v projections; a weight and an input gradient), each then on fewer cores, so
+    the sum of matmul op times can exceed the time the step spends in matmuls; this union cannot."""
+    _, by_thread = _xla_thread_events(trace_dir)
+    spans = sorted(
+        (float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0.0)))
+        for events in by_thread.values()
+        for e in events
+        if XLA_MATMUL.match(xla_kind(e["name"]))
+    )
+    busy, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop > end:
+            busy += stop - max(start, end)
+            end = stop
+    return busy
+
+
+def gemm_shapes(prof_events, top: int) -> list[tuple[int, int, int]]:
+    """The `top` (M, K, N) torch's step spends most matmul time in, from `key_averages(group_by_input_shape=True)`
+    of a `record_shapes` profile: aten::mm [[M, K], [K, N]] and aten::addmm [[N], [M, K], [K, N], ...]."""
+    time_by_shape: dict[tuple[int, int, int], float] = collections.defaultdict(float)
+    for e in prof_events:
+        shapes = [s for s in e.input_shapes if len(s) == 2]
+        if e.key in ("aten::mm", "aten::addmm") and len(shapes) >= 2 and shapes[0][1] == shapes[1][0]:
+            (m, k), (_, n) = shapes[0], shapes[1]
+            time_by_shape[(m, k, n)] += float(e.self_cpu_time_total)
+    return [s for s, _ in sorted(time_by_shape.items(), key=lambda kv: -kv[1])[:top]]
+
+
+def gemms_alone(shapes: list[tuple[int, int, int]], rounds: int, calls: int = 10) -> list[dict]:
+    """Each (M, K, N) float32 product alone, XLA:CPU's jitted dot vs torch's mm at its current thread count,
+    interleaved per round: how fast each side's GEMM library is at the step's own shapes, outside the step."""
+    import jax
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(0)
+    out = []
+    for m, k, n in shapes:
+        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        aj, bj = jax.device_put(a), jax.device_put(b)
+        dot = jax.jit(lambda x, y: x @ y).lower(aj, bj).compile()
+        ours_s, torch_s = [], []
+        ours_call = functools.partial(dot, aj, bj)
+        torch_call = functools.partial(torch.mm, torch.from_numpy(a), torch.from_numpy(b))
+        for _ in range(rounds):
+            ours_s += common.time_calls(ours_call, warmup=1, iters=calls, sync=common.jax_sync)
+            torch_s += common.time_calls(torch_call, warmup=1, iters=calls)
+        flop = 2.0 * m * k * n
+        ours_med, torch_med = (common.summary(s)["median_s"] for s in (ours_s, torch_s))
+        out.append(
+            {
+                "mkn": [m, k, n],
+                "ours_gflops": flop / ours_med / 1e9,
+                "torch_gflops": flop / torch_med / 1e9,
+                "torch_over_ours_speed": ours_med / torch_med,
+            }
+        )
+    return out
 
 
 def split(times: dict[str, float], is_matmul, steps: int) -> dict:
@@ -138,10 +213,17 @@ def run(args) -> dict:
             for _ in range(steps):
                 jax.block_until_ready(ours(batch)["loss"])
         ours_times = xla_op_times(trace_dir)
+        ours_busy_us = xla_matmul_busy_us(trace_dir)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             torch_step(*tb)
     torch_times = {e.key: float(e.self_cpu_time_total) for e in prof.key_averages()}
+    # One more step with shapes recorded (apart, so the op times above carry no shape-recording overhead): the
+    # GEMMs torch's step spends most in, each timed alone on both libraries.
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as shaped:
+        torch_step(*tb)
+    shapes = gemm_shapes(shaped.key_averages(group_by_input_shape=True), top=3)
+    gemms = gemms_alone(shapes, rounds=3 if args.quick else 5)
 
     result = {
         "benchmark": "train_step_profile",
@@ -151,8 +233,10 @@ def run(args) -> dict:
         "wall_ms": {k: common.summary(v)["median_s"] * 1e3 for k, v in wall.items()},
         "ours": split(ours_times, lambda k: bool(XLA_MATMUL.match(k)), steps),
         "torch": split(torch_times, lambda k: k in TORCH_MATMUL, steps),
+        "gemms_alone": gemms,
     }
     o, t = result["ours"], result["torch"]
+    o["matmul_busy_ms"] = ours_busy_us / steps / 1e3
     result["ratio_torch_over_ours"] = {
         "matmul": t["matmul_ms"] / o["matmul_ms"] if o["matmul_ms"] else None,
         "rest": t["rest_ms"] / o["rest_ms"] if o["rest_ms"] else None,
@@ -168,6 +252,18 @@ def run(args) -> dict:
     )
     ratio = result["ratio_torch_over_ours"]
     print(f"torch / ours: matmuls {ratio['matmul']:.3g}x, rest {ratio['rest']:.3g}x, wall {ratio['wall']:.3g}x")
+    print(
+        f"ours: some matmul thunk running {o['matmul_busy_ms']:.1f} ms per step "
+        f"(matmul op time {o['matmul_ms']:.1f} ms: XLA runs independent thunks at once)"
+    )
+    common.print_table(
+        f"the step's largest GEMMs alone (float32, torch {threads}t; XLA's dot on its default threads)",
+        ["M x K x N", "ours GFLOP/s", "torch GFLOP/s", "torch faster by"],
+        [
+            [" x ".join(map(str, g["mkn"])), g["ours_gflops"], g["torch_gflops"], g["torch_over_ours_speed"]]
+            for g in gemms
+        ],
+    )
     for side, r in (("ours", o), ("torch", t)):
         print(f"{side} rest, largest: " + ", ".join(f"{k} {v:.1f} ms" for k, v in r["rest_top_ms"].items()))
     return result

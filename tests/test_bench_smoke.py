@@ -102,6 +102,11 @@ def test_train_step_profile(results):
         assert 0 < split["matmul_share"] < 1
         assert math.isclose(split["op_ms"], split["matmul_ms"] + split["rest_ms"], rel_tol=1e-9)
     assert _pos(r["ratio_torch_over_ours"]["matmul"]) and _pos(r["ratio_torch_over_ours"]["wall"])
+    # The union of matmul spans: positive, never more than their summed op time (plus float rounding).
+    assert 0 < r["ours"]["matmul_busy_ms"] <= r["ours"]["matmul_ms"] * (1 + 1e-9)
+    assert r["gemms_alone"], r  # torch's step has matmuls, so the shapes were found and timed
+    for g in r["gemms_alone"]:
+        assert len(g["mkn"]) == 3 and _pos(g["ours_gflops"]) and _pos(g["torch_gflops"]), g
 
 
 def test_train_step_profile_counts_self_time(tmp_path):
@@ -138,6 +143,43 @@ def test_train_step_profile_counts_self_time(tmp_path):
     trace.write_bytes(gzip.compress(json.dumps({"traceEvents": meta + events[-1:]}).encode()))
     with pytest.raises(RuntimeError, match="no XLA:CPU thunk events; set XLA_FLAGS"):
         xla_op_times(str(tmp_path))
+
+
+def test_train_step_profile_matmul_busy_and_gemm_shapes(tmp_path):
+    """Overlapping matmul thunks on two threads count once; torch's mm / addmm shapes parse into (M, K, N)."""
+    import gzip
+    import types
+
+    from bench.train_step_profile import gemm_shapes, xla_matmul_busy_us
+
+    meta = [
+        {"ph": "M", "pid": 1, "tid": t, "name": "thread_name", "args": {"name": f"tf_XLAEigen/{t}"}} for t in (7, 8)
+    ]
+    ops = [
+        (7, "ynn_fusion.1", 0, 30),  # overlaps the next one on the other thread: 0..40 busy, not 30 + 20
+        (8, "ynn_fusion.2", 20, 20),
+        (7, "add_fusion.3", 40, 50),  # not a matmul
+        (8, "dot.4", 100, 10),
+        (7, "convolution.5", 105, 10),  # overlaps dot.4: 100..115
+    ]
+    events = meta + [{"ph": "X", "pid": 1, "tid": t, "name": n, "ts": ts, "dur": d} for t, n, ts, d in ops]
+    trace = tmp_path / "plugins/profile/run/host.trace.json.gz"
+    trace.parent.mkdir(parents=True)
+    trace.write_bytes(gzip.compress(json.dumps({"traceEvents": events}).encode()))
+    assert xla_matmul_busy_us(str(tmp_path)) == 55.0
+
+    def ev(key, shapes, us):
+        return types.SimpleNamespace(key=key, input_shapes=shapes, self_cpu_time_total=us)
+
+    prof = [
+        ev("aten::mm", [[1296, 512], [512, 512]], 10.0),
+        ev("aten::addmm", [[512], [1296, 512], [512, 512], [], []], 15.0),  # same GEMM: 25 us in all
+        ev("aten::mm", [[1296, 512], [512, 2048]], 20.0),
+        ev("aten::bmm", [[8, 81, 64], [8, 64, 81]], 99.0),  # batched: not a plain GEMM
+        ev("aten::add_", [[512, 512], [512, 512]], 50.0),
+    ]
+    assert gemm_shapes(prof, top=2) == [(1296, 512, 512), (1296, 512, 2048)]
+    assert gemm_shapes(prof, top=1) == [(1296, 512, 512)]
 
 
 def test_gpu_mfu(results):
