@@ -123,6 +123,24 @@ def test_step_never_returns_a_non_finite_action(export):
         assert [c.tolist() for c in policy._chunks] == [c.tolist() for c in history]  # ensemble not poisoned
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # numpy's, at the cast
+def test_an_action_beyond_float32_is_refused_not_returned_as_inf(export, tmp_path):
+    """Statistics whose range is finite in float64 but beyond float32: the robot gets float32, so the check runs
+    after the cast, which would turn such an action into inf; receding and ensemble alike."""
+    wide = _copy(export, tmp_path)
+
+    def edit(d):
+        assert d["normalization"] == "bounds", d["normalization"]  # the fixture's: [min, max] sets the scale
+        d["action"]["min"][0], d["action"]["max"][0] = -1e300, 1e300
+
+    _edit_json(wide, "statistics.json", edit)
+    for mode in ("receding", "ensemble"):
+        policy = Policy.load(str(wide), mode=mode)
+        policy.reset("go left")
+        with pytest.raises(NonFiniteActionError, match="step 1: the policy produced a non-finite action"):
+            policy.step(_frame())
+
+
 def test_unnormalised_dims_are_checked_too(export, tmp_path):
     """A dim the statistics mask out (a gripper) passes through de-normalisation untouched: NaN included."""
     masked = _copy(export, tmp_path)

@@ -57,9 +57,7 @@ class MLP(nn.Module):
 
 
 def _mask_features(features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    return torch.where(
-        valid[..., None], features, torch.zeros((), dtype=features.dtype, device=features.device)
-    ).float()
+    return torch.where(valid[..., None], features, 0.0).float()
 
 
 class MLPHead(nn.Module):
@@ -135,9 +133,8 @@ class LSTMHead(nn.Module):
         x = self.input_proj(feature.float())  # [1, H]
         if chains is None:
             chains = self.initial_carry(1, x.device)
-        else:
-            zero = x.new_zeros(1, self.hidden)
-            chains = [(torch.cat([c, zero]), torch.cat([h, zero])) for c, h in chains]
+        else:  # the new run: a zero carry as the last row
+            chains = [(F.pad(c, (0, 0, 0, 1)), F.pad(h, (0, 0, 0, 1))) for c, h in chains]
         x = x.expand(chains[0][0].shape[0], -1)
         new: Carry = []
         for i in range(self.num_layers):

@@ -224,9 +224,10 @@ class Policy:
         n = self.statistics.action_dim
         if norm.shape[-1] < n:
             raise RuntimeConfigError(f"model predicts {norm.shape[-1]} action dims, statistics.json has {n}")
-        chunk = guards.finite_action(self.statistics.denormalize(norm[:, :n]), self.steps)
-        if self.mode == "ensemble":
-            chunk = self._ensemble(chunk)
+        chunk = self.statistics.denormalize(norm[:, :n])
+        if self.mode == "ensemble":  # checked before it enters the history, where it would taint C-1 more steps
+            chunk = self._ensemble(guards.finite_action(chunk, self.steps))
+        # Checked as the robot gets it: after the cast, which turns a finite float64 beyond float32's range into inf.
         return guards.finite_action(chunk.astype(np.float32), self.steps)
 
     def _ensemble(self, chunk: np.ndarray) -> np.ndarray:

@@ -317,14 +317,13 @@ def denormalize_actions(action: Any, stats: dict, mode: str, xp: Any = np) -> An
     bounds_q99), so a model can never command more than the robot was ever seen doing.
     """
     check_choice("normalization", mode, NORMALIZATION_MODES, "action statistics")
+    lo, hi = _low_high(stats, mode, xp)
     if mode == "none":
         x = action
     elif mode == "normal":
         x = action * (stats["std"] + EPS) + stats["mean"]
     else:
-        lo, hi = _low_high(stats, mode, xp)
         x = (xp.clip(action, -1.0, 1.0) + 1.0) / 2.0 * xp.maximum(hi - lo, EPS) + lo
-    lo, hi = _low_high(stats, mode, xp)
     return xp.where(xp.asarray(stats["mask"]), xp.clip(x, lo, hi), action)
 
 

@@ -220,6 +220,7 @@ class PolicyModel(nn.Module):
         if self.parallel_decoding:
             self.action_queries = nn.Parameter(torch.zeros(self.action_chunk * self.action_dim, d))
         self.head = build_head(policy, d)
+        self._one_valid: torch.Tensor | None = None  # `_head_one`'s mask (a plain attribute: not exported)
 
     @classmethod
     def from_config(cls, config: dict, dtype: torch.dtype = torch.float32) -> PolicyModel:
@@ -354,6 +355,14 @@ class PolicyModel(nn.Module):
         out: Any = self.head(features.float(), valid)
         return out["action"]
 
+    def _head_one(self, feat: torch.Tensor) -> torch.Tensor:
+        """The head on one frame's features [1, D] as a window of one valid step -> action [1, C, A]; the valid
+        mask is made once per device, not per robot step."""
+        valid = self._one_valid
+        if valid is None or valid.device != feat.device:
+            valid = self._one_valid = torch.ones(1, 1, dtype=torch.bool, device=feat.device)
+        return self._head(feat[:, None], valid)[:, -1]
+
     # ------------------------------------------------------------------------------ full window
     @torch.inference_mode()
     def full(
@@ -446,12 +455,12 @@ class PolicyModel(nn.Module):
             return state, action.reshape(1, self.action_chunk, self.action_dim)
         if self.structure == "interleaved":
             feat = self._streaming_step(state, latents) if self.streaming else self._interleaved_step(state, latents)
-            return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
+            return state, self._head_one(feat)
         assert state.frame is not None
         # The block's action token is its last valid entry: the template holds no padding.
         feat = self._decode_template(state.frame, latents)[:, -1]  # [1, D]
         if self.structure == "one_step_continuous":
-            return state, self._head(feat[:, None], torch.ones(1, 1, dtype=torch.bool, device=feat.device))[:, -1]
+            return state, self._head_one(feat)
         return state, self._policy_head_step(state, feat)
 
     def template(self, latents, tokens, token_mask, tail, block_id: int = 0) -> FrameTemplate:
