@@ -12,10 +12,12 @@ optimizer, layout copies)? Both sides are profiled in one process on identical w
 - torch: the same step as `bench.train_step_vs_torch` under `torch.profiler`, every aten op's self time
   (so wrappers such as `aten::linear` do not count their matmul twice).
 
-Per step it reports the op time of the matmuls (ours: `ynn_fusion` / `xnn_fusion` / `dot` / `convolution`
-thunks; torch: mm / addmm / bmm / baddbmm / convolution / the oneDNN LSTM layer / fused CPU attention)
-and of everything else, next to the step's wall time outside the profiler. Op time is wall time on the
-thread that ran the op (a multi-threaded GEMM counts once), so the two sides' numbers compare directly.
+Per step it reports the op time of the matmuls and of everything else, next to the step's wall time outside the
+profiler. Matmuls are, for ours, the `ynn_fusion` / `xnn_fusion` / `dot` / `convolution` thunks whose HLO holds a
+dot or convolution, as the compiled step's text says (YNNPACK's reduction fusions are kind `ynn_fusion[no dot]`
+and count as the rest); for torch, mm / addmm / bmm / baddbmm / convolution / the oneDNN LSTM layer / fused CPU
+attention. Op time is wall time on the thread that ran the op (a multi-threaded GEMM counts once), so the two
+sides' numbers compare directly.
 XLA:CPU may run independent thunks at once, so ours' matmul op time can exceed the time its step spends in
 matmuls; `matmul_busy_ms` is that time (the union of the matmul thunks' spans over its threads).
 
@@ -32,6 +34,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from bench import common
@@ -56,8 +59,32 @@ TORCH_MATMUL = {
 XLA_NOT_OPS = ("ThunkExecutor", "ThreadpoolListener", "end: ", "$")
 
 
-def xla_kind(name: str) -> str:
-    return re.sub(r"(\.\d+)+$", "", name)
+NO_DOT = "[no dot]"  # marks a library fusion (YNNPACK's) that holds no dot: a reduction or elementwise work
+
+
+def xla_kind(name: str, no_dot: Collection[str] = ()) -> str:
+    kind = re.sub(r"(\.\d+)+$", "", name)
+    return kind + NO_DOT if name in no_dot else kind
+
+
+def is_xla_matmul(kind: str) -> bool:
+    return NO_DOT not in kind and bool(XLA_MATMUL.match(kind))
+
+
+def library_fusions_without_dot(hlo_text: str) -> set[str]:
+    """Names of the fusions XLA_MATMUL's kinds would count as matmuls whose computation holds no dot or
+    convolution: XLA:CPU hands YNNPACK reductions (softmax's max and sum, layer norms' moments) as `ynn_fusion`s
+    too, so the kind alone would count them as matmuls (about 80 ms of a 690 ms matmul op time, section 1h)."""
+    bodies = {
+        m.group(1): m.group(2) for m in re.finditer(r"^%?([\w.\-]+) \([^\n]*\{\n(.*?)\n\}", hlo_text, re.M | re.S)
+    }
+    names = set()
+    for m in re.finditer(r"^\s*(?:ROOT )?%?([\w.\-]+) = .*? fusion\(.*?calls=%?([\w.\-]+)", hlo_text, re.M):
+        name, called = m.groups()
+        body = bodies.get(called, "")
+        if XLA_MATMUL.match(xla_kind(name)) and not re.search(r" (dot|convolution)\(", body):
+            names.add(name)
+    return names
 
 
 def _xla_thread_events(trace_dir: str) -> tuple[Path, dict[tuple, list[dict]]]:
@@ -83,8 +110,9 @@ def _xla_thread_events(trace_dir: str) -> tuple[Path, dict[tuple, list[dict]]]:
     return files[-1], by_thread
 
 
-def xla_op_times(trace_dir: str) -> dict[str, float]:
-    """Sum of thunk event durations (us) by kind, from the trace `jax.profiler.trace` wrote under trace_dir."""
+def xla_op_times(trace_dir: str, no_dot: Collection[str] = ()) -> dict[str, float]:
+    """Sum of thunk event durations (us) by kind, from the trace `jax.profiler.trace` wrote under trace_dir;
+    the thunks named in `no_dot` (`library_fusions_without_dot`) get their own kind."""
     _, by_thread = _xla_thread_events(trace_dir)
     # Self time: a `while` (a scanned layer stack) or `call` thunk's event encloses its body's thunks.
     times: dict[str, float] = collections.defaultdict(float)
@@ -98,13 +126,13 @@ def xla_op_times(trace_dir: str) -> dict[str, float]:
                 times[kind] += own
             if stack:
                 stack[-1][2] -= dur
-            stack.append([start + dur, xla_kind(e["name"]), dur])
+            stack.append([start + dur, xla_kind(e["name"], no_dot), dur])
         for _, kind, own in stack:
             times[kind] += own
     return dict(times)
 
 
-def xla_matmul_busy_us(trace_dir: str) -> float:
+def xla_matmul_busy_us(trace_dir: str, no_dot: Collection[str] = ()) -> float:
     """Time (us) during which at least one matmul thunk runs, on any XLA thread. XLA:CPU may run independent
     thunks at once (q, k and v projections; a weight and an input gradient), each then on fewer cores, so
     the sum of matmul op times can exceed the time the step spends in matmuls; this union cannot."""
@@ -113,7 +141,7 @@ def xla_matmul_busy_us(trace_dir: str) -> float:
         (float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0.0)))
         for events in by_thread.values()
         for e in events
-        if XLA_MATMUL.match(xla_kind(e["name"]))
+        if is_xla_matmul(xla_kind(e["name"], no_dot))
     )
     busy, end = 0.0, float("-inf")
     for start, stop in spans:
@@ -212,8 +240,9 @@ def run(args) -> dict:
         with jax.profiler.trace(trace_dir):
             for _ in range(steps):
                 jax.block_until_ready(ours(batch)["loss"])
-        ours_times = xla_op_times(trace_dir)
-        ours_busy_us = xla_matmul_busy_us(trace_dir)
+        no_dot = library_fusions_without_dot(ours.step_fn.as_text())
+        ours_times = xla_op_times(trace_dir, no_dot)
+        ours_busy_us = xla_matmul_busy_us(trace_dir, no_dot)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             torch_step(*tb)
@@ -231,7 +260,7 @@ def run(args) -> dict:
         "machine": common.machine_info({"torch_threads": threads}),
         "config": {"ours_layers": "config" if args.quick else args.layers, "profiled_steps": steps},
         "wall_ms": {k: common.summary(v)["median_s"] * 1e3 for k, v in wall.items()},
-        "ours": split(ours_times, lambda k: bool(XLA_MATMUL.match(k)), steps),
+        "ours": split(ours_times, is_xla_matmul, steps),
         "torch": split(torch_times, lambda k: k in TORCH_MATMUL, steps),
         "gemms_alone": gemms,
     }

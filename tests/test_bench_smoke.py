@@ -182,6 +182,39 @@ def test_train_step_profile_matmul_busy_and_gemm_shapes(tmp_path):
     assert gemm_shapes(prof, top=1) == [(1296, 512, 512)]
 
 
+def test_train_step_profile_tells_ynnpack_reductions_from_matmuls():
+    """XLA:CPU hands YNNPACK reductions as `ynn_fusion`s too: only a fusion whose computation holds a dot or a
+    convolution is a matmul; the others get their own kind and count as the rest."""
+    from bench.train_step_profile import is_xla_matmul, library_fusions_without_dot, xla_kind
+
+    hlo = """HloModule step
+%fused_computation.1 (param_0: f32[8,4], param_1: f32[4,2]) -> f32[8,2] {
+  %param_0 = f32[8,4]{1,0} parameter(0)
+  %param_1 = f32[4,2]{1,0} parameter(1)
+  ROOT %dot.5 = f32[8,2]{1,0} dot(%param_0, %param_1), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+}
+%fused_computation.2 (param_0.1: f32[8,4]) -> f32[8] {
+  %param_0.1 = f32[8,4]{1,0} parameter(0)
+  %constant.1 = f32[] constant(0)
+  ROOT %reduce.3 = f32[8]{0} reduce(%param_0.1, %constant.1), dimensions={1}, to_apply=%add
+}
+%fused_computation.3 (param_0.2: f32[8,4]) -> f32[8,4] {
+  %param_0.2 = f32[8,4]{1,0} parameter(0)
+  ROOT %exponential.1 = f32[8,4]{1,0} exponential(%param_0.2)
+}
+ENTRY %main (a: f32[8,4], b: f32[4,2]) -> f32[8,2] {
+  %ynn_fusion.7 = f32[8,2]{1,0} fusion(%a, %b), kind=kCustom, calls=%fused_computation.1
+  %ynn_fusion.8 = f32[8]{0} fusion(%a), kind=kCustom, calls=%fused_computation.2
+  %exponential_fusion = f32[8,4]{1,0} fusion(%a), kind=kLoop, calls=%fused_computation.3
+}
+"""
+    no_dot = library_fusions_without_dot(hlo)
+    assert no_dot == {"ynn_fusion.8"}  # the loop fusion is not a library fusion: never a candidate
+    assert is_xla_matmul(xla_kind("ynn_fusion.7", no_dot)) and is_xla_matmul(xla_kind("dot.4", no_dot))
+    assert xla_kind("ynn_fusion.8", no_dot) == "ynn_fusion[no dot]"
+    assert not is_xla_matmul(xla_kind("ynn_fusion.8", no_dot))
+
+
 def test_gpu_mfu(results):
     r = results["gpu_mfu"]
     assert _pos(r["flops"]["train_step_total"]) and _pos(r["flops"]["tokens_per_step"])
