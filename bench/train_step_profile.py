@@ -74,7 +74,7 @@ def is_xla_matmul(kind: str) -> bool:
 def library_fusions_without_dot(hlo_text: str) -> set[str]:
     """Names of the fusions XLA_MATMUL's kinds would count as matmuls whose computation holds no dot or
     convolution: XLA:CPU hands YNNPACK reductions (softmax's max and sum, layer norms' moments) as `ynn_fusion`s
-    too, so the kind alone would count them as matmuls (about 80 ms of a 690 ms matmul op time, section 1h)."""
+    too, so the kind alone would count them as matmuls (74 of 714 ms per step, RESULTS section 1h)."""
     bodies = {
         m.group(1): m.group(2) for m in re.finditer(r"^%?([\w.\-]+) \([^\n]*\{\n(.*?)\n\}", hlo_text, re.M | re.S)
     }
@@ -87,8 +87,9 @@ def library_fusions_without_dot(hlo_text: str) -> set[str]:
     return names
 
 
-def _xla_thread_events(trace_dir: str) -> tuple[Path, dict[tuple, list[dict]]]:
-    """The trace `jax.profiler.trace` wrote under trace_dir -> (its file, the op events of each XLA:CPU thread)."""
+def xla_thread_events(trace_dir: str) -> dict[tuple, list[dict]]:
+    """The trace `jax.profiler.trace` wrote under trace_dir -> the op events of each XLA:CPU thread (read once;
+    `xla_op_times` and `xla_matmul_busy_us` both take them)."""
     files = sorted(Path(trace_dir).rglob("*.trace.json.gz"))
     if not files:
         raise RuntimeError(f"{trace_dir}: jax.profiler wrote no *.trace.json.gz (is XLA's traceme enabled?)")
@@ -107,13 +108,12 @@ def _xla_thread_events(trace_dir: str) -> tuple[Path, dict[tuple, list[dict]]]:
         raise RuntimeError(
             f"{files[-1]}: no XLA:CPU thunk events; set XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true before JAX starts"
         )
-    return files[-1], by_thread
+    return by_thread
 
 
-def xla_op_times(trace_dir: str, no_dot: Collection[str] = ()) -> dict[str, float]:
-    """Sum of thunk event durations (us) by kind, from the trace `jax.profiler.trace` wrote under trace_dir;
-    the thunks named in `no_dot` (`library_fusions_without_dot`) get their own kind."""
-    _, by_thread = _xla_thread_events(trace_dir)
+def xla_op_times(by_thread: dict[tuple, list[dict]], no_dot: Collection[str] = ()) -> dict[str, float]:
+    """Self time (us) by kind of each thread's thunk events (`xla_thread_events`); the thunks named in `no_dot`
+    (`library_fusions_without_dot`) get their own kind."""
     # Self time: a `while` (a scanned layer stack) or `call` thunk's event encloses its body's thunks.
     times: dict[str, float] = collections.defaultdict(float)
     for thread_events in by_thread.values():
@@ -132,11 +132,10 @@ def xla_op_times(trace_dir: str, no_dot: Collection[str] = ()) -> dict[str, floa
     return dict(times)
 
 
-def xla_matmul_busy_us(trace_dir: str, no_dot: Collection[str] = ()) -> float:
+def xla_matmul_busy_us(by_thread: dict[tuple, list[dict]], no_dot: Collection[str] = ()) -> float:
     """Time (us) during which at least one matmul thunk runs, on any XLA thread. XLA:CPU may run independent
     thunks at once (q, k and v projections; a weight and an input gradient), each then on fewer cores, so
     the sum of matmul op times can exceed the time the step spends in matmuls; this union cannot."""
-    _, by_thread = _xla_thread_events(trace_dir)
     spans = sorted(
         (float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0.0)))
         for events in by_thread.values()
@@ -241,8 +240,9 @@ def run(args) -> dict:
             for _ in range(steps):
                 jax.block_until_ready(ours(batch)["loss"])
         no_dot = library_fusions_without_dot(ours.step_fn.as_text())
-        ours_times = xla_op_times(trace_dir, no_dot)
-        ours_busy_us = xla_matmul_busy_us(trace_dir, no_dot)
+        events = xla_thread_events(trace_dir)
+        ours_times = xla_op_times(events, no_dot)
+        ours_busy_us = xla_matmul_busy_us(events, no_dot)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             torch_step(*tb)

@@ -113,7 +113,7 @@ def test_train_step_profile_counts_self_time(tmp_path):
     """A scanned stack's `while` thunk encloses its body's thunks: each event counts only its own time."""
     import gzip
 
-    from bench.train_step_profile import xla_op_times
+    from bench.train_step_profile import xla_op_times, xla_thread_events
 
     meta = [
         {"ph": "M", "pid": 1, "tid": 7, "name": "thread_name", "args": {"name": "tf_XLAPjRtCpuClient/1"}},
@@ -132,7 +132,7 @@ def test_train_step_profile_counts_self_time(tmp_path):
     trace = tmp_path / "plugins/profile/run/host.trace.json.gz"
     trace.parent.mkdir(parents=True)
     trace.write_bytes(gzip.compress(json.dumps({"traceEvents": events}).encode()))
-    assert xla_op_times(str(tmp_path)) == {
+    assert xla_op_times(xla_thread_events(str(tmp_path))) == {
         "while": 45.0,
         "ynn_fusion": 30.0,
         "add_fusion": 20.0,
@@ -142,7 +142,7 @@ def test_train_step_profile_counts_self_time(tmp_path):
     # Without XLA's traceme flag only the Python thread has events: one clear error, not an all-zero profile.
     trace.write_bytes(gzip.compress(json.dumps({"traceEvents": meta + events[-1:]}).encode()))
     with pytest.raises(RuntimeError, match="no XLA:CPU thunk events; set XLA_FLAGS"):
-        xla_op_times(str(tmp_path))
+        xla_thread_events(str(tmp_path))
 
 
 def test_train_step_profile_matmul_busy_and_gemm_shapes(tmp_path):
@@ -150,7 +150,7 @@ def test_train_step_profile_matmul_busy_and_gemm_shapes(tmp_path):
     import gzip
     import types
 
-    from bench.train_step_profile import gemm_shapes, xla_matmul_busy_us
+    from bench.train_step_profile import gemm_shapes, xla_matmul_busy_us, xla_thread_events
 
     meta = [
         {"ph": "M", "pid": 1, "tid": t, "name": "thread_name", "args": {"name": f"tf_XLAEigen/{t}"}} for t in (7, 8)
@@ -166,7 +166,7 @@ def test_train_step_profile_matmul_busy_and_gemm_shapes(tmp_path):
     trace = tmp_path / "plugins/profile/run/host.trace.json.gz"
     trace.parent.mkdir(parents=True)
     trace.write_bytes(gzip.compress(json.dumps({"traceEvents": events}).encode()))
-    assert xla_matmul_busy_us(str(tmp_path)) == 55.0
+    assert xla_matmul_busy_us(xla_thread_events(str(tmp_path))) == 55.0
 
     def ev(key, shapes, us):
         return types.SimpleNamespace(key=key, input_shapes=shapes, self_cpu_time_total=us)
