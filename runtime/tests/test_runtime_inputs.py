@@ -47,6 +47,25 @@ def test_denormalise_round_trip(mode):
     assert np.all(wild <= hi + 1e-12)
 
 
+@pytest.mark.parametrize("mode", ["bounds", "bounds_q99", "normal", "none"])
+def test_denormalise_clips_as_numpy_clip_and_keeps_nan(mode):
+    """The runtime's clip (two ufuncs, cheaper per robot step) is numpy's clip on ordered bounds, and a NaN the
+    model emits stays NaN, so `Policy.step`'s finiteness gate still refuses it."""
+    stats = ActionStatistics.from_dict(statistics(3, mode))
+    lo, hi = (stats.q01, stats.q99) if mode == "bounds_q99" else (stats.min, stats.max)
+    x = np.random.default_rng(2).normal(0.0, 3.0, (64, 3))
+    x[5, 1] = np.nan
+    ours = stats.denormalize(x)
+    if mode in ("bounds", "bounds_q99"):
+        ref = np.clip((np.clip(x, -1.0, 1.0) + 1.0) / 2.0 * np.maximum(hi - lo, 1e-8) + lo, lo, hi)
+    elif mode == "normal":
+        ref = np.clip(x * (stats.std + 1e-8) + stats.mean, lo, hi)
+    else:
+        ref = np.clip(x, lo, hi)
+    np.testing.assert_array_equal(ours, ref)  # NaN compares equal to NaN here
+    assert np.isnan(ours[5, 1]) and np.isfinite(np.delete(ours.ravel(), 5 * 3 + 1)).all()
+
+
 def test_masked_dim_passes_through():
     d = statistics(3)
     d["action"]["mask"] = [True, True, False]
