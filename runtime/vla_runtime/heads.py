@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cast import as_dtype
+
 FLAX_LN_EPS = 1e-6
 
 
@@ -137,7 +139,7 @@ class LSTMHead(nn.Module):
 
         feature [1, D] -> (chains, action [1, C, A]) = `forward(window's features, all valid)["action"][:, -1]`
         (`last_of_full_window` once slid), to float32 rounding; per step `num_layers` cell calls, whatever T."""
-        x = _linear(self.input_proj, feature.float())  # [1, H]
+        x = _linear(self.input_proj, as_dtype(feature, torch.float32))  # [1, H]
         if chains is None:
             chains = self.initial_carry(1, x.device)
         else:  # the new run: a zero carry as the last row

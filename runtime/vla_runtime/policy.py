@@ -27,12 +27,14 @@ import numpy as np
 import torch
 
 from . import bundle, guards
+from .cast import as_dtype, on_device
 from .errors import InputError, RuntimeConfigError
 from .policy_io import ActionStatistics, Preprocessing, TokenLayout, history_mask, scale_pixels, to_model_frame
 from .structures import PolicyModel
 from .tokenizer import InstructionTokenizer
 
 MODES = ("receding", "ensemble")
+HOST = torch.device("cpu")
 log = logging.getLogger("vla_runtime")
 
 
@@ -65,7 +67,7 @@ def model_pixels(
 
     `statistics`: `pixel_statistics(pre, frames.device)` made once (the robot step passes its own)."""
     mean, std = statistics if statistics is not None else pixel_statistics(pre, frames.device)
-    return scale_pixels(frames.float(), mean, std).movedim(-1, -3).to(dtype)
+    return as_dtype(scale_pixels(frames.float(), mean, std).movedim(-1, -3), dtype)
 
 
 class Policy:
@@ -198,7 +200,7 @@ class Policy:
         """One control step in model units: [C, A] (float64), gripper as a probability."""
         if self.instruction is None:
             raise InputError("call policy.reset(instruction) before policy.step(image)")
-        frame = torch.from_numpy(to_model_frame(image, self.preprocessing)).to(self.device)
+        frame = on_device(torch.from_numpy(to_model_frame(image, self.preprocessing)), self.device)
         self.steps += 1
         dtype = self._dtype
         self._frames.append(frame)  # the model inputs of the window (a reference each; what tests compare)
@@ -212,7 +214,10 @@ class Policy:
             frames = torch.cat([frames.new_zeros((self.window - len(frames), *frames.shape[1:])), frames])
             pixels = model_pixels(frames, self.preprocessing, dtype, self._pixel_statistics)[None]
             out = self.model.full(pixels, valid[None], self._tokens, self._token_mask)[:, -1]
-        return out[0].double().cpu().numpy()
+        out = on_device(out[0], HOST)
+        if out.dtype != torch.float32:  # the heads compute in float32; anything else is widened in torch
+            out = out.double()
+        return out.numpy().astype(np.float64)  # float32 -> float64 is exact, and numpy's cast is the cheaper
 
     def step(self, image: np.ndarray) -> np.ndarray:
         """Camera frame (uint8 H x W x 3, any size) -> action chunk [C, A] in robot units (float32).

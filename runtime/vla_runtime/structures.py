@@ -44,6 +44,7 @@ from torch import nn
 
 from .backbones import BackboneAdapter, DecoderCache, build_backbone
 from .backbones.base import check_names, check_shapes, kv_argument, pair_bias
+from .cast import as_dtype
 from .errors import RuntimeConfigError
 from .heads import LSTMHead, build_head
 from .policy_io import signed_to_gripper
@@ -338,7 +339,7 @@ class PolicyModel(nn.Module):
         return self.action_queries.expand(n, -1, -1)
 
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.adapter.encode_images(pixels.to(self.compute_dtype))
+        return self.adapter.encode_images(as_dtype(pixels, self.compute_dtype))
 
     def _frame_features(self, latents, tokens, token_mask) -> torch.Tensor:
         """Per-frame sequences -> hidden at each one's action token, [N, D]."""
