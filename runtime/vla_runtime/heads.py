@@ -66,7 +66,7 @@ class MLP(nn.Module):
 
 
 def _mask_features(features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    return torch.where(valid[..., None], features, 0.0).float()
+    return as_dtype(torch.where(valid[..., None], features, 0.0), torch.float32)
 
 
 class MLPHead(nn.Module):

@@ -353,7 +353,7 @@ class PolicyModel(nn.Module):
 
     def _head(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         assert self.head is not None  # the continuous structures have one
-        out: Any = self.head(features.float(), valid)
+        out: Any = self.head(as_dtype(features, torch.float32), valid)
         return out["action"]
 
     def _head_one(self, feat: torch.Tensor) -> torch.Tensor:
