@@ -127,3 +127,24 @@ def test_wire_round_trip_and_rejects_bad_arrays():
         wire.unpackb(wire.packb({"a": {"__ndarray__": True, "dtype": "|O", "shape": [1], "data": b"x" * 8}}))
     with pytest.raises(wire.WireError):
         wire.unpackb(b"\xc1garbage")
+
+
+def test_model_pixels_are_scale_pixels_channels_first_bit_for_bit():
+    """The runtime scales channels-first (vectorised loops, the convolution's own layout); the values must be
+    `scale_pixels` on the channels-last frame, the formula the training pipeline uses, to the bit."""
+    import torch
+
+    from vla_runtime.policy import model_pixels, pixel_statistics
+    from vla_runtime.policy_io import scale_pixels
+
+    pre = Preprocessing(image_size=(20, 24))
+    frames = np.random.default_rng(3).integers(0, 256, (2, 5, 20, 24, 3), dtype=np.uint8)
+    reference = scale_pixels(
+        frames.astype(np.float32), np.asarray(pre.mean, np.float32), np.asarray(pre.std, np.float32)
+    ).transpose(0, 1, 4, 2, 3)
+    for given in (None, pixel_statistics(pre, torch.device("cpu"))):
+        out = model_pixels(torch.from_numpy(frames), pre, statistics=given)
+        assert out.shape == (2, 5, 3, 20, 24) and out.dtype == torch.float32 and out.is_contiguous()
+        np.testing.assert_array_equal(out.numpy(), reference)
+    half = model_pixels(torch.from_numpy(frames[0, 0]), pre, torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and half.shape == (3, 20, 24)

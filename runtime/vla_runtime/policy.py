@@ -50,10 +50,11 @@ def _resolve_dtype(stored: str, device: str, dtype: str | None) -> torch.dtype:
 
 
 def pixel_statistics(pre: Preprocessing, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The preprocessing's mean and std as float32 tensors on `device` (what `model_pixels` scales by)."""
+    """The preprocessing's mean and std as float32 [3, 1, 1] tensors on `device` (what `model_pixels` scales
+    channels-first frames by)."""
     return (
-        torch.tensor(pre.mean, dtype=torch.float32, device=device),
-        torch.tensor(pre.std, dtype=torch.float32, device=device),
+        torch.tensor(pre.mean, dtype=torch.float32, device=device).reshape(3, 1, 1),
+        torch.tensor(pre.std, dtype=torch.float32, device=device).reshape(3, 1, 1),
     )
 
 
@@ -67,10 +68,11 @@ def model_pixels(
 
     `statistics`: `pixel_statistics(pre, frames.device)` made once (the robot step passes its own)."""
     mean, std = statistics if statistics is not None else pixel_statistics(pre, frames.device)
-    # Contiguous channels-first: `movedim` alone leaves a channels-last view, on which the patch convolution takes
-    # oneDNN's channels-last path and copies its weight on every call (120 us more per robot step, bench/RESULTS.md
-    # 4e session 13); the values are the same either way.
-    return as_dtype(scale_pixels(frames.float(), mean, std).movedim(-1, -3), dtype).contiguous()
+    # Channels first and contiguous before the arithmetic, the same values as scaling channels-last and moving the
+    # axis after: scaling [..., H, W, 3] by a [3] vector runs loops 3 elements long (224 px: 480 against 280 us a
+    # frame), and a channels-last view makes the patch convolution take oneDNN's channels-last path, which copies its
+    # weight on every call (bench/RESULTS.md 4e session 13).
+    return as_dtype(scale_pixels(frames.movedim(-1, -3).contiguous().float(), mean, std), dtype)
 
 
 class Policy:
