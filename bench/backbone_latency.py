@@ -3,6 +3,7 @@
     python -m bench.backbone_latency                    # every family at demo width (64 wide, 48 px), 4 structures
     python -m bench.backbone_latency --width tiny       # each family's tiny() (32 wide), as RESULTS.md 4d
     python -m bench.backbone_latency --quick            # tiny width, 2 families, 3 structures, 3 steps (smoke test)
+    python -m bench.backbone_latency --camera 480 640   # frames as a 640x480 camera delivers them (resize included)
 
 Per family x structure: random weights on the family's Flax config -> `vla_jax.export.export_policy`
 (float32, the real export path) -> `vla_runtime.Policy` (incremental). The episode is stepped until the
@@ -10,7 +11,9 @@ window has slid, then ``--steps`` frames are timed with the step and one frame's
 (`bench.runtime_step.backbone_pass`: vision + projection + ONE decoder call over the frame's block, the
 same HF modules) interleaved frame by frame, so the shared host's load hits both alike; the medians,
 their ratio and the step's Hz are reported. Also the full re-run of the window (`incremental=False`).
-Torch single-threaded, batch 1, frames at the model's input size.
+Torch single-threaded, batch 1, frames at the model's input size; with ``--camera H W`` at the camera's, so the
+step also pays `policy_io.resize_frame` (what a robot whose camera cannot deliver the model's size pays; the floor
+does not, so those ratios are not held to the goal).
 
 Demo width = configs/demo.py's widths applied to each family's tiny() layout: every width field doubled
 (32 -> 64; CLIP's 48 -> 96), 48 px images where the family's patch grid allows it (Qwen's 28 px merge
@@ -169,8 +172,9 @@ def _export(backbone, structure, head, tok_dir, out, hidden: int, variant: dict 
     return out
 
 
-def measure(export: str, steps: int) -> dict:
-    """Incremental step and one frame's backbone pass interleaved frame by frame; then the full re-run."""
+def measure(export: str, steps: int, camera: tuple[int, int] | None = None) -> dict:
+    """Incremental step and one frame's backbone pass interleaved frame by frame; then the full re-run. `camera`:
+    the frames' (H, W) when not the model's input size (the step then includes the resize)."""
     from bench.runtime_step import backbone_pass, window_pass
     from vla_runtime import Policy
 
@@ -181,7 +185,8 @@ def measure(export: str, steps: int) -> dict:
         p.reset(instruction)
     size = tuple(inc.preprocessing.image_size)
     warm = inc.window + 2  # fill the window and slide it
-    frames = np.random.default_rng(1).integers(0, 256, (warm + steps, *size, 3), dtype=np.uint8)
+    frame_size = tuple(camera) if camera else size
+    frames = np.random.default_rng(1).integers(0, 256, (warm + steps, *frame_size, 3), dtype=np.uint8)
     for f in frames[:warm]:
         inc.step(f)
         full.step(f)
@@ -215,6 +220,7 @@ def measure(export: str, steps: int) -> dict:
         **own_floor,
         "window": inc.window,
         "image_size": list(size),
+        "frame_size": list(frame_size),
         "incremental_ms": med(step_s) * 1e3,
         "one_frame_backbone_ms": med(floor_s) * 1e3,
         "full_rerun_ms": med(full_s) * 1e3,
@@ -239,7 +245,18 @@ def main(argv=None) -> int:
         help="only these structures (one_step_discrete/parallel: discrete_decoding='parallel'; "
         "interleaved/streaming: interleaved_attention='streaming', rotary-position families only)",
     )
+    p.add_argument(
+        "--camera",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        default=None,
+        help="feed frames of this height and width (e.g. 480 640): the step then includes the resize to the model's "
+        "input size, the floor does not",
+    )
     args = p.parse_args(argv)
+    if args.camera and min(args.camera) < 2:
+        p.error(f"--camera {args.camera[0]} {args.camera[1]}: a camera frame is at least 2 x 2 pixels")
     width = "tiny" if args.quick else args.width
     steps = args.steps or (3 if args.quick else 40)
     # --quick: policy_head, interleaved (its window floor), streaming interleaved (refused on Kosmos-2's absolute
@@ -263,7 +280,7 @@ def main(argv=None) -> int:
                     skipped.append({"family": name, "structure": key, "why": str(e)})
                     print(f"skipped {name} {key}: {e}", flush=True)
                     continue
-                r = {"family": name, "structure": key, "head": head, "width": width, **measure(out, steps)}
+                r = {"family": name, "structure": key, "head": head, "width": width, **measure(out, steps, args.camera)}
                 r["load_1min"] = round(os.getloadavg()[0], 2)
                 results.append(r)
                 rows.append(
@@ -282,8 +299,9 @@ def main(argv=None) -> int:
                     )
                 )
                 print(rows[-1], flush=True)
+    frames = f"{args.camera[1]}x{args.camera[0]} camera frames, resize in the step" if args.camera else "model-size frames"
     common.print_table(
-        f"runtime step per backbone ({width} width, float32, CPU, 1 thread, median of {steps})",
+        f"runtime step per backbone ({width} width, {frames}, float32, CPU, 1 thread, median of {steps})",
         [
             "family",
             "structure",
@@ -308,11 +326,12 @@ def main(argv=None) -> int:
             "quick": bool(args.quick),
             "width": width,
             "steps": steps,
+            "camera": list(args.camera) if args.camera else None,
             "machine": common.machine_info({"torch_threads": torch.get_num_threads()}),
             "results": results,
             "skipped": skipped,
             "goal": "incremental step <= 1.2x one frame's backbone pass (issue 16; not for the autoregressive "
-            "one_step_discrete)",
+            "one_step_discrete, nor with --camera, whose step also resizes)",
         },
     )
     return 0

@@ -378,3 +378,19 @@ def test_machine_info_names_the_cpu_generation():
     }
     empty = cpu_identity("")  # no lscpu: the name falls back to platform's, the rest stays unknown
     assert empty["cpu_family_model_stepping"] == [None, None, None] and empty["cpu_vector_flags"] == []
+
+
+def test_backbone_latency_with_camera_frames(tmp_path):
+    """--camera H W feeds frames of the camera's size: the step then pays the resize, recorded with the row."""
+    out = tmp_path / "camera.json"
+    args = ["--quick", "--families", "kosmos-2", "--structures", "policy_head", "--camera", "30", "40"]
+    code = f"from bench import backbone_latency; raise SystemExit(backbone_latency.main({args + ['--out', str(out)]!r}))"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    env["XLA_FLAGS"] = fast_compile_xla_flags()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["camera"] == [30, 40] and [x["structure"] for x in r["results"]] == ["policy_head"]
+    row = r["results"][0]
+    assert row["frame_size"] == [30, 40] and row["frame_size"] != row["image_size"]
+    assert _pos(row["incremental_ms"]) and _pos(row["one_frame_backbone_ms"])
