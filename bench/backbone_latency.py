@@ -299,7 +299,9 @@ def main(argv=None) -> int:
                     )
                 )
                 print(rows[-1], flush=True)
-    frames = f"{args.camera[1]}x{args.camera[0]} camera frames, resize in the step" if args.camera else "model-size frames"
+    frames = "model-size frames"
+    if args.camera:
+        frames = f"{args.camera[1]}x{args.camera[0]} camera frames, resize in the step"
     common.print_table(
         f"runtime step per backbone ({width} width, {frames}, float32, CPU, 1 thread, median of {steps})",
         [
