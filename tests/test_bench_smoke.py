@@ -383,7 +383,8 @@ def test_machine_info_names_the_cpu_generation():
 def test_backbone_latency_with_camera_frames(tmp_path):
     """--camera H W feeds frames of the camera's size: the step then pays the resize, recorded with the row."""
     out = tmp_path / "camera.json"
-    args = ["--quick", "--families", "kosmos-2", "--structures", "policy_head", "--camera", "30", "40", "--out", str(out)]
+    args = ["--quick", "--families", "kosmos-2", "--structures", "policy_head", "--camera", "30", "40"]
+    args += ["--out", str(out)]
     code = f"from bench import backbone_latency; raise SystemExit(backbone_latency.main({args!r}))"
     env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     env["XLA_FLAGS"] = fast_compile_xla_flags()
