@@ -40,6 +40,13 @@ def _pos(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
+def _bench_env(**extra: str) -> dict:
+    """The environment a benchmark subprocess runs in: CPU JAX, quiet TensorFlow, the checkout importable,
+    fast XLA compiles (`extra` overrides or adds)."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    return {**env, "XLA_FLAGS": fast_compile_xla_flags(), **extra}
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
@@ -50,11 +57,7 @@ def results(tmp_path_factory):
         "    rc = globals()[name].main(['--quick', '--out', f'{sys.argv[1]}/{name}.json'])\n"
         "    assert rc == 0, name\n"
     )
-    env = dict(
-        os.environ,
-        JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        PYTHONPATH=str(ROOT),
+    env = _bench_env(
         JAX_COMPILATION_CACHE_DIR=str(out / "xla_cache"),
         # One device, as a user runs a benchmark; XLA:CPU's per-thunk trace events for bench.train_step_profile
         # (its main() sets the flag itself, but only before JAX starts, and here an earlier benchmark starts it).
@@ -386,9 +389,9 @@ def test_backbone_latency_with_camera_frames(tmp_path):
     args = ["--quick", "--families", "kosmos-2", "--structures", "policy_head", "--camera", "30", "40"]
     args += ["--out", str(out)]
     code = f"from bench import backbone_latency; raise SystemExit(backbone_latency.main({args!r}))"
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    env["XLA_FLAGS"] = fast_compile_xla_flags()
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_bench_env(), capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(out.read_text())
     assert r["camera"] == [30, 40] and [x["structure"] for x in r["results"]] == ["policy_head"]

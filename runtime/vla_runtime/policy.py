@@ -222,7 +222,7 @@ class Policy:
         out = on_device(out[0], HOST)
         if out.dtype != torch.float32:  # the heads compute in float32; anything else is widened in torch
             out = out.double()
-        return out.numpy().astype(np.float64)  # float32 -> float64 is exact, and numpy's cast is the cheaper
+        return out.numpy().astype(np.float64, copy=False)  # float32 -> float64 is exact; numpy's cast is the cheaper
 
     def step(self, image: np.ndarray) -> np.ndarray:
         """Camera frame (uint8 H x W x 3, any size) -> action chunk [C, A] in robot units (float32).
