@@ -40,8 +40,9 @@ def test_tf_data_resize_equals_policy_io_within_one_level(mode):
 def test_resize_is_the_stated_float32_arithmetic_to_the_bit():
     """resize_frame's bytes are its docstring's arithmetic: rows then columns, every tap in order, one float32
     multiply and one add each, from a float32 copy of the frame. Its faster form (the uint8 frame cast in the
-    product, all-zero taps skipped, buffers reused) must not move a single byte: data converted offline and the
-    robot's frames must agree."""
+    product, all-zero taps skipped, buffers reused, blocks of rows, the channels' weights written out) must not
+    move a single byte: data converted offline and the robot's frames must agree. The sizes cover a last block
+    shorter than the others, a frame of fewer rows than one block, upscaling and a 2 x 2 frame."""
 
     def reference(x, axis, n_out):
         index, weight = io._resize_taps(x.shape[axis], n_out)
@@ -52,7 +53,8 @@ def test_resize_is_the_stated_float32_arithmetic_to_the_bit():
             out = out + np.take(x, index[:, k], axis=axis) * weight[:, k].astype(np.float32).reshape(shape)
         return out
 
-    for hw, size in (((480, 640), (224, 224)), ((37, 100), (48, 48)), ((720, 1280), (112, 160))):
+    cases = (((480, 640), (224, 224)), ((37, 100), (48, 48)), ((720, 1280), (112, 160)), ((1080, 1920), (384, 384)))
+    for hw, size in cases + (((2, 2), (5, 3)), ((300, 7), (31, 64))):
         frame = _frame(hw)
         expected = reference(reference(frame.astype(np.float32), 0, size[0]), 1, size[1])
         expected = np.clip(np.rint(expected), 0, 255).astype(np.uint8)

@@ -169,25 +169,67 @@ def _resize_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(index, 0, n_in - 1), weight
 
 
-def _resize_axis(x: np.ndarray, axis: int, n_out: int) -> np.ndarray:
-    index, weight = _resize_taps(x.shape[axis], n_out)
-    weight = weight.astype(np.float32)
-    shape = [1] * x.ndim
-    shape[axis] = n_out
-    dims = x.shape[:axis] + (n_out,) + x.shape[axis + 1 :]
-    out = np.zeros(dims, np.float32)
-    tap, term = np.empty(dims, x.dtype), np.empty(dims, np.float32)  # reused by every tap: no allocation per tap
-    # One tap at a time, a multiply and an add per element (no fused or reordered sums): IEEE float32
-    # gives the same bits on every platform, and 2.5x the speed of float64 for a 720x1280 frame. The source may
-    # be the uint8 frame itself: the product casts it to float32 exactly. A tap whose weight is zero for every
-    # output adds +0.0 to sums of non-negative terms, so skipping it leaves every bit as it was (480 -> 224 rows:
-    # 2 of 7 taps; 640x480 -> 224x224 in 6.2-6.7 ms against 7.4-7.8, one core, bench/RESULTS.md 4e session 13).
+# Bytes of output rows one block of `_resize_axis` works on: its output and tap buffers (2 x 128 KiB) stay in a
+# core's L2 cache across the taps, where one pass per tap over a whole 224 x 640 x 3 float32 frame (1.7 MiB) went
+# to memory and back five to seven times. 2**17 and 2**18 were the fastest of 2**14-2**21 on an Intel Xeon with
+# 2 MiB of L2 a core (640x480 -> 224x224: 2.5 ms against 3.6 at 2**15 and 3.8 at 2**20); the smaller one, because a
+# Jetson Orin's cores have 256 KiB of L2 (not measured there). bench/RESULTS.md 4e, session 14.
+_RESIZE_BLOCK_BYTES = 1 << 17
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_plan(
+    n_in: int, n_out: int, inner: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[tuple[int, np.ndarray], ...]]:
+    """(source index [n_out, taps], ((tap, float32 weights), ...) for each tap that is not zero for every output).
+
+    Each tap's weights are shaped to broadcast over the axes after the resized one; when those hold only a few
+    elements (a frame's 3 channels in the column pass) they are written out, so the multiply runs one long loop
+    instead of one 3-element loop per pixel (149 against 42 us per tap at 224 x 224). Cached: a robot's frames
+    have one size. The arrays are read-only, being shared by every call.
+    """
+    index, weight = _resize_taps(n_in, n_out)
+    index.flags.writeable = False
+    size = math.prod(inner)
+    taps = []
     for k in range(index.shape[1]):
         if not weight[:, k].any():
             continue
-        np.take(x, index[:, k], axis=axis, out=tap)
-        np.multiply(tap, weight[:, k].reshape(shape), out=term)
-        out += term
+        w = weight[:, k].astype(np.float32).reshape((n_out,) + (1,) * len(inner))
+        if size < 64:
+            w = np.ascontiguousarray(np.broadcast_to(w, (n_out,) + inner))
+        w.flags.writeable = False
+        taps.append((k, w))
+    return index, tuple(taps)
+
+
+def _resize_axis(x: np.ndarray, axis: int, n_out: int) -> np.ndarray:
+    dims = x.shape[:axis] + (n_out,) + x.shape[axis + 1 :]
+    index, taps = _resize_plan(x.shape[axis], n_out, dims[axis + 1 :])
+    out = np.empty(dims, np.float32)
+    rows = max(1, _RESIZE_BLOCK_BYTES // max(1, out[0].nbytes))
+    tap_buffer = np.empty((min(rows, dims[0]),) + dims[1:], np.float32)
+    # One tap at a time, a multiply and an add per element (no fused or reordered sums): IEEE float32 gives the
+    # same bits on every platform, and 2.5x the speed of float64 for a 720x1280 frame. The first tap's product is
+    # the sum's start: 0 + p is p for the non-negative products here. A uint8 source is cast exactly. A tap whose
+    # weight is zero for every output adds +0.0 to sums of non-negative terms, so it is skipped (480 -> 224 rows:
+    # 2 of 7 taps). The work runs a block of output rows at a time (`_RESIZE_BLOCK_BYTES`): every element's sum
+    # is the same sequence of operations, in cache.
+    for a in range(0, dims[0], rows):
+        b = min(a + rows, dims[0])
+        block, tap = out[a:b], tap_buffer[: b - a]
+        source, tap_index = (x, index[a:b]) if axis == 0 else (x[a:b], index)
+        for n, (k, weight) in enumerate(taps):
+            if x.dtype == np.float32:
+                np.take(source, tap_index[:, k], axis=axis, out=tap)
+            else:
+                np.copyto(tap, np.take(source, tap_index[:, k], axis=axis))
+            w = weight[a:b] if axis == 0 else weight
+            if n == 0:
+                np.multiply(tap, w, out=block)
+            else:
+                np.multiply(tap, w, out=tap)
+                block += tap
     return out
 
 
