@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ BENCHMARKS = (
     "scaling",
     "gpu_all",
     "backbone_latency",
+    "frame_resize",
 )
 
 
@@ -398,3 +400,35 @@ def test_backbone_latency_with_camera_frames(tmp_path):
     row = r["results"][0]
     assert row["frame_size"] == [30, 40] and row["frame_size"] != row["image_size"]
     assert _pos(row["incremental_ms"]) and _pos(row["one_frame_backbone_ms"])
+
+
+def test_frame_resize(results):
+    r = results["frame_resize"]
+    assert r["before"] is None and r["mode"] == "resize" and r["rounds"] == 3
+    assert [(x["camera"], x["target"]) for x in r["results"]] == [([48, 64], [16, 16]), ([30, 40], [16, 16])]
+    assert all(_pos(x["after_ms"]) and "before_ms" not in x for x in r["results"])
+
+
+def test_frame_resize_against_another_revision_fails_when_bytes_move(tmp_path):
+    """--before compares bytes: the same runtime passes, one whose resize sums its taps in another order fails
+    the run (exit 1, the camera sizes named), so an optimisation that moves a byte cannot be reported as a gain."""
+    moved = tmp_path / "moved"
+    shutil.copytree(ROOT / "runtime" / "vla_runtime", moved / "vla_runtime")
+    path = moved / "vla_runtime" / "policy_io.py"
+    text = path.read_text()
+    loop = "for n, (k, weight) in enumerate(taps):"
+    assert text.count(loop) == 1
+    path.write_text(text.replace(loop, "for n, (k, weight) in enumerate(taps[::-1]):"))
+    for before, rc in ((ROOT / "runtime", 0), (moved, 1)):
+        out = tmp_path / f"resize_{rc}.json"
+        args = ["--cameras", "480x640", "37x100", "--target", "224", "224", "--rounds", "1", "--calls", "1"]
+        args += ["--before", str(before), "--out", str(out)]
+        code = f"from bench import frame_resize; raise SystemExit(frame_resize.main({args!r}))"
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=_bench_env(), capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == rc, proc.stdout[-2000:] + proc.stderr[-3000:]
+        rows = json.loads(out.read_text())["results"]
+        assert all(_pos(x["before_ms"]) and _pos(x["after_ms"]) and _pos(x["before_over_after"]) for x in rows)
+        assert all(x["bytes_equal"] for x in rows) if rc == 0 else rows[0]["bytes_equal"] is False
+    assert "differs from --before's on 480x640" in proc.stdout and "the change moved bytes" in proc.stdout
