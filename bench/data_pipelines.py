@@ -12,13 +12,14 @@ image frames delivered (b * T per batch) after a warm-up batch.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import shutil
 import tempfile
 import time
+
+from bench import common
 
 
 def _time_loader(cfg, tok, batches: int, batch_size: int) -> dict:
@@ -43,9 +44,7 @@ def _time_loader(cfg, tok, batches: int, batch_size: int) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.data_pipelines", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="toy sizes (seconds)")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "data_pipelines.json"))
+    p = common.parser("data_pipelines", str(__doc__).splitlines()[0])
     args = p.parse_args()
     from absl import flags
 
@@ -106,12 +105,7 @@ def _run_all(base, tok, batches) -> dict:
 
 def _report(args, episodes, size, convert_s, results) -> None:
     out = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_avg": os.getloadavg(),
-            "date": time.strftime("%Y-%m-%d %H:%M"),
-        },
+        "machine": common.machine_info({"platform": platform.platform()}),
         "setup": {
             "episodes": episodes,
             "frames_per_episode": 18,
@@ -126,9 +120,7 @@ def _report(args, episodes, size, convert_s, results) -> None:
     print(f"{'pipeline':50s} {'frames/s':>10s} {'batches/s':>10s}")
     for name, r in results.items():
         print(f"{name:50s} {r['frames_per_s']:10.1f} {r['batches_per_s']:10.2f}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+    common.write_result(args.out, out)
     print(json.dumps(out["setup"]))
 
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bench_helpers import ROOT, bench_env, pos
 
 from vla_jax.train.step import fast_compile_xla_flags
 
-ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = (
     "train_step_vs_torch",
     "train_step_profile",
@@ -38,17 +37,6 @@ BENCHMARKS = (
 )
 
 
-def _pos(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
-
-
-def _bench_env(**extra: str) -> dict:
-    """The environment a benchmark subprocess runs in: CPU JAX, quiet TensorFlow, the checkout importable,
-    fast XLA compiles (`extra` overrides or adds)."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    return {**env, "XLA_FLAGS": fast_compile_xla_flags(), **extra}
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
@@ -59,7 +47,7 @@ def results(tmp_path_factory):
         "    rc = globals()[name].main(['--quick', '--out', f'{sys.argv[1]}/{name}.json'])\n"
         "    assert rc == 0, name\n"
     )
-    env = _bench_env(
+    env = bench_env(
         JAX_COMPILATION_CACHE_DIR=str(out / "xla_cache"),
         # One device, as a user runs a benchmark; XLA:CPU's per-thunk trace events for bench.train_step_profile
         # (its main() sets the flag itself, but only before JAX starts, and here an earlier benchmark starts it).
@@ -87,15 +75,15 @@ def test_every_result_names_its_machine(results):
 def test_train_step_vs_torch(results):
     r = results["train_step_vs_torch"]
     for side in ("ours_jax", "torch_eager"):
-        assert _pos(r["step_time"][side]["median_s"]) and r["step_time"][side]["n"] >= 4
-        assert _pos(r["frames_per_s"][side])
-    assert _pos(r["speedup_vs_torch_eager"])
+        assert pos(r["step_time"][side]["median_s"]) and r["step_time"][side]["n"] >= 4
+        assert pos(r["frames_per_s"][side])
+    assert pos(r["speedup_vs_torch_eager"])
     assert r["params"]["ours_trainable"] == r["params"]["torch_trainable"] > 0
     # Same weights (HF torch -> our converter), same batch, same AdamW: the same two losses.
     assert r["sanity"]["rel_diff_step1"] < 1e-4, r["sanity"]
     assert r["sanity"]["rel_diff_step2"] < 1e-3, r["sanity"]
     assert r["sanity"]["loss_step2"]["ours"] != r["sanity"]["loss_step1"]["ours"]  # the update did something
-    assert _pos(r["compile"]["ours_xla_s"])
+    assert pos(r["compile"]["ours_xla_s"])
 
 
 def test_train_step_profile(results):
@@ -103,15 +91,18 @@ def test_train_step_profile(results):
     for side in ("ours", "torch"):
         split = r[side]
         # Both profiles parsed into real op times: matmuls and the rest each nonzero, shares consistent.
-        assert _pos(r["wall_ms"][side]) and _pos(split["matmul_ms"]) and _pos(split["rest_ms"]), (side, split)
+        assert pos(r["wall_ms"][side]) and pos(split["matmul_ms"]) and pos(split["rest_ms"]), (
+            side,
+            split,
+        )
         assert 0 < split["matmul_share"] < 1
         assert math.isclose(split["op_ms"], split["matmul_ms"] + split["rest_ms"], rel_tol=1e-9)
-    assert _pos(r["ratio_torch_over_ours"]["matmul"]) and _pos(r["ratio_torch_over_ours"]["wall"])
+    assert pos(r["ratio_torch_over_ours"]["matmul"]) and pos(r["ratio_torch_over_ours"]["wall"])
     # The union of matmul spans: positive, never more than their summed op time (plus float rounding).
     assert 0 < r["ours"]["matmul_busy_ms"] <= r["ours"]["matmul_ms"] * (1 + 1e-9)
     assert r["gemms_alone"], r  # torch's step has matmuls, so the shapes were found and timed
     for g in r["gemms_alone"]:
-        assert len(g["mkn"]) == 3 and _pos(g["ours_gflops"]) and _pos(g["torch_gflops"]), g
+        assert len(g["mkn"]) == 3 and pos(g["ours_gflops"]) and pos(g["torch_gflops"]), g
 
 
 def test_train_step_profile_counts_self_time(tmp_path):
@@ -222,30 +213,30 @@ ENTRY %main (a: f32[8,4], b: f32[4,2]) -> f32[8,2] {
 
 def test_gpu_mfu(results):
     r = results["gpu_mfu"]
-    assert _pos(r["flops"]["train_step_total"]) and _pos(r["flops"]["tokens_per_step"])
+    assert pos(r["flops"]["train_step_total"]) and pos(r["flops"]["tokens_per_step"])
     assert r["flops"]["train_step_total"] == 3 * r["flops"]["forward_total"]
     for side in ("ours", "torch"):
         s = r["sides"][side]
         for key in ("median_s", "samples_per_s", "tokens_per_s", "model_tflops_per_s"):
-            assert _pos(s[key]), (side, key, s)
-    assert _pos(r["speedup_vs_torch"])
+            assert pos(s[key]), (side, key, s)
+    assert pos(r["speedup_vs_torch"])
 
 
 def test_input_pipeline(results):
     r = results["input_pipeline"]
     entry = r["configs"]["configs/tiny.py"]
     for key in ("rlds", "grain", "train_step"):
-        assert _pos(entry["frames_per_s"][key]["median"]), (key, entry["frames_per_s"])
-    assert _pos(entry["convert_episodes_frames_per_s"])
-    assert _pos(entry["ratio_rlds"]["median"]) and _pos(entry["ratio_grain"]["median"]) and _pos(r["min_ratio"])
+        assert pos(entry["frames_per_s"][key]["median"]), (key, entry["frames_per_s"])
+    assert pos(entry["convert_episodes_frames_per_s"])
+    assert pos(entry["ratio_rlds"]["median"]) and pos(entry["ratio_grain"]["median"]) and pos(r["min_ratio"])
 
 
 def test_runtime_latency(results):
     r = results["runtime_latency"]
     w = r["windows"][0]
     for path in ("runtime_incremental", "runtime_full_window", "backbone_one_frame", "jax_full_window"):
-        assert _pos(w["latency"][path]["median_s"]), path
-    assert _pos(w["incremental_over_backbone"]) and _pos(w["full_over_incremental"])
+        assert pos(w["latency"][path]["median_s"]), path
+    assert pos(w["incremental_over_backbone"]) and pos(w["full_over_incremental"])
     small = r["export_sizes"]["small"]["dtypes"]
     for dtype, v in small.items():
         # safetensors adds only a JSON header to the predicted tensor bytes.
@@ -260,7 +251,7 @@ def test_compile_time(results):
     r = results["compile_time"]
     assert {p["scan"] for p in r["points"]} == {True, False}
     for p in r["points"]:
-        assert _pos(p["lower_s"]) and _pos(p["compile_s"]) and _pos(p["total_cpu_s"]) and _pos(p["params"])
+        assert pos(p["lower_s"]) and pos(p["compile_s"]) and pos(p["total_cpu_s"]) and pos(p["params"])
     assert Path(r["plot"]).is_file() and Path(r["plot"]).stat().st_size > 1000
 
 
@@ -268,7 +259,7 @@ def test_server_load(results):
     r = results["server_load"]
     many = r["many_clients"]
     assert many["round_trip"]["n"] == many["clients"] * many["requests_each"] and not many["errors"]
-    assert _pos(many["round_trip"]["p50_ms"]) and many["round_trip"]["p99_ms"] >= many["round_trip"]["p50_ms"]
+    assert pos(many["round_trip"]["p50_ms"]) and many["round_trip"]["p99_ms"] >= many["round_trip"]["p50_ms"]
     assert many["round_trip"]["p50_ms"] >= many["infer"]["p50_ms"] > 0
     for load in (many, r["pipelining"]):
         assert load["memory"]["peak_rss_mib"] >= load["memory"]["idle_rss_mib"] > 0
@@ -300,13 +291,13 @@ def test_scaling(results):
     r = results["scaling"]
     for axis in ("by_window", "by_batch", "by_backbone"):
         for p in r["train"][axis]:
-            assert _pos(p["step"]["median_s"]) and _pos(p["peak_bytes"]) and _pos(p["params"]), (axis, p)
+            assert pos(p["step"]["median_s"]) and pos(p["peak_bytes"]) and pos(p["params"]), (axis, p)
             assert abs(p["ms_per_frame"] - 1e3 * p["step"]["median_s"] / (p["batch"] * p["window"])) < 1e-9
-    assert r["runtime"] and all(_pos(p["step"]["median_s"]) for p in r["runtime"])
+    assert r["runtime"] and all(pos(p["step"]["median_s"]) for p in r["runtime"])
     assert Path(r["plot"]).is_file() and Path(r["plot"]).stat().st_size > 1000
     table = r["flops"]["by_backbone_structure"]
     assert {t["backbone"] for t in table} == {"kosmos-2", "paligemma", "smolvlm", "clip-kosmos-2"}
-    assert all(_pos(t["tflop_per_frame"]) and 0 < t["decoder_attention_share"] < 1 for t in table)
+    assert all(pos(t["tflop_per_frame"]) and 0 < t["decoder_attention_share"] < 1 for t in table)
 
 
 def test_gpu_all(results):
@@ -316,11 +307,11 @@ def test_gpu_all(results):
     for dtype in ("bfloat16", "int8"):
         d = rt["dtypes"][dtype]
         for key in ("incremental_ms", "full_rerun_ms", "one_frame_backbone_ms", "load_s", "file_bytes"):
-            assert _pos(d[key]), (dtype, key, d)
+            assert pos(d[key]), (dtype, key, d)
     assert rt["dtypes"]["int8"]["file_bytes"] < rt["dtypes"]["bfloat16"]["file_bytes"]
     mfu = r["parts"]["mfu"]
     assert "error" not in mfu, mfu
-    assert all(_pos(mfu["sides"][side]["median_s"]) for side in ("ours", "torch"))
+    assert all(pos(mfu["sides"][side]["median_s"]) for side in ("ours", "torch"))
 
 
 def test_flops_per_structure():
@@ -350,11 +341,11 @@ def test_backbone_latency(results):
     assert r["width"] == "tiny" and {x["family"] for x in r["results"]} == {"kosmos-2", "qwen2_5_vl"}
     for x in r["results"]:
         for key in ("incremental_ms", "one_frame_backbone_ms", "full_rerun_ms", "incremental_over_one_frame", "hz"):
-            assert _pos(x[key]), (key, x)
+            assert pos(x[key]), (key, x)
         # interleaved is also timed against its own floor, the window's T blocks in one decoder call
         assert ("window_pass_ms" in x) == (x["structure"] == "interleaved"), x
         if x["structure"] == "interleaved":
-            assert _pos(x["window_pass_ms"]) and _pos(x["paired_ratio_window"]), x
+            assert pos(x["window_pass_ms"]) and pos(x["paired_ratio_window"]), x
     assert {x["structure"] for x in r["results"]} == {
         "policy_head",
         "interleaved",
@@ -392,21 +383,21 @@ def test_backbone_latency_with_camera_frames(tmp_path):
     args += ["--out", str(out)]
     code = f"from bench import backbone_latency; raise SystemExit(backbone_latency.main({args!r}))"
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=_bench_env(), capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code], cwd=ROOT, env=bench_env(), capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     r = json.loads(out.read_text())
     assert r["camera"] == [30, 40] and [x["structure"] for x in r["results"]] == ["policy_head"]
     row = r["results"][0]
     assert row["frame_size"] == [30, 40] and row["frame_size"] != row["image_size"]
-    assert _pos(row["incremental_ms"]) and _pos(row["one_frame_backbone_ms"])
+    assert pos(row["incremental_ms"]) and pos(row["one_frame_backbone_ms"])
 
 
 def test_frame_resize(results):
     r = results["frame_resize"]
     assert r["before"] is None and r["mode"] == "resize" and r["rounds"] == 3
     assert [(x["camera"], x["target"]) for x in r["results"]] == [([48, 64], [16, 16]), ([30, 40], [16, 16])]
-    assert all(_pos(x["after_ms"]) and "before_ms" not in x for x in r["results"])
+    assert all(pos(x["after_ms"]) and "before_ms" not in x for x in r["results"])
 
 
 def test_frame_resize_against_another_revision_fails_when_bytes_move(tmp_path):
@@ -425,10 +416,10 @@ def test_frame_resize_against_another_revision_fails_when_bytes_move(tmp_path):
         args += ["--before", str(before), "--out", str(out)]
         code = f"from bench import frame_resize; raise SystemExit(frame_resize.main({args!r}))"
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, env=_bench_env(), capture_output=True, text=True, timeout=600
+            [sys.executable, "-c", code], cwd=ROOT, env=bench_env(), capture_output=True, text=True, timeout=600
         )
         assert proc.returncode == rc, proc.stdout[-2000:] + proc.stderr[-3000:]
         rows = json.loads(out.read_text())["results"]
-        assert all(_pos(x["before_ms"]) and _pos(x["after_ms"]) and _pos(x["before_over_after"]) for x in rows)
+        assert all(pos(x["before_ms"]) and pos(x["after_ms"]) and pos(x["before_over_after"]) for x in rows)
         assert all(x["bytes_equal"] for x in rows) if rc == 0 else rows[0]["bytes_equal"] is False
     assert "differs from --before's on 480x640" in proc.stdout and "the change moved bytes" in proc.stdout
