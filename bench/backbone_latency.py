@@ -4,6 +4,7 @@
     python -m bench.backbone_latency --width tiny       # each family's tiny() (32 wide), as RESULTS.md 4d
     python -m bench.backbone_latency --quick            # tiny width, 2 families, 3 structures, 3 steps (smoke test)
     python -m bench.backbone_latency --camera 480 640   # frames as a 640x480 camera delivers them (resize included)
+    python -m bench.backbone_latency --compile default  # the step through torch.compile, against the eager floor
 
 Per family x structure: random weights on the family's Flax config -> `vla_jax.export.export_policy`
 (float32, the real export path) -> `vla_runtime.Policy` (incremental). The episode is stepped until the
@@ -13,7 +14,9 @@ same HF modules) interleaved frame by frame, so the shared host's load hits both
 their ratio and the step's Hz are reported. Also the full re-run of the window (`incremental=False`).
 Torch single-threaded, batch 1, frames at the model's input size; with ``--camera H W`` at the camera's, so the
 step also pays `policy_io.resize_frame` (what a robot whose camera cannot deliver the model's size pays; the floor
-does not, so those ratios are not held to the goal).
+does not, so those ratios are not held to the goal). With ``--compile MODE`` the stepped policy is loaded with
+`Policy.load(compile=MODE)` and the floor comes from an eager copy of it, so the ratio says what the opt-in
+compile buys against the same eager backbone pass; the first step's seconds (the compilation) are recorded.
 
 Demo width = configs/demo.py's widths applied to each family's tiny() layout: every width field doubled
 (32 -> 64; CLIP's 48 -> 96), 48 px images where the family's patch grid allows it (Qwen's 28 px merge
@@ -172,26 +175,34 @@ def _export(backbone, structure, head, tok_dir, out, hidden: int, variant: dict 
     return out
 
 
-def measure(export: str, steps: int, camera: tuple[int, int] | None = None) -> dict:
+def measure(export: str, steps: int, camera: tuple[int, int] | None = None, compile: str | None = None) -> dict:
     """Incremental step and one frame's backbone pass interleaved frame by frame; then the full re-run. `camera`:
-    the frames' (H, W) when not the model's input size (the step then includes the resize)."""
+    the frames' (H, W) when not the model's input size (the step then includes the resize). `compile`: the
+    stepped policy's `Policy.load(compile=...)`; the floor is then an eager copy's."""
     from bench.runtime_step import backbone_pass, window_pass
     from vla_runtime import Policy
 
-    inc = Policy.load(export, incremental=True)
+    inc = Policy.load(export, incremental=True, compile=compile)
+    eager = Policy.load(export, incremental=True) if compile else inc  # the floor's modules
     full = Policy.load(export, incremental=False)
     instruction = "Navigate around the obstacle on the left side and reach the target"
-    for p in (inc, full):
+    policies = (inc, full) if eager is inc else (inc, eager, full)
+    for p in policies:
         p.reset(instruction)
     size = tuple(inc.preprocessing.image_size)
     warm = inc.window + 2  # fill the window and slide it
     frame_size = tuple(camera) if camera else size
     frames = np.random.default_rng(1).integers(0, 256, (warm + steps, *frame_size, 3), dtype=np.uint8)
-    for f in frames[:warm]:
-        inc.step(f)
-        full.step(f)
-    floor = backbone_pass(inc)
-    window = window_pass(inc) if inc.model.structure == "interleaved" and not inc.model.streaming else None
+    t0 = time.perf_counter()
+    inc.step(frames[0])
+    first_step_s = time.perf_counter() - t0  # with --compile, the compilation
+    for p in policies[1:]:
+        p.step(frames[0])
+    for f in frames[1:warm]:
+        for p in policies:
+            p.step(f)
+    floor = backbone_pass(eager)
+    window = window_pass(eager) if inc.model.structure == "interleaved" and not inc.model.streaming else None
     step_s, floor_s, full_s, window_s = [], [], [], []
     for f in frames[warm:]:
         t0 = time.perf_counter()
@@ -222,6 +233,7 @@ def measure(export: str, steps: int, camera: tuple[int, int] | None = None) -> d
         "image_size": list(size),
         "frame_size": list(frame_size),
         "incremental_ms": med(step_s) * 1e3,
+        "first_step_s": first_step_s,
         "one_frame_backbone_ms": med(floor_s) * 1e3,
         "full_rerun_ms": med(full_s) * 1e3,
         "incremental_over_one_frame": med(step_s) / med(floor_s),
@@ -254,6 +266,13 @@ def main(argv=None) -> int:
         help="feed frames of this height and width (e.g. 480 640): the step then includes the resize to the model's "
         "input size, the floor does not",
     )
+    p.add_argument(
+        "--compile",
+        default=None,
+        choices=("default", "reduce-overhead", "max-autotune"),
+        help="step through Policy.load(compile=MODE) (torch.compile of the backbone's per-step calls); the floor "
+        "stays eager; the first step pays the compilation",
+    )
     args = p.parse_args(argv)
     if args.camera and min(args.camera) < 2:
         p.error(f"--camera {args.camera[0]} {args.camera[1]}: a camera frame is at least 2 x 2 pixels")
@@ -280,7 +299,13 @@ def main(argv=None) -> int:
                     skipped.append({"family": name, "structure": key, "why": str(e)})
                     print(f"skipped {name} {key}: {e}", flush=True)
                     continue
-                r = {"family": name, "structure": key, "head": head, "width": width, **measure(out, steps, args.camera)}
+                r = {
+                    "family": name,
+                    "structure": key,
+                    "head": head,
+                    "width": width,
+                    **measure(out, steps, args.camera, args.compile),
+                }
                 r["load_1min"] = round(os.getloadavg()[0], 2)
                 results.append(r)
                 rows.append(
@@ -302,6 +327,8 @@ def main(argv=None) -> int:
     frames = "model-size frames"
     if args.camera:
         frames = f"{args.camera[1]}x{args.camera[0]} camera frames, resize in the step"
+    if args.compile:
+        frames += f", step torch.compile({args.compile!r}), floor eager"
     common.print_table(
         f"runtime step per backbone ({width} width, {frames}, float32, CPU, 1 thread, median of {steps})",
         [
@@ -329,6 +356,7 @@ def main(argv=None) -> int:
             "width": width,
             "steps": steps,
             "camera": list(args.camera) if args.camera else None,
+            "compile": args.compile,
             "machine": common.machine_info({"torch_threads": torch.get_num_threads()}),
             "results": results,
             "skipped": skipped,
