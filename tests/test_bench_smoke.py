@@ -423,3 +423,26 @@ def test_frame_resize_against_another_revision_fails_when_bytes_move(tmp_path):
         assert all(pos(x["before_ms"]) and pos(x["after_ms"]) and pos(x["before_over_after"]) for x in rows)
         assert all(x["bytes_equal"] for x in rows) if rc == 0 else rows[0]["bytes_equal"] is False
     assert "differs from --before's on 480x640" in proc.stdout and "the change moved bytes" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "module, argv, message",
+    [
+        ("frame_resize", ["--cameras", "640"], "--cameras '640': give HEIGHTxWIDTH, each at least 2, e.g. 480x640"),
+        ("frame_resize", ["--cameras", "1x5"], "--cameras '1x5': give HEIGHTxWIDTH, each at least 2"),
+        ("frame_resize", ["--target", "0", "4"], "--target 0 4: the model's size is at least 1 x 1"),
+        ("frame_resize", ["--calls", "0"], "--rounds must be >= 0 and --calls >= 1"),
+        ("backbone_latency", ["--camera", "1", "640"], "--camera 1 640: a camera frame is at least 2 x 2 pixels"),
+    ],
+)
+def test_bench_arguments_refused_in_one_line(module, argv, message, capsys, tmp_path):
+    """Arguments the benchmark cannot run with stop it before any work, with one line naming the flag."""
+    import importlib
+
+    bench = importlib.import_module(f"bench.{module}")
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main([*argv, "--out", str(tmp_path / "never.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "never.json").exists()
