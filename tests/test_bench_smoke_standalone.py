@@ -3,8 +3,8 @@ rots: each one's JSON is read and the numbers that can be wrong are checked, not
 
 They are not in test_bench_smoke.py's shared subprocess: the data pipelines start grain workers (which need a
 `__main__` module to import), Meta-World needs MuJoCo's headless renderer, and in their own file xdist can run
-them beside the shared one. `bench.backbone_latency --compile` is here for the same reason: torch.compile's first
-step takes seconds. `bench.runtime_before_after` is not run: it compares with the hand-written torch Kosmos-2 of
+them beside the shared one. `bench.backbone_latency --compile` is here for the same reason: torch.compile's
+compilation takes seconds. `bench.runtime_before_after` is not run: it compares with the hand-written torch Kosmos-2 of
 commit c2c1003 (`--before` is required) and is kept as the record of that change.
 """
 
@@ -88,10 +88,12 @@ def test_backbones_verify(tmp_path):
 
 
 def test_backbone_latency_through_torch_compile(tmp_path):
-    """--compile steps a compiled policy against an eager copy's floor; the first step pays the compilation."""
+    """--compile steps a compiled policy against an eager copy's floor; the load pays the compilation, not the first
+    step."""
     args = ("--families", "kosmos-2", "--structures", "policy_head", "--compile", "default")
     r = run_quick("backbone_latency", tmp_path, *args)
     assert r["compile"] == "default" and [x["structure"] for x in r["results"]] == ["policy_head"]
     row = r["results"][0]
     assert pos(row["incremental_ms"]) and pos(row["one_frame_backbone_ms"]) and pos(row["paired_ratio"])
-    assert row["first_step_s"] > 1.0, row  # inductor's code generation and C++ build: seconds, not milliseconds
+    assert row["compile_s"] > 1.0, row  # inductor's code generation and C++ build: seconds, not milliseconds
+    assert row["first_step_s"] < 1.0, row  # nothing left to compile

@@ -118,8 +118,8 @@ class Policy:
         """Reads and checks an export folder and builds the model.
 
         `compile`: None (eager, the default) or a `torch.compile` mode ("default", "reduce-overhead" = CUDA
-        graphs on a GPU, unmeasured there) for the backbone's per-step calls (`PolicyModel.compile_backbone`);
-        the first steps then pay the compilation.
+        graphs on a GPU, unmeasured there) for the backbone's per-step calls (`compile_backbone`); loading then
+        pays the compilation of every shape an episode makes.
 
         Checked: format version, sha256 of every file, that every weight is finite at the compute
         dtype, that the statistics are finite and ordered; each failure is one `RuntimeConfigError`.
@@ -136,8 +136,6 @@ class Policy:
         model.assign_weights(state, os.path.join(export_dir, "model.safetensors"))
         del state
         model = model.to(device).eval()
-        if compile is not None:
-            model.compile_backbone(compile)
         tokenizer = InstructionTokenizer(
             os.path.join(export_dir, "tokenizer.json"), TokenLayout.from_dict(config.get("tokenizer", {}))
         )
@@ -145,7 +143,45 @@ class Policy:
         stats = ActionStatistics.from_dict(
             bundle.read_json(export_dir, "statistics.json"), os.path.join(export_dir, "statistics.json")
         )
-        return cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
+        policy = cls(model, tokenizer, pre, stats, config, device, mode, incremental, ensemble_decay)
+        if compile is not None:
+            policy.compile_backbone(compile)
+        return policy
+
+    def compile_backbone(self, mode: str = "default", backend: str = "inductor") -> None:
+        """`torch.compile` of the backbone's per-step calls (`PolicyModel.compile_backbone`), compiled here, at
+        load, rather than on the robot's first steps.
+
+        The decoder's sequence length changes with the instruction's token count, the window's fill
+        (interleaved) and the decoded action tokens (autoregressive discrete); dynamo makes such a length
+        symbolic the first time it changes. So two dummy episodes with instructions of different lengths are
+        stepped until the window has slid: afterwards an episode compiles nothing. Dynamo stops compiling a
+        function after `recompile_limit` (8) shapes and then runs it eagerly without a word; here that is an error
+        naming the limit. Outputs equal the eager ones within float32 rounding.
+        """
+        import torch._dynamo
+        from torch._dynamo.exc import FailOnRecompileLimitHit
+
+        self.model.compile_backbone(mode, backend)
+        instruction = self.instruction
+        frame = np.zeros((*self.preprocessing.image_size, 3), np.uint8)
+        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+            try:
+                for text in ("go", "go go"):  # two token counts: the second makes the length symbolic
+                    self.reset(text)
+                    for _ in range(self.window + 1):  # the window fills, then slides
+                        self.predict_normalized(frame)
+            except FailOnRecompileLimitHit as e:
+                raise RuntimeConfigError(
+                    f"torch.compile reached dynamo's recompile_limit of "
+                    f"{torch._dynamo.config.recompile_limit} shapes for one function of this policy ({e}); load "
+                    "with compile=None, or raise torch._dynamo.config.recompile_limit first"
+                ) from None
+        if instruction is None:
+            self.instruction = None
+            self._reset_state()
+        else:  # compiled mid-episode: that episode starts again
+            self.reset(instruction)
 
     def fork(self) -> Policy:
         """A policy with its own episode state over the same weights (one per server connection)."""

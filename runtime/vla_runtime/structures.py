@@ -254,13 +254,16 @@ class PolicyModel(nn.Module):
 
     def compile_backbone(self, mode: str = "default", backend: str = "inductor") -> None:
         """Opt-in `torch.compile` of the per-step backbone work (`Policy.load(compile=MODE)`): the adapter's image
-        encoder and the HF decoder module, shapes static (an episode's blocks keep one length). Outputs equal the
-        eager ones within float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
+        encoder (static shapes: the frames' size is the model's) and the HF decoder module (automatic dynamic
+        shapes: its sequence length varies with the instruction and the window's fill; compiled static, each
+        length would be a compilation of its own, seconds each on a CPU, and past dynamo's limit of 8 the decoder
+        would run eagerly). `Policy.compile_backbone` compiles them at load. Outputs equal the eager ones within
+        float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
         ready but NOT measured (no GPU was lent to issue 16's sessions); on a CPU it is the default compile."""
         adapter = self.adapter
         adapter._kv_name = kv_argument(adapter.decoder.forward)  # asked before the module is wrapped
         adapter.encode_images = torch.compile(adapter.encode_images, mode=mode, backend=backend, dynamic=False)
-        adapter.decoder = torch.compile(adapter.decoder, mode=mode, backend=backend, dynamic=False)
+        adapter.decoder = torch.compile(adapter.decoder, mode=mode, backend=backend, dynamic=None)
 
     # ------------------------------------------------------------------------------ sequences
     @property
