@@ -116,3 +116,21 @@ def test_compiled_policy_compiles_every_shape_at_load(tmp_path, tokenizer_dir):
                 assert np.abs(eager.predict_normalized(frame) - compiled.predict_normalized(frame)).max() < 1e-6
     assert counters["stats"]["unique_graphs"] == graphs
 
+
+@pytest.mark.parametrize("family, breaks", [("qwen2_vl", 1), ("qwen2_5_vl", 11)])
+def test_qwen_tower_traces_into_few_graphs(tmp_path, tokenizer_dir, family, breaks):
+    """Traced as `Policy.compile_backbone` traces (scalar outputs captured), the Qwen2-VL tower is one graph: its
+    index tensors come precomputed, and the one break left is the call that looks them up (compiled out). Qwen2.5-VL
+    keeps a break per window-attention layer (its windows' sizes are data that sdpa branches on), so dynamo runs that
+    tower eagerly; the bound says so, and fails if either gets worse. With scalar capture off: 7 and 12 breaks."""
+    import torch._dynamo
+
+    export = backbone_latency._export(
+        backbone_latency.FAMILIES[family](), "policy_head", "lstm", tokenizer_dir, str(tmp_path / "e"), 32
+    )
+    adapter = Policy.load(export).model.adapter
+    pixels = torch.rand(1, 3, adapter.image_size, adapter.image_size)
+    adapter.encode_images(pixels)  # the index tensors' cache filled, as after an episode's first step
+    with torch._dynamo.config.patch(capture_scalar_outputs=True):
+        explained = torch._dynamo.explain(adapter.encode_images)(pixels)
+    assert explained.graph_break_count <= breaks, explained.break_reasons

@@ -165,7 +165,9 @@ class Policy:
         self.model.compile_backbone(mode, backend)
         instruction = self.instruction
         frame = np.zeros((*self.preprocessing.image_size, 3), np.uint8)
-        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+        # capture_scalar_outputs: Qwen's vision attention splits its heads by `cu_seqlens.tolist()` inside the
+        # layer loop; without it dynamo gives up on the whole tower (eager) and the step is slower than eager.
+        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True, capture_scalar_outputs=True):
             try:
                 for text in ("go", "go go"):  # two token counts: the second makes the length symbolic
                     self.reset(text)

@@ -26,6 +26,7 @@ class Qwen2_5_VLAdapter(BackboneAdapter):
     attention = "causal"
     first_position = 0
     hf_classes = ("Qwen2_5_VLConfig", "Qwen2_5_VLForConditionalGeneration")
+    windowed = True  # the tower's window attention: its window index is precomputed too
 
     def __init__(self, backbone: dict[str, Any], dtype: torch.dtype = torch.float32):
         import transformers
@@ -36,6 +37,7 @@ class Qwen2_5_VLAdapter(BackboneAdapter):
         self.set_decoder_facts(self.model.config.text_config, vision)
         self.patch, self.merge, self.temporal = vision.patch_size, vision.spatial_merge_size, vision.temporal_patch_size
         self.decoder = self.model.model.language_model
+        self._grid_cache: dict[tuple, dict[str, torch.Tensor]] = {}
 
     def _grid(self, images: int) -> torch.Tensor:
         side = self.image_size // self.patch
@@ -50,8 +52,9 @@ class Qwen2_5_VLAdapter(BackboneAdapter):
         x = x.unsqueeze(6).expand(*x.shape[:6], self.temporal, p, p)  # a still image: identical temporal frames
         flat = x.reshape(n * gh * gw, c * self.temporal * p * p)
         grid = self._grid(n).to(pixels.device)
-        out = self.model.model.visual(flat, grid_thw=grid, return_dict=True).pooler_output
-        return out.reshape(n, -1, out.shape[-1])
+        tensors = _grid_tensors(self, n, grid)  # pyright: ignore[reportCallIssue]  (torch.compiler.disable's typing)
+        out = self.model.model.visual(flat, grid_thw=grid, return_dict=True, **tensors)
+        return out.pooler_output.reshape(n, -1, out.pooler_output.shape[-1])
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)
@@ -83,9 +86,30 @@ class Qwen2_5_VLAdapter(BackboneAdapter):
         return self.model.lm_head.weight
 
 
+@torch.compiler.disable  # traced, the helpers' loops would make dynamo give up on the whole tower for good
+def _grid_tensors(adapter: Qwen2_5_VLAdapter, images: int, grid: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The tower's index tensors for `images` frames, computed once by transformers' own `vision_utils` helpers
+    and passed in as their precomputed values: they loop over `grid_thw.tolist()`, which would re-run every step
+    and break a `torch.compile` graph apart at each call."""
+    key = (images, grid.device)
+    if key not in adapter._grid_cache:
+        from transformers import vision_utils
+
+        config = adapter.model.model.visual.config
+        cu_seqlens, _ = vision_utils.get_vision_attention_seqlens(grid, config)
+        tensors = {"position_ids": vision_utils.get_vision_position_ids(grid, adapter.merge), "cu_seqlens": cu_seqlens}
+        if adapter.windowed:
+            tensors["window_index"], tensors["cu_window_seqlens"] = vision_utils.get_vision_window_index(
+                grid, adapter.merge, config.window_size, adapter.patch
+            )
+        adapter._grid_cache[key] = tensors
+    return dict(adapter._grid_cache[key])  # a copy: the tower pops what it uses
+
+
 class Qwen2VLAdapter(Qwen2_5_VLAdapter):
     """Qwen2-VL (`model_type` "qwen2_vl"): the same calls on `Qwen2VLForConditionalGeneration` (its tower has no
     windows; `visual`, `get_rope_index` and the text model take the same arguments)."""
 
     model_type = "qwen2_vl"
     hf_classes = ("Qwen2VLConfig", "Qwen2VLForConditionalGeneration")
+    windowed = False
