@@ -281,7 +281,7 @@ def main(argv=None) -> int:
         default=None,
         choices=("default", "reduce-overhead", "max-autotune"),
         help="step through Policy.load(compile=MODE) (torch.compile of the backbone's per-step calls); the floor "
-        "stays eager; the first step pays the compilation",
+        "stays eager; the load pays the compilation (compile_s in the JSON)",
     )
     args = p.parse_args(argv)
     if args.camera and min(args.camera) < 2:

@@ -216,3 +216,13 @@ def test_info_checks_what_load_checks(export, tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == bad.stderr.strip().splitlines()[0]
     assert "action std[0] is nan" in bad.stderr
+
+
+def test_compile_is_offered_by_serve_and_bench_and_checked(export):
+    from vla_runtime.cli import build_parser
+
+    for command in ("serve", "bench"):
+        assert build_parser().parse_args([command, export, "--compile", "default"]).compile == "default"
+        assert build_parser().parse_args([command, export]).compile is None  # eager unless asked
+    bad = _cli("bench", export, "--compile", "fast")
+    assert bad.returncode == 2 and "--compile: invalid choice: 'fast'" in bad.stderr and "Traceback" not in bad.stderr

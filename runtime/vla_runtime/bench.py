@@ -6,7 +6,9 @@ steps after the window is full (a long episode); `incremental_ms_first_window`
 is the median over steps 2..T of an episode, where the interleaved structure
 can extend its KV cache (once the window slides every block's position
 shifts, so its decoder re-runs the window; the vision tower still runs on
-the new frame only).
+the new frame only). With `--compile MODE` the incremental policy is
+`Policy.load(compile=MODE)`: `load_s` then holds the compilation, and its
+one-frame floor runs through the same compiled modules.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ def _time_steps(policy, frames) -> list:
     return times
 
 
-def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None, camera=(480, 640)) -> dict:
-    inc = Policy.load(export_dir, device=device, dtype=dtype, incremental=True)
+def benchmark(
+    export_dir: str, steps: int = 20, device: str = "cpu", dtype=None, camera=(480, 640), compile: str | None = None
+) -> dict:
+    t0 = time.perf_counter()
+    inc = Policy.load(export_dir, device=device, dtype=dtype, incremental=True, compile=compile)
+    load_s = time.perf_counter() - t0  # with `compile`, the compilation of every shape the episode makes
     full = Policy.load(export_dir, device=device, dtype=dtype, incremental=False)
     warmup = inc.window + 1
     rng = np.random.default_rng(0)
@@ -68,6 +74,8 @@ def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
         "window": inc.window,
         "threads": torch.get_num_threads(),
         "steps": steps,
+        "compile": compile,
+        "load_s": load_s,
         "incremental_ms": med(t_inc) * 1e3,
         "full_rerun_ms": med(t_full) * 1e3,
         "incremental_ms_first_window": med(growing) * 1e3,
@@ -78,5 +86,5 @@ def benchmark(export_dir: str, steps: int = 20, device: str = "cpu", dtype=None,
 
 
 def main(args) -> int:
-    print(json.dumps(benchmark(args.export_dir, args.steps, args.device, args.dtype)))
+    print(json.dumps(benchmark(args.export_dir, args.steps, args.device, args.dtype, compile=args.compile)))
     return 0

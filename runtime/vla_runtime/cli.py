@@ -48,7 +48,7 @@ def _serve(args) -> int:
         max_inflight_per_connection=args.max_inflight_per_connection,
         max_inflight_total=args.max_inflight,
     )
-    policy = Policy.load(args.export_dir, device=args.device, mode=args.mode)
+    policy = Policy.load(args.export_dir, device=args.device, mode=args.mode, compile=args.compile)
     server = PolicyServer(policy, args.host, args.port, limits=limits)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.ERROR)  # handshake noise from port scanners: not ours
@@ -74,6 +74,14 @@ def _info(args) -> int:
     summary["sizes"] = model_sizes(config["backbone"], config["policy"])
     print(json.dumps(summary, indent=2))
     return 0
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+COMPILE_HELP = (
+    "torch.compile the backbone's per-step calls at load (Policy.load(compile=MODE); reduce-overhead = CUDA "
+    "graphs): loading compiles every shape an episode makes (1.7-63 s at demo width on an Intel Xeon core), "
+    "the steps compile nothing (bench/RESULTS.md 4e)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch intra-op threads for inference (default 1: at batch 1 more threads cost more "
         "than they save on a busy CPU; see bench/RESULTS.md)",
     )
+    serve.add_argument("--compile", default=None, choices=COMPILE_MODES, help=COMPILE_HELP)
     serve.set_defaults(fn=_serve)
     info = sub.add_parser(
         "info",
@@ -162,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute dtype (default: the export's; int8 exports run fp16 on CUDA, fp32 on CPU)",
     )
     bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    bench.add_argument("--compile", default=None, choices=COMPILE_MODES, help=COMPILE_HELP)
     bench.set_defaults(fn=_bench)
     return parser
 
