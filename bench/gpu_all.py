@@ -5,13 +5,16 @@
    `vla_runtime.Policy.load(device="cuda")`: load seconds, per-step latency (incremental, after the
    window slid; and the full re-run of the window), one frame's backbone pass, peak CUDA memory;
 2. the train step's MFU, ours vs HF torch on the same GPU, full-size Kosmos-2 policy head in bf16
-   (`bench.gpu_mfu`, each side in its own process).
+   (`bench.gpu_mfu`, each side in its own process);
+3. the runtime's CUDA-graph path: the bf16 export again, `Policy.load(device="cuda",
+   compile="reduce-overhead")` (`--compile-mode`): the load's compilation seconds, the step, peak memory.
 
-    python -m bench.gpu_all --out $OUT/gpu_all.json      # on the GPU machine: prepared to end in < 9 min
+    python -m bench.gpu_all --out $OUT/gpu_all.json      # on the GPU machine: parts 1-2 prepared to end in < 9 min
     python -m bench.gpu_all --quick                      # toy size on CPU (the smoke test): seconds
 
-The runtime part runs first (it is the cheaper one) and the JSON is rewritten after each part, so a
-command stopped by its time limit still leaves what was finished. Nothing here needs the network:
+The parts run in that order (the compiled one last: its compilation time is the least predictable) and
+the JSON is rewritten after each part, so a command stopped by its time limit still leaves what was
+finished. Nothing here needs the network:
 weights are random (latency and MFU do not depend on their values). The MFU part's JSON is also
 written on its own next to this one (``gpu_mfu.json``).
 
@@ -117,7 +120,9 @@ def _byte_tokenizer_json() -> str:
     return tok.to_str()
 
 
-def runtime_part(args, device: str) -> dict:
+def runtime_part(args, device: str, dtypes, compile: str | None = None) -> dict:
+    """Each export of `dtypes` loaded on `device` (with `compile`: `Policy.load(compile=...)`, the load then
+    holding the compilation, and no full re-run) and stepped."""
     import torch
 
     from bench.runtime_step import backbone_pass
@@ -128,21 +133,22 @@ def runtime_part(args, device: str) -> dict:
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     with tempfile.TemporaryDirectory(prefix="bench_gpu_all_", dir=args.tmp) as tmp:
-        exports = write_exports(cfg, tmp, args.dtypes)
+        exports = write_exports(cfg, tmp, dtypes)
         out["parameters"], out["export_write_s"] = exports["parameters"], exports["write_s"]
         for dtype, path in exports["paths"].items():
             if cuda:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
-            inc = Policy.load(path, device=device, incremental=True)
+            inc = Policy.load(path, device=device, incremental=True, compile=compile)
             load_s = time.perf_counter() - t0
-            full = Policy.load(path, device=device, incremental=False) if args.full_rerun else None
+            full = Policy.load(path, device=device, incremental=False) if args.full_rerun and not compile else None
             window = inc.window
             rng = np.random.default_rng(0)
             frames = rng.integers(0, 256, (window + 1 + args.runtime_steps, cfg["image_size"], cfg["image_size"], 3))
             frames = frames.astype(np.uint8)
             res = {"file_bytes": os.path.getsize(os.path.join(path, "model.safetensors")), "load_s": load_s}
+            res["compile"] = compile
             res["compute_dtype"] = str(inc.model.compute_dtype).replace("torch.", "")
             for name, policy in (("incremental", inc), ("full_rerun", full)):
                 if policy is None:
@@ -208,7 +214,7 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     if "runtime" in args.parts:
         try:
-            result["parts"]["runtime"] = runtime_part(args, device)
+            result["parts"]["runtime"] = runtime_part(args, device, args.dtypes)
         except Exception as err:  # noqa: BLE001 - one broken part must not lose the other's numbers
             result["parts"]["runtime"] = {"error": f"{type(err).__name__}: {err}"}
         result["parts_seconds"] = {"runtime": time.perf_counter() - t0}
@@ -217,20 +223,29 @@ def run(args) -> dict:
         t1 = time.perf_counter()
         result["parts"]["mfu"] = mfu_part(args)
         result.setdefault("parts_seconds", {})["mfu"] = time.perf_counter() - t1
+        common.write_result(args.out, result)
+    if "compiled" in args.parts:
+        t1 = time.perf_counter()
+        try:
+            result["parts"]["compiled"] = runtime_part(args, device, ["bfloat16"], compile=args.compile_mode)
+        except Exception as err:  # noqa: BLE001 - as above
+            result["parts"]["compiled"] = {"error": f"{type(err).__name__}: {err}"}
+        result.setdefault("parts_seconds", {})["compiled"] = time.perf_counter() - t1
     rows = []
-    for dtype, r in result["parts"].get("runtime", {}).get("dtypes", {}).items():
-        rows.append(
-            [
-                dtype,
-                r["compute_dtype"],
-                r["incremental_ms"],
-                r.get("full_rerun_ms", ""),
-                r["one_frame_backbone_ms"],
-                r["incremental_hz"],
-                r.get("peak_cuda_memory_gib", ""),
-                r["load_s"],
-            ]
-        )
+    for part in ("runtime", "compiled"):
+        for dtype, r in result["parts"].get(part, {}).get("dtypes", {}).items():
+            rows.append(
+                [
+                    dtype + (f" compile={r['compile']}" if r.get("compile") else ""),
+                    r["compute_dtype"],
+                    r["incremental_ms"],
+                    r.get("full_rerun_ms", ""),
+                    r["one_frame_backbone_ms"],
+                    r["incremental_hz"],
+                    r.get("peak_cuda_memory_gib", ""),
+                    r["load_s"],
+                ]
+            )
     if rows:
         common.print_table(
             f"runtime on {device}",
@@ -242,7 +257,15 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     p = common.parser("gpu_all", str(__doc__).splitlines()[0])
-    p.add_argument("--parts", nargs="+", default=["runtime", "mfu"], choices=["runtime", "mfu"])
+    parts = ["runtime", "mfu", "compiled"]
+    p.add_argument("--parts", nargs="+", default=parts, choices=parts)
+    p.add_argument(
+        "--compile-mode",
+        default="reduce-overhead",
+        choices=("default", "reduce-overhead", "max-autotune"),
+        help="the compiled part's Policy.load(compile=MODE) (default reduce-overhead: CUDA graphs; on a CPU it is "
+        "the default compile)",
+    )
     p.add_argument("--dtypes", nargs="+", default=["bfloat16", "int8"], choices=["float32", "bfloat16", "int8"])
     p.add_argument("--runtime-steps", type=int, default=0, help="timed robot steps per export (default 30; quick 3)")
     p.add_argument("--mfu-steps", type=int, default=0, help="timed train steps per side (default 15; quick 2)")

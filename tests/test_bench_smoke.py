@@ -312,6 +312,11 @@ def test_gpu_all(results):
     mfu = r["parts"]["mfu"]
     assert "error" not in mfu, mfu
     assert all(pos(mfu["sides"][side]["median_s"]) for side in ("ours", "torch"))
+    compiled = r["parts"]["compiled"]
+    assert "error" not in compiled, compiled
+    c = compiled["dtypes"]["bfloat16"]
+    assert c["compile"] == "reduce-overhead" and pos(c["incremental_ms"]) and "full_rerun_ms" not in c
+    assert c["load_s"] > 1.0, c  # the load compiled the episode's shapes: seconds, not milliseconds
 
 
 def test_flops_per_structure():
