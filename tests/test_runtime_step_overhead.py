@@ -12,6 +12,7 @@ import torch
 from bench import backbone_latency
 from data_pipelines.tokenize import train_tokenizer
 from vla_runtime import Policy
+from vla_runtime.errors import RuntimeConfigError
 from vla_runtime.heads import LSTMHead
 
 # one_step_continuous decodes as policy_head does; streaming: positions are block 0's plus a per-frame stride
@@ -115,6 +116,8 @@ def test_compiled_policy_compiles_every_shape_at_load(tmp_path, tokenizer_dir):
                 frame = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
                 assert np.abs(eager.predict_normalized(frame) - compiled.predict_normalized(frame)).max() < 1e-6
     assert counters["stats"]["unique_graphs"] == graphs
+    with pytest.raises(RuntimeConfigError, match="already compiled .mode 'default'.; load it anew"):
+        compiled.fork().compile_backbone(backend="eager")  # a fork shares the compiled modules
 
 
 @pytest.mark.parametrize("family, breaks", [("qwen2_vl", 1), ("qwen2_5_vl", 11)])

@@ -193,6 +193,8 @@ class PolicyModel(nn.Module):
     below uses only its interface, never a family's internals.
     """
 
+    compiled_mode: str | None = None  # the torch.compile mode, once `compile_backbone` ran
+
     def __init__(self, backbone: dict, policy: dict, dtype: torch.dtype = torch.float32):
         super().__init__()
         _check_choice(policy, "structure", STRUCTURES)
@@ -260,6 +262,11 @@ class PolicyModel(nn.Module):
         would run eagerly). `Policy.compile_backbone` compiles them at load. Outputs equal the eager ones within
         float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
         ready but NOT measured (no GPU was lent to issue 16's sessions); on a CPU it is the default compile."""
+        if self.compiled_mode is not None:  # wrapping the wrapped modules again would trace dynamo's own frames
+            raise RuntimeConfigError(
+                f"this policy's backbone is already compiled (mode {self.compiled_mode!r}); load it anew"
+            )
+        self.compiled_mode = mode
         adapter = self.adapter
         adapter._kv_name = kv_argument(adapter.decoder.forward)  # asked before the module is wrapped
         adapter.encode_images = torch.compile(adapter.encode_images, mode=mode, backend=backend, dynamic=False)
