@@ -91,7 +91,8 @@ def test_lstm_window_step_equals_rerunning_the_window(layers, window):
     assert max(diffs) < 1e-6, diffs
 
 
-def test_compiled_policy_compiles_every_shape_at_load(tmp_path, tokenizer_dir):
+@pytest.mark.parametrize("incremental", [True, False], ids=["incremental", "full-window"])
+def test_compiled_policy_compiles_every_shape_at_load(tmp_path, tokenizer_dir, incremental):
     """`Policy.compile_backbone` compiles at load what an episode needs: two episodes whose instructions have other
     token counts than the load's, each past the window's slide (the interleaved decoder's length changes with both),
     compile nothing more, and give the eager actions. dynamo's own capture with its "eager" backend (inductor's
@@ -102,7 +103,7 @@ def test_compiled_policy_compiles_every_shape_at_load(tmp_path, tokenizer_dir):
     export = backbone_latency._export(
         backbone_latency.FAMILIES["llava"](), "interleaved", "mlp", tokenizer_dir, str(tmp_path / "e"), 32
     )
-    eager, compiled = Policy.load(export), Policy.load(export)
+    eager, compiled = Policy.load(export, incremental=incremental), Policy.load(export, incremental=incremental)
     compiled.compile_backbone(backend="eager")
     assert compiled.instruction is None and compiled.steps == 0  # the load's dummy episodes leave no state
     graphs = counters["stats"]["unique_graphs"]
