@@ -62,6 +62,7 @@ from vla_jax.models.qwen2_5_vl import Qwen2_5_VLConfig
 from vla_jax.models.qwen2_vl import Qwen2VLConfig
 from vla_jax.models.smolvlm import SmolVLMConfig
 from vla_jax.vla import VLAConfig, init_policy
+from vla_runtime.structures import COMPILE_MODES
 
 FAMILIES = {
     "kosmos-2": Kosmos2Config.tiny,
@@ -279,7 +280,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--compile",
         default=None,
-        choices=("default", "reduce-overhead", "max-autotune"),
+        choices=COMPILE_MODES,
         help="step through Policy.load(compile=MODE) (torch.compile of the backbone's per-step calls); the floor "
         "stays eager; the load pays the compilation (compile_s in the JSON)",
     )

@@ -256,13 +256,15 @@ def run(args) -> dict:
 
 
 def main(argv=None) -> int:
+    from vla_runtime.structures import COMPILE_MODES
+
     p = common.parser("gpu_all", str(__doc__).splitlines()[0])
     parts = ["runtime", "mfu", "compiled"]
     p.add_argument("--parts", nargs="+", default=parts, choices=parts)
     p.add_argument(
         "--compile-mode",
         default="reduce-overhead",
-        choices=("default", "reduce-overhead", "max-autotune"),
+        choices=COMPILE_MODES,
         help="the compiled part's Policy.load(compile=MODE) (default reduce-overhead: CUDA graphs; on a CPU it is "
         "the default compile)",
     )

@@ -138,3 +138,20 @@ def test_qwen_tower_traces_into_few_graphs(tmp_path, tokenizer_dir, family, brea
     with torch._dynamo.config.patch(capture_scalar_outputs=True):
         explained = torch._dynamo.explain(adapter.encode_images)(pixels)
     assert explained.graph_break_count <= breaks, explained.break_reasons
+
+
+def test_compile_refusals_are_one_line(tmp_path, tokenizer_dir):
+    """An unknown mode, and dynamo's recompile limit reached while the load compiles (here forced to 1), are each
+    one `RuntimeConfigError` naming what to change, not torch's traceback or a silent eager fallback."""
+    import torch._dynamo
+
+    export = backbone_latency._export(
+        backbone_latency.FAMILIES["llava"](), "interleaved", "mlp", tokenizer_dir, str(tmp_path / "e"), 32
+    )
+    policy = Policy.load(export)
+    with pytest.raises(RuntimeConfigError, match="compile mode 'fast' is not one of default, reduce-overhead"):
+        policy.compile_backbone("fast", backend="eager")
+    torch._dynamo.reset()  # this test's function shapes alone count against the limit
+    with torch._dynamo.config.patch(recompile_limit=1):
+        with pytest.raises(RuntimeConfigError, match="recompile_limit of 1 shapes .*raise torch._dynamo.config"):
+            policy.compile_backbone(backend="eager")

@@ -14,6 +14,7 @@ from .bench import main as bench_main
 from .errors import InputError, RuntimeConfigError
 from .policy import Policy
 from .sizes import model_sizes
+from .structures import COMPILE_MODES
 
 
 def _at_least(low: int, what: str):
@@ -76,7 +77,6 @@ def _info(args) -> int:
     return 0
 
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 COMPILE_HELP = (
     "torch.compile the backbone's per-step calls at load (Policy.load(compile=MODE); reduce-overhead = CUDA "
     "graphs): loading compiles every shape an episode makes (1.7-63 s at demo width on an Intel Xeon core), "

@@ -52,6 +52,7 @@ from .policy_io import signed_to_gripper
 STRUCTURES = ("one_step_continuous", "one_step_discrete", "interleaved", "policy_head")
 DISCRETE_DECODINGS = ("autoregressive", "parallel")
 INTERLEAVED_ATTENTIONS = ("causal", "streaming")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's, for `compile_backbone`
 
 
 def _check_choice(policy: dict, key: str, known: tuple[str, ...], default: str | None = None) -> None:
@@ -262,6 +263,8 @@ class PolicyModel(nn.Module):
         would run eagerly). `Policy.compile_backbone` compiles them at load. Outputs equal the eager ones within
         float32 rounding. `mode="reduce-overhead"` replays CUDA graphs on a GPU: that path is
         ready but NOT measured (no GPU was lent to issue 16's sessions); on a CPU it is the default compile."""
+        if mode not in COMPILE_MODES:  # torch.compile would raise its own multi-line error at the first call
+            raise RuntimeConfigError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
         if self.compiled_mode is not None:  # wrapping the wrapped modules again would trace dynamo's own frames
             raise RuntimeConfigError(
                 f"this policy's backbone is already compiled (mode {self.compiled_mode!r}); load it anew"
