@@ -9,8 +9,8 @@
 3. the runtime's CUDA-graph path: the bf16 export again, `Policy.load(device="cuda",
    compile="reduce-overhead")` (`--compile-mode`): the load's compilation seconds, the step, peak memory.
 
-    python -m bench.gpu_all --out $OUT/gpu_all.json      # on the GPU machine: parts 1-2 prepared to end in < 9 min
-    python -m bench.gpu_all --quick                      # toy size on CPU (the smoke test): seconds
+    python -m bench.gpu_all --out $OUT/gpu_all.json      # on the GPU machine (never run on one yet: no timing known)
+    python -m bench.gpu_all --quick                      # toy size on CPU (the smoke test): 53 s on a 2-core Intel Xeon
 
 The parts run in that order (the compiled one last: its compilation time is the least predictable) and
 the JSON is rewritten after each part, so a command stopped by its time limit still leaves what was
